@@ -1,0 +1,70 @@
+// easel: the desktop playground. Composition root only: start the bundled backend on a loopback
+// port, then open the window, which talks to that backend over HTTP like any other client.
+
+#include <QApplication>
+#include <QUrl>
+#include <cstdlib>
+#include <iostream>
+#include <string_view>
+
+#include "api_client.h"
+#include "app_args.h"
+#include "health_controller.h"
+#include "http_server.h"
+#include "inference/runtime_info.h"
+#include "main_window.h"
+
+namespace {
+
+constexpr std::string_view kUsage = R"(Usage: easel [options]
+
+The Easel desktop playground. Starts a bundled Easel backend on a loopback port and opens the window.
+
+Options:
+  --data-dir DIR   where the bundled backend keeps its state (default ./easel-data)
+  --version        print the version and exit
+  -h, --help       print this help and exit
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace easel;
+    // --help must work without a display, so it is handled before QApplication exists.
+    try {
+        const app::ArgList args(argc, argv);
+        if (args.has("--help") || args.has("-h")) {
+            std::cout << kUsage;
+            return EXIT_SUCCESS;
+        }
+        if (args.has("--version")) {
+            std::cout << "easel " << EASEL_VERSION << '\n';
+            return EXIT_SUCCESS;
+        }
+        args.rejectUnknown({"--data-dir"}, {});
+    } catch (const app::UsageError& e) {
+        std::cerr << "easel: " << e.what() << "\nTry 'easel --help'.\n";
+        return 2;
+    }
+
+    QApplication application(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("Easel"));
+    QApplication::setOrganizationName(QStringLiteral("Easel"));
+
+    server::Router router;
+    server::registerHealthRoutes(router, {EASEL_VERSION, inference::runtimeInfo().describe()});
+    server::HttpServerOptions options;
+    options.port = 0;  // any free loopback port
+    server::HttpServer backend(options, std::move(router));
+    try {
+        backend.start();
+    } catch (const std::exception& e) {
+        std::cerr << "easel: cannot start the bundled backend: " << e.what() << '\n';
+        return EXIT_FAILURE;
+    }
+
+    ui::ApiClient client(QUrl(QStringLiteral("http://127.0.0.1:%1").arg(backend.port())));
+    ui::MainWindow window(&client);
+    window.show();
+    return application.exec();
+}

@@ -1,0 +1,16 @@
+#pragma once
+#include <string>
+
+#include "router.h"
+
+namespace easel::server {
+
+struct HealthInfo {
+    std::string version;
+    std::string device;  // e.g. "cpu (8 threads)"
+};
+
+// GET /health: 200 with {"status":"ok",...} once the server accepts requests.
+void registerHealthRoutes(Router& router, HealthInfo info);
+
+}  // namespace easel::server

@@ -1,0 +1,319 @@
+#include "http_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <csignal>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace easel::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string percentDecode(std::string_view s, bool plusIsSpace) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 && hexValue(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2])));
+            i += 2;
+        } else if (plusIsSpace && s[i] == '+') {
+            out.push_back(' ');
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+void splitTarget(std::string_view target, Request& req) {
+    const auto q = target.find('?');
+    req.path = percentDecode(target.substr(0, q), false);
+    if (q == std::string_view::npos) return;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const auto pair = rest.substr(0, amp);
+        const auto eq = pair.find('=');
+        if (!pair.empty()) {
+            req.query[percentDecode(pair.substr(0, eq), true)] =
+                eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1), true);
+        }
+        if (amp == std::string_view::npos) break;
+        rest = rest.substr(amp + 1);
+    }
+}
+
+struct Shared {
+    HttpServerOptions options;
+    Router router;
+    net::thread_pool workers;
+    std::mutex connectionsMutex;
+    std::map<std::string, std::size_t> connectionsPerIp;
+
+    Shared(HttpServerOptions o, Router r)
+        : options(std::move(o)), router(std::move(r)), workers(static_cast<std::size_t>(options.workerThreads)) {}
+};
+
+Response dispatchToHandler(const Router& router, Request& req) {
+    auto match = router.match(req.method, req.path);
+    if (match.route == nullptr) {
+        if (match.pathKnown) return Response::error(405, "method " + req.method + " is not allowed on " + req.path);
+        return Response::error(404, "no such endpoint: " + req.path);
+    }
+    req.pathParams = std::move(match.params);
+    try {
+        return match.route->handler(req);
+    } catch (const std::exception& e) {
+        // A handler bug must not take the server down; the message names no secret by construction
+        // (handlers throw typed errors for user-facing cases before this point).
+        std::cerr << "easel-server: internal error on " << req.method << ' ' << req.path << ": " << e.what() << '\n';
+        return Response::error(500, "internal server error");
+    }
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, Shared& shared, std::string ip)
+        : m_stream(std::move(socket)), m_shared(shared), m_ip(std::move(ip)) {}
+
+    ~Session() {
+        std::lock_guard lock(m_shared.connectionsMutex);
+        auto it = m_shared.connectionsPerIp.find(m_ip);
+        if (it != m_shared.connectionsPerIp.end() && --it->second == 0) m_shared.connectionsPerIp.erase(it);
+    }
+
+    void start() {
+        net::dispatch(m_stream.get_executor(), beast::bind_front_handler(&Session::readHeader, shared_from_this()));
+    }
+
+private:
+    void readHeader() {
+        m_parser.emplace();
+        m_parser->header_limit(static_cast<std::uint32_t>(m_shared.options.headerLimit));
+        m_parser->body_limit(Router::kDefaultBodyLimit);
+        m_stream.expires_after(m_shared.options.headerTimeout);
+        http::async_read_header(m_stream, m_buffer, *m_parser,
+                                beast::bind_front_handler(&Session::onHeader, shared_from_this()));
+    }
+
+    static bool isDisconnect(const beast::error_code& ec) {
+        return ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof ||
+               ec == net::error::connection_reset || ec == net::error::operation_aborted ||
+               ec == http::error::partial_message;
+    }
+
+    void failWith(const beast::error_code& ec) {
+        if (isDisconnect(ec)) return close();
+        if (ec == http::error::header_limit) return sendError(431, "request header too large", false);
+        if (ec == http::error::body_limit) return sendError(413, "request body too large", false);
+        return sendError(400, "malformed HTTP request: " + ec.message(), false);
+    }
+
+    void onHeader(beast::error_code ec, std::size_t) {
+        if (ec) return failWith(ec);
+        auto& req = m_parser->get();
+        const std::string target(req.target());
+        const auto q = target.find('?');
+        const std::size_t limit =
+            m_shared.router.bodyLimitFor(std::string(req.method_string()), percentDecode(target.substr(0, q), false));
+        const auto length = m_parser->content_length();
+        if (length && *length > limit) {
+            return sendError(413,
+                             "request body of " + std::to_string(*length) + " bytes exceeds the limit of " +
+                                 std::to_string(limit) + " bytes for this endpoint",
+                             false);
+        }
+        m_parser->body_limit(limit);
+        m_stream.expires_after(m_shared.options.requestTimeout);
+        if (beast::iequals(req[http::field::expect], "100-continue")) {
+            auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
+            http::async_write(m_stream, *cont, [self = shared_from_this(), cont](beast::error_code e, std::size_t) {
+                if (e) return self->close();
+                self->readBody();
+            });
+            return;
+        }
+        readBody();
+    }
+
+    void readBody() {
+        if (m_parser->is_done()) return onBody({}, 0);
+        http::async_read(m_stream, m_buffer, *m_parser,
+                         beast::bind_front_handler(&Session::onBody, shared_from_this()));
+    }
+
+    void onBody(beast::error_code ec, std::size_t) {
+        if (ec) return failWith(ec);
+        auto beastReq = m_parser->release();
+        auto req = std::make_shared<Request>();
+        req->method = std::string(beastReq.method_string());
+        req->target = std::string(beastReq.target());
+        splitTarget(req->target, *req);
+        for (const auto& field : beastReq) req->headers[std::string(field.name_string())] = std::string(field.value());
+        req->body = std::move(beastReq.body());
+        req->remoteAddress = m_ip;
+        const bool keepAlive = beastReq.keep_alive();
+        const unsigned version = beastReq.version();
+        net::post(m_shared.workers, [self = shared_from_this(), req, keepAlive, version] {
+            auto response = std::make_shared<Response>(dispatchToHandler(self->m_shared.router, *req));
+            const bool head = req->method == "HEAD";
+            net::post(self->m_stream.get_executor(),
+                      [self, response, keepAlive, version, head] { self->write(*response, keepAlive, version, head); });
+        });
+    }
+
+    void sendError(int status, const std::string& message, bool keepAlive) {
+        write(Response::error(status, message), keepAlive, 11, false);
+    }
+
+    void write(const Response& response, bool keepAlive, unsigned version, bool head) {
+        auto res =
+            std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status), version);
+        res->set(http::field::server, "easel");
+        for (const auto& [name, value] : response.headers) res->set(name, value);
+        if (!head) res->body() = response.body;
+        res->keep_alive(keepAlive);
+        res->prepare_payload();
+        if (head) res->content_length(response.body.size());
+        m_stream.expires_after(m_shared.options.requestTimeout);
+        http::async_write(m_stream, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+            if (ec) return self->close();
+            if (!res->keep_alive()) return self->close();
+            self->readHeader();
+        });
+    }
+
+    void close() {
+        beast::error_code ignored;
+        m_stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        m_stream.socket().close(ignored);
+    }
+
+    beast::tcp_stream m_stream;
+    beast::flat_buffer m_buffer;
+    std::optional<http::request_parser<http::string_body>> m_parser;
+    Shared& m_shared;
+    std::string m_ip;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+    Shared shared;
+    net::io_context ioc;
+    tcp::acceptor acceptor;
+    std::vector<std::thread> threads;
+    std::mutex stopMutex;
+    bool started = false;
+    bool stopped = false;
+    std::uint16_t boundPort = 0;
+
+    Impl(HttpServerOptions options, Router router)
+        : shared(std::move(options), std::move(router)), ioc(shared.options.ioThreads), acceptor(ioc) {}
+
+    void accept() {
+        acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+            if (ec) {
+                if (ec == net::error::operation_aborted) return;
+                return accept();
+            }
+            beast::error_code endpointError;
+            const auto remote = socket.remote_endpoint(endpointError);
+            const std::string ip = endpointError ? std::string("?") : remote.address().to_string();
+            bool admitted = false;
+            {
+                std::lock_guard lock(shared.connectionsMutex);
+                auto& count = shared.connectionsPerIp[ip];
+                if (count < shared.options.maxConnectionsPerIp) {
+                    ++count;
+                    admitted = true;
+                }
+            }
+            if (admitted) {
+                std::make_shared<Session>(std::move(socket), shared, ip)->start();
+            } else {
+                beast::error_code ignored;
+                socket.close(ignored);
+            }
+            accept();
+        });
+    }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, Router router)
+    : m_impl(std::make_unique<Impl>(std::move(options), std::move(router))) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+    auto& impl = *m_impl;
+    beast::error_code ec;
+    const auto address = net::ip::make_address(impl.shared.options.address, ec);
+    if (ec) throw std::runtime_error("invalid listen address '" + impl.shared.options.address + "'");
+    const tcp::endpoint endpoint(address, impl.shared.options.port);
+    impl.acceptor.open(endpoint.protocol(), ec);
+    if (!ec) impl.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) impl.acceptor.bind(endpoint, ec);
+    if (!ec) impl.acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+        throw std::runtime_error("cannot listen on " + impl.shared.options.address + ":" +
+                                 std::to_string(impl.shared.options.port) + ": " + ec.message());
+    }
+    impl.boundPort = impl.acceptor.local_endpoint().port();
+    impl.accept();
+    for (int i = 0; i < std::max(1, impl.shared.options.ioThreads); ++i) {
+        impl.threads.emplace_back([&impl] { impl.ioc.run(); });
+    }
+    impl.started = true;
+}
+
+std::uint16_t HttpServer::port() const { return m_impl->boundPort; }
+
+void HttpServer::stop() {
+    auto& impl = *m_impl;
+    std::lock_guard lock(impl.stopMutex);
+    if (impl.stopped) return;
+    impl.stopped = true;
+    net::post(impl.ioc, [&impl] {
+        beast::error_code ignored;
+        impl.acceptor.close(ignored);
+    });
+    impl.shared.workers.join();
+    impl.ioc.stop();
+    for (auto& t : impl.threads) {
+        if (t.joinable()) t.join();
+    }
+}
+
+void HttpServer::runUntilSignalled() {
+    net::io_context signalContext;
+    net::signal_set signals(signalContext, SIGINT, SIGTERM);
+    signals.async_wait([](beast::error_code, int) {});
+    signalContext.run();
+    stop();
+}
+
+}  // namespace easel::server

@@ -1,0 +1,48 @@
+#pragma once
+// The HTTP listener (Boost.Beast), kept behind a pimpl so that Beast's headers stay in one file.
+// I/O threads only parse and write; every handler runs on a separate worker pool, so password
+// hashing or image work never stalls other connections.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "router.h"
+
+namespace easel::server {
+
+struct HttpServerOptions {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 7860;  // 0 = pick a free port (tests)
+    std::size_t headerLimit = 16 * 1024;
+    std::chrono::milliseconds headerTimeout{10'000};    // whole header, incl. keep-alive idle time
+    std::chrono::milliseconds requestTimeout{120'000};  // header + body + handler + response
+    std::size_t maxConnectionsPerIp = 64;
+    int ioThreads = 1;
+    int workerThreads = 2;
+};
+
+class HttpServer {
+public:
+    HttpServer(HttpServerOptions options, Router router);
+    ~HttpServer();
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+
+    // Binds and starts serving on background threads; throws std::runtime_error when it cannot bind.
+    void start();
+    // The bound port (useful with port 0).
+    std::uint16_t port() const;
+    // Stops accepting, closes connections and joins all threads. Idempotent.
+    void stop();
+    // Blocks until stop() is called or SIGINT/SIGTERM arrives, then stops.
+    void runUntilSignalled();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace easel::server

@@ -1,0 +1,44 @@
+#pragma once
+// Plain request/response structs: controllers are functions over these, so they can be unit-tested
+// without sockets. Beast types stay inside http_server.cpp.
+
+#include <cstddef>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+
+namespace easel::server {
+
+// Case-insensitive header map (HTTP header names are case-insensitive).
+struct CaseInsensitiveLess {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const;
+};
+using HeaderMap = std::map<std::string, std::string, CaseInsensitiveLess>;
+
+struct Request {
+    std::string method;  // "GET", "POST", ...
+    std::string target;  // path and query as received
+    std::string path;    // decoded path without query
+    std::map<std::string, std::string> query;
+    std::map<std::string, std::string> pathParams;  // from {name} segments of the route pattern
+    HeaderMap headers;
+    std::string body;
+    std::string remoteAddress;
+
+    std::string header(std::string_view name) const;
+};
+
+struct Response {
+    int status = 200;
+    HeaderMap headers;
+    std::string body;
+
+    static Response json(int status, const nlohmann::json& body);
+    // The ModelsLab error shape: {"status":"error","message":...,"messege":...} (their legacy
+    // spelling, which clients still read).
+    static Response error(int status, std::string_view message);
+};
+
+}  // namespace easel::server
