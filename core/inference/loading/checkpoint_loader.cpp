@@ -1,0 +1,76 @@
+#include "inference/loading/checkpoint_loader.h"
+
+#include "inference/tensor_utils.h"
+
+namespace easel::inference {
+
+void loadModuleWeights(torch::nn::Module& module, const SafetensorsFile& file, const std::string& prefix) {
+    torch::NoGradGuard noGrad;
+    std::vector<std::string> missing;
+    auto copyOne = [&](const std::string& name, torch::Tensor& target) {
+        const std::string key = prefix + name;
+        const auto* view = file.find(key);
+        if (view == nullptr) {
+            missing.push_back(key);
+            return;
+        }
+        if (view->shape != target.sizes().vec()) {
+            throw ModelLoadError("tensor '" + key + "' in '" + file.path().string() + "' has shape " + shapeString(view->shape) +
+                                 ", the model expects " + shapeString(target.sizes()));
+        }
+        auto source = toTensor(*view);
+        if (source.is_floating_point() && !torch::isfinite(source).all().item<bool>()) {
+            throw ModelLoadError("tensor '" + key + "' in '" + file.path().string() + "' contains NaN or infinite values");
+        }
+        target.copy_(source.to(target.scalar_type()));
+    };
+    for (auto& item : module.named_parameters(true)) copyOne(item.key(), item.value());
+    for (auto& item : module.named_buffers(true)) copyOne(item.key(), item.value());
+    if (!missing.empty()) {
+        std::string list;
+        for (std::size_t i = 0; i < std::min<std::size_t>(missing.size(), 8); ++i) list += (i ? ", " : "") + missing[i];
+        if (missing.size() > 8) list += ", … (" + std::to_string(missing.size()) + " in all)";
+        throw ModelLoadError("'" + file.path().string() + "' is missing " + std::to_string(missing.size()) + " tensor(s): " + list);
+    }
+}
+
+std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config, std::shared_ptr<torch::nn::Module>& module) {
+    if (config.kind == TextEncoderKind::OpenCLIP) {
+        auto m = std::make_shared<OpenCLIPTextModelImpl>(config);
+        module = m;
+        return m;
+    }
+    auto m = std::make_shared<CLIPTextModelImpl>(config);
+    module = m;
+    return m;
+}
+
+StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path, const ModelOverrides& overrides,
+                                              torch::Dtype dtype) {
+    const auto ext = path.extension().string();
+    if (ext == ".ckpt" || ext == ".pt" || ext == ".pth" || ext == ".bin") {
+        throw ModelLoadError("'" + path.string() +
+                             "' is a pickled checkpoint, which can run arbitrary code when loaded; Easel only loads "
+                             ".safetensors (convert it with a trusted tool first)");
+    }
+    const auto file = SafetensorsFile::open(path);
+    StableDiffusionModel model;
+    model.detected = detectSingleFile(file, overrides);
+    model.unet = UNet2DConditionModel(model.detected.unet);
+    loadModuleWeights(*model.unet, file, model.detected.unetPrefix);
+    model.vae = AutoencoderKL(model.detected.vae);
+    loadModuleWeights(*model.vae, file, model.detected.vaePrefix);
+    model.textEncoder = makeTextEncoder(model.detected.text, model.textModule);
+    loadModuleWeights(*model.textModule, file, model.detected.textPrefix);
+    model.unet->eval();
+    model.vae->eval();
+    model.textModule->eval();
+    if (dtype != torch::kFloat32) {
+        model.unet->to(dtype);
+        model.vae->to(dtype);
+        model.textModule->to(dtype);
+    }
+    return model;
+}
+
+}  // namespace easel::inference

@@ -1,0 +1,143 @@
+#include "inference/models/clip_text_model.h"
+
+#include <limits>
+
+#include "inference/models/blocks/unet_blocks.h"
+
+namespace easel::inference {
+namespace {
+
+torch::nn::LayerNorm layerNorm(const TextEncoderConfig& c) {
+    return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hiddenSize}).eps(c.layerNormEps));
+}
+
+torch::Tensor activation(const torch::Tensor& x, bool quick) {
+    return quick ? x * torch::sigmoid(1.702 * x) : torch::gelu(x);
+}
+
+torch::Tensor pooledAtEos(const torch::Tensor& hidden, const torch::Tensor& ids) {
+    auto eos = ids.to(torch::kLong).argmax(-1);
+    return hidden.index({torch::arange(hidden.size(0)), eos});
+}
+
+// Number of layers to run for an A1111 clip skip, never below one.
+int layersFor(const TextEncoderConfig& c, int clipSkip) {
+    const int skip = c.defaultSkippedLayers + std::max(clipSkip, 1) - 1;
+    return std::max(1, c.numLayers - skip);
+}
+
+}  // namespace
+
+torch::Tensor causalMask(int64_t length, torch::ScalarType dtype) {
+    return torch::full({length, length}, -std::numeric_limits<float>::infinity(), torch::TensorOptions().dtype(dtype))
+        .triu(1);
+}
+
+CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const TextEncoderConfig& c) : heads(c.numHeads), quickGELU(c.quickGELU) {
+    self_attn = register_module("self_attn", std::make_shared<SelfAttention>());
+    for (auto [name, member] : {std::pair{"q_proj", &SelfAttention::q_proj}, std::pair{"k_proj", &SelfAttention::k_proj},
+                                std::pair{"v_proj", &SelfAttention::v_proj}, std::pair{"out_proj", &SelfAttention::out_proj}}) {
+        (*self_attn).*member = self_attn->register_module(name, torch::nn::Linear(c.hiddenSize, c.hiddenSize));
+    }
+    layer_norm1 = register_module("layer_norm1", layerNorm(c));
+    mlp = register_module("mlp", std::make_shared<MLP>());
+    mlp->fc1 = mlp->register_module("fc1", torch::nn::Linear(c.hiddenSize, c.intermediateSize));
+    mlp->fc2 = mlp->register_module("fc2", torch::nn::Linear(c.intermediateSize, c.hiddenSize));
+    layer_norm2 = register_module("layer_norm2", layerNorm(c));
+}
+
+torch::Tensor CLIPEncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+    auto h = layer_norm1(x);
+    auto attn = multiHeadAttention(self_attn->q_proj(h), self_attn->k_proj(h), self_attn->v_proj(h), heads, mask);
+    auto y = x + self_attn->out_proj(attn);
+    return y + mlp->fc2(activation(mlp->fc1(layer_norm2(y)), quickGELU));
+}
+
+CLIPTextModelImpl::CLIPTextModelImpl(TextEncoderConfig c) : config(std::move(c)) {
+    text_model = register_module("text_model", std::make_shared<TextModel>());
+    auto& tm = *text_model;
+    tm.embeddings = tm.register_module("embeddings", std::make_shared<Embeddings>());
+    tm.embeddings->token_embedding =
+        tm.embeddings->register_module("token_embedding", torch::nn::Embedding(config.vocabSize, config.hiddenSize));
+    tm.embeddings->position_embedding =
+        tm.embeddings->register_module("position_embedding", torch::nn::Embedding(config.maxPositions, config.hiddenSize));
+    tm.embeddings->position_ids =
+        tm.embeddings->register_buffer("position_ids", torch::arange(config.maxPositions, torch::kLong).unsqueeze(0));
+    tm.encoder = tm.register_module("encoder", std::make_shared<Encoder>());
+    tm.encoder->layers = tm.encoder->register_module("layers", torch::nn::ModuleList());
+    for (int i = 0; i < config.numLayers; ++i) tm.encoder->layers->push_back(CLIPEncoderLayer(config));
+    tm.final_layer_norm = tm.register_module("final_layer_norm", layerNorm(config));
+}
+
+torch::Tensor CLIPTextModelImpl::hiddenAfter(const torch::Tensor& ids, int layers) {
+    auto& tm = *text_model;
+    const auto length = ids.size(1);
+    auto positions = tm.embeddings->position_ids.narrow(1, 0, length).to(torch::kLong);
+    auto x = tm.embeddings->token_embedding(ids.to(torch::kLong)) + tm.embeddings->position_embedding(positions);
+    const auto mask = causalMask(length, x.scalar_type());
+    for (int i = 0; i < layers; ++i) x = tm.encoder->layers[static_cast<std::size_t>(i)]->as<CLIPEncoderLayerImpl>()->forward(x, mask);
+    return x;
+}
+
+TextEncoderOutput CLIPTextModelImpl::encode(const torch::Tensor& ids, int clipSkip) {
+    TextEncoderOutput out;
+    out.hidden = text_model->final_layer_norm(hiddenAfter(ids, layersFor(config, clipSkip)));
+    out.pooled = pooledAtEos(out.hidden, ids);
+    return out;
+}
+
+OpenCLIPResidualBlockImpl::OpenCLIPResidualBlockImpl(const TextEncoderConfig& c) : heads(c.numHeads), quickGELU(c.quickGELU) {
+    ln_1 = register_module("ln_1", layerNorm(c));
+    attn = register_module("attn", std::make_shared<Attention>());
+    attn->in_proj_weight = attn->register_parameter("in_proj_weight", torch::empty({3 * c.hiddenSize, c.hiddenSize}));
+    attn->in_proj_bias = attn->register_parameter("in_proj_bias", torch::zeros({3 * c.hiddenSize}));
+    attn->out_proj = attn->register_module("out_proj", torch::nn::Linear(c.hiddenSize, c.hiddenSize));
+    ln_2 = register_module("ln_2", layerNorm(c));
+    mlp = register_module("mlp", std::make_shared<MLP>());
+    mlp->c_fc = mlp->register_module("c_fc", torch::nn::Linear(c.hiddenSize, c.intermediateSize));
+    mlp->c_proj = mlp->register_module("c_proj", torch::nn::Linear(c.intermediateSize, c.hiddenSize));
+}
+
+torch::Tensor OpenCLIPResidualBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+    auto h = ln_1(x);
+    auto qkv = torch::linear(h, attn->in_proj_weight, attn->in_proj_bias).chunk(3, -1);
+    auto y = x + attn->out_proj(multiHeadAttention(qkv[0], qkv[1], qkv[2], heads, mask));
+    return y + mlp->c_proj(activation(mlp->c_fc(ln_2(y)), quickGELU));
+}
+
+OpenCLIPTextModelImpl::OpenCLIPTextModelImpl(TextEncoderConfig c) : config(std::move(c)) {
+    token_embedding = register_module("token_embedding", torch::nn::Embedding(config.vocabSize, config.hiddenSize));
+    positional_embedding = register_parameter("positional_embedding", torch::empty({config.maxPositions, config.hiddenSize}));
+    transformer = register_module("transformer", std::make_shared<Transformer>());
+    transformer->resblocks = transformer->register_module("resblocks", torch::nn::ModuleList());
+    for (int i = 0; i < config.numLayers; ++i) transformer->resblocks->push_back(OpenCLIPResidualBlock(config));
+    ln_final = register_module("ln_final", layerNorm(config));
+    if (config.projectionDim > 0) {
+        text_projection = register_parameter("text_projection", torch::empty({config.hiddenSize, config.projectionDim}));
+    }
+    logit_scale = register_parameter("logit_scale", torch::zeros({}));
+}
+
+torch::Tensor OpenCLIPTextModelImpl::encodeLayers(const torch::Tensor& ids, int layers) {
+    const auto length = ids.size(1);
+    auto x = token_embedding(ids.to(torch::kLong)) + positional_embedding.narrow(0, 0, length);
+    const auto mask = causalMask(length, x.scalar_type());
+    for (int i = 0; i < layers; ++i) {
+        x = transformer->resblocks[static_cast<std::size_t>(i)]->as<OpenCLIPResidualBlockImpl>()->forward(x, mask);
+    }
+    return ln_final(x);
+}
+
+TextEncoderOutput OpenCLIPTextModelImpl::encode(const torch::Tensor& ids, int clipSkip) {
+    TextEncoderOutput out;
+    out.hidden = encodeLayers(ids, layersFor(config, clipSkip));
+    out.pooled = pooledAtEos(out.hidden, ids);
+    return out;
+}
+
+torch::Tensor OpenCLIPTextModelImpl::textEmbeds(const torch::Tensor& ids) {
+    auto hidden = encodeLayers(ids, config.numLayers);
+    return torch::matmul(pooledAtEos(hidden, ids), text_projection);
+}
+
+}  // namespace easel::inference

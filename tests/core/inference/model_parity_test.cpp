@@ -1,0 +1,195 @@
+// Parity with the reference implementation (CompVis ldm, transformers, open_clip) on the tiny
+// checkpoints in $EASEL_REFERENCE_DIR. Everything that the weights cannot say (head counts,
+// activation) is read from the folder's config.json, never hard-coded.
+
+#include <gtest/gtest.h>
+
+#include "inference/loading/checkpoint_loader.h"
+#include "reference_vectors.h"
+
+using namespace easel::inference;
+using easel::testing::parityTolerance;
+using easel::testing::ReferenceVectors;
+
+namespace {
+
+ModelOverrides overridesFor(const nlohmann::json& section, const nlohmann::json& textSection) {
+    ModelOverrides o;
+    const auto& p = section.at("unet").at("params");
+    const int headChannels = p.value("num_head_channels", -1);
+    if (headChannels > 0) {
+        o.unetNumHeadChannels = headChannels;
+    } else {
+        o.unetNumHeads = p.at("num_heads").get<int>();
+    }
+    if (textSection.contains("config")) {
+        o.textNumHeads = textSection["config"].at("num_attention_heads").get<int>();
+        o.textQuickGELU = textSection["config"].at("hidden_act").get<std::string>() == "quick_gelu";
+    } else if (textSection.contains("open_clip_text_cfg")) {
+        o.textNumHeads = textSection["open_clip_text_cfg"].at("heads").get<int>();
+        o.textQuickGELU = textSection.value("quick_gelu", false);
+    }
+    return o;
+}
+
+struct Fixture {
+    std::filesystem::path checkpoint;
+    ModelOverrides overrides;
+};
+
+Fixture sd1() {
+    const auto cfg = easel::testing::referenceConfig();
+    return {easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>(), overridesFor(cfg, cfg["text_encoder"])};
+}
+Fixture sd2() {
+    const auto cfg = easel::testing::referenceConfig();
+    const auto& s = cfg["sd2"];
+    auto o = overridesFor(s, s["text_encoder"]);
+    o.prediction = PredictionType::VPrediction;
+    return {easel::testing::referenceDir() / s["checkpoint"]["file"].get<std::string>(), o};
+}
+Fixture inpainting() {
+    const auto cfg = easel::testing::referenceConfig();
+    const auto& s = cfg["inpainting"];
+    // The inpainting file reuses the SD 1.x text encoder.
+    return {easel::testing::referenceDir() / s["checkpoint"]["file"].get<std::string>(), overridesFor(s, cfg["text_encoder"])};
+}
+
+void checkUNet(StableDiffusionModel& model, const std::string& vectorsFile) {
+    torch::NoGradGuard noGrad;
+    ReferenceVectors v(vectorsFile);
+    for (const std::string c : {"a", "b", "c"}) {
+        if (!v.has(c + ".x")) continue;
+        SCOPED_TRACE("case " + c);
+        const auto t = v[c + ".timesteps"];
+        const auto sinusoidal = timestepEmbedding(t, model.detected.unet.modelChannels);
+        EXPECT_TENSOR_NEAR(sinusoidal, v[c + ".t_sinusoidal_f64"], parityTolerance(v[c + ".t_sinusoidal_f64"], 5e-5));
+        EXPECT_TENSOR_NEAR(model.unet->time_embed->forward(sinusoidal), v[c + ".time_embed_f64"],
+                           parityTolerance(v[c + ".time_embed_f64"], 5e-5));
+        const auto eps = model.unet->forward(v[c + ".x"], t, v[c + ".context"]);
+        EXPECT_TENSOR_NEAR(eps, v[c + ".eps_f64"], parityTolerance(v[c + ".eps_f64"]));
+    }
+}
+
+}  // namespace
+
+TEST(ModelDetection, Sd1SingleFile) {
+    const auto f = sd1();
+    const auto file = SafetensorsFile::open(f.checkpoint);
+    const auto m = detectSingleFile(file, f.overrides);
+    const auto cfg = easel::testing::referenceConfig();
+    const auto& p = cfg["unet"]["params"];
+    EXPECT_EQ(m.family, ModelFamily::SD1);
+    EXPECT_FALSE(m.inpainting);
+    EXPECT_EQ(m.unet.modelChannels, p["model_channels"].get<int>());
+    EXPECT_EQ(m.unet.channelMult, p["channel_mult"].get<std::vector<int>>());
+    EXPECT_EQ(m.unet.numResBlocks, p["num_res_blocks"].get<int>());
+    EXPECT_EQ(m.unet.contextDim, p["context_dim"].get<int>());
+    EXPECT_EQ(m.unet.transformerDepth, p["transformer_depth"].get<int>());
+    EXPECT_FALSE(m.unet.linearProjection);
+    std::vector<int> levels;
+    for (int r : p["attention_resolutions"].get<std::vector<int>>()) levels.push_back(static_cast<int>(std::log2(r)));
+    std::sort(levels.begin(), levels.end());
+    EXPECT_EQ(m.unet.attentionLevels, levels);
+    const auto& dd = cfg["vae"]["ddconfig"];
+    EXPECT_EQ(m.vae.ch, dd["ch"].get<int>());
+    EXPECT_EQ(m.vae.chMult, dd["ch_mult"].get<std::vector<int>>());
+    EXPECT_EQ(m.vae.numResBlocks, dd["num_res_blocks"].get<int>());
+    EXPECT_EQ(m.vae.zChannels, dd["z_channels"].get<int>());
+    const auto& tc = cfg["text_encoder"]["config"];
+    EXPECT_EQ(m.text.kind, TextEncoderKind::CLIP);
+    EXPECT_EQ(m.text.vocabSize, tc["vocab_size"].get<int>());
+    EXPECT_EQ(m.text.hiddenSize, tc["hidden_size"].get<int>());
+    EXPECT_EQ(m.text.numLayers, tc["num_hidden_layers"].get<int>());
+    EXPECT_EQ(m.text.intermediateSize, tc["intermediate_size"].get<int>());
+}
+
+TEST(ModelDetection, Sd2AndInpaintingSingleFiles) {
+    const auto f2 = sd2();
+    const auto m2 = detectSingleFile(SafetensorsFile::open(f2.checkpoint), f2.overrides);
+    EXPECT_EQ(m2.family, ModelFamily::SD2);
+    EXPECT_TRUE(m2.unet.linearProjection);
+    EXPECT_EQ(m2.text.kind, TextEncoderKind::OpenCLIP);
+    EXPECT_EQ(m2.text.defaultSkippedLayers, 1);
+    const auto fi = inpainting();
+    const auto mi = detectSingleFile(SafetensorsFile::open(fi.checkpoint), fi.overrides);
+    EXPECT_TRUE(mi.inpainting);
+    EXPECT_EQ(mi.unet.inChannels, 9);
+}
+
+TEST(ModelParity, Sd1TextEncoder) {
+    auto model = loadSingleFileCheckpoint(sd1().checkpoint, sd1().overrides);
+    ReferenceVectors v("text_encoder_vectors.safetensors");
+    torch::NoGradGuard noGrad;
+    auto& clip = dynamic_cast<CLIPTextModelImpl&>(*model.textEncoder);
+    const auto ids = v["input_ids"];
+    EXPECT_TENSOR_NEAR(clip.hiddenAfter(ids, 0), v["embeddings_f64"], parityTolerance(v["embeddings_f64"]));
+    const auto last = clip.encode(ids, 1);
+    EXPECT_TENSOR_NEAR(last.hidden, v["last_hidden_state_f64"], parityTolerance(v["last_hidden_state_f64"]));
+    EXPECT_TENSOR_NEAR(last.pooled, v["pooler_output_f64"], parityTolerance(v["pooler_output_f64"]));
+    const int layers = model.detected.text.numLayers;
+    EXPECT_TENSOR_NEAR(clip.hiddenAfter(ids, layers - 1), v["penultimate_hidden_state_f64"],
+                       parityTolerance(v["penultimate_hidden_state_f64"]));
+    EXPECT_TENSOR_NEAR(clip.encode(ids, 2).hidden, v["penultimate_hidden_state_final_ln_f64"],
+                       parityTolerance(v["penultimate_hidden_state_final_ln_f64"]));
+}
+
+TEST(ModelParity, Sd1UNet) {
+    auto model = loadSingleFileCheckpoint(sd1().checkpoint, sd1().overrides);
+    checkUNet(model, "unet_vectors.safetensors");
+}
+
+TEST(ModelParity, Sd1VAE) {
+    auto model = loadSingleFileCheckpoint(sd1().checkpoint, sd1().overrides);
+    ReferenceVectors v("vae_vectors.safetensors");
+    torch::NoGradGuard noGrad;
+    const auto enc = model.vae->encode(v["encode.image"]);
+    EXPECT_TENSOR_NEAR(model.vae->encoder->forward(v["encode.image"]), v["encode.encoder_out_f64"],
+                       parityTolerance(v["encode.encoder_out_f64"]));
+    EXPECT_TENSOR_NEAR(enc.mean, v["encode.mean_f64"], parityTolerance(v["encode.mean_f64"]));
+    EXPECT_TENSOR_NEAR(enc.logvar, v["encode.logvar_f64"], parityTolerance(v["encode.logvar_f64"]));
+    EXPECT_TENSOR_NEAR(enc.std, v["encode.std_f64"], parityTolerance(v["encode.std_f64"]));
+    for (int i = 0; v.has("decode" + std::to_string(i) + ".z"); ++i) {
+        const std::string d = "decode" + std::to_string(i);
+        SCOPED_TRACE(d);
+        EXPECT_TENSOR_NEAR(model.vae->post_quant_conv->forward(v[d + ".z"]), v[d + ".post_quant_conv_f64"],
+                           parityTolerance(v[d + ".post_quant_conv_f64"]));
+        EXPECT_TENSOR_NEAR(model.vae->decode(v[d + ".z"]), v[d + ".image_f64"], parityTolerance(v[d + ".image_f64"]));
+    }
+}
+
+TEST(ModelParity, Sd2OpenCLIPTextEncoder) {
+    auto model = loadSingleFileCheckpoint(sd2().checkpoint, sd2().overrides);
+    ReferenceVectors v("sd2_text_encoder_vectors.safetensors");
+    torch::NoGradGuard noGrad;
+    auto& clip = dynamic_cast<OpenCLIPTextModelImpl&>(*model.textEncoder);
+    const auto ids = v["input_ids"];
+    EXPECT_TENSOR_NEAR(clip.encode(ids, 1).hidden, v["penultimate_ln_final_f64"], parityTolerance(v["penultimate_ln_final_f64"]));
+    EXPECT_TENSOR_NEAR(clip.encodeLayers(ids, model.detected.text.numLayers), v["last_ln_final_f64"],
+                       parityTolerance(v["last_ln_final_f64"]));
+    EXPECT_TENSOR_NEAR(clip.textEmbeds(ids), v["text_embeds_f64"], parityTolerance(v["text_embeds_f64"]));
+}
+
+TEST(ModelParity, Sd2UNetAndVAE) {
+    auto model = loadSingleFileCheckpoint(sd2().checkpoint, sd2().overrides);
+    checkUNet(model, "sd2_unet_vectors.safetensors");
+    ReferenceVectors v("sd2_vae_vectors.safetensors");
+    torch::NoGradGuard noGrad;
+    for (const auto& t : v.file().tensors()) {
+        if (t.name.find(".image_f64") == std::string::npos || t.name.rfind("decode", 0) != 0) continue;
+        const std::string d = t.name.substr(0, t.name.find('.'));
+        EXPECT_TENSOR_NEAR(model.vae->decode(v[d + ".z"]), v[t.name], parityTolerance(v[t.name]));
+    }
+    if (v.has("encode.image")) {
+        EXPECT_TENSOR_NEAR(model.vae->encode(v["encode.image"]).mean, v["encode.mean_f64"], parityTolerance(v["encode.mean_f64"]));
+    }
+}
+
+TEST(ModelParity, InpaintingUNet) {
+    auto model = loadSingleFileCheckpoint(inpainting().checkpoint, inpainting().overrides);
+    checkUNet(model, "inpaint_unet_vectors.safetensors");
+}
+
+TEST(ModelLoading, RefusesPickles) {
+    EXPECT_THROW(loadSingleFileCheckpoint("/tmp/model.ckpt"), ModelLoadError);
+}
