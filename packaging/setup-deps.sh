@@ -8,7 +8,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang-format git
   # inference core
-  libtorch-dev libopenblas0-openmp libjemalloc-dev libjemalloc2 libopencv-dev
+  libtorch-dev libopenblas0-openmp libjemalloc-dev libjemalloc2 libopencv-dev zlib1g-dev libicu-dev
   # storage, secrets, HTTP
   libsqlite3-dev libsodium-dev libboost1.74-dev nlohmann-json3-dev
   # desktop app

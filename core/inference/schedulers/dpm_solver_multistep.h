@@ -1,0 +1,23 @@
+#pragma once
+// DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2, midpoint form) as diffusers'
+// DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True,
+// final_sigmas_type="zero"), with optional Karras sigmas.
+
+#include "inference/schedulers/scheduler.h"
+
+namespace easel::inference {
+
+class DPMSolverMultistepScheduler : public Scheduler {
+public:
+    explicit DPMSolverMultistepScheduler(SchedulerConfig config);
+    void setTimesteps(int numInferenceSteps) override;
+    torch::Tensor step(const torch::Tensor& modelOutput, int stepIndex, const torch::Tensor& sample,
+                       const NoiseSource& noise) override;
+    torch::Tensor addNoise(const torch::Tensor& original, const torch::Tensor& noise, int stepIndex) const override;
+
+private:
+    torch::Tensor m_previousX0;
+    int m_lowerOrderCount = 0;
+};
+
+}  // namespace easel::inference

@@ -1,0 +1,157 @@
+#include "inference/schedulers/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace easel::inference {
+
+Scheduler::Scheduler(SchedulerConfig config) : m_config(std::move(config)) {
+    // diffusers: betas = linspace(sqrt(b0), sqrt(b1), T) ** 2 ("scaled_linear"), in float32.
+    torch::Tensor betas;
+    if (m_config.scaledLinear) {
+        betas = torch::linspace(std::sqrt(m_config.betaStart), std::sqrt(m_config.betaEnd), m_config.numTrainTimesteps,
+                                torch::kFloat32)
+                    .pow(2);
+    } else {
+        betas = torch::linspace(m_config.betaStart, m_config.betaEnd, m_config.numTrainTimesteps, torch::kFloat32);
+    }
+    m_alphasCumprod = torch::cumprod(1.0 - betas, 0);
+}
+
+torch::Tensor Scheduler::scaleModelInput(const torch::Tensor& sample, int) const { return sample; }
+
+std::vector<double> trainingSigmas(const torch::Tensor& alphasCumprod) {
+    // numpy computes ((1 - a) / a) ** 0.5 on the float32 array, so the result is float32.
+    auto s = ((1.0 - alphasCumprod) / alphasCumprod).sqrt().contiguous();
+    std::vector<double> out(static_cast<std::size_t>(s.numel()));
+    const float* p = s.data_ptr<float>();
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = p[i];
+    return out;
+}
+
+double interpolate(const std::vector<double>& values, double t) {
+    if (t <= 0) return values.front();
+    if (t >= static_cast<double>(values.size() - 1)) return values.back();
+    const auto lo = static_cast<std::size_t>(std::floor(t));
+    const double w = t - static_cast<double>(lo);
+    return values[lo] + w * (values[lo + 1] - values[lo]);
+}
+
+std::vector<double> karrasSigmas(double sigmaMin, double sigmaMax, int n, double rho) {
+    // Karras et al. 2022, eq. 5.
+    std::vector<double> out(static_cast<std::size_t>(n));
+    const double minInv = std::pow(sigmaMin, 1.0 / rho);
+    const double maxInv = std::pow(sigmaMax, 1.0 / rho);
+    for (int i = 0; i < n; ++i) {
+        const double ramp = n == 1 ? 0.0 : static_cast<double>(i) / (n - 1);
+        out[static_cast<std::size_t>(i)] = std::pow(maxInv + ramp * (minInv - maxInv), rho);
+    }
+    return out;
+}
+
+double sigmaToT(double sigma, const std::vector<double>& logSigmas) {
+    const double logSigma = std::log(std::max(sigma, 1e-10));
+    // Last index whose log sigma is <= the target, capped so that idx + 1 exists.
+    std::size_t low = 0;
+    for (std::size_t i = 0; i < logSigmas.size(); ++i) {
+        if (logSigma - logSigmas[i] >= 0) low = i;
+    }
+    low = std::min(low, logSigmas.size() - 2);
+    const double lo = logSigmas[low], hi = logSigmas[low + 1];
+    const double w = std::clamp((lo - logSigma) / (lo - hi), 0.0, 1.0);
+    return (1.0 - w) * static_cast<double>(low) + w * static_cast<double>(low + 1);
+}
+
+std::vector<double> spacedTimesteps(TimestepSpacing spacing, int numTrain, int n, int stepsOffset) {
+    std::vector<double> t(static_cast<std::size_t>(n));
+    switch (spacing) {
+        case TimestepSpacing::Linspace:
+            for (int i = 0; i < n; ++i) {
+                // np.linspace(0, T-1, n, dtype=float32)[::-1]
+                // numpy: i * ((stop - start) / (n - 1)), with the last point exactly stop.
+                const double delta = n == 1 ? 0.0 : static_cast<double>(numTrain - 1) / (n - 1);
+                const double v = i == n - 1 ? static_cast<double>(numTrain - 1) : i * delta;
+                t[static_cast<std::size_t>(n - 1 - i)] = static_cast<float>(v);
+            }
+            break;
+        case TimestepSpacing::Leading: {
+            const int ratio = numTrain / n;
+            for (int i = 0; i < n; ++i) t[static_cast<std::size_t>(n - 1 - i)] = static_cast<double>(i * ratio + stepsOffset);
+            break;
+        }
+        case TimestepSpacing::Trailing: {
+            const double ratio = static_cast<double>(numTrain) / n;
+            for (int i = 0; i < n; ++i) t[static_cast<std::size_t>(i)] = std::nearbyint(numTrain - i * ratio) - 1.0;
+            break;
+        }
+    }
+    return t;
+}
+
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+struct NamedScheduler {
+    const char* name;
+    SchedulerChoice choice;
+};
+
+constexpr NamedScheduler kNames[] = {
+    {"EulerDiscreteScheduler", {SchedulerKind::Euler, false}},
+    {"EulerAncestralDiscreteScheduler", {SchedulerKind::EulerAncestral, false}},
+    {"DDIMScheduler", {SchedulerKind::DDIM, false}},
+    {"DPMSolverMultistepScheduler", {SchedulerKind::DPMPP2M, false}},
+    {"LCMScheduler", {SchedulerKind::LCM, false}},
+    {"Euler", {SchedulerKind::Euler, false}},
+    {"Euler Karras", {SchedulerKind::Euler, true}},
+    {"Euler a", {SchedulerKind::EulerAncestral, false}},
+    {"DDIM", {SchedulerKind::DDIM, false}},
+    {"DPM++ 2M", {SchedulerKind::DPMPP2M, false}},
+    {"DPM++ 2M Karras", {SchedulerKind::DPMPP2M, true}},
+    {"LCM", {SchedulerKind::LCM, false}},
+};
+
+}  // namespace
+
+SchedulerChoice parseSchedulerName(const std::string& name) {
+    const auto wanted = lower(name);
+    for (const auto& n : kNames) {
+        if (lower(n.name) == wanted) return n.choice;
+    }
+    std::string list;
+    for (const auto& n : kNames) list += (list.empty() ? "" : ", ") + std::string(n.name);
+    throw std::invalid_argument("unknown scheduler '" + name + "'; use one of: " + list);
+}
+
+std::vector<std::string> schedulerNames() {
+    std::vector<std::string> out;
+    for (const auto& n : kNames) out.emplace_back(n.name);
+    return out;
+}
+
+}  // namespace easel::inference
+
+#include "inference/schedulers/ddim.h"
+#include "inference/schedulers/dpm_solver_multistep.h"
+#include "inference/schedulers/euler_discrete.h"
+#include "inference/schedulers/lcm.h"
+
+namespace easel::inference {
+
+std::unique_ptr<Scheduler> makeScheduler(SchedulerKind kind, SchedulerConfig config) {
+    switch (kind) {
+        case SchedulerKind::Euler: return std::make_unique<EulerDiscreteScheduler>(std::move(config), false);
+        case SchedulerKind::EulerAncestral: return std::make_unique<EulerDiscreteScheduler>(std::move(config), true);
+        case SchedulerKind::DDIM: return std::make_unique<DDIMScheduler>(std::move(config));
+        case SchedulerKind::DPMPP2M: return std::make_unique<DPMSolverMultistepScheduler>(std::move(config));
+        case SchedulerKind::LCM: return std::make_unique<LCMScheduler>(std::move(config));
+    }
+    throw std::invalid_argument("unknown scheduler kind");
+}
+
+}  // namespace easel::inference
