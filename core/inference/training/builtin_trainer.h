@@ -1,0 +1,33 @@
+#pragma once
+// Trains Easel's built-in model from nothing: first the AutoencoderKL on rendered scenes, then the
+// UNet and the CLIP-style text encoder together on the scenes' latents and captions (epsilon loss,
+// AdamW, gradient clipping, EMA). Every stage checkpoints to a work folder and resumes from it.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace easel::inference::training {
+
+struct BuiltinTrainingOptions {
+    std::filesystem::path workDir;    // checkpoints for resume
+    std::filesystem::path outputDir;  // the finished model folder (model.json, model.safetensors, tokenizer.json)
+    std::uint64_t seed = 1234;
+    int imageSize = 64;
+    int vaeSteps = 1500;
+    int vaeBatch = 8;
+    int datasetSize = 20000;
+    int unetSteps = 4000;
+    int unetBatch = 64;
+    double unetLearningRate = 4e-4;
+    double emaDecay = 0.999;
+    float captionDropout = 0.1f;  // empty prompt, so that classifier-free guidance works
+    int checkpointEvery = 250;
+    int threads = 0;  // 0: all cores
+};
+
+// Runs (or resumes) all stages and writes the model folder. Prints progress with ETA to `log`.
+void trainBuiltinModel(const BuiltinTrainingOptions& options, const std::function<void(const std::string&)>& log);
+
+}  // namespace easel::inference::training
