@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "app_args.h"
+#include "generate_command.h"
 #include "health_controller.h"
 #include "http_server.h"
 #include "inference/runtime_info.h"
@@ -15,6 +16,7 @@
 namespace {
 
 constexpr std::string_view kUsage = R"(Usage: easel-server [options]
+       easel-server generate --prompt TEXT [generate options]
 
 The Easel REST backend: Stable Diffusion generation behind accounts, API keys and quotas.
 
@@ -23,6 +25,25 @@ Options:
   --data-dir DIR       where the database, images and models live (default ./easel-data)
   --version            print the version and exit
   -h, --help           print this help and exit
+
+Generate options (one-shot, writes PNGs with the A1111 "parameters" chunk):
+  --model PATH           model folder (model.json) or SD 1.x/2.x .safetensors (default: the built-in model)
+  --prompt TEXT          what to draw (A1111 weighting: (word), (word:1.3), [word])
+  --negative-prompt TEXT what to avoid
+  --steps N              sampling steps (default: the model's)
+  --sampler NAME         Euler, Euler a, DDIM, DPM++ 2M, DPM++ 2M Karras, LCM or a diffusers class name
+  --karras               Karras sigmas
+  --seed N               seed (default random; sample i uses seed + i)
+  --width N --height N   size (default: the model's)
+  --guidance X           classifier-free guidance scale
+  --samples N            1 to 4 images
+  --init-image FILE      img2img / inpaint source
+  --strength X           img2img strength 0..1 (default 0.75)
+  --mask FILE            inpaint mask, white = repaint
+  --clip-skip N          A1111 clip skip (1 = last layer)
+  --clip-vocab FILE      CLIP vocabulary for single-file checkpoints
+  --device cpu|cuda  --precision fp32|bf16  --threads N
+  --out FILE             output PNG (default easel.png; several samples get -0, -1, ...)
 
 Endpoints:
   GET /health          200 {"status":"ok"} once the server accepts requests
@@ -42,6 +63,7 @@ int main(int argc, char** argv) {
             std::cout << "easel-server " << EASEL_VERSION << '\n';
             return EXIT_SUCCESS;
         }
+        if (!args.raw().empty() && args.raw().front() == "generate") return app::runGenerate(args, argv[0]);
         args.rejectUnknown({"--listen", "--data-dir"}, {});
 
         server::HttpServerOptions options;

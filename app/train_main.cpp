@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
             return args.has("--help") || args.has("-h") ? EXIT_SUCCESS : 2;
         }
         app::ArgList rest(argc - 1, argv + 1);
-        rest.rejectUnknown({"--out", "--work", "--seed", "--vae-steps", "--unet-steps", "--batch", "--dataset", "--threads"}, {});
+        rest.rejectUnknown(
+            {"--out", "--work", "--seed", "--vae-steps", "--unet-steps", "--batch", "--dataset", "--threads"}, {});
         inference::training::BuiltinTrainingOptions o;
         o.outputDir = rest.value("--out").value_or("resources/models/easel-shapes-64");
         o.workDir = rest.value("--work").value_or("build/train-builtin");

@@ -7,16 +7,26 @@ namespace {
 
 torch::Dtype torchDtype(const TensorView& view) {
     switch (view.dtype) {
-        case DType::Bool: return torch::kBool;
-        case DType::U8: return torch::kUInt8;
-        case DType::I8: return torch::kInt8;
-        case DType::I16: return torch::kInt16;
-        case DType::I32: return torch::kInt32;
-        case DType::I64: return torch::kInt64;
-        case DType::F16: return torch::kFloat16;
-        case DType::BF16: return torch::kBFloat16;
-        case DType::F32: return torch::kFloat32;
-        case DType::F64: return torch::kFloat64;
+        case DType::Bool:
+            return torch::kBool;
+        case DType::U8:
+            return torch::kUInt8;
+        case DType::I8:
+            return torch::kInt8;
+        case DType::I16:
+            return torch::kInt16;
+        case DType::I32:
+            return torch::kInt32;
+        case DType::I64:
+            return torch::kInt64;
+        case DType::F16:
+            return torch::kFloat16;
+        case DType::BF16:
+            return torch::kBFloat16;
+        case DType::F32:
+            return torch::kFloat32;
+        case DType::F64:
+            return torch::kFloat64;
         default:
             throw SafetensorsError("tensor '" + view.name + "' has dtype " + std::string(dtypeName(view.dtype)) +
                                    ", which Easel cannot compute with");

@@ -15,12 +15,13 @@ void loadModuleWeights(torch::nn::Module& module, const SafetensorsFile& file, c
             return;
         }
         if (view->shape != target.sizes().vec()) {
-            throw ModelLoadError("tensor '" + key + "' in '" + file.path().string() + "' has shape " + shapeString(view->shape) +
-                                 ", the model expects " + shapeString(target.sizes()));
+            throw ModelLoadError("tensor '" + key + "' in '" + file.path().string() + "' has shape " +
+                                 shapeString(view->shape) + ", the model expects " + shapeString(target.sizes()));
         }
         auto source = toTensor(*view);
         if (source.is_floating_point() && !torch::isfinite(source).all().item<bool>()) {
-            throw ModelLoadError("tensor '" + key + "' in '" + file.path().string() + "' contains NaN or infinite values");
+            throw ModelLoadError("tensor '" + key + "' in '" + file.path().string() +
+                                 "' contains NaN or infinite values");
         }
         target.copy_(source.to(target.scalar_type()));
     };
@@ -30,11 +31,13 @@ void loadModuleWeights(torch::nn::Module& module, const SafetensorsFile& file, c
         std::string list;
         for (std::size_t i = 0; i < std::min<std::size_t>(missing.size(), 8); ++i) list += (i ? ", " : "") + missing[i];
         if (missing.size() > 8) list += ", … (" + std::to_string(missing.size()) + " in all)";
-        throw ModelLoadError("'" + file.path().string() + "' is missing " + std::to_string(missing.size()) + " tensor(s): " + list);
+        throw ModelLoadError("'" + file.path().string() + "' is missing " + std::to_string(missing.size()) +
+                             " tensor(s): " + list);
     }
 }
 
-std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config, std::shared_ptr<torch::nn::Module>& module) {
+std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config,
+                                             std::shared_ptr<torch::nn::Module>& module) {
     if (config.kind == TextEncoderKind::OpenCLIP) {
         auto m = std::make_shared<OpenCLIPTextModelImpl>(config);
         module = m;

@@ -29,7 +29,8 @@ struct StableDiffusionModel {
 void loadModuleWeights(torch::nn::Module& module, const SafetensorsFile& file, const std::string& prefix);
 
 // Text encoder of either kind for a config.
-std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config, std::shared_ptr<torch::nn::Module>& module);
+std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config,
+                                             std::shared_ptr<torch::nn::Module>& module);
 
 // Loads an original single-file .safetensors checkpoint. Pickled .ckpt/.pt files are refused.
 StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path, const ModelOverrides& overrides = {},

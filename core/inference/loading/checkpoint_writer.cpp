@@ -5,21 +5,31 @@ namespace {
 
 torch::Dtype torchDtype(DType d) {
     switch (d) {
-        case DType::F16: return torch::kFloat16;
-        case DType::BF16: return torch::kBFloat16;
-        case DType::F32: return torch::kFloat32;
-        default: throw std::invalid_argument("checkpoints are written as F16, BF16 or F32");
+        case DType::F16:
+            return torch::kFloat16;
+        case DType::BF16:
+            return torch::kBFloat16;
+        case DType::F32:
+            return torch::kFloat32;
+        default:
+            throw std::invalid_argument("checkpoints are written as F16, BF16 or F32");
     }
 }
 
 DType fileDtype(torch::Dtype d) {
     switch (d) {
-        case torch::kFloat16: return DType::F16;
-        case torch::kBFloat16: return DType::BF16;
-        case torch::kFloat32: return DType::F32;
-        case torch::kInt64: return DType::I64;
-        case torch::kInt32: return DType::I32;
-        default: throw std::invalid_argument("unsupported tensor dtype in checkpoint");
+        case torch::kFloat16:
+            return DType::F16;
+        case torch::kBFloat16:
+            return DType::BF16;
+        case torch::kFloat32:
+            return DType::F32;
+        case torch::kInt64:
+            return DType::I64;
+        case torch::kInt32:
+            return DType::I32;
+        default:
+            throw std::invalid_argument("unsupported tensor dtype in checkpoint");
     }
 }
 

@@ -14,8 +14,9 @@ public:
     const std::vector<std::int64_t>& shape(const std::string& key) const {
         const auto* view = m_file.find(m_prefix + key);
         if (view == nullptr) {
-            throw ModelLoadError("'" + m_file.path().string() + "' is not a Stable Diffusion checkpoint Easel knows: tensor '" +
-                                 m_prefix + key + "' is missing");
+            throw ModelLoadError("'" + m_file.path().string() +
+                                 "' is not a Stable Diffusion checkpoint Easel knows: tensor '" + m_prefix + key +
+                                 "' is missing");
         }
         return view->shape;
     }
@@ -23,8 +24,8 @@ public:
     int dim(const std::string& key, std::size_t index) const {
         const auto& s = shape(key);
         if (index >= s.size()) {
-            throw ModelLoadError("tensor '" + m_prefix + key + "' has " + std::to_string(s.size()) + " dimensions, expected more than " +
-                                 std::to_string(index));
+            throw ModelLoadError("tensor '" + m_prefix + key + "' has " + std::to_string(s.size()) +
+                                 " dimensions, expected more than " + std::to_string(index));
         }
         return static_cast<int>(s[index]);
     }
@@ -99,7 +100,8 @@ VAEConfig detectVAE(const KeyReader& k) {
     c.numResBlocks = k.count("encoder.down.0.block.", ".");
     c.chMult.clear();
     for (int l = 0; l < levels; ++l) {
-        const std::string last = "encoder.down." + std::to_string(l) + ".block." + std::to_string(c.numResBlocks - 1) + ".conv2.weight";
+        const std::string last =
+            "encoder.down." + std::to_string(l) + ".block." + std::to_string(c.numResBlocks - 1) + ".conv2.weight";
         c.chMult.push_back(k.dim(last, 0) / c.ch);
     }
     c.zChannels = k.dim("decoder.conv_in.weight", 1);

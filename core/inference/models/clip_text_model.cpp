@@ -35,8 +35,9 @@ torch::Tensor causalMask(int64_t length, torch::ScalarType dtype) {
 
 CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const TextEncoderConfig& c) : heads(c.numHeads), quickGELU(c.quickGELU) {
     self_attn = register_module("self_attn", std::make_shared<SelfAttention>());
-    for (auto [name, member] : {std::pair{"q_proj", &SelfAttention::q_proj}, std::pair{"k_proj", &SelfAttention::k_proj},
-                                std::pair{"v_proj", &SelfAttention::v_proj}, std::pair{"out_proj", &SelfAttention::out_proj}}) {
+    for (auto [name, member] :
+         {std::pair{"q_proj", &SelfAttention::q_proj}, std::pair{"k_proj", &SelfAttention::k_proj},
+          std::pair{"v_proj", &SelfAttention::v_proj}, std::pair{"out_proj", &SelfAttention::out_proj}}) {
         (*self_attn).*member = self_attn->register_module(name, torch::nn::Linear(c.hiddenSize, c.hiddenSize));
     }
     layer_norm1 = register_module("layer_norm1", layerNorm(c));
@@ -59,8 +60,8 @@ CLIPTextModelImpl::CLIPTextModelImpl(TextEncoderConfig c) : config(std::move(c))
     tm.embeddings = tm.register_module("embeddings", std::make_shared<Embeddings>());
     tm.embeddings->token_embedding =
         tm.embeddings->register_module("token_embedding", torch::nn::Embedding(config.vocabSize, config.hiddenSize));
-    tm.embeddings->position_embedding =
-        tm.embeddings->register_module("position_embedding", torch::nn::Embedding(config.maxPositions, config.hiddenSize));
+    tm.embeddings->position_embedding = tm.embeddings->register_module(
+        "position_embedding", torch::nn::Embedding(config.maxPositions, config.hiddenSize));
     tm.embeddings->position_ids =
         tm.embeddings->register_buffer("position_ids", torch::arange(config.maxPositions, torch::kLong).unsqueeze(0));
     tm.encoder = tm.register_module("encoder", std::make_shared<Encoder>());
@@ -75,7 +76,8 @@ torch::Tensor CLIPTextModelImpl::hiddenAfter(const torch::Tensor& ids, int layer
     auto positions = tm.embeddings->position_ids.narrow(1, 0, length).to(torch::kLong);
     auto x = tm.embeddings->token_embedding(ids.to(torch::kLong)) + tm.embeddings->position_embedding(positions);
     const auto mask = causalMask(length, x.scalar_type());
-    for (int i = 0; i < layers; ++i) x = tm.encoder->layers[static_cast<std::size_t>(i)]->as<CLIPEncoderLayerImpl>()->forward(x, mask);
+    for (int i = 0; i < layers; ++i)
+        x = tm.encoder->layers[static_cast<std::size_t>(i)]->as<CLIPEncoderLayerImpl>()->forward(x, mask);
     return x;
 }
 
@@ -86,7 +88,8 @@ TextEncoderOutput CLIPTextModelImpl::encode(const torch::Tensor& ids, int clipSk
     return out;
 }
 
-OpenCLIPResidualBlockImpl::OpenCLIPResidualBlockImpl(const TextEncoderConfig& c) : heads(c.numHeads), quickGELU(c.quickGELU) {
+OpenCLIPResidualBlockImpl::OpenCLIPResidualBlockImpl(const TextEncoderConfig& c)
+    : heads(c.numHeads), quickGELU(c.quickGELU) {
     ln_1 = register_module("ln_1", layerNorm(c));
     attn = register_module("attn", std::make_shared<Attention>());
     attn->in_proj_weight = attn->register_parameter("in_proj_weight", torch::empty({3 * c.hiddenSize, c.hiddenSize}));
@@ -107,13 +110,15 @@ torch::Tensor OpenCLIPResidualBlockImpl::forward(const torch::Tensor& x, const t
 
 OpenCLIPTextModelImpl::OpenCLIPTextModelImpl(TextEncoderConfig c) : config(std::move(c)) {
     token_embedding = register_module("token_embedding", torch::nn::Embedding(config.vocabSize, config.hiddenSize));
-    positional_embedding = register_parameter("positional_embedding", torch::empty({config.maxPositions, config.hiddenSize}));
+    positional_embedding =
+        register_parameter("positional_embedding", torch::empty({config.maxPositions, config.hiddenSize}));
     transformer = register_module("transformer", std::make_shared<Transformer>());
     transformer->resblocks = transformer->register_module("resblocks", torch::nn::ModuleList());
     for (int i = 0; i < config.numLayers; ++i) transformer->resblocks->push_back(OpenCLIPResidualBlock(config));
     ln_final = register_module("ln_final", layerNorm(config));
     if (config.projectionDim > 0) {
-        text_projection = register_parameter("text_projection", torch::empty({config.hiddenSize, config.projectionDim}));
+        text_projection =
+            register_parameter("text_projection", torch::empty({config.hiddenSize, config.projectionDim}));
     }
     logit_scale = register_parameter("logit_scale", torch::zeros({}));
 }

@@ -10,7 +10,7 @@ namespace {
 // Runs one TimestepEmbedSequential: each child gets what it needs (emb for ResBlocks, context for
 // transformers).
 torch::Tensor runSequence(const torch::nn::ModuleList& seq, torch::Tensor h, const torch::Tensor& emb,
-                          const torch::Tensor& context) {
+                          const torch::Tensor& context, const torch::Tensor& nextSkip = {}) {
     for (const auto& child : *seq) {
         if (auto* res = child->as<ResBlockImpl>()) {
             h = res->forward(h, emb);
@@ -19,7 +19,9 @@ torch::Tensor runSequence(const torch::nn::ModuleList& seq, torch::Tensor h, con
         } else if (auto* down = child->as<DownsampleImpl>()) {
             h = down->forward(h);
         } else if (auto* up = child->as<UpsampleImpl>()) {
-            h = up->forward(h);
+            // Upsample to the next skip's size (diffusers' upsample_size), so that latent sizes that
+            // are not multiples of 2^levels still line up, e.g. 520x520 pixels -> 65x65 latents.
+            h = nextSkip.defined() ? up->forward(h, {nextSkip.size(2), nextSkip.size(3)}) : up->forward(h);
         } else if (auto* conv = child->as<torch::nn::Conv2dImpl>()) {
             h = conv->forward(h);
         }
@@ -50,8 +52,8 @@ torch::Tensor timestepEmbedding(const torch::Tensor& timesteps, int dim) {
 UNet2DConditionModelImpl::UNet2DConditionModelImpl(UNetConfig cfg) : config(std::move(cfg)) {
     const int mc = config.modelChannels;
     const int embDim = config.timeEmbedDim();
-    time_embed = register_module(
-        "time_embed", torch::nn::Sequential(torch::nn::Linear(mc, embDim), torch::nn::SiLU(), torch::nn::Linear(embDim, embDim)));
+    time_embed = register_module("time_embed", torch::nn::Sequential(torch::nn::Linear(mc, embDim), torch::nn::SiLU(),
+                                                                     torch::nn::Linear(embDim, embDim)));
 
     input_blocks = register_module("input_blocks", torch::nn::ModuleList());
     auto first = torch::nn::ModuleList();
@@ -99,9 +101,10 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(UNetConfig cfg) : config(std:
         }
     }
 
-    out = register_module("out", torch::nn::Sequential(torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, ch).eps(1e-5)),
-                                                       torch::nn::SiLU(),
-                                                       torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, config.outChannels, 3).padding(1))));
+    out = register_module(
+        "out",
+        torch::nn::Sequential(torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, ch).eps(1e-5)), torch::nn::SiLU(),
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, config.outChannels, 3).padding(1))));
 }
 
 torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& x, const torch::Tensor& timesteps,
@@ -112,14 +115,16 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& x, const to
     std::vector<torch::Tensor> skips;
     auto h = x;
     for (const auto& block : *input_blocks) {
-        h = runSequence(torch::nn::ModuleList(std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(block)), h, emb, context);
+        h = runSequence(torch::nn::ModuleList(std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(block)), h, emb,
+                        context);
         skips.push_back(h);
     }
     h = runSequence(middle_block, h, emb, context);
     for (const auto& block : *output_blocks) {
         h = torch::cat({h, skips.back()}, 1);
         skips.pop_back();
-        h = runSequence(torch::nn::ModuleList(std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(block)), h, emb, context);
+        h = runSequence(torch::nn::ModuleList(std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(block)), h, emb,
+                        context, skips.empty() ? torch::Tensor() : skips.back());
     }
     h = groupNormFloat32(torch::nn::GroupNorm(out->ptr<torch::nn::GroupNormImpl>(0)), h);
     return out->ptr<torch::nn::Conv2dImpl>(2)->forward(torch::silu(h));

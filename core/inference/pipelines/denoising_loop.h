@@ -15,7 +15,7 @@
 namespace easel::inference {
 
 struct StepProgress {
-    int step = 0;   // 1-based, after the step finished
+    int step = 0;  // 1-based, after the step finished
     int total = 0;
     double elapsedSeconds = 0;
     const torch::Tensor* predictedLatents = nullptr;  // x0 estimate, for previews; may be null

@@ -19,7 +19,8 @@ void DDIMScheduler::setTimesteps(int n) {
     m_sigmas.clear();
 }
 
-torch::Tensor DDIMScheduler::step(const torch::Tensor& modelOutput, int i, const torch::Tensor& sampleIn, const NoiseSource&) {
+torch::Tensor DDIMScheduler::step(const torch::Tensor& modelOutput, int i, const torch::Tensor& sampleIn,
+                                  const NoiseSource&) {
     const auto sample = sampleIn.to(torch::kFloat32);
     const auto out = modelOutput.to(torch::kFloat32);
     const int t = static_cast<int>(m_timesteps[static_cast<std::size_t>(i)]);
@@ -39,8 +40,8 @@ torch::Tensor DDIMScheduler::step(const torch::Tensor& modelOutput, int i, const
     return std::sqrt(alphaPrev) * m_predOriginal + direction;
 }
 
-torch::Tensor addNoiseDDPM(const torch::Tensor& alphasCumprod, const torch::Tensor& original, const torch::Tensor& noise,
-                           int timestep) {
+torch::Tensor addNoiseDDPM(const torch::Tensor& alphasCumprod, const torch::Tensor& original,
+                           const torch::Tensor& noise, int timestep) {
     const float a = alphasCumprod[timestep].item<float>();
     return std::sqrt(a) * original + std::sqrt(1.0f - a) * noise;
 }

@@ -19,7 +19,7 @@ private:
 };
 
 // x_t = sqrt(a_t) x0 + sqrt(1 - a_t) noise, for the DDPM-space schedulers (DDIM, DPM++, LCM).
-torch::Tensor addNoiseDDPM(const torch::Tensor& alphasCumprod, const torch::Tensor& original, const torch::Tensor& noise,
-                           int timestep);
+torch::Tensor addNoiseDDPM(const torch::Tensor& alphasCumprod, const torch::Tensor& original,
+                           const torch::Tensor& noise, int timestep);
 
 }  // namespace easel::inference

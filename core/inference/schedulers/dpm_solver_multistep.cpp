@@ -85,7 +85,8 @@ torch::Tensor DPMSolverMultistepScheduler::step(const torch::Tensor& modelOutput
     return prev;
 }
 
-torch::Tensor DPMSolverMultistepScheduler::addNoise(const torch::Tensor& original, const torch::Tensor& noise, int i) const {
+torch::Tensor DPMSolverMultistepScheduler::addNoise(const torch::Tensor& original, const torch::Tensor& noise,
+                                                    int i) const {
     const auto s = vp(m_sigmas[static_cast<std::size_t>(i)]);
     return s.alpha * original + s.sigma * noise;
 }

@@ -77,7 +77,8 @@ std::vector<double> spacedTimesteps(TimestepSpacing spacing, int numTrain, int n
             break;
         case TimestepSpacing::Leading: {
             const int ratio = numTrain / n;
-            for (int i = 0; i < n; ++i) t[static_cast<std::size_t>(n - 1 - i)] = static_cast<double>(i * ratio + stepsOffset);
+            for (int i = 0; i < n; ++i)
+                t[static_cast<std::size_t>(n - 1 - i)] = static_cast<double>(i * ratio + stepsOffset);
             break;
         }
         case TimestepSpacing::Trailing: {
@@ -145,11 +146,16 @@ namespace easel::inference {
 
 std::unique_ptr<Scheduler> makeScheduler(SchedulerKind kind, SchedulerConfig config) {
     switch (kind) {
-        case SchedulerKind::Euler: return std::make_unique<EulerDiscreteScheduler>(std::move(config), false);
-        case SchedulerKind::EulerAncestral: return std::make_unique<EulerDiscreteScheduler>(std::move(config), true);
-        case SchedulerKind::DDIM: return std::make_unique<DDIMScheduler>(std::move(config));
-        case SchedulerKind::DPMPP2M: return std::make_unique<DPMSolverMultistepScheduler>(std::move(config));
-        case SchedulerKind::LCM: return std::make_unique<LCMScheduler>(std::move(config));
+        case SchedulerKind::Euler:
+            return std::make_unique<EulerDiscreteScheduler>(std::move(config), false);
+        case SchedulerKind::EulerAncestral:
+            return std::make_unique<EulerDiscreteScheduler>(std::move(config), true);
+        case SchedulerKind::DDIM:
+            return std::make_unique<DDIMScheduler>(std::move(config));
+        case SchedulerKind::DPMPP2M:
+            return std::make_unique<DPMSolverMultistepScheduler>(std::move(config));
+        case SchedulerKind::LCM:
+            return std::make_unique<LCMScheduler>(std::move(config));
     }
     throw std::invalid_argument("unknown scheduler kind");
 }

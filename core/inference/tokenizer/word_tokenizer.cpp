@@ -28,7 +28,8 @@ WordTokenizer WordTokenizer::load(const std::filesystem::path& path) {
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error("tokenizer '" + path.string() + "' is not valid JSON: " + e.what());
     }
-    if (j.value("type", "") != "easel-word" || !j.contains("vocab") || !j["vocab"].is_array() || j["vocab"].size() < 3) {
+    if (j.value("type", "") != "easel-word" || !j.contains("vocab") || !j["vocab"].is_array() ||
+        j["vocab"].size() < 3) {
         throw std::runtime_error("tokenizer '" + path.string() + "' is not an Easel word vocabulary");
     }
     auto words = j["vocab"].get<std::vector<std::string>>();

@@ -27,7 +27,7 @@ UNetConfig builtinUNet() {
     c.channelMult = {1, 2, 2};
     c.numResBlocks = 1;
     c.attentionLevels = {1, 2};  // 8x8 and 4x4: self-attention over 16x16 cost more than the rest
-    c.numHeads = 4;  // recorded in model.json (SD 1.x files imply 8)
+    c.numHeads = 4;              // recorded in model.json (SD 1.x files imply 8)
     c.numHeadChannels = -1;
     c.transformerDepth = 1;
     c.contextDim = 128;
@@ -58,16 +58,19 @@ TextEncoderConfig builtinText(int vocabSize) {
 }
 
 std::vector<std::string> vocabularyWords() {
-    std::vector<std::string> words{"a", "and", "on", "background", "in", "at", "the", "center", "top", "bottom", "left", "right"};
+    std::vector<std::string> words{"a",   "and",    "on",  "background", "in",   "at",
+                                   "the", "center", "top", "bottom",     "left", "right"};
     for (const auto& c : kShapeColors) words.emplace_back(c.name);
     for (const auto& c : kBackgrounds) words.emplace_back(c.name);
-    for (auto k : {ShapeKind::Circle, ShapeKind::Square, ShapeKind::Triangle, ShapeKind::Star}) words.push_back(shapeName(k));
+    for (auto k : {ShapeKind::Circle, ShapeKind::Square, ShapeKind::Triangle, ShapeKind::Star})
+        words.push_back(shapeName(k));
     for (auto s : {ShapeSize::Small, ShapeSize::Large}) words.push_back(sizeName(s));
     return words;
 }
 
 // Scene images as a float tensor in [-1, 1], [N, 3, S, S].
-torch::Tensor renderBatch(std::uint64_t seed, std::uint64_t first, int count, int size, std::vector<std::string>* captions) {
+torch::Tensor renderBatch(std::uint64_t seed, std::uint64_t first, int count, int size,
+                          std::vector<std::string>* captions) {
     auto out = torch::empty({count, 3, size, size});
     for (int i = 0; i < count; ++i) {
         const auto scene = sampleScene(seed, first + static_cast<std::uint64_t>(i));
@@ -82,21 +85,26 @@ torch::Tensor renderBatch(std::uint64_t seed, std::uint64_t first, int count, in
 std::string formatEta(double seconds) {
     std::ostringstream s;
     const int total = static_cast<int>(seconds);
-    s << total / 3600 << "h" << std::setw(2) << std::setfill('0') << (total / 60) % 60 << "m" << std::setw(2) << total % 60 << "s";
+    s << total / 3600 << "h" << std::setw(2) << std::setfill('0') << (total / 60) % 60 << "m" << std::setw(2)
+      << total % 60 << "s";
     return s.str();
 }
 
 class Progress {
 public:
     Progress(std::string stage, int total, int startStep, const std::function<void(const std::string&)>& log)
-        : m_stage(std::move(stage)), m_total(total), m_start(startStep), m_log(log), m_t0(std::chrono::steady_clock::now()) {}
+        : m_stage(std::move(stage)),
+          m_total(total),
+          m_start(startStep),
+          m_log(log),
+          m_t0(std::chrono::steady_clock::now()) {}
     void report(int step, double loss) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_t0).count();
         const int done = step - m_start;
         const double perStep = done > 0 ? elapsed / done : 0;
         std::ostringstream s;
-        s << m_stage << " step " << step << "/" << m_total << " loss " << std::setprecision(4) << loss << " (" << std::setprecision(3)
-          << perStep << " s/step, ETA " << formatEta(perStep * (m_total - step)) << ")";
+        s << m_stage << " step " << step << "/" << m_total << " loss " << std::setprecision(4) << loss << " ("
+          << std::setprecision(3) << perStep << " s/step, ETA " << formatEta(perStep * (m_total - step)) << ")";
         m_log(s.str());
     }
 
@@ -121,7 +129,8 @@ void trainVAE(const BuiltinTrainingOptions& o, AutoencoderKL& vae, const std::fu
     double avg = 0;
     for (; step < o.vaeSteps; ++step) {
         // A separate seed stream from the UNet data set; every step sees fresh scenes.
-        const auto images = renderBatch(o.seed + 7, static_cast<std::uint64_t>(step) * o.vaeBatch, o.vaeBatch, o.imageSize, nullptr);
+        const auto images =
+            renderBatch(o.seed + 7, static_cast<std::uint64_t>(step) * o.vaeBatch, o.vaeBatch, o.imageSize, nullptr);
         const auto dist = vae->encode(images);
         const auto z = dist.mean + dist.std * torch::randn_like(dist.std);
         const auto recon = vae->decode(z);
@@ -188,7 +197,8 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
     log("dataset: " + std::to_string(latents.size(0)) + " scenes, latent scaling factor " + std::to_string(scaling));
     latents = latents * scaling;
     std::vector<torch::Tensor> idRows;
-    for (const auto& c : captions) idRows.push_back(torch::tensor(tokenizer.encodePadded(c, kContextLength), torch::kLong));
+    for (const auto& c : captions)
+        idRows.push_back(torch::tensor(tokenizer.encodePadded(c, kContextLength), torch::kLong));
     const auto ids = torch::stack(idRows);
     const auto emptyIds = torch::tensor(tokenizer.encodePadded("", kContextLength), torch::kLong);
 
@@ -218,7 +228,8 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
         const auto noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise;
         // Learning-rate warm-up over the first 200 steps keeps the first AdamW updates small.
         for (auto& group : opt.param_groups()) {
-            static_cast<torch::optim::AdamWOptions&>(group.options()).lr(o.unetLearningRate * std::min(1.0, (step + 1) / 200.0));
+            static_cast<torch::optim::AdamWOptions&>(group.options())
+                .lr(o.unetLearningRate * std::min(1.0, (step + 1) / 200.0));
         }
         const auto context = model.textEncoder->encode(batchIds, 1).hidden;
         const auto pred = model.unet->forward(noisy, t.to(torch::kFloat32), context);
@@ -238,23 +249,29 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
     ema.copyTo(params);
     model.unet->eval();
     textModule.eval();
-    saveSingleFileCheckpoint(model, o.outputDir / "model.safetensors", DType::F16, {{"easel.model", "easel-shapes-64"}});
+    saveSingleFileCheckpoint(model, o.outputDir / "model.safetensors", DType::F16,
+                             {{"easel.model", "easel-shapes-64"}});
     tokenizer.save(o.outputDir / "tokenizer.json");
-    nlohmann::json sidecar{{"format", "easel-model"},
-                           {"name", "easel-shapes-64"},
-                           {"description", "Easel's built-in model: simple shapes in named colours and positions, 64x64"},
-                           {"checkpoint", "model.safetensors"},
-                           {"tokenizer", {{"type", "easel-word"}, {"file", "tokenizer.json"}}},
-                           {"unet_num_heads", model.detected.unet.numHeads},
-                           {"text_num_heads", model.detected.text.numHeads},
-                           {"prediction_type", "epsilon"},
-                           {"vae_scaling_factor", scaling},
-                           {"default_width", o.imageSize},
-                           {"default_height", o.imageSize},
-                           {"default_steps", 20},
-                           {"default_guidance_scale", 5.0},
-                           {"training", {{"seed", o.seed}, {"vae_steps", o.vaeSteps}, {"unet_steps", o.unetSteps}, {"unet_batch", o.unetBatch},
-                                         {"dataset_size", o.datasetSize}}}};
+    nlohmann::json sidecar{
+        {"format", "easel-model"},
+        {"name", "easel-shapes-64"},
+        {"description", "Easel's built-in model: simple shapes in named colours and positions, 64x64"},
+        {"checkpoint", "model.safetensors"},
+        {"tokenizer", {{"type", "easel-word"}, {"file", "tokenizer.json"}}},
+        {"unet_num_heads", model.detected.unet.numHeads},
+        {"text_num_heads", model.detected.text.numHeads},
+        {"prediction_type", "epsilon"},
+        {"vae_scaling_factor", scaling},
+        {"default_width", o.imageSize},
+        {"default_height", o.imageSize},
+        {"default_steps", 20},
+        {"default_guidance_scale", 5.0},
+        {"training",
+         {{"seed", o.seed},
+          {"vae_steps", o.vaeSteps},
+          {"unet_steps", o.unetSteps},
+          {"unet_batch", o.unetBatch},
+          {"dataset_size", o.datasetSize}}}};
     std::ofstream(o.outputDir / "model.json") << sidecar.dump(2) << '\n';
     log("wrote " + (o.outputDir / "model.safetensors").string());
 }

@@ -12,8 +12,8 @@ namespace easel::inference::training {
 namespace {
 
 constexpr std::array<ShapeKind, 4> kKinds{ShapeKind::Circle, ShapeKind::Square, ShapeKind::Triangle, ShapeKind::Star};
-constexpr std::array<Position, 5> kPositions{Position::Center, Position::TopLeft, Position::TopRight, Position::BottomLeft,
-                                             Position::BottomRight};
+constexpr std::array<Position, 5> kPositions{Position::Center, Position::TopLeft, Position::TopRight,
+                                             Position::BottomLeft, Position::BottomRight};
 
 double radiusFraction(ShapeSize s) { return s == ShapeSize::Large ? 0.22 : 0.12; }
 
@@ -36,7 +36,8 @@ std::vector<cv::Point> polygon(ShapeKind kind, cv::Point2d c, double r, int shif
     }
     std::vector<cv::Point> out;
     const double scale = 1 << shift;
-    for (const auto& p : pts) out.emplace_back(static_cast<int>(std::lround(p.x * scale)), static_cast<int>(std::lround(p.y * scale)));
+    for (const auto& p : pts)
+        out.emplace_back(static_cast<int>(std::lround(p.x * scale)), static_cast<int>(std::lround(p.y * scale)));
     return out;
 }
 
@@ -49,8 +50,10 @@ std::string lowerWords(const std::string& s) {
     std::string out;
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
-        if (std::isalpha(c) || ch == ' ') out.push_back(static_cast<char>(std::tolower(c)));
-        else if (ch == ',') out.push_back(' ');
+        if (std::isalpha(c) || ch == ' ')
+            out.push_back(static_cast<char>(std::tolower(c)));
+        else if (ch == ',')
+            out.push_back(' ');
     }
     return out;
 }
@@ -59,10 +62,14 @@ std::string lowerWords(const std::string& s) {
 
 std::string shapeName(ShapeKind kind) {
     switch (kind) {
-        case ShapeKind::Circle: return "circle";
-        case ShapeKind::Square: return "square";
-        case ShapeKind::Triangle: return "triangle";
-        case ShapeKind::Star: return "star";
+        case ShapeKind::Circle:
+            return "circle";
+        case ShapeKind::Square:
+            return "square";
+        case ShapeKind::Triangle:
+            return "triangle";
+        case ShapeKind::Star:
+            return "star";
     }
     return "?";
 }
@@ -71,11 +78,16 @@ std::string sizeName(ShapeSize size) { return size == ShapeSize::Large ? "large"
 
 std::string positionPhrase(Position p) {
     switch (p) {
-        case Position::Center: return "in the center";
-        case Position::TopLeft: return "at the top left";
-        case Position::TopRight: return "at the top right";
-        case Position::BottomLeft: return "at the bottom left";
-        case Position::BottomRight: return "at the bottom right";
+        case Position::Center:
+            return "in the center";
+        case Position::TopLeft:
+            return "at the top left";
+        case Position::TopRight:
+            return "at the top right";
+        case Position::BottomLeft:
+            return "at the bottom left";
+        case Position::BottomRight:
+            return "at the bottom right";
     }
     return "?";
 }
@@ -83,11 +95,16 @@ std::string positionPhrase(Position p) {
 cv::Point2d positionCenter(Position p) {
     constexpr double lo = 0.28, hi = 0.72;
     switch (p) {
-        case Position::Center: return {0.5, 0.5};
-        case Position::TopLeft: return {lo, lo};
-        case Position::TopRight: return {hi, lo};
-        case Position::BottomLeft: return {lo, hi};
-        case Position::BottomRight: return {hi, hi};
+        case Position::Center:
+            return {0.5, 0.5};
+        case Position::TopLeft:
+            return {lo, lo};
+        case Position::TopRight:
+            return {hi, lo};
+        case Position::BottomLeft:
+            return {lo, hi};
+        case Position::BottomRight:
+            return {hi, hi};
     }
     return {0.5, 0.5};
 }
@@ -96,8 +113,9 @@ std::string Scene::caption() const {
     std::ostringstream out;
     for (std::size_t i = 0; i < shapes.size(); ++i) {
         const auto& s = shapes[i];
-        out << (i == 0 ? "a " : " and a ") << sizeName(s.size) << ' ' << kShapeColors[static_cast<std::size_t>(s.color)].name << ' '
-            << shapeName(s.kind) << ' ' << positionPhrase(s.position);
+        out << (i == 0 ? "a " : " and a ") << sizeName(s.size) << ' '
+            << kShapeColors[static_cast<std::size_t>(s.color)].name << ' ' << shapeName(s.kind) << ' '
+            << positionPhrase(s.position);
     }
     out << " on a " << kBackgrounds[static_cast<std::size_t>(background)].name << " background";
     return out.str();
@@ -114,7 +132,8 @@ cv::Mat renderScene(const Scene& scene, int size) {
         const auto c = positionCenter(s.position) * big;
         const double r = radiusFraction(s.size) * big;
         if (s.kind == ShapeKind::Circle) {
-            cv::circle(canvas, cv::Point(static_cast<int>(c.x), static_cast<int>(c.y)), static_cast<int>(r), color, cv::FILLED, cv::LINE_8);
+            cv::circle(canvas, cv::Point(static_cast<int>(c.x), static_cast<int>(c.y)), static_cast<int>(r), color,
+                       cv::FILLED, cv::LINE_8);
         } else {
             const auto pts = polygon(s.kind, c, r, 0);
             cv::fillPoly(canvas, std::vector<std::vector<cv::Point>>{pts}, color, cv::LINE_8);
@@ -161,14 +180,18 @@ std::optional<Scene> parseCaption(const std::string& caption) {
     auto parseShape = [&]() -> bool {
         if (!expect("a")) return false;
         ShapeSpec s;
-        if (expect("large")) s.size = ShapeSize::Large;
-        else if (expect("small")) s.size = ShapeSize::Small;
+        if (expect("large"))
+            s.size = ShapeSize::Large;
+        else if (expect("small"))
+            s.size = ShapeSize::Small;
         if (i >= w.size()) return false;
-        const auto color = std::find_if(kShapeColors.begin(), kShapeColors.end(), [&](const NamedColor& c) { return w[i] == c.name; });
+        const auto color =
+            std::find_if(kShapeColors.begin(), kShapeColors.end(), [&](const NamedColor& c) { return w[i] == c.name; });
         if (color == kShapeColors.end()) return false;
         s.color = static_cast<int>(color - kShapeColors.begin());
         ++i;
-        const auto kind = std::find_if(kKinds.begin(), kKinds.end(), [&](ShapeKind k) { return i < w.size() && w[i] == shapeName(k); });
+        const auto kind = std::find_if(kKinds.begin(), kKinds.end(),
+                                       [&](ShapeKind k) { return i < w.size() && w[i] == shapeName(k); });
         if (kind == kKinds.end()) return false;
         s.kind = *kind;
         ++i;
@@ -177,7 +200,8 @@ std::optional<Scene> parseCaption(const std::string& caption) {
             std::istringstream phrase(positionPhrase(p));
             std::vector<std::string> pw;
             for (std::string x; phrase >> x;) pw.push_back(x);
-            if (i + pw.size() <= w.size() && std::equal(pw.begin(), pw.end(), w.begin() + static_cast<std::ptrdiff_t>(i))) {
+            if (i + pw.size() <= w.size() &&
+                std::equal(pw.begin(), pw.end(), w.begin() + static_cast<std::ptrdiff_t>(i))) {
                 s.position = p;
                 i += pw.size();
                 found = true;
@@ -191,7 +215,8 @@ std::optional<Scene> parseCaption(const std::string& caption) {
     if (!parseShape()) return std::nullopt;
     if (expect("and") && !parseShape()) return std::nullopt;
     if (!expect("on") || !expect("a") || i >= w.size()) return std::nullopt;
-    const auto bg = std::find_if(kBackgrounds.begin(), kBackgrounds.end(), [&](const NamedColor& c) { return w[i] == c.name; });
+    const auto bg =
+        std::find_if(kBackgrounds.begin(), kBackgrounds.end(), [&](const NamedColor& c) { return w[i] == c.name; });
     if (bg == kBackgrounds.end()) return std::nullopt;
     scene.background = static_cast<int>(bg - kBackgrounds.begin());
     ++i;

@@ -15,7 +15,8 @@ std::shared_ptr<torch::nn::Module> trainablePair(StableDiffusionModel& model) {
 
 }  // namespace
 
-ExponentialMovingAverage::ExponentialMovingAverage(const std::vector<torch::Tensor>& params, double decay) : m_decay(decay) {
+ExponentialMovingAverage::ExponentialMovingAverage(const std::vector<torch::Tensor>& params, double decay)
+    : m_decay(decay) {
     for (const auto& p : params) m_shadow.push_back(p.detach().clone());
 }
 
@@ -32,8 +33,8 @@ void ExponentialMovingAverage::copyTo(std::vector<torch::Tensor>& params) const 
     for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(m_shadow[i]);
 }
 
-void saveTrainingState(const std::filesystem::path& path, torch::nn::Module& module, torch::optim::Optimizer& optimizer, int step,
-                       ExponentialMovingAverage* ema) {
+void saveTrainingState(const std::filesystem::path& path, torch::nn::Module& module, torch::optim::Optimizer& optimizer,
+                       int step, ExponentialMovingAverage* ema) {
     torch::serialize::OutputArchive archive;
     module.save(archive);
     torch::serialize::OutputArchive optimArchive;
@@ -41,15 +42,16 @@ void saveTrainingState(const std::filesystem::path& path, torch::nn::Module& mod
     archive.write("optimizer", optimArchive);
     archive.write("step", torch::tensor(static_cast<int64_t>(step)));
     if (ema != nullptr) {
-        for (std::size_t i = 0; i < ema->shadow().size(); ++i) archive.write("ema." + std::to_string(i), ema->shadow()[i], true);
+        for (std::size_t i = 0; i < ema->shadow().size(); ++i)
+            archive.write("ema." + std::to_string(i), ema->shadow()[i], true);
     }
     const auto tmp = path.string() + ".tmp";
     archive.save_to(tmp);
     std::filesystem::rename(tmp, path);
 }
 
-void saveTrainingState(const std::filesystem::path& path, StableDiffusionModel& model, torch::optim::Optimizer& optimizer, int step,
-                       ExponentialMovingAverage* ema) {
+void saveTrainingState(const std::filesystem::path& path, StableDiffusionModel& model,
+                       torch::optim::Optimizer& optimizer, int step, ExponentialMovingAverage* ema) {
     saveTrainingState(path, *trainablePair(model), optimizer, step, ema);
 }
 
@@ -65,13 +67,14 @@ int loadTrainingState(const std::filesystem::path& path, torch::nn::Module& modu
     torch::Tensor step;
     archive.read("step", step);
     if (ema != nullptr) {
-        for (std::size_t i = 0; i < ema->shadow().size(); ++i) archive.read("ema." + std::to_string(i), ema->shadow()[i], true);
+        for (std::size_t i = 0; i < ema->shadow().size(); ++i)
+            archive.read("ema." + std::to_string(i), ema->shadow()[i], true);
     }
     return static_cast<int>(step.item<int64_t>());
 }
 
-int loadTrainingState(const std::filesystem::path& path, StableDiffusionModel& model, torch::optim::Optimizer& optimizer,
-                      ExponentialMovingAverage* ema) {
+int loadTrainingState(const std::filesystem::path& path, StableDiffusionModel& model,
+                      torch::optim::Optimizer& optimizer, ExponentialMovingAverage* ema) {
     return loadTrainingState(path, *trainablePair(model), optimizer, ema);
 }
 

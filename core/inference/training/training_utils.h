@@ -26,14 +26,14 @@ private:
 };
 
 // Atomic (temporary file + rename). Returns nothing; throws on I/O errors.
-void saveTrainingState(const std::filesystem::path& path, torch::nn::Module& module, torch::optim::Optimizer& optimizer, int step,
-                       ExponentialMovingAverage* ema = nullptr);
-void saveTrainingState(const std::filesystem::path& path, StableDiffusionModel& model, torch::optim::Optimizer& optimizer,
+void saveTrainingState(const std::filesystem::path& path, torch::nn::Module& module, torch::optim::Optimizer& optimizer,
                        int step, ExponentialMovingAverage* ema = nullptr);
+void saveTrainingState(const std::filesystem::path& path, StableDiffusionModel& model,
+                       torch::optim::Optimizer& optimizer, int step, ExponentialMovingAverage* ema = nullptr);
 // Returns the step to resume from (0 when there is no checkpoint).
 int loadTrainingState(const std::filesystem::path& path, torch::nn::Module& module, torch::optim::Optimizer& optimizer,
                       ExponentialMovingAverage* ema = nullptr);
-int loadTrainingState(const std::filesystem::path& path, StableDiffusionModel& model, torch::optim::Optimizer& optimizer,
-                      ExponentialMovingAverage* ema = nullptr);
+int loadTrainingState(const std::filesystem::path& path, StableDiffusionModel& model,
+                      torch::optim::Optimizer& optimizer, ExponentialMovingAverage* ema = nullptr);
 
 }  // namespace easel::inference::training

@@ -44,12 +44,15 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
 }
 
 ResBlockImpl::ResBlockImpl(int inChannels, int outChannels, int embChannels) {
-    in_layers = register_module(
-        "in_layers", torch::nn::Sequential(groupNorm(inChannels, 1e-5), torch::nn::SiLU(), conv(inChannels, outChannels, 3, 1, 1)));
-    emb_layers = register_module("emb_layers", torch::nn::Sequential(torch::nn::SiLU(), torch::nn::Linear(embChannels, outChannels)));
-    out_layers = register_module("out_layers", torch::nn::Sequential(groupNorm(outChannels, 1e-5), torch::nn::SiLU(),
-                                                                     torch::nn::Dropout(0.0), conv(outChannels, outChannels, 3, 1, 1)));
-    if (inChannels != outChannels) skip_connection = register_module("skip_connection", conv(inChannels, outChannels, 1));
+    in_layers = register_module("in_layers", torch::nn::Sequential(groupNorm(inChannels, 1e-5), torch::nn::SiLU(),
+                                                                   conv(inChannels, outChannels, 3, 1, 1)));
+    emb_layers = register_module("emb_layers",
+                                 torch::nn::Sequential(torch::nn::SiLU(), torch::nn::Linear(embChannels, outChannels)));
+    out_layers = register_module(
+        "out_layers", torch::nn::Sequential(groupNorm(outChannels, 1e-5), torch::nn::SiLU(), torch::nn::Dropout(0.0),
+                                            conv(outChannels, outChannels, 3, 1, 1)));
+    if (inChannels != outChannels)
+        skip_connection = register_module("skip_connection", conv(inChannels, outChannels, 1));
 }
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
@@ -68,7 +71,8 @@ CrossAttentionImpl::CrossAttentionImpl(int queryDim, int contextDim, int heads_,
     to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(queryDim, inner).bias(false)));
     to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(contextDim, inner).bias(false)));
     to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(contextDim, inner).bias(false)));
-    to_out = register_module("to_out", torch::nn::Sequential(torch::nn::Linear(inner, queryDim), torch::nn::Dropout(0.0)));
+    to_out =
+        register_module("to_out", torch::nn::Sequential(torch::nn::Linear(inner, queryDim), torch::nn::Dropout(0.0)));
 }
 
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
@@ -85,7 +89,8 @@ torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
 }
 
 FeedForwardImpl::FeedForwardImpl(int dim) {
-    net = register_module("net", torch::nn::Sequential(GEGLU(dim, dim * 4), torch::nn::Dropout(0.0), torch::nn::Linear(dim * 4, dim)));
+    net = register_module(
+        "net", torch::nn::Sequential(GEGLU(dim, dim * 4), torch::nn::Dropout(0.0), torch::nn::Linear(dim * 4, dim)));
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
@@ -120,7 +125,8 @@ SpatialTransformerImpl::SpatialTransformerImpl(int channels, int heads, int dimH
         proj_in = torch::nn::AnyModule(register_module("proj_in", conv(channels, inner, 1)));
     }
     transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
-    for (int i = 0; i < depth; ++i) transformer_blocks->push_back(BasicTransformerBlock(inner, heads, dimHead, contextDim));
+    for (int i = 0; i < depth; ++i)
+        transformer_blocks->push_back(BasicTransformerBlock(inner, heads, dimHead, contextDim));
     if (linear) {
         proj_out = torch::nn::AnyModule(register_module("proj_out", torch::nn::Linear(inner, channels)));
     } else {
@@ -144,10 +150,18 @@ torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torc
 DownsampleImpl::DownsampleImpl(int channels) { op = register_module("op", conv(channels, channels, 3, 2, 1)); }
 torch::Tensor DownsampleImpl::forward(const torch::Tensor& x) { return op(x); }
 
-UpsampleImpl::UpsampleImpl(int channels) { conv = register_module("conv", easel::inference::conv(channels, channels, 3, 1, 1)); }
+torch::Tensor UpsampleImpl::forward(const torch::Tensor& x, std::vector<int64_t> size) {
+    namespace F = torch::nn::functional;
+    return conv(F::interpolate(x, F::InterpolateFuncOptions().size(size).mode(torch::kNearest)));
+}
+
+UpsampleImpl::UpsampleImpl(int channels) {
+    conv = register_module("conv", easel::inference::conv(channels, channels, 3, 1, 1));
+}
 torch::Tensor UpsampleImpl::forward(const torch::Tensor& x) {
     namespace F = torch::nn::functional;
-    return conv(F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
+    return conv(F::interpolate(
+        x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
 }
 
 }  // namespace easel::inference

@@ -17,9 +17,9 @@ struct ResBlockImpl : torch::nn::Module {
     ResBlockImpl(int inChannels, int outChannels, int embChannels);
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
 
-    torch::nn::Sequential in_layers{nullptr};   // 0 GroupNorm32, 1 SiLU, 2 Conv3x3
-    torch::nn::Sequential emb_layers{nullptr};  // 0 SiLU, 1 Linear
-    torch::nn::Sequential out_layers{nullptr};  // 0 GroupNorm32, 1 SiLU, 2 Dropout, 3 Conv3x3
+    torch::nn::Sequential in_layers{nullptr};    // 0 GroupNorm32, 1 SiLU, 2 Conv3x3
+    torch::nn::Sequential emb_layers{nullptr};   // 0 SiLU, 1 Linear
+    torch::nn::Sequential out_layers{nullptr};   // 0 GroupNorm32, 1 SiLU, 2 Dropout, 3 Conv3x3
     torch::nn::Conv2d skip_connection{nullptr};  // 1x1 when the channel count changes
 };
 TORCH_MODULE(ResBlock);
@@ -79,6 +79,7 @@ TORCH_MODULE(Downsample);
 struct UpsampleImpl : torch::nn::Module {
     explicit UpsampleImpl(int channels);
     torch::Tensor forward(const torch::Tensor& x);
+    torch::Tensor forward(const torch::Tensor& x, std::vector<int64_t> size);  // nearest to an exact size
     torch::nn::Conv2d conv{nullptr};
 };
 TORCH_MODULE(Upsample);

@@ -1,0 +1,117 @@
+#include "generate_command.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "inference/engine.h"
+
+namespace easel::app {
+namespace {
+
+constexpr const char* kBuiltinModel = "easel-shapes-64";
+
+int intOption(const ArgList& args, const std::string& name, int fallback) {
+    const auto v = args.value(name);
+    if (!v) return fallback;
+    try {
+        std::size_t used = 0;
+        const int n = std::stoi(*v, &used);
+        if (used != v->size()) throw std::invalid_argument("trailing");
+        return n;
+    } catch (const std::exception&) {
+        throw UsageError(name + " expects a whole number, got '" + *v + "'");
+    }
+}
+
+float floatOption(const ArgList& args, const std::string& name, float fallback) {
+    const auto v = args.value(name);
+    if (!v) return fallback;
+    try {
+        std::size_t used = 0;
+        const float f = std::stof(*v, &used);
+        if (used != v->size()) throw std::invalid_argument("trailing");
+        return f;
+    } catch (const std::exception&) {
+        throw UsageError(name + " expects a number, got '" + *v + "'");
+    }
+}
+
+void drawProgress(const inference::GenerationProgress& p, int samples) {
+    constexpr int kWidth = 30;
+    const int filled = p.total > 0 ? p.step * kWidth / p.total : 0;
+    std::fprintf(stderr, "\r[%s%s] sample %d/%d step %d/%d %.1fs",
+                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(kWidth - filled), '.').c_str(), p.sample + 1, samples, p.step,
+                 p.total, p.elapsedSeconds);
+    std::fflush(stderr);
+}
+
+}  // namespace
+
+std::filesystem::path defaultModelPath(const char* argv0) {
+    if (const char* env = std::getenv("EASEL_MODELS_DIR"); env != nullptr && *env != '\0')
+        return std::filesystem::path(env) / kBuiltinModel;
+    std::error_code ec;
+    const auto exe = std::filesystem::canonical("/proc/self/exe", ec);
+    const auto base = ec ? std::filesystem::path(argv0).parent_path() : exe.parent_path();
+    for (const auto& candidate : {base / ".." / "share" / "easel" / "models" / kBuiltinModel,
+                                  std::filesystem::path(EASEL_SOURCE_DIR) / "resources" / "models" / kBuiltinModel}) {
+        if (std::filesystem::exists(candidate / "model.json")) return candidate;
+    }
+    return std::filesystem::path(EASEL_SOURCE_DIR) / "resources" / "models" / kBuiltinModel;
+}
+
+int runGenerate(const ArgList& args, const char* argv0) {
+    args.rejectUnknown(
+        {"--model", "--prompt", "--negative-prompt", "--steps",     "--sampler",   "--scheduler",  "--seed",
+         "--width", "--height", "--guidance",        "--cfg-scale", "--samples",   "--init-image", "--strength",
+         "--mask",  "--out",    "--clip-skip",       "--device",    "--precision", "--clip-vocab", "--threads"},
+        {"generate", "--karras", "--quiet"});
+    inference::EngineOptions options;
+    options.device = args.value("--device").value_or("cpu");
+    options.precision = args.value("--precision").value_or("fp32");
+    options.threads = intOption(args, "--threads", 0);
+    options.clipVocabulary = args.value("--clip-vocab").value_or("");
+    inference::Engine engine(options);
+    const auto modelPath = std::filesystem::path(args.value("--model").value_or(defaultModelPath(argv0).string()));
+    engine.loadModel(modelPath);
+
+    inference::GenerationRequest r;
+    const auto prompt = args.value("--prompt");
+    if (!prompt) throw UsageError("generate needs --prompt");
+    r.prompt = *prompt;
+    r.negativePrompt = args.value("--negative-prompt").value_or("");
+    r.steps = intOption(args, "--steps", 0);
+    r.scheduler = args.value("--sampler").value_or(args.value("--scheduler").value_or("Euler a"));
+    r.karras = args.has("--karras");
+    if (const auto seed = args.value("--seed")) r.seed = std::stoll(*seed);
+    r.width = intOption(args, "--width", 0);
+    r.height = intOption(args, "--height", 0);
+    r.guidanceScale = floatOption(args, "--guidance", floatOption(args, "--cfg-scale", -1.0f));
+    r.samples = intOption(args, "--samples", 1);
+    r.clipSkip = intOption(args, "--clip-skip", 1);
+    if (const auto init = args.value("--init-image")) r.initImage = inference::readImage(*init);
+    r.strength = floatOption(args, "--strength", 0.75f);
+    if (const auto mask = args.value("--mask")) r.mask = inference::readImage(*mask);
+    const std::filesystem::path out = args.value("--out").value_or("easel.png");
+    const bool quiet = args.has("--quiet");
+
+    const auto result = engine.generate(r, [&](const inference::GenerationProgress& p) {
+        if (!quiet) drawProgress(p, r.samples);
+        return true;
+    });
+    if (!quiet) std::fprintf(stderr, "\n");
+    for (std::size_t i = 0; i < result.images.size(); ++i) {
+        auto path = out;
+        if (result.images.size() > 1)
+            path.replace_filename(out.stem().string() + "-" + std::to_string(i) + out.extension().string());
+        inference::writePng(path, result.images[i], {{"parameters", result.infotexts[i]}});
+        std::cout << path.string() << "  seed " << result.seeds[i] << '\n';
+    }
+    std::cerr << "generated " << result.images.size() << " image(s) in " << result.seconds << " s with "
+              << engine.model().name << '\n';
+    return EXIT_SUCCESS;
+}
+
+}  // namespace easel::app

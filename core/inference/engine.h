@@ -1,0 +1,108 @@
+#pragma once
+// The inference library's public face: load a model, generate images. Torch-free (pimpl), so the
+// service layer, the server and the CLI never see libtorch headers.
+//
+// Seeds: sample i of a request uses seed + i. Its initial noise is drawn in float32 on the CPU by
+// libtorch's default generator (mt19937) seeded with that value, shape [1, 4, H/f, W/f]: the same
+// numbers as PyTorch's torch.randn(..., generator=torch.Generator("cpu").manual_seed(seed)), whatever
+// device then runs the model. Ancestral samplers continue drawing from the same generator.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "inference/image/image.h"
+
+namespace easel::inference {
+
+struct EngineOptions {
+    std::string device = "cpu";            // "cpu" or "cuda" (when libtorch has CUDA)
+    std::string precision = "fp32";        // "fp32" or "bf16"
+    int threads = 0;                       // 0: all cores
+    std::filesystem::path clipVocabulary;  // bpe_simple_vocab_16e6.txt.gz for single-file SD checkpoints
+};
+
+struct ModelInfo {
+    std::string id;  // folder or file stem
+    std::string name;
+    std::string description;  // "SD 1.x (epsilon)" or the model's own words
+    std::filesystem::path path;
+    bool inpainting = false;
+    int defaultWidth = 512;
+    int defaultHeight = 512;
+    int defaultSteps = 20;
+    float defaultGuidance = 7.5f;
+    int sizeMultiple = 8;  // width and height must be multiples of this
+};
+
+struct GenerationRequest {
+    std::string prompt;
+    std::string negativePrompt;
+    int width = 0;  // 0: the model's default
+    int height = 0;
+    int steps = 0;                // 0: the model's default
+    float guidanceScale = -1.0f;  // < 0: the model's default
+    int samples = 1;
+    std::optional<std::int64_t> seed;   // nullopt: random
+    std::string scheduler = "Euler a";  // diffusers or A1111 spelling
+    bool karras = false;                // use_karras_sigmas
+    int clipSkip = 1;
+    std::optional<Image> initImage;  // img2img / inpaint
+    float strength = 0.75f;
+    std::optional<Image> mask;  // white = repaint
+    int previewEvery = 0;       // decode a preview every N steps (0: never)
+};
+
+struct GenerationProgress {
+    int step = 0;
+    int total = 0;
+    int sample = 0;  // which sample of the request
+    double elapsedSeconds = 0;
+    const Image* preview = nullptr;
+};
+// Return false to cancel (generate() then throws GenerationCancelledError).
+using ProgressCallback = std::function<bool(const GenerationProgress&)>;
+
+struct GenerationResult {
+    std::vector<Image> images;
+    std::vector<std::int64_t> seeds;
+    std::vector<std::string> infotexts;  // A1111 "parameters" text per image
+    double seconds = 0;
+};
+
+class GenerationError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+class GenerationCancelledError : public GenerationError {
+public:
+    GenerationCancelledError() : GenerationError("generation cancelled") {}
+};
+
+class Engine {
+public:
+    explicit Engine(EngineOptions options = {});
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // A folder with model.json (Easel's format), or an SD 1.x/2.x single-file .safetensors.
+    // Throws ModelLoadError / GenerationError with a message naming what is wrong.
+    void loadModel(const std::filesystem::path& path);
+    bool hasModel() const;
+    const ModelInfo& model() const;
+
+    // Validates the request (GenerationError with a user-facing message) and runs it.
+    GenerationResult generate(const GenerationRequest& request, const ProgressCallback& progress = {});
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace easel::inference

@@ -1,0 +1,251 @@
+#include "inference/image/image.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+
+namespace easel::inference {
+namespace {
+
+constexpr std::array<std::uint8_t, 8> kPngSignature{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+
+std::uint32_t readBE32(const std::uint8_t* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+
+void appendBE32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>(v >> s));
+}
+
+void appendChunk(std::vector<std::uint8_t>& out, const char type[4], const std::vector<std::uint8_t>& data) {
+    appendBE32(out, static_cast<std::uint32_t>(data.size()));
+    const auto start = out.size();
+    out.insert(out.end(), type, type + 4);
+    out.insert(out.end(), data.begin(), data.end());
+    const auto crc = crc32(0L, out.data() + start, static_cast<uInt>(out.size() - start));
+    appendBE32(out, static_cast<std::uint32_t>(crc));
+}
+
+bool isLatin1Ascii(const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+cv::Mat toMat(const Image& image) {
+    if (image.rgb.size() != static_cast<std::size_t>(image.width) * static_cast<std::size_t>(image.height) * 3) {
+        throw ImageError("image buffer does not match its size");
+    }
+    return cv::Mat(image.height, image.width, CV_8UC3, const_cast<std::uint8_t*>(image.rgb.data()));
+}
+
+Image fromMat(const cv::Mat& rgb) {
+    Image out;
+    out.width = rgb.cols;
+    out.height = rgb.rows;
+    cv::Mat cont = rgb.isContinuous() ? rgb : rgb.clone();
+    out.rgb.assign(cont.data, cont.data + cont.total() * 3);
+    return out;
+}
+
+}  // namespace
+
+Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels) {
+    if (bytes.empty()) throw ImageError("the image is empty");
+    cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<std::uint8_t*>(bytes.data()));
+    cv::Mat decoded;
+    try {
+        decoded = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
+    } catch (const cv::Exception&) {
+        decoded.release();
+    }
+    if (decoded.empty()) throw ImageError("the data is not a PNG, JPEG, WebP or BMP image");
+    if (static_cast<std::size_t>(decoded.cols) * static_cast<std::size_t>(decoded.rows) > maxPixels) {
+        throw ImageError("the image is " + std::to_string(decoded.cols) + "x" + std::to_string(decoded.rows) +
+                         ", larger than allowed");
+    }
+    if (decoded.depth() != CV_8U) decoded.convertTo(decoded, CV_8U, decoded.depth() == CV_16U ? 1.0 / 257.0 : 1.0);
+    cv::Mat rgb;
+    if (decoded.channels() == 1) {
+        cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB);
+    } else if (decoded.channels() == 4) {
+        // Composite on white, as browsers show transparent pixels on a light page.
+        cv::Mat bgr(decoded.size(), CV_8UC3);
+        for (int y = 0; y < decoded.rows; ++y) {
+            for (int x = 0; x < decoded.cols; ++x) {
+                const auto p = decoded.at<cv::Vec4b>(y, x);
+                const int a = p[3];
+                for (int c = 0; c < 3; ++c)
+                    bgr.at<cv::Vec3b>(y, x)[c] = static_cast<std::uint8_t>((p[c] * a + 255 * (255 - a) + 127) / 255);
+            }
+        }
+        cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    } else {
+        cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
+    }
+    return fromMat(rgb);
+}
+
+Image readImage(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ImageError("cannot read image '" + path.string() + "'");
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    try {
+        return decodeImage(bytes);
+    } catch (const ImageError& e) {
+        throw ImageError("'" + path.string() + "': " + e.what());
+    }
+}
+
+std::vector<std::uint8_t> encodePng(const Image& image, const std::map<std::string, std::string>& text) {
+    cv::Mat bgr;
+    cv::cvtColor(toMat(image), bgr, cv::COLOR_RGB2BGR);
+    std::vector<std::uint8_t> png;
+    if (!cv::imencode(".png", bgr, png)) throw ImageError("PNG encoding failed");
+    if (text.empty()) return png;
+    // Insert the text chunks right after IHDR (8-byte signature + 25-byte IHDR chunk).
+    constexpr std::size_t kAfterIhdr = 8 + 4 + 4 + 13 + 4;
+    std::vector<std::uint8_t> out(png.begin(), png.begin() + kAfterIhdr);
+    for (const auto& [key, value] : text) {
+        std::vector<std::uint8_t> data(key.begin(), key.end());
+        data.push_back(0);
+        if (isLatin1Ascii(value)) {
+            data.insert(data.end(), value.begin(), value.end());
+            appendChunk(out, "tEXt", data);
+        } else {
+            // iTXt: keyword\0, compression flag 0, method 0, language "", translated keyword "".
+            data.insert(data.end(), {0, 0, 0, 0});
+            data.insert(data.end(), value.begin(), value.end());
+            appendChunk(out, "iTXt", data);
+        }
+    }
+    out.insert(out.end(), png.begin() + kAfterIhdr, png.end());
+    return out;
+}
+
+void writePng(const std::filesystem::path& path, const Image& image, const std::map<std::string, std::string>& text) {
+    const auto bytes = encodePng(image, text);
+    const auto tmp = path.string() + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        if (!out) throw ImageError("cannot write '" + tmp + "'");
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+std::map<std::string, std::string> readPngText(const std::vector<std::uint8_t>& png) {
+    if (png.size() < 8 || !std::equal(kPngSignature.begin(), kPngSignature.end(), png.begin()))
+        throw ImageError("not a PNG file");
+    std::map<std::string, std::string> out;
+    std::size_t pos = 8;
+    while (pos + 12 <= png.size()) {
+        const std::uint32_t len = readBE32(&png[pos]);
+        if (len > png.size() - pos - 12) throw ImageError("truncated PNG chunk");
+        const std::string type(reinterpret_cast<const char*>(&png[pos + 4]), 4);
+        const std::uint8_t* data = &png[pos + 8];
+        if (type == "tEXt" || type == "iTXt") {
+            const auto* nul = static_cast<const std::uint8_t*>(std::memchr(data, 0, len));
+            if (nul != nullptr) {
+                const std::string key(reinterpret_cast<const char*>(data), static_cast<std::size_t>(nul - data));
+                std::size_t at = static_cast<std::size_t>(nul - data) + 1;
+                if (type == "iTXt") {
+                    const bool compressed = at < len && data[at] != 0;
+                    at += 2;                                            // compression flag and method
+                    for (int skip = 0; skip < 2 && at < len; ++skip) {  // language tag, translated keyword
+                        const auto* z = static_cast<const std::uint8_t*>(std::memchr(data + at, 0, len - at));
+                        at = z == nullptr ? len : static_cast<std::size_t>(z - data) + 1;
+                    }
+                    if (!compressed && at <= len)
+                        out[key] = std::string(reinterpret_cast<const char*>(data + at), len - at);
+                } else {
+                    out[key] = std::string(reinterpret_cast<const char*>(data + at), len - at);
+                }
+            }
+        }
+        if (type == "IEND") break;
+        pos += 12 + len;
+    }
+    return out;
+}
+
+Image resizeImage(const Image& image, int width, int height) {
+    if (image.width == width && image.height == height) return image;
+    cv::Mat out;
+    const bool shrink = width < image.width && height < image.height;
+    cv::resize(toMat(image), out, cv::Size(width, height), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_CUBIC);
+    return fromMat(out);
+}
+
+std::string Infotext::format() const {
+    std::ostringstream s;
+    s << prompt;
+    if (!negativePrompt.empty()) s << "\nNegative prompt: " << negativePrompt;
+    s << '\n';
+    // A1111's order for the fields it writes first; the rest alphabetically.
+    const std::array<const char*, 6> order{"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model"};
+    bool first = true;
+    auto emit = [&](const std::string& k, const std::string& v) {
+        const bool quote = v.find(',') != std::string::npos || v.find(':') != std::string::npos;
+        s << (first ? "" : ", ") << k << ": " << (quote ? "\"" + v + "\"" : v);
+        first = false;
+    };
+    for (const char* k : order) {
+        if (auto it = fields.find(k); it != fields.end()) emit(k, it->second);
+    }
+    for (const auto& [k, v] : fields) {
+        if (std::find_if(order.begin(), order.end(), [&](const char* o) { return k == o; }) == order.end()) emit(k, v);
+    }
+    return s.str();
+}
+
+Infotext Infotext::parse(const std::string& text) {
+    Infotext info;
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    // The last line holds the fields when it looks like "Key: value, Key: value".
+    std::string fieldsLine;
+    if (!lines.empty() && lines.back().find("Steps: ") != std::string::npos) {
+        fieldsLine = lines.back();
+        lines.pop_back();
+    }
+    bool negative = false;
+    for (const auto& line : lines) {
+        if (line.rfind("Negative prompt: ", 0) == 0) {
+            negative = true;
+            info.negativePrompt = line.substr(17);
+        } else if (negative) {
+            info.negativePrompt += "\n" + line;
+        } else {
+            info.prompt += (info.prompt.empty() ? "" : "\n") + line;
+        }
+    }
+    std::size_t i = 0;
+    while (i < fieldsLine.size()) {
+        while (i < fieldsLine.size() && (fieldsLine[i] == ' ' || fieldsLine[i] == ',')) ++i;
+        const auto colon = fieldsLine.find(": ", i);
+        if (colon == std::string::npos) break;
+        const std::string key = fieldsLine.substr(i, colon - i);
+        i = colon + 2;
+        std::string value;
+        if (i < fieldsLine.size() && fieldsLine[i] == '"') {
+            const auto end = fieldsLine.find('"', i + 1);
+            value = fieldsLine.substr(i + 1, (end == std::string::npos ? fieldsLine.size() : end) - i - 1);
+            i = end == std::string::npos ? fieldsLine.size() : end + 1;
+        } else {
+            const auto comma = fieldsLine.find(", ", i);
+            value = fieldsLine.substr(i, (comma == std::string::npos ? fieldsLine.size() : comma) - i);
+            i = comma == std::string::npos ? fieldsLine.size() : comma;
+        }
+        info.fields[key] = value;
+    }
+    return info;
+}
+
+}  // namespace easel::inference

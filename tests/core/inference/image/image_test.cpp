@@ -1,0 +1,102 @@
+#include "inference/image/image.h"
+
+#include <gtest/gtest.h>
+
+#include "temp_dir.h"
+
+using namespace easel::inference;
+
+namespace {
+
+Image gradient(int w, int h) {
+    Image img{w, h, std::vector<std::uint8_t>(static_cast<std::size_t>(w * h * 3))};
+    for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+            auto* p = &img.rgb[static_cast<std::size_t>((y * w + x) * 3)];
+            p[0] = static_cast<std::uint8_t>(x * 255 / (w - 1));
+            p[1] = static_cast<std::uint8_t>(y * 255 / (h - 1));
+            p[2] = 77;
+        }
+    }
+    return img;
+}
+
+}  // namespace
+
+TEST(Png, RoundTripsPixelsAndParametersChunk) {
+    const auto img = gradient(16, 8);
+    const std::string params =
+        "a red circle\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 16x8, "
+        "Model: m";
+    const auto png = encodePng(img, {{"parameters", params}});
+    const auto back = decodeImage(png);
+    EXPECT_EQ(back.width, 16);
+    EXPECT_EQ(back.height, 8);
+    EXPECT_EQ(back.rgb, img.rgb);  // lossless, RGB order kept
+    EXPECT_EQ(readPngText(png).at("parameters"), params);
+}
+
+TEST(Png, NonLatinTextGoesIntoITXt) {
+    const std::string params = "кот в шляпе ✨\nSteps: 5, Sampler: DDIM, CFG scale: 5, Seed: 1, Size: 8x8, Model: m";
+    const auto png = encodePng(gradient(8, 8), {{"parameters", params}});
+    EXPECT_NE(std::string(png.begin(), png.end()).find("iTXt"), std::string::npos);
+    EXPECT_EQ(readPngText(png).at("parameters"), params);
+    EXPECT_EQ(decodeImage(png).width, 8);  // still a valid PNG for decoders (CRC right)
+}
+
+TEST(Png, WriteAndReadFile) {
+    easel::testing::TempDir dir;
+    writePng(dir / "a.png", gradient(4, 4), {{"parameters", "x\nSteps: 1, Seed: 2"}});
+    EXPECT_EQ(readImage(dir / "a.png").rgb, gradient(4, 4).rgb);
+    EXPECT_THROW(readImage(dir / "missing.png"), ImageError);
+}
+
+TEST(ImageDecode, RejectsGarbageEmptyAndHugeImages) {
+    EXPECT_THROW(decodeImage({}), ImageError);
+    EXPECT_THROW(decodeImage({1, 2, 3, 4, 5}), ImageError);
+    const auto png = encodePng(gradient(64, 64));
+    EXPECT_THROW(decodeImage(png, 100), ImageError);
+    EXPECT_THROW(readPngText({'G', 'I', 'F'}), ImageError);
+    auto truncated = png;
+    truncated.resize(40);
+    EXPECT_THROW(decodeImage(truncated), ImageError);
+}
+
+TEST(ImageResize, ChangesSizeAndKeepsFlatColour) {
+    Image flat{10, 10, std::vector<std::uint8_t>(300, 0)};
+    for (std::size_t i = 0; i < flat.rgb.size(); i += 3) flat.rgb[i] = 200;
+    const auto small = resizeImage(flat, 5, 4);
+    EXPECT_EQ(small.width, 5);
+    EXPECT_EQ(small.height, 4);
+    EXPECT_EQ(small.rgb[0], 200);
+    EXPECT_EQ(small.rgb[1], 0);
+}
+
+TEST(Infotext, FormatsAndParsesA1111Text) {
+    Infotext t;
+    t.prompt = "a (red:1.2) circle\nsecond line";
+    t.negativePrompt = "blurry, ugly";
+    t.fields = {{"Steps", "20"},
+                {"Sampler", "DPM++ 2M Karras"},
+                {"CFG scale", "7.5"},
+                {"Seed", "123"},
+                {"Size", "512x512"},
+                {"Model", "sd15"},
+                {"Denoising strength", "0.6"},
+                {"Lora hashes", "a: 1, b: 2"}};
+    const auto text = t.format();
+    EXPECT_NE(
+        text.find("\nNegative prompt: blurry, ugly\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: 123"),
+        std::string::npos);
+    const auto back = Infotext::parse(text);
+    EXPECT_EQ(back.prompt, t.prompt);
+    EXPECT_EQ(back.negativePrompt, t.negativePrompt);
+    EXPECT_EQ(back.fields, t.fields);
+}
+
+TEST(Infotext, ParsesTextWithoutNegativePrompt) {
+    const auto t = Infotext::parse("hello\nSteps: 4, Sampler: Euler, Seed: 9");
+    EXPECT_EQ(t.prompt, "hello");
+    EXPECT_EQ(t.negativePrompt, "");
+    EXPECT_EQ(t.fields.at("Seed"), "9");
+}
