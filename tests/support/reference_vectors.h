@@ -45,12 +45,12 @@ inline double parityTolerance(const torch::Tensor& reference, double base = 1e-5
     return base * std::max(1.0, scale / 5.0);
 }
 
-#define EXPECT_TENSOR_NEAR(actual, reference, tol)                                                     \
-    do {                                                                                               \
-        const auto easel_a_ = (actual);                                                                \
-        const auto easel_r_ = (reference);                                                             \
-        ASSERT_EQ(easel_a_.sizes(), easel_r_.sizes());                                                 \
-        const double easel_d_ = ::easel::testing::maxAbsDiff(easel_a_, easel_r_);                      \
+#define EXPECT_TENSOR_NEAR(actual, reference, tol)                                                      \
+    do {                                                                                                \
+        const auto easel_a_ = (actual);                                                                 \
+        const auto easel_r_ = (reference);                                                              \
+        ASSERT_EQ(easel_a_.sizes(), easel_r_.sizes());                                                  \
+        const double easel_d_ = ::easel::testing::maxAbsDiff(easel_a_, easel_r_);                       \
         EXPECT_LE(easel_d_, (tol)) << #actual << " vs " << #reference << ": max abs diff " << easel_d_; \
     } while (0)
 

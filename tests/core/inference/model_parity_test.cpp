@@ -39,7 +39,8 @@ struct Fixture {
 
 Fixture sd1() {
     const auto cfg = easel::testing::referenceConfig();
-    return {easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>(), overridesFor(cfg, cfg["text_encoder"])};
+    return {easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>(),
+            overridesFor(cfg, cfg["text_encoder"])};
 }
 Fixture sd2() {
     const auto cfg = easel::testing::referenceConfig();
@@ -52,7 +53,8 @@ Fixture inpainting() {
     const auto cfg = easel::testing::referenceConfig();
     const auto& s = cfg["inpainting"];
     // The inpainting file reuses the SD 1.x text encoder.
-    return {easel::testing::referenceDir() / s["checkpoint"]["file"].get<std::string>(), overridesFor(s, cfg["text_encoder"])};
+    return {easel::testing::referenceDir() / s["checkpoint"]["file"].get<std::string>(),
+            overridesFor(s, cfg["text_encoder"])};
 }
 
 void checkUNet(StableDiffusionModel& model, const std::string& vectorsFile) {
@@ -164,7 +166,8 @@ TEST(ModelParity, Sd2OpenCLIPTextEncoder) {
     torch::NoGradGuard noGrad;
     auto& clip = dynamic_cast<OpenCLIPTextModelImpl&>(*model.textEncoder);
     const auto ids = v["input_ids"];
-    EXPECT_TENSOR_NEAR(clip.encode(ids, 1).hidden, v["penultimate_ln_final_f64"], parityTolerance(v["penultimate_ln_final_f64"]));
+    EXPECT_TENSOR_NEAR(clip.encode(ids, 1).hidden, v["penultimate_ln_final_f64"],
+                       parityTolerance(v["penultimate_ln_final_f64"]));
     EXPECT_TENSOR_NEAR(clip.encodeLayers(ids, model.detected.text.numLayers), v["last_ln_final_f64"],
                        parityTolerance(v["last_ln_final_f64"]));
     EXPECT_TENSOR_NEAR(clip.textEmbeds(ids), v["text_embeds_f64"], parityTolerance(v["text_embeds_f64"]));
@@ -181,7 +184,8 @@ TEST(ModelParity, Sd2UNetAndVAE) {
         EXPECT_TENSOR_NEAR(model.vae->decode(v[d + ".z"]), v[t.name], parityTolerance(v[t.name]));
     }
     if (v.has("encode.image")) {
-        EXPECT_TENSOR_NEAR(model.vae->encode(v["encode.image"]).mean, v["encode.mean_f64"], parityTolerance(v["encode.mean_f64"]));
+        EXPECT_TENSOR_NEAR(model.vae->encode(v["encode.image"]).mean, v["encode.mean_f64"],
+                           parityTolerance(v["encode.mean_f64"]));
     }
 }
 
@@ -190,6 +194,4 @@ TEST(ModelParity, InpaintingUNet) {
     checkUNet(model, "inpaint_unet_vectors.safetensors");
 }
 
-TEST(ModelLoading, RefusesPickles) {
-    EXPECT_THROW(loadSingleFileCheckpoint("/tmp/model.ckpt"), ModelLoadError);
-}
+TEST(ModelLoading, RefusesPickles) { EXPECT_THROW(loadSingleFileCheckpoint("/tmp/model.ckpt"), ModelLoadError); }

@@ -30,7 +30,7 @@ SchedulerConfig configOf(const nlohmann::json& c) {
     s.stepsOffset = c.value("steps_offset", 0);
     s.setAlphaToOne = c.value("set_alpha_to_one", false);
     s.prediction = c.value("prediction_type", std::string("epsilon")) == "v_prediction" ? PredictionType::VPrediction
-                                                                                       : PredictionType::Epsilon;
+                                                                                        : PredictionType::Epsilon;
     const auto spacing = c.value("timestep_spacing", std::string());
     if (spacing == "linspace") s.spacing = TimestepSpacing::Linspace;
     if (spacing == "leading") s.spacing = TimestepSpacing::Leading;
@@ -54,8 +54,10 @@ nlohmann::json configJson(const nlohmann::json& v) {
     for (auto& ch : s) {
         if (ch == '\'') ch = '"';
     }
-    for (const auto& [from, to] : {std::pair<std::string, std::string>{"None", "null"}, {"True", "true"}, {"False", "false"}}) {
-        for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) s.replace(pos, from.size(), to);
+    for (const auto& [from, to] :
+         {std::pair<std::string, std::string>{"None", "null"}, {"True", "true"}, {"False", "false"}}) {
+        for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
+            s.replace(pos, from.size(), to);
     }
     return nlohmann::json::parse(s);
 }
@@ -67,19 +69,23 @@ void checkSchedules(const std::string& jsonName, const std::string& tensorName) 
     for (const auto& [name, entry] : ref["schedules"].items()) {
         SCOPED_TRACE(jsonName + " " + name);
         auto scheduler = makeScheduler(kindOf(entry["scheduler_class"]), configOf(configJson(entry["config"])));
-        const int n = std::stoi(entry["num_inference_steps"].is_string() ? entry["num_inference_steps"].get<std::string>()
-                                                                         : entry["num_inference_steps"].dump());
+        const int n =
+            std::stoi(entry["num_inference_steps"].is_string() ? entry["num_inference_steps"].get<std::string>()
+                                                               : entry["num_inference_steps"].dump());
         scheduler->setTimesteps(n);
         const auto timesteps = parseList(entry["timesteps"]);
         ASSERT_EQ(scheduler->timesteps().size(), timesteps.size());
-        for (std::size_t i = 0; i < timesteps.size(); ++i) EXPECT_NEAR(scheduler->timesteps()[i], timesteps[i], 1e-3) << i;
+        for (std::size_t i = 0; i < timesteps.size(); ++i)
+            EXPECT_NEAR(scheduler->timesteps()[i], timesteps[i], 1e-3) << i;
         if (entry.contains("sigmas") && !entry["sigmas"].is_null()) {
             const auto sigmas = parseList(entry["sigmas"]);
             ASSERT_EQ(scheduler->sigmas().size(), sigmas.size());
-            for (std::size_t i = 0; i < sigmas.size(); ++i) EXPECT_NEAR(scheduler->sigmas()[i], sigmas[i], 2e-6 * std::max(1.0, sigmas[i])) << i;
+            for (std::size_t i = 0; i < sigmas.size(); ++i)
+                EXPECT_NEAR(scheduler->sigmas()[i], sigmas[i], 2e-6 * std::max(1.0, sigmas[i])) << i;
         }
-        const double initSigma = std::stod(entry["init_noise_sigma"].is_string() ? entry["init_noise_sigma"].get<std::string>()
-                                                                                 : entry["init_noise_sigma"].dump());
+        const double initSigma =
+            std::stod(entry["init_noise_sigma"].is_string() ? entry["init_noise_sigma"].get<std::string>()
+                                                            : entry["init_noise_sigma"].dump());
         EXPECT_NEAR(scheduler->initNoiseSigma(), initSigma, 1e-5 * std::max(1.0, initSigma));
         if (v.has("alphas_cumprod")) EXPECT_TENSOR_NEAR(scheduler->alphasCumprod(), v["alphas_cumprod"], 0.0);
         ++checked;
@@ -100,7 +106,9 @@ void checkTrajectories(const std::string& jsonName, const std::string& tensorNam
         const std::string p = "traj." + name + ".";
         auto x = v[p + "noise"] * scheduler->initNoiseSigma();
         EXPECT_TENSOR_NEAR(x, v[p + "x_init"], 1e-6 * std::max(1.0, v[p + "x_init"].abs().max().item<double>()));
-        const NoiseSource stored = [&](const torch::Tensor&, int i) { return v[p + "step" + std::to_string(i) + ".injected_noise"]; };
+        const NoiseSource stored = [&](const torch::Tensor&, int i) {
+            return v[p + "step" + std::to_string(i) + ".injected_noise"];
+        };
         for (std::size_t i = 0; i < scheduler->timesteps().size(); ++i) {
             const std::string s = p + "step" + std::to_string(i) + ".";
             const auto xIn = scheduler->scaleModelInput(x, static_cast<int>(i));
@@ -123,8 +131,12 @@ void checkTrajectories(const std::string& jsonName, const std::string& tensorNam
 }  // namespace
 
 TEST(SchedulerParity, Sd15Schedules) { checkSchedules("scheduler_reference.json", "scheduler_vectors.safetensors"); }
-TEST(SchedulerParity, Sd15Trajectories) { checkTrajectories("scheduler_reference.json", "scheduler_vectors.safetensors"); }
-TEST(SchedulerParity, VPredictionSchedules) { checkSchedules("sd2_scheduler_reference.json", "sd2_scheduler_vectors.safetensors"); }
+TEST(SchedulerParity, Sd15Trajectories) {
+    checkTrajectories("scheduler_reference.json", "scheduler_vectors.safetensors");
+}
+TEST(SchedulerParity, VPredictionSchedules) {
+    checkSchedules("sd2_scheduler_reference.json", "sd2_scheduler_vectors.safetensors");
+}
 TEST(SchedulerParity, VPredictionTrajectories) {
     checkTrajectories("sd2_scheduler_reference.json", "sd2_scheduler_vectors.safetensors");
 }
