@@ -9,9 +9,8 @@
 
 #include "api_client.h"
 #include "app_args.h"
-#include "health_controller.h"
+#include "backend_setup.h"
 #include "http_server.h"
-#include "inference/runtime_info.h"
 #include "main_window.h"
 
 namespace {
@@ -22,6 +21,7 @@ The Easel desktop playground. Starts a bundled Easel backend on a loopback port 
 
 Options:
   --data-dir DIR   where the bundled backend keeps its state (default ./easel-data)
+  --model PATH     default model (default: the built-in model)
   --version        print the version and exit
   -h, --help       print this help and exit
 )";
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
             std::cout << "easel " << EASEL_VERSION << '\n';
             return EXIT_SUCCESS;
         }
-        args.rejectUnknown({"--data-dir"}, {});
+        args.rejectUnknown({"--data-dir", "--model"}, {});
     } catch (const app::UsageError& e) {
         std::cerr << "easel: " << e.what() << "\nTry 'easel --help'.\n";
         return 2;
@@ -51,11 +51,11 @@ int main(int argc, char** argv) {
     QApplication::setApplicationName(QStringLiteral("Easel"));
     QApplication::setOrganizationName(QStringLiteral("Easel"));
 
-    server::Router router;
-    server::registerHealthRoutes(router, {EASEL_VERSION, inference::runtimeInfo().describe()});
+    inference::Engine engine;
+    const auto modelName = app::loadDefaultModel(engine, app::ArgList(argc, argv), argv[0]);
     server::HttpServerOptions options;
     options.port = 0;  // any free loopback port
-    server::HttpServer backend(options, std::move(router));
+    server::HttpServer backend(options, app::makeRouter(modelName));
     try {
         backend.start();
     } catch (const std::exception& e) {

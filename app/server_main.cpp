@@ -8,10 +8,9 @@
 #include <string_view>
 
 #include "app_args.h"
+#include "backend_setup.h"
 #include "generate_command.h"
-#include "health_controller.h"
 #include "http_server.h"
-#include "inference/runtime_info.h"
 
 namespace {
 
@@ -23,6 +22,7 @@ The Easel REST backend: Stable Diffusion generation behind accounts, API keys an
 Options:
   --listen HOST:PORT   address to bind (default 127.0.0.1:7860)
   --data-dir DIR       where the database, images and models live (default ./easel-data)
+  --model PATH         default model (default: the built-in model, easel-shapes-64)
   --version            print the version and exit
   -h, --help           print this help and exit
 
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
             return EXIT_SUCCESS;
         }
         if (!args.raw().empty() && args.raw().front() == "generate") return app::runGenerate(args, argv[0]);
-        args.rejectUnknown({"--listen", "--data-dir"}, {});
+        args.rejectUnknown({"--listen", "--data-dir", "--model"}, {});
 
         server::HttpServerOptions options;
         const auto [host, port] = app::parseListen(args.value("--listen").value_or("127.0.0.1:7860"));
@@ -73,10 +73,9 @@ int main(int argc, char** argv) {
         const std::filesystem::path dataDir = args.value("--data-dir").value_or("easel-data");
         std::filesystem::create_directories(dataDir);
 
-        server::Router router;
-        server::registerHealthRoutes(router, {EASEL_VERSION, inference::runtimeInfo().describe()});
-
-        server::HttpServer httpServer(options, std::move(router));
+        inference::Engine engine;
+        const auto modelName = app::loadDefaultModel(engine, args, argv[0]);
+        server::HttpServer httpServer(options, app::makeRouter(modelName));
         httpServer.start();
         std::cout << "easel-server " << EASEL_VERSION << " listening on http://" << host << ':' << httpServer.port()
                   << " (data dir " << std::filesystem::absolute(dataDir).string() << ")" << std::endl;

@@ -23,6 +23,7 @@ Options:
   --batch N          UNet batch size (default 64)
   --dataset N        scenes in the UNet data set (default 20000)
   --threads N        CPU threads (default: all cores)
+  --export-only      write the model folder from the latest checkpoint and stop
   -h, --help         print this help
 )";
 
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
         }
         app::ArgList rest(argc - 1, argv + 1);
         rest.rejectUnknown(
-            {"--out", "--work", "--seed", "--vae-steps", "--unet-steps", "--batch", "--dataset", "--threads"}, {});
+            {"--out", "--work", "--seed", "--vae-steps", "--unet-steps", "--batch", "--dataset", "--threads"},
+            {"--export-only"});
         inference::training::BuiltinTrainingOptions o;
         o.outputDir = rest.value("--out").value_or("resources/models/easel-shapes-64");
         o.workDir = rest.value("--work").value_or("build/train-builtin");
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
         o.unetBatch = intArg(rest, "--batch", o.unetBatch);
         o.datasetSize = intArg(rest, "--dataset", o.datasetSize);
         o.threads = intArg(rest, "--threads", 0);
+        o.exportOnly = rest.has("--export-only");
         inference::training::trainBuiltinModel(o, [](const std::string& line) { std::cout << line << std::endl; });
         return EXIT_SUCCESS;
     } catch (const app::UsageError& e) {

@@ -8,7 +8,9 @@ void registerHealthRoutes(Router& router, HealthInfo info) {
     router.add(
         "GET", "/health",
         [info](const Request&) {
-            return Response::json(200, {{"status", "ok"}, {"version", info.version}, {"device", info.device}});
+            nlohmann::json body{{"status", "ok"}, {"version", info.version}, {"device", info.device}};
+            body["model"] = info.model.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.model);
+            return Response::json(200, body);
         },
         "Readiness probe");
 }

@@ -13,7 +13,7 @@ std::string RuntimeInfo::describe() const {
 RuntimeInfo runtimeInfo() {
     RuntimeInfo info;
     info.torchVersion = TORCH_VERSION;
-    info.intraOpThreads = torch::get_num_threads();
+    info.intraOpThreads = torch::get_num_threads();  // after Engine has set it to the core count
     info.cudaAvailable = torch::cuda::is_available();
     return info;
 }

@@ -59,11 +59,17 @@ StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path,
     const auto file = SafetensorsFile::open(path);
     StableDiffusionModel model;
     model.detected = detectSingleFile(file, overrides);
-    model.unet = UNet2DConditionModel(model.detected.unet);
+    try {
+        model.unet = UNet2DConditionModel(model.detected.unet);
+        model.vae = AutoencoderKL(model.detected.vae);
+        model.textEncoder = makeTextEncoder(model.detected.text, model.textModule);
+    } catch (const c10::Error& e) {
+        // Shapes that detection accepted but no network can be built from (e.g. odd channel counts).
+        throw ModelLoadError("'" + path.string() +
+                             "' describes a network Easel cannot build: " + e.what_without_backtrace());
+    }
     loadModuleWeights(*model.unet, file, model.detected.unetPrefix);
-    model.vae = AutoencoderKL(model.detected.vae);
     loadModuleWeights(*model.vae, file, model.detected.vaePrefix);
-    model.textEncoder = makeTextEncoder(model.detected.text, model.textModule);
     loadModuleWeights(*model.textModule, file, model.detected.textPrefix);
     model.unet->eval();
     model.vae->eval();

@@ -74,6 +74,11 @@ UNetConfig detectUNet(const KeyReader& k) {
             continue;
         }
         levelChannels = k.dim(b + "0.in_layers.2.weight", 0);
+        if (levelChannels <= 0 || levelChannels % c.modelChannels != 0) {
+            throw ModelLoadError("tensor '" + b + "0.in_layers.2.weight' has " + std::to_string(levelChannels) +
+                                 " output channels, which is not a multiple of the UNet's " +
+                                 std::to_string(c.modelChannels));
+        }
         ++resInLevel;
         if (k.has(b + "1.proj_in.weight")) {
             levelHasAttention = true;

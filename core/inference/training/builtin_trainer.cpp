@@ -120,7 +120,7 @@ void trainVAE(const BuiltinTrainingOptions& o, AutoencoderKL& vae, const std::fu
     auto params = vae->parameters();
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
     int step = loadTrainingState(ckpt, *vae, opt);
-    if (step >= o.vaeSteps) {
+    if (step >= o.vaeSteps || (o.exportOnly && step > 0)) {
         log("vae: already trained (" + std::to_string(step) + " steps)");
         return;
     }
@@ -210,13 +210,15 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
     ExponentialMovingAverage ema(params, o.emaDecay);
     const auto ckpt = o.workDir / "unet.pt";
     int step = loadTrainingState(ckpt, model, opt, &ema);
+    const int lastStep = o.exportOnly ? step : o.unetSteps;
+    if (o.exportOnly) log("exporting the EMA weights of step " + std::to_string(step));
     SchedulerConfig sched;  // the SD noise schedule, so that every Easel sampler applies
     const auto alphas = makeScheduler(SchedulerKind::DDIM, sched)->alphasCumprod();
     model.unet->train();
     textModule.train();
     Progress progress("unet", o.unetSteps, step, log);
     double avg = 0;
-    for (; step < o.unetSteps; ++step) {
+    for (; step < lastStep; ++step) {
         const auto idx = torch::randint(latents.size(0), {o.unetBatch}, torch::kLong);
         const auto x0 = latents.index_select(0, idx);
         auto batchIds = ids.index_select(0, idx);
@@ -243,7 +245,7 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
         if ((step + 1) % 25 == 0) progress.report(step + 1, avg);
         if ((step + 1) % o.checkpointEvery == 0) saveTrainingState(ckpt, model, opt, step + 1, &ema);
     }
-    saveTrainingState(ckpt, model, opt, step, &ema);
+    if (!o.exportOnly) saveTrainingState(ckpt, model, opt, step, &ema);
 
     // Export the EMA weights in fp16 with the sidecar and tokenizer.
     ema.copyTo(params);
@@ -269,7 +271,7 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
         {"training",
          {{"seed", o.seed},
           {"vae_steps", o.vaeSteps},
-          {"unet_steps", o.unetSteps},
+          {"unet_steps", step},
           {"unet_batch", o.unetBatch},
           {"dataset_size", o.datasetSize}}}};
     std::ofstream(o.outputDir / "model.json") << sidecar.dump(2) << '\n';

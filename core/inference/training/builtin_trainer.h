@@ -24,7 +24,8 @@ struct BuiltinTrainingOptions {
     double emaDecay = 0.999;
     float captionDropout = 0.1f;  // empty prompt, so that classifier-free guidance works
     int checkpointEvery = 250;
-    int threads = 0;  // 0: all cores
+    int threads = 0;          // 0: all cores
+    bool exportOnly = false;  // write the model folder from the latest checkpoint without training further
 };
 
 // Runs (or resumes) all stages and writes the model folder. Prints progress with ETA to `log`.

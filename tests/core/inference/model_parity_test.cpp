@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "inference/loading/checkpoint_loader.h"
+#include "inference/loading/checkpoint_writer.h"
 #include "reference_vectors.h"
+#include "temp_dir.h"
 
 using namespace easel::inference;
 using easel::testing::parityTolerance;
@@ -195,3 +197,126 @@ TEST(ModelParity, InpaintingUNet) {
 }
 
 TEST(ModelLoading, RefusesPickles) { EXPECT_THROW(loadSingleFileCheckpoint("/tmp/model.ckpt"), ModelLoadError); }
+
+namespace {
+
+// Rewrites the SD 1.x reference checkpoint with one change, for the malformed-checkpoint tests.
+std::filesystem::path mutatedCheckpoint(
+    const easel::testing::TempDir& dir, const std::string& name,
+    const std::function<bool(std::string&, std::vector<std::int64_t>&, std::vector<std::byte>&)>& edit) {
+    const auto src = SafetensorsFile::open(sd1().checkpoint);
+    std::vector<std::string> names;
+    std::vector<std::vector<std::int64_t>> shapes;
+    std::vector<std::vector<std::byte>> data;
+    std::vector<DType> dtypes;
+    for (const auto& t : src.tensors()) {
+        std::string n = t.name;
+        auto shape = t.shape;
+        std::vector<std::byte> bytes(t.data.begin(), t.data.end());
+        if (!edit(n, shape, bytes)) continue;  // dropped
+        names.push_back(n);
+        shapes.push_back(shape);
+        data.push_back(std::move(bytes));
+        dtypes.push_back(t.dtype);
+    }
+    std::vector<TensorToWrite> out;
+    for (std::size_t i = 0; i < names.size(); ++i) out.push_back({names[i], dtypes[i], shapes[i], data[i]});
+    const auto path = dir / name;
+    writeSafetensors(path, out);
+    return path;
+}
+
+std::string loadError(const std::filesystem::path& path) {
+    try {
+        (void)loadSingleFileCheckpoint(path, sd1().overrides);
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "";
+}
+
+const std::string kProbe = "model.diffusion_model.input_blocks.1.0.in_layers.2.weight";
+
+}  // namespace
+
+TEST(ModelLoading, MissingTensorIsNamed) {
+    easel::testing::TempDir dir;
+    const auto p =
+        mutatedCheckpoint(dir, "missing.safetensors", [](std::string& n, auto&, auto&) { return n != kProbe; });
+    EXPECT_NE(loadError(p).find(kProbe), std::string::npos) << loadError(p);
+}
+
+TEST(ModelLoading, MisShapedTensorNamesKeyAndBothShapes) {
+    easel::testing::TempDir dir;
+    const std::string probe = "model.diffusion_model.input_blocks.1.0.out_layers.3.weight";
+    const auto p =
+        mutatedCheckpoint(dir, "shape.safetensors", [&](std::string& n, std::vector<std::int64_t>& shape, auto&) {
+            if (n == probe) std::swap(shape[2], shape[0]);  // same byte count, wrong layout
+            return true;
+        });
+    const auto error = loadError(p);
+    EXPECT_NE(error.find(probe), std::string::npos) << error;
+    EXPECT_NE(error.find("has shape [3, 32, 32, 3], the model expects [32, 32, 3, 3]"), std::string::npos) << error;
+}
+
+TEST(ModelLoading, ImpossibleGeometryIsAClearError) {
+    // A tensor that detection reads: the wrong shape must not reach libtorch as a zero-channel layer.
+    easel::testing::TempDir dir;
+    const auto p =
+        mutatedCheckpoint(dir, "geometry.safetensors", [](std::string& n, std::vector<std::int64_t>& shape, auto&) {
+            if (n == kProbe) std::swap(shape[2], shape[0]);
+            return true;
+        });
+    const auto error = loadError(p);
+    EXPECT_NE(error.find("input_blocks.1.0.in_layers.2.weight"), std::string::npos) << error;
+}
+
+TEST(ModelLoading, NaNWeightsAreRefused) {
+    easel::testing::TempDir dir;
+    const auto p = mutatedCheckpoint(dir, "nan.safetensors", [](std::string& n, auto&, std::vector<std::byte>& bytes) {
+        if (n == kProbe) {
+            const float nan = std::numeric_limits<float>::quiet_NaN();
+            std::memcpy(bytes.data(), &nan, sizeof nan);
+        }
+        return true;
+    });
+    const auto error = loadError(p);
+    EXPECT_NE(error.find("NaN"), std::string::npos) << error;
+    EXPECT_NE(error.find(kProbe), std::string::npos) << error;
+}
+
+TEST(ModelLoading, NotACheckpointSaysWhatIsMissing) {
+    easel::testing::TempDir dir;
+    const std::vector<float> v{1, 2};
+    writeSafetensors(dir / "other.safetensors",
+                     {{"foo.weight", DType::F32, {2}, std::as_bytes(std::span<const float>(v))}});
+    const auto error = loadError(dir / "other.safetensors");
+    EXPECT_NE(error.find("is missing"), std::string::npos) << error;
+}
+
+TEST(ModelLoading, Fp16AndBf16CheckpointsGiveTheSameModel) {
+    // Weights stored in half precision load into a float32 model; outputs stay close to the f32 file's.
+    easel::testing::TempDir dir;
+    auto reference = loadSingleFileCheckpoint(sd1().checkpoint, sd1().overrides);
+    ReferenceVectors v("unet_vectors.safetensors");
+    torch::NoGradGuard noGrad;
+    const auto want = reference.unet->forward(v["a.x"], v["a.timesteps"], v["a.context"]);
+    for (const DType dtype : {DType::F16, DType::BF16}) {
+        const auto path = dir / (std::string(dtypeName(dtype)) + ".safetensors");
+        easel::inference::saveSingleFileCheckpoint(reference, path, dtype);
+        auto model = loadSingleFileCheckpoint(path, sd1().overrides);
+        const auto got = model.unet->forward(v["a.x"], v["a.timesteps"], v["a.context"]);
+        EXPECT_LT(easel::testing::maxAbsDiff(got, want), dtype == DType::F16 ? 0.02 : 0.1) << dtypeName(dtype);
+        EXPECT_GT(easel::testing::maxAbsDiff(got, want), 0.0);  // it really was rounded
+    }
+}
+
+TEST(ModelParity, NonSquareLatentsThatAreNotMultiplesOfEight) {
+    // 13x9 latents: each Upsample must match its skip's size (diffusers' upsample_size).
+    auto model = loadSingleFileCheckpoint(sd1().checkpoint, sd1().overrides);
+    torch::NoGradGuard noGrad;
+    const auto x = torch::randn({1, 4, 13, 9});
+    const auto out =
+        model.unet->forward(x, torch::full({1}, 500.0f), torch::randn({1, 77, model.detected.unet.contextDim}));
+    EXPECT_EQ(out.sizes(), x.sizes());
+}

@@ -1,0 +1,30 @@
+#include "backend_setup.h"
+
+#include <iostream>
+
+#include "generate_command.h"
+#include "health_controller.h"
+#include "inference/runtime_info.h"
+
+namespace easel::app {
+
+std::string loadDefaultModel(inference::Engine& engine, const ArgList& args, const char* argv0) {
+    const std::filesystem::path modelPath = args.value("--model").value_or(defaultModelPath(argv0).string());
+    try {
+        engine.loadModel(modelPath);
+        std::cout << "model: " << engine.model().name << " (" << engine.model().description << ") from "
+                  << modelPath.string() << std::endl;
+        return engine.model().name;
+    } catch (const std::exception& e) {
+        std::cerr << "warning: no default model: " << e.what() << std::endl;
+        return {};
+    }
+}
+
+server::Router makeRouter(const std::string& modelName) {
+    server::Router router;
+    server::registerHealthRoutes(router, {EASEL_VERSION, inference::runtimeInfo().describe(), modelName});
+    return router;
+}
+
+}  // namespace easel::app
