@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -225,6 +226,7 @@ struct HttpServer::Impl {
     Shared shared;
     net::io_context ioc;
     tcp::acceptor acceptor;
+    net::steady_timer retryTimer;
     std::vector<std::thread> threads;
     std::mutex stopMutex;
     bool started = false;
@@ -232,13 +234,21 @@ struct HttpServer::Impl {
     std::uint16_t boundPort = 0;
 
     Impl(HttpServerOptions options, Router router)
-        : shared(std::move(options), std::move(router)), ioc(shared.options.ioThreads), acceptor(ioc) {}
+        : shared(std::move(options), std::move(router)),
+          ioc(shared.options.ioThreads),
+          acceptor(net::make_strand(ioc)),
+          retryTimer(acceptor.get_executor()) {}
 
     void accept() {
         acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec) {
                 if (ec == net::error::operation_aborted) return;
-                return accept();
+                // Out of descriptors (EMFILE) and the like fail at once: back off instead of spinning.
+                retryTimer.expires_after(std::chrono::milliseconds(100));
+                retryTimer.async_wait([this](beast::error_code e) {
+                    if (!e) accept();
+                });
+                return;
             }
             beast::error_code endpointError;
             const auto remote = socket.remote_endpoint(endpointError);
@@ -297,15 +307,16 @@ void HttpServer::stop() {
     std::lock_guard lock(impl.stopMutex);
     if (impl.stopped) return;
     impl.stopped = true;
-    net::post(impl.ioc, [&impl] {
-        beast::error_code ignored;
-        impl.acceptor.close(ignored);
-    });
-    impl.shared.workers.join();
+    // Stop the I/O threads first, so that nothing posts to the workers any more; then nothing else
+    // touches the acceptor and it can be closed from here; then let running handlers finish. Open
+    // sessions are destroyed with the io_context, while the shared state they unregister from lives.
     impl.ioc.stop();
     for (auto& t : impl.threads) {
         if (t.joinable()) t.join();
     }
+    beast::error_code ignored;
+    impl.acceptor.close(ignored);
+    impl.shared.workers.join();
 }
 
 void HttpServer::runUntilSignalled() {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -24,6 +25,7 @@ namespace {
 constexpr int kMaxSamples = 4;
 constexpr int kMaxSteps = 150;
 constexpr int kMaxSide = 2048;
+constexpr int kMaxPromptChunks = 8;  // 600 tokens; each chunk adds 77 context tokens to every cross-attention
 
 // Text -> one or more 77-token chunks with per-token weights.
 struct Tokenized {
@@ -107,7 +109,7 @@ struct Engine::Impl {
         return torch::cat(parts, 1);
     }
 
-    void loadTokenizerFor(const std::filesystem::path& checkpoint) {
+    CLIPTokenizer clipTokenizerFor(const std::filesystem::path& checkpoint) const {
         std::vector<std::filesystem::path> candidates;
         if (!options.clipVocabulary.empty()) candidates.push_back(options.clipVocabulary);
         if (const char* env = std::getenv("EASEL_CLIP_VOCAB"); env != nullptr && *env != '\0')
@@ -116,15 +118,11 @@ struct Engine::Impl {
         candidates.push_back(dir / "bpe_simple_vocab_16e6.txt.gz");
         candidates.push_back(dir.parent_path() / "bpe_simple_vocab_16e6.txt.gz");
         if (std::filesystem::exists(dir / "tokenizer" / "vocab.json")) {
-            clipTokenizer =
-                CLIPTokenizer::fromVocabAndMerges(dir / "tokenizer" / "vocab.json", dir / "tokenizer" / "merges.txt");
-            return;
+            return CLIPTokenizer::fromVocabAndMerges(dir / "tokenizer" / "vocab.json",
+                                                     dir / "tokenizer" / "merges.txt");
         }
         for (const auto& c : candidates) {
-            if (std::filesystem::exists(c)) {
-                clipTokenizer = CLIPTokenizer::fromBpeGz(c);
-                return;
-            }
+            if (std::filesystem::exists(c)) return CLIPTokenizer::fromBpeGz(c);
         }
         throw ModelLoadError(
             "'" + checkpoint.string() +
@@ -148,6 +146,8 @@ Engine::Engine(EngineOptions options) : m_impl(std::make_unique<Impl>()) {
     if (m_impl->options.precision == "bf16") {
         m_impl->dtype = torch::kBFloat16;
     } else if (m_impl->options.precision == "fp16") {
+        // CPU kernels for half are slow or missing in libtorch 1.13; on CUDA it is the usual choice.
+        if (!m_impl->device.is_cuda()) throw GenerationError("precision fp16 needs a CUDA device; use bf16 on the CPU");
         m_impl->dtype = torch::kFloat16;
     } else if (m_impl->options.precision != "fp32") {
         throw GenerationError("unknown precision '" + m_impl->options.precision + "' (use fp32, bf16 or fp16)");
@@ -189,20 +189,25 @@ void Engine::loadModel(const std::filesystem::path& path) {
         } catch (const nlohmann::json::exception& e) {
             throw ModelLoadError("'" + sidecarPath.string() + "' is not valid JSON: " + e.what());
         }
-        checkpoint = path / sidecar.value("checkpoint", "model.safetensors");
-        info.name = sidecar.value("name", info.id);
-        info.description = sidecar.value("description", "");
-        if (sidecar.contains("unet_num_heads")) overrides.unetNumHeads = sidecar["unet_num_heads"].get<int>();
-        if (sidecar.contains("unet_num_head_channels"))
-            overrides.unetNumHeadChannels = sidecar["unet_num_head_channels"].get<int>();
-        if (sidecar.contains("text_num_heads")) overrides.textNumHeads = sidecar["text_num_heads"].get<int>();
-        if (sidecar.contains("vae_scaling_factor"))
-            overrides.vaeScalingFactor = sidecar["vae_scaling_factor"].get<float>();
-        if (sidecar.value("prediction_type", "epsilon") == "v_prediction")
-            overrides.prediction = PredictionType::VPrediction;
-        const auto tok = sidecar.value("tokenizer", nlohmann::json::object());
-        if (tok.value("type", "") == "easel-word")
-            word = WordTokenizer::load(path / tok.value("file", "tokenizer.json"));
+        try {
+            checkpoint = path / sidecar.value("checkpoint", "model.safetensors");
+            info.name = sidecar.value("name", info.id);
+            info.description = sidecar.value("description", "");
+            if (sidecar.contains("unet_num_heads")) overrides.unetNumHeads = sidecar["unet_num_heads"].get<int>();
+            if (sidecar.contains("unet_num_head_channels"))
+                overrides.unetNumHeadChannels = sidecar["unet_num_head_channels"].get<int>();
+            if (sidecar.contains("text_num_heads")) overrides.textNumHeads = sidecar["text_num_heads"].get<int>();
+            if (sidecar.contains("vae_scaling_factor"))
+                overrides.vaeScalingFactor = sidecar["vae_scaling_factor"].get<float>();
+            if (sidecar.value("prediction_type", "epsilon") == "v_prediction")
+                overrides.prediction = PredictionType::VPrediction;
+            const auto tok = sidecar.value("tokenizer", nlohmann::json::object());
+            if (tok.value("type", "") == "easel-word") {
+                word = WordTokenizer::load(path / tok.value("file", "tokenizer.json"));
+            }
+        } catch (const nlohmann::json::exception& e) {
+            throw ModelLoadError("'" + sidecarPath.string() + "' has a field of the wrong type: " + e.what());
+        }
     }
     auto model = loadSingleFileCheckpoint(checkpoint, overrides, torch::kFloat32);
     if (impl.device.is_cuda() || impl.dtype != torch::kFloat32) {
@@ -210,20 +215,26 @@ void Engine::loadModel(const std::filesystem::path& path) {
         model.vae->to(impl.device, impl.dtype);
         model.textModule->to(impl.device, impl.dtype);
     }
-    impl.model = std::move(model);
-    impl.wordTokenizer = std::move(word);
-    impl.clipTokenizer.reset();
-    if (!impl.wordTokenizer) impl.loadTokenizerFor(checkpoint);
-    const auto& d = impl.model->detected;
+    if (!word) clip = impl.clipTokenizerFor(checkpoint);
+    const auto& d = model.detected;
     if (info.description.empty()) info.description = d.describe();
     info.inpainting = d.inpainting;
     info.sizeMultiple = d.vae.downsampleFactor();  // the UNet upsamples to its skips' sizes, so any latent size works
     const bool sd2 = d.family == ModelFamily::SD2;
-    info.defaultWidth = sidecar.value("default_width", sd2 && d.prediction == PredictionType::VPrediction ? 768 : 512);
-    info.defaultHeight = sidecar.value("default_height", info.defaultWidth);
-    info.defaultSteps = sidecar.value("default_steps", 20);
-    info.defaultGuidance = sidecar.value("default_guidance_scale", 7.5f);
-    impl.info = info;
+    try {
+        info.defaultWidth =
+            sidecar.value("default_width", sd2 && d.prediction == PredictionType::VPrediction ? 768 : 512);
+        info.defaultHeight = sidecar.value("default_height", info.defaultWidth);
+        info.defaultSteps = sidecar.value("default_steps", 20);
+        info.defaultGuidance = sidecar.value("default_guidance_scale", 7.5f);
+    } catch (const nlohmann::json::exception& e) {
+        throw ModelLoadError("'" + path.string() + "/model.json' has a default of the wrong type: " + e.what());
+    }
+    // Nothing above changed the engine: a failed load leaves the previous model in place.
+    impl.model = std::move(model);
+    impl.wordTokenizer = std::move(word);
+    impl.clipTokenizer = std::move(clip);
+    impl.info = std::move(info);
 }
 
 GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCallback& progress) {
@@ -247,11 +258,20 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         throw GenerationError("samples must be 1 to " + std::to_string(kMaxSamples));
     if (steps < 1 || steps > kMaxSteps) throw GenerationError("steps must be 1 to " + std::to_string(kMaxSteps));
     if (guidance < 0 || guidance > 30) throw GenerationError("guidance scale must be 0 to 30");
-    if (r.strength < 0 || r.strength > 1) throw GenerationError("strength must be between 0 and 1");
+    if (!(r.strength >= 0 && r.strength <= 1)) throw GenerationError("strength must be between 0 and 1");  // NaN too
     if (r.clipSkip < 1 || r.clipSkip > model.detected.text.numLayers)
         throw GenerationError("clip_skip must be 1 to " + std::to_string(model.detected.text.numLayers));
     if (r.mask && !r.initImage) throw GenerationError("a mask needs an init image");
-    if (r.initImage && r.initImage->empty()) throw GenerationError("the init image is empty");
+    for (const auto* image : {r.initImage ? &*r.initImage : nullptr, r.mask ? &*r.mask : nullptr}) {
+        if (image == nullptr) continue;
+        if (image->empty() ||
+            image->rgb.size() != static_cast<std::size_t>(image->width) * static_cast<std::size_t>(image->height) * 3) {
+            throw GenerationError(std::string(image == &*r.initImage ? "the init image" : "the mask") +
+                                  " is empty or malformed");
+        }
+    }
+    if (r.seed && (*r.seed > std::numeric_limits<std::int64_t>::max() - kMaxSamples))
+        throw GenerationError("the seed is too large");
     SchedulerChoice choice;
     try {
         choice = parseSchedulerName(r.scheduler);
@@ -260,13 +280,18 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     }
     SchedulerConfig schedulerConfig;
     schedulerConfig.prediction = model.detected.prediction;
-    schedulerConfig.useKarrasSigmas = choice.karras || r.karras;
+    // Only the sigma-space samplers have a Karras schedule; the others ignore the flag.
+    const bool karrasCapable = choice.kind == SchedulerKind::Euler || choice.kind == SchedulerKind::DPMPP2M;
+    schedulerConfig.useKarrasSigmas = karrasCapable && (choice.karras || r.karras);
 
     torch::NoGradGuard noGrad;
     const auto start = std::chrono::steady_clock::now();
     const auto cond = impl.tokenize(r.prompt);
     const auto uncond = impl.tokenize(r.negativePrompt);
     const int chunks = static_cast<int>(std::max(cond.chunks.size(), uncond.chunks.size()));
+    if (chunks > kMaxPromptChunks) {
+        throw GenerationError("the prompt is too long: at most " + std::to_string(kMaxPromptChunks * 75) + " tokens");
+    }
     const auto condHidden = impl.encode(cond, chunks, r.clipSkip);
     const auto uncondHidden = impl.encode(uncond, chunks, r.clipSkip);
 
@@ -318,6 +343,7 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         if (r.initImage) {
             in.initLatents = initLatents;
             in.strength = r.strength;
+            in.pureNoiseAtFullStrength = r.mask.has_value();
         }
         if (r.mask) {
             in.mask = maskLatent;

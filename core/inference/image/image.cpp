@@ -9,6 +9,7 @@
 #include <iterator>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <sstream>
 
 namespace easel::inference {
@@ -53,10 +54,62 @@ Image fromMat(const cv::Mat& rgb) {
     return out;
 }
 
+// Width and height from the file header, before any pixel is decoded, so that a small file that
+// claims a huge bitmap is refused without allocating it. Only PNG, JPEG, WebP and BMP are accepted.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> probeSize(const std::vector<std::uint8_t>& b) {
+    auto be16 = [&](std::size_t i) { return static_cast<std::uint32_t>(b[i] << 8 | b[i + 1]); };
+    auto le16 = [&](std::size_t i) { return static_cast<std::uint32_t>(b[i] | b[i + 1] << 8); };
+    auto le32 = [&](std::size_t i) {
+        return static_cast<std::uint32_t>(b[i] | b[i + 1] << 8 | b[i + 2] << 16 | std::uint32_t{b[i + 3]} << 24);
+    };
+    if (b.size() >= 24 && std::equal(kPngSignature.begin(), kPngSignature.end(), b.begin()))
+        return {{readBE32(&b[16]), readBE32(&b[20])}};
+    if (b.size() >= 26 && b[0] == 'B' && b[1] == 'M') {
+        const auto h = static_cast<std::int32_t>(le32(22));
+        return {{le32(18), static_cast<std::uint64_t>(h < 0 ? -static_cast<std::int64_t>(h) : h)}};
+    }
+    if (b.size() >= 30 && std::memcmp(b.data(), "RIFF", 4) == 0 && std::memcmp(b.data() + 8, "WEBP", 4) == 0) {
+        if (std::memcmp(b.data() + 12, "VP8 ", 4) == 0) return {{le16(26) & 0x3FFF, le16(28) & 0x3FFF}};
+        if (std::memcmp(b.data() + 12, "VP8L", 4) == 0) {
+            const std::uint32_t bits = le32(21);
+            return {{(bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1}};
+        }
+        if (std::memcmp(b.data() + 12, "VP8X", 4) == 0) {
+            return {{(le32(24) & 0xFFFFFF) + 1, ((le32(27) & 0xFFFFFF)) + 1}};
+        }
+        return std::nullopt;
+    }
+    if (b.size() >= 4 && b[0] == 0xFF && b[1] == 0xD8) {
+        std::size_t i = 2;
+        while (i + 9 < b.size()) {
+            if (b[i] != 0xFF) return std::nullopt;
+            const std::uint8_t marker = b[i + 1];
+            if (marker == 0xFF) {
+                ++i;
+                continue;
+            }
+            const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+            if (sof) return {{be16(i + 7), be16(i + 5)}};
+            if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
+                i += 2;
+                continue;
+            }
+            i += 2 + be16(i + 2);
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels) {
     if (bytes.empty()) throw ImageError("the image is empty");
+    const auto size = probeSize(bytes);
+    if (!size) throw ImageError("the data is not a PNG, JPEG, WebP or BMP image");
+    if (size->first == 0 || size->second == 0 || size->first * size->second > maxPixels) {
+        throw ImageError("the image is " + std::to_string(size->first) + "x" + std::to_string(size->second) +
+                         ", larger than allowed");
+    }
     cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<std::uint8_t*>(bytes.data()));
     cv::Mat decoded;
     try {
@@ -69,7 +122,11 @@ Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels)
         throw ImageError("the image is " + std::to_string(decoded.cols) + "x" + std::to_string(decoded.rows) +
                          ", larger than allowed");
     }
-    if (decoded.depth() != CV_8U) decoded.convertTo(decoded, CV_8U, decoded.depth() == CV_16U ? 1.0 / 257.0 : 1.0);
+    if (decoded.depth() != CV_8U && decoded.depth() != CV_16U)
+        throw ImageError("only 8- and 16-bit images are supported");
+    if (decoded.depth() == CV_16U) decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
+    if (decoded.channels() != 1 && decoded.channels() != 3 && decoded.channels() != 4)
+        throw ImageError("unsupported channel count");
     cv::Mat rgb;
     if (decoded.channels() == 1) {
         cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB);
@@ -134,7 +191,12 @@ void writePng(const std::filesystem::path& path, const Image& image, const std::
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        if (!out) throw ImageError("cannot write '" + tmp + "'");
+        out.close();  // close before checking, so that a failed final flush is seen
+        if (!out) {
+            std::error_code ignored;
+            std::filesystem::remove(tmp, ignored);
+            throw ImageError("cannot write '" + tmp + "'");
+        }
     }
     std::filesystem::rename(tmp, path);
 }

@@ -28,9 +28,8 @@ int layersFor(const TextEncoderConfig& c, int clipSkip) {
 
 }  // namespace
 
-torch::Tensor causalMask(int64_t length, torch::ScalarType dtype) {
-    return torch::full({length, length}, -std::numeric_limits<float>::infinity(), torch::TensorOptions().dtype(dtype))
-        .triu(1);
+torch::Tensor causalMask(int64_t length, const torch::TensorOptions& options) {
+    return torch::full({length, length}, -std::numeric_limits<float>::infinity(), options).triu(1);
 }
 
 CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const TextEncoderConfig& c) : heads(c.numHeads), quickGELU(c.quickGELU) {
@@ -75,7 +74,7 @@ torch::Tensor CLIPTextModelImpl::hiddenAfter(const torch::Tensor& ids, int layer
     const auto length = ids.size(1);
     auto positions = tm.embeddings->position_ids.narrow(1, 0, length).to(torch::kLong);
     auto x = tm.embeddings->token_embedding(ids.to(torch::kLong)) + tm.embeddings->position_embedding(positions);
-    const auto mask = causalMask(length, x.scalar_type());
+    const auto mask = causalMask(length, x.options());
     for (int i = 0; i < layers; ++i)
         x = tm.encoder->layers[static_cast<std::size_t>(i)]->as<CLIPEncoderLayerImpl>()->forward(x, mask);
     return x;
@@ -126,7 +125,7 @@ OpenCLIPTextModelImpl::OpenCLIPTextModelImpl(TextEncoderConfig c) : config(std::
 torch::Tensor OpenCLIPTextModelImpl::encodeLayers(const torch::Tensor& ids, int layers) {
     const auto length = ids.size(1);
     auto x = token_embedding(ids.to(torch::kLong)) + positional_embedding.narrow(0, 0, length);
-    const auto mask = causalMask(length, x.scalar_type());
+    const auto mask = causalMask(length, x.options());
     for (int i = 0; i < layers; ++i) {
         x = transformer->resblocks[static_cast<std::size_t>(i)]->as<OpenCLIPResidualBlockImpl>()->forward(x, mask);
     }

@@ -110,6 +110,6 @@ struct OpenCLIPTextModelImpl : torch::nn::Module, TextEncoder {
 TORCH_MODULE(OpenCLIPTextModel);
 
 // Additive causal mask [T, T]: 0 on and below the diagonal, -inf above.
-torch::Tensor causalMask(int64_t length, torch::ScalarType dtype);
+torch::Tensor causalMask(int64_t length, const torch::TensorOptions& options);
 
 }  // namespace easel::inference

@@ -42,7 +42,8 @@ SpatialTransformer makeTransformer(const UNetConfig& c, int channels) {
 
 torch::Tensor timestepEmbedding(const torch::Tensor& timesteps, int dim) {
     const int half = dim / 2;
-    auto freqs = torch::exp(-std::log(10000.0) * torch::arange(0, half, torch::kFloat32) / half);
+    auto freqs =
+        torch::exp(-std::log(10000.0) * torch::arange(0, half, timesteps.options().dtype(torch::kFloat32)) / half);
     auto args = timesteps.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);
     auto emb = torch::cat({torch::cos(args), torch::sin(args)}, -1);
     if (dim % 2 == 1) emb = torch::cat({emb, torch::zeros_like(emb.narrow(1, 0, 1))}, -1);

@@ -19,10 +19,9 @@ torch::Tensor denoise(UNet2DConditionModel& unet, Scheduler& scheduler, const De
     const int total = static_cast<int>(scheduler.timesteps().size());
     if (first >= total) return in.initLatents.to(torch::kFloat32);  // strength 0: nothing to do
 
-    // At full strength diffusers starts from pure noise, as txt2img does.
-    torch::Tensor latents = img2img && in.strength < 1.0f
-                                ? scheduler.addNoise(in.initLatents.to(torch::kFloat32), in.noise, first)
-                                : in.noise * scheduler.initNoiseSigma();
+    const bool fromNoise = !img2img || (in.pureNoiseAtFullStrength && in.strength >= 1.0f);
+    torch::Tensor latents = fromNoise ? in.noise * scheduler.initNoiseSigma()
+                                      : scheduler.addNoise(in.initLatents.to(torch::kFloat32), in.noise, first);
     const bool guided = in.guidanceScale > 1.0f && in.uncond.defined();
     const auto context = guided ? torch::cat({in.uncond, in.cond}, 0) : in.cond;
     const auto modelDtype = unet->time_embed->ptr<torch::nn::LinearImpl>(0)->weight.scalar_type();
@@ -38,8 +37,8 @@ torch::Tensor denoise(UNet2DConditionModel& unet, Scheduler& scheduler, const De
         auto modelInput = scheduler.scaleModelInput(latents, i);
         if (nineChannel) modelInput = torch::cat({modelInput, in.mask, in.maskedImageLatents}, 1);
         if (guided) modelInput = torch::cat({modelInput, modelInput}, 0);
-        const auto t =
-            torch::full({modelInput.size(0)}, scheduler.timesteps()[static_cast<std::size_t>(i)], torch::kFloat32);
+        const auto t = torch::full({modelInput.size(0)}, scheduler.timesteps()[static_cast<std::size_t>(i)],
+                                   torch::TensorOptions().dtype(torch::kFloat32).device(latents.device()));
         auto out = unet->forward(modelInput.to(modelDtype), t, context.to(modelDtype)).to(torch::kFloat32);
         if (guided) {
             auto parts = out.chunk(2, 0);

@@ -36,6 +36,9 @@ struct DenoiseInputs {
     // img2img / inpainting: clean latents (already scaled by the VAE factor) and how much to change.
     torch::Tensor initLatents;
     float strength = 1.0f;
+    // Inpainting at full strength starts from pure noise (diffusers' is_strength_max); img2img
+    // always noises the init latents, so even strength 1 keeps a trace of them.
+    bool pureNoiseAtFullStrength = false;
     // Inpainting: [B, 1, h, w], 1 = repaint. With a 9-channel UNet also the masked image's latents.
     torch::Tensor mask;
     torch::Tensor maskedImageLatents;

@@ -1,5 +1,6 @@
 #include "inference/models/blocks/unet_blocks.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace easel::inference {
@@ -33,25 +34,32 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
     };
     auto qh = split(q), kh = split(k), vh = split(v);
     const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-    // Score matrices grow as tokens^2 (4096^2 floats per head at 512x512): slice over batch*heads so
-    // one slice stays near 64 MiB and peak memory stays flat.
+    // Score matrices grow as tokens^2 (4096^2 floats per head at 512x512): slice over batch*heads and,
+    // for very long sequences, over queries too, so that one slice stays near 64 MiB of scores.
     const auto bh = qh.size(0), tq = qh.size(1), tk = kh.size(1);
-    const int64_t perSlice = std::max<int64_t>(1, (int64_t{16} << 20) / std::max<int64_t>(1, tq * tk));
-    torch::Tensor out = perSlice >= bh ? torch::Tensor() : torch::empty_like(qh);
+    constexpr int64_t kBudget = int64_t{16} << 20;  // score elements per slice
+    const int64_t qChunk = std::clamp<int64_t>(kBudget / std::max<int64_t>(1, tk), 1, tq);
+    const int64_t perSlice = std::max<int64_t>(1, kBudget / std::max<int64_t>(1, qChunk * tk));
+    const bool single = perSlice >= bh && qChunk >= tq;
+    torch::Tensor out = single ? torch::Tensor() : torch::empty_like(qh);
     for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
         const auto n = std::min(perSlice, bh - s0);
-        auto qs = qh.narrow(0, s0, n), ks = kh.narrow(0, s0, n), vs = vh.narrow(0, s0, n);
-        torch::Tensor scores;
-        if (mask.defined()) {
-            scores = torch::baddbmm(mask.expand({n, tq, tk}), qs, ks.transpose(1, 2), 1.0, scale);
-        } else {
-            scores = torch::bmm(qs, ks.transpose(1, 2)).mul_(scale);
-        }
-        auto part = torch::bmm(scores.softmax(-1), vs);
-        if (!out.defined()) {
-            out = part;
-        } else {
-            out.narrow(0, s0, n).copy_(part);
+        auto ks = kh.narrow(0, s0, n), vs = vh.narrow(0, s0, n);
+        for (int64_t q0 = 0; q0 < tq; q0 += qChunk) {
+            const auto m = std::min(qChunk, tq - q0);
+            auto qs = qh.narrow(0, s0, n).narrow(1, q0, m);
+            torch::Tensor scores;
+            if (mask.defined()) {
+                scores = torch::baddbmm(mask.narrow(0, q0, m).expand({n, m, tk}), qs, ks.transpose(1, 2), 1.0, scale);
+            } else {
+                scores = torch::bmm(qs, ks.transpose(1, 2)).mul_(scale);
+            }
+            auto part = torch::bmm(scores.softmax(-1), vs);
+            if (single) {
+                out = part;
+            } else {
+                out.narrow(0, s0, n).narrow(1, q0, m).copy_(part);
+            }
         }
     }
     return out.reshape({b, heads, q.size(1), d}).permute({0, 2, 1, 3}).reshape({b, q.size(1), heads * d});

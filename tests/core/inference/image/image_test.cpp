@@ -100,3 +100,22 @@ TEST(Infotext, ParsesTextWithoutNegativePrompt) {
     EXPECT_EQ(t.negativePrompt, "");
     EXPECT_EQ(t.fields.at("Seed"), "9");
 }
+
+TEST(ImageDecode, RefusesAHugeBitmapFromItsHeaderAlone) {
+    // A ~100-byte PNG whose IHDR claims 40000x40000: refused before anything is allocated.
+    auto png = encodePng(gradient(8, 8));
+    const std::uint32_t side = 40000;
+    for (int i = 0; i < 4; ++i) {
+        png[16 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(side >> (24 - 8 * i));
+        png[20 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(side >> (24 - 8 * i));
+    }
+    try {
+        (void)decodeImage(png);
+        FAIL() << "accepted";
+    } catch (const ImageError& e) {
+        EXPECT_NE(std::string(e.what()).find("40000x40000"), std::string::npos) << e.what();
+    }
+    // Formats outside PNG/JPEG/WebP/BMP are not handed to a decoder at all.
+    const std::string tiff = "II*\\0\\x08\\0\\0\\0";
+    EXPECT_THROW(decodeImage(std::vector<std::uint8_t>(tiff.begin(), tiff.end())), ImageError);
+}
