@@ -136,7 +136,9 @@ void trainVAE(const BuiltinTrainingOptions& o, AutoencoderKL& vae, const std::fu
         const auto recon = vae->decode(z);
         const auto rec = (recon - images).abs().mean() + (recon - images).pow(2).mean();
         const auto kl = 0.5 * (dist.mean.pow(2) + dist.std.pow(2) - 1.0 - dist.logvar).mean();
-        const auto loss = rec + 1e-4 * kl;
+        // A light KL term (as in SD's autoencoder): reconstruction fidelity first, the latents' spread is
+        // normalised afterwards by the scaling factor.
+        const auto loss = rec + 1e-6 * kl;
         opt.zero_grad();
         loss.backward();
         torch::nn::utils::clip_grad_norm_(params, 1.0);

@@ -25,8 +25,12 @@ std::filesystem::path builtinModel() {
 class BuiltinModel : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
+        if (!std::filesystem::exists(builtinModel() / "model.json")) return;  // every test skips, saying why
         s_engine = new Engine();
         s_engine->loadModel(builtinModel());
+    }
+    void SetUp() override {
+        if (s_engine == nullptr) GTEST_SKIP() << "no built-in model at " << builtinModel() << " (train it with easel-train builtin)";
     }
     static void TearDownTestSuite() {
         delete s_engine;
