@@ -30,7 +30,8 @@ protected:
         s_engine->loadModel(builtinModel());
     }
     void SetUp() override {
-        if (s_engine == nullptr) GTEST_SKIP() << "no built-in model at " << builtinModel() << " (train it with easel-train builtin)";
+        if (s_engine == nullptr)
+            GTEST_SKIP() << "no built-in model at " << builtinModel() << " (train it with easel-train builtin)";
     }
     static void TearDownTestSuite() {
         delete s_engine;
