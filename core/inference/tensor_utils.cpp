@@ -5,39 +5,42 @@
 namespace easel::inference {
 namespace {
 
-torch::Dtype torchDtype(const TensorView& view) {
-    switch (view.dtype) {
-        case DType::Bool:
-            return torch::kBool;
-        case DType::U8:
-            return torch::kUInt8;
-        case DType::I8:
-            return torch::kInt8;
-        case DType::I16:
-            return torch::kInt16;
-        case DType::I32:
-            return torch::kInt32;
-        case DType::I64:
-            return torch::kInt64;
-        case DType::F16:
-            return torch::kFloat16;
-        case DType::BF16:
-            return torch::kBFloat16;
-        case DType::F32:
-            return torch::kFloat32;
-        case DType::F64:
-            return torch::kFloat64;
-        default:
-            throw SafetensorsError("tensor '" + view.name + "' has dtype " + std::string(dtypeName(view.dtype)) +
-                                   ", which Easel cannot compute with");
-    }
-}
+struct DTypePair {
+    DType file;
+    torch::Dtype torch;
+};
+
+// The dtypes both sides know; F8, U16, U32 and U64 have no libtorch 1.13 counterpart.
+constexpr DTypePair kPairs[] = {
+    {DType::Bool, torch::kBool},   {DType::U8, torch::kUInt8},      {DType::I8, torch::kInt8},
+    {DType::I16, torch::kInt16},   {DType::I32, torch::kInt32},     {DType::I64, torch::kInt64},
+    {DType::F16, torch::kFloat16}, {DType::BF16, torch::kBFloat16}, {DType::F32, torch::kFloat32},
+    {DType::F64, torch::kFloat64},
+};
 
 }  // namespace
 
+std::optional<torch::Dtype> torchDtypeOf(DType dtype) {
+    for (const auto& p : kPairs) {
+        if (p.file == dtype) return p.torch;
+    }
+    return std::nullopt;
+}
+
+std::optional<DType> fileDtypeOf(torch::Dtype dtype) {
+    for (const auto& p : kPairs) {
+        if (p.torch == dtype) return p.file;
+    }
+    return std::nullopt;
+}
+
 torch::Tensor toTensor(const TensorView& view) {
-    const auto dtype = torchDtype(view);
-    auto out = torch::empty(view.shape, torch::TensorOptions().dtype(dtype));
+    const auto dtype = torchDtypeOf(view.dtype);
+    if (!dtype) {
+        throw SafetensorsError("tensor '" + view.name + "' has dtype " + std::string(dtypeName(view.dtype)) +
+                               ", which Easel cannot compute with");
+    }
+    auto out = torch::empty(view.shape, torch::TensorOptions().dtype(*dtype));
     if (!view.data.empty()) std::memcpy(out.data_ptr(), view.data.data(), view.data.size());
     return out;
 }

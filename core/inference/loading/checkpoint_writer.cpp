@@ -1,37 +1,9 @@
 #include "inference/loading/checkpoint_writer.h"
 
+#include "inference/tensor_utils.h"
+
 namespace easel::inference {
 namespace {
-
-torch::Dtype torchDtype(DType d) {
-    switch (d) {
-        case DType::F16:
-            return torch::kFloat16;
-        case DType::BF16:
-            return torch::kBFloat16;
-        case DType::F32:
-            return torch::kFloat32;
-        default:
-            throw std::invalid_argument("checkpoints are written as F16, BF16 or F32");
-    }
-}
-
-DType fileDtype(torch::Dtype d) {
-    switch (d) {
-        case torch::kFloat16:
-            return DType::F16;
-        case torch::kBFloat16:
-            return DType::BF16;
-        case torch::kFloat32:
-            return DType::F32;
-        case torch::kInt64:
-            return DType::I64;
-        case torch::kInt32:
-            return DType::I32;
-        default:
-            throw std::invalid_argument("unsupported tensor dtype in checkpoint");
-    }
-}
 
 void collect(torch::nn::Module& module, const std::string& prefix, torch::Dtype floatType,
              std::vector<std::pair<std::string, torch::Tensor>>& out) {
@@ -48,7 +20,10 @@ void collect(torch::nn::Module& module, const std::string& prefix, torch::Dtype 
 
 void saveSingleFileCheckpoint(StableDiffusionModel& model, const std::filesystem::path& path, DType dtype,
                               const std::map<std::string, std::string>& metadata) {
-    const auto floatType = torchDtype(dtype);
+    if (dtype != DType::F16 && dtype != DType::BF16 && dtype != DType::F32) {
+        throw std::invalid_argument("checkpoints are written as F16, BF16 or F32");
+    }
+    const auto floatType = *torchDtypeOf(dtype);
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
     collect(*model.unet, model.detected.unetPrefix, floatType, tensors);
     collect(*model.vae, model.detected.vaePrefix, floatType, tensors);
@@ -56,7 +31,9 @@ void saveSingleFileCheckpoint(StableDiffusionModel& model, const std::filesystem
     std::vector<TensorToWrite> views;
     views.reserve(tensors.size());
     for (auto& [name, t] : tensors) {
-        views.push_back({name, fileDtype(t.scalar_type()), t.sizes().vec(),
+        const auto fileType = fileDtypeOf(t.scalar_type());
+        if (!fileType) throw std::invalid_argument("tensor '" + name + "' has a dtype safetensors cannot hold");
+        views.push_back({name, *fileType, t.sizes().vec(),
                          std::span<const std::byte>(static_cast<const std::byte*>(t.data_ptr()), t.nbytes())});
     }
     auto meta = metadata;
