@@ -22,6 +22,35 @@ std::optional<std::string> ArgList::value(const std::string& option) const {
     return std::nullopt;
 }
 
+namespace {
+
+template <typename T, typename Parse>
+T parseNumber(const std::optional<std::string>& v, const std::string& option, T fallback, Parse parse,
+              const char* what) {
+    if (!v) return fallback;
+    try {
+        std::size_t used = 0;
+        const T n = parse(*v, &used);
+        if (used == v->size()) return n;
+    } catch (const std::exception&) {
+    }
+    throw UsageError(option + " expects " + what + ", got '" + *v + "'");
+}
+
+}  // namespace
+
+int ArgList::intValue(const std::string& option, int fallback) const {
+    return parseNumber<int>(
+        value(option), option, fallback, [](const std::string& s, std::size_t* used) { return std::stoi(s, used); },
+        "a whole number");
+}
+
+float ArgList::floatValue(const std::string& option, float fallback) const {
+    return parseNumber<float>(
+        value(option), option, fallback, [](const std::string& s, std::size_t* used) { return std::stof(s, used); },
+        "a number");
+}
+
 void ArgList::rejectUnknown(std::initializer_list<std::string> options,
                             std::initializer_list<std::string> flags) const {
     for (std::size_t i = 0; i < m_args.size(); ++i) {

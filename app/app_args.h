@@ -22,6 +22,10 @@ public:
     ArgList(int argc, char** argv);
     bool has(const std::string& flag) const;
     std::optional<std::string> value(const std::string& option) const;
+    // The option as a whole number / number, or `fallback` when absent; UsageError for text that is
+    // not entirely a number ("12abc").
+    int intValue(const std::string& option, int fallback) const;
+    float floatValue(const std::string& option, float fallback) const;
     // Throws UsageError for any argument that is neither a known option (takes a value) nor a flag.
     void rejectUnknown(std::initializer_list<std::string> options, std::initializer_list<std::string> flags) const;
     const std::vector<std::string>& raw() const { return m_args; }

@@ -11,32 +11,6 @@ namespace {
 
 constexpr const char* kBuiltinModel = "easel-shapes-64";
 
-int intOption(const ArgList& args, const std::string& name, int fallback) {
-    const auto v = args.value(name);
-    if (!v) return fallback;
-    try {
-        std::size_t used = 0;
-        const int n = std::stoi(*v, &used);
-        if (used != v->size()) throw std::invalid_argument("trailing");
-        return n;
-    } catch (const std::exception&) {
-        throw UsageError(name + " expects a whole number, got '" + *v + "'");
-    }
-}
-
-float floatOption(const ArgList& args, const std::string& name, float fallback) {
-    const auto v = args.value(name);
-    if (!v) return fallback;
-    try {
-        std::size_t used = 0;
-        const float f = std::stof(*v, &used);
-        if (used != v->size()) throw std::invalid_argument("trailing");
-        return f;
-    } catch (const std::exception&) {
-        throw UsageError(name + " expects a number, got '" + *v + "'");
-    }
-}
-
 void drawProgress(const inference::GenerationProgress& p, int samples) {
     constexpr int kWidth = 30;
     const int filled = p.total > 0 ? p.step * kWidth / p.total : 0;
@@ -71,7 +45,7 @@ int runGenerate(const ArgList& args, const char* argv0) {
     inference::EngineOptions options;
     options.device = args.value("--device").value_or("cpu");
     options.precision = args.value("--precision").value_or("fp32");
-    options.threads = intOption(args, "--threads", 0);
+    options.threads = args.intValue("--threads", 0);
     options.clipVocabulary = args.value("--clip-vocab").value_or("");
     inference::Engine engine(options);
     const auto modelPath = std::filesystem::path(args.value("--model").value_or(defaultModelPath(argv0).string()));
@@ -82,17 +56,17 @@ int runGenerate(const ArgList& args, const char* argv0) {
     if (!prompt) throw UsageError("generate needs --prompt");
     r.prompt = *prompt;
     r.negativePrompt = args.value("--negative-prompt").value_or("");
-    r.steps = intOption(args, "--steps", 0);
+    r.steps = args.intValue("--steps", 0);
     r.scheduler = args.value("--sampler").value_or(args.value("--scheduler").value_or("Euler a"));
     r.karras = args.has("--karras");
     if (const auto seed = args.value("--seed")) r.seed = std::stoll(*seed);
-    r.width = intOption(args, "--width", 0);
-    r.height = intOption(args, "--height", 0);
-    r.guidanceScale = floatOption(args, "--guidance", floatOption(args, "--cfg-scale", -1.0f));
-    r.samples = intOption(args, "--samples", 1);
-    r.clipSkip = intOption(args, "--clip-skip", 1);
+    r.width = args.intValue("--width", 0);
+    r.height = args.intValue("--height", 0);
+    r.guidanceScale = args.floatValue("--guidance", args.floatValue("--cfg-scale", -1.0f));
+    r.samples = args.intValue("--samples", 1);
+    r.clipSkip = args.intValue("--clip-skip", 1);
     if (const auto init = args.value("--init-image")) r.initImage = inference::readImage(*init);
-    r.strength = floatOption(args, "--strength", 0.75f);
+    r.strength = args.floatValue("--strength", 0.75f);
     if (const auto mask = args.value("--mask")) r.mask = inference::readImage(*mask);
     const std::filesystem::path out = args.value("--out").value_or("easel.png");
     const bool quiet = args.has("--quiet");

@@ -27,16 +27,6 @@ Options:
   -h, --help         print this help
 )";
 
-int intArg(const easel::app::ArgList& args, const std::string& name, int fallback) {
-    const auto v = args.value(name);
-    if (!v) return fallback;
-    try {
-        return std::stoi(*v);
-    } catch (const std::exception&) {
-        throw easel::app::UsageError(name + " expects a number, got '" + *v + "'");
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,12 +44,12 @@ int main(int argc, char** argv) {
         inference::training::BuiltinTrainingOptions o;
         o.outputDir = rest.value("--out").value_or("resources/models/easel-shapes-64");
         o.workDir = rest.value("--work").value_or("build/train-builtin");
-        o.seed = static_cast<std::uint64_t>(intArg(rest, "--seed", 1234));
-        o.vaeSteps = intArg(rest, "--vae-steps", o.vaeSteps);
-        o.unetSteps = intArg(rest, "--unet-steps", o.unetSteps);
-        o.unetBatch = intArg(rest, "--batch", o.unetBatch);
-        o.datasetSize = intArg(rest, "--dataset", o.datasetSize);
-        o.threads = intArg(rest, "--threads", 0);
+        o.seed = static_cast<std::uint64_t>(rest.intValue("--seed", 1234));
+        o.vaeSteps = rest.intValue("--vae-steps", o.vaeSteps);
+        o.unetSteps = rest.intValue("--unet-steps", o.unetSteps);
+        o.unetBatch = rest.intValue("--batch", o.unetBatch);
+        o.datasetSize = rest.intValue("--dataset", o.datasetSize);
+        o.threads = rest.intValue("--threads", 0);
         o.exportOnly = rest.has("--export-only");
         inference::training::trainBuiltinModel(o, [](const std::string& line) { std::cout << line << std::endl; });
         return EXIT_SUCCESS;

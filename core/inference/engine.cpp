@@ -83,11 +83,12 @@ struct Engine::Impl {
     // restore the original mean) and concatenates the chunks along the token axis.
     torch::Tensor encode(const Tokenized& t, int chunks, int clipSkip) {
         std::vector<torch::Tensor> parts;
-        const auto empty = tokenize("");
+        std::optional<Tokenized> empty;  // padding chunks, only when the other prompt is longer
         for (int c = 0; c < chunks; ++c) {
             const bool real = c < static_cast<int>(t.chunks.size());
-            const auto& ids = real ? t.chunks[static_cast<std::size_t>(c)] : empty.chunks[0];
-            const auto& weights = real ? t.weights[static_cast<std::size_t>(c)] : empty.weights[0];
+            if (!real && !empty) empty = tokenize("");
+            const auto& ids = real ? t.chunks[static_cast<std::size_t>(c)] : empty->chunks[0];
+            const auto& weights = real ? t.weights[static_cast<std::size_t>(c)] : empty->weights[0];
             for (int id : ids) {
                 if (id < 0 || id >= model->detected.text.vocabSize) {
                     throw GenerationError("the prompt's token " + std::to_string(id) +
@@ -169,6 +170,7 @@ void Engine::loadModel(const std::filesystem::path& path) {
     info.path = path;
     info.id = stemOf(path);
     info.name = info.id;
+    if (!std::filesystem::exists(path)) throw ModelLoadError("no model at '" + path.string() + "'");
     std::filesystem::path checkpoint = path;
     ModelOverrides overrides;
     std::optional<WordTokenizer> word;
@@ -317,6 +319,12 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         if (info.inpainting) maskedImageLatents = vaeEncode(initPixels * (maskPixels < 0.5).to(torch::kFloat32));
     }
 
+    if (info.inpainting && !r.mask) {
+        // A 9-channel model without a mask: repaint everything (mask of ones, masked image zero).
+        maskLatent = torch::ones({1, 1, lh, lw}, torch::TensorOptions().device(impl.device));
+        maskedImageLatents = vaeEncode(torch::zeros({1, 3, height, width}));
+    }
+
     std::int64_t seed = 0;
     if (r.seed && *r.seed >= 0) {
         seed = *r.seed;
@@ -345,16 +353,8 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
             in.strength = r.strength;
             in.pureNoiseAtFullStrength = r.mask.has_value();
         }
-        if (r.mask) {
-            in.mask = maskLatent;
-            in.maskedImageLatents = maskedImageLatents;
-        }
-        if (info.inpainting && !r.mask) {
-            // A 9-channel model without a mask: repaint everything (mask of ones, masked image zero).
-            in.mask = torch::ones({1, 1, lh, lw}, torch::TensorOptions().device(impl.device));
-            in.maskedImageLatents = vaeEncode(torch::zeros({1, 3, height, width}));
-            if (!r.initImage) in.initLatents = torch::Tensor();
-        }
+        in.mask = maskLatent;
+        in.maskedImageLatents = maskedImageLatents;
         Image preview;
         in.callback = [&](const StepProgress& p) {
             if (!progress) return true;
