@@ -3,8 +3,6 @@
 #include <iostream>
 
 #include "generate_command.h"
-#include "health_controller.h"
-#include "inference/runtime_info.h"
 
 namespace easel::app {
 
@@ -19,12 +17,6 @@ std::string loadDefaultModel(inference::Engine& engine, const ArgList& args, con
         std::cerr << "warning: no default model: " << e.what() << std::endl;
         return {};
     }
-}
-
-server::Router makeRouter(const std::string& modelName) {
-    server::Router router;
-    server::registerHealthRoutes(router, {EASEL_VERSION, inference::runtimeInfo().describe(), modelName});
-    return router;
 }
 
 }  // namespace easel::app

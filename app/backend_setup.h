@@ -6,15 +6,11 @@
 
 #include "app_args.h"
 #include "inference/engine.h"
-#include "router.h"
 
 namespace easel::app {
 
 // Loads --model or the built-in model into the engine; returns its name, or "" (with a warning on
 // stderr) when there is none, so that the server still starts and says so in /health.
 std::string loadDefaultModel(inference::Engine& engine, const ArgList& args, const char* argv0);
-
-// Every route of the backend.
-server::Router makeRouter(const std::string& modelName);
 
 }  // namespace easel::app

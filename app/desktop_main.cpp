@@ -5,12 +5,16 @@
 #include <QUrl>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string_view>
 
 #include "api_client.h"
 #include "app_args.h"
+#include "backend.h"
 #include "backend_setup.h"
+#include "engine_generator.h"
 #include "http_server.h"
+#include "inference/runtime_info.h"
 #include "main_window.h"
 
 namespace {
@@ -51,19 +55,28 @@ int main(int argc, char** argv) {
     QApplication::setApplicationName(QStringLiteral("Easel"));
     QApplication::setOrganizationName(QStringLiteral("Easel"));
 
+    const app::ArgList args(argc, argv);
     inference::Engine engine;
-    const auto modelName = app::loadDefaultModel(engine, app::ArgList(argc, argv), argv[0]);
+    app::loadDefaultModel(engine, args, argv[0]);
+    app::EngineGenerator generator(engine);
+    app::BackendConfig config;
+    config.dataDir = args.value("--data-dir").value_or("easel-data");
+    std::unique_ptr<app::Backend> backend;
     server::HttpServerOptions options;
     options.port = 0;  // any free loopback port
-    server::HttpServer backend(options, app::makeRouter(modelName));
+    std::unique_ptr<server::HttpServer> http;
     try {
-        backend.start();
+        backend = std::make_unique<app::Backend>(config, generator);
+        backend->start();
+        http = std::make_unique<server::HttpServer>(
+            options, backend->makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));
+        http->start();
     } catch (const std::exception& e) {
         std::cerr << "easel: cannot start the bundled backend: " << e.what() << '\n';
         return EXIT_FAILURE;
     }
 
-    ui::ApiClient client(QUrl(QStringLiteral("http://127.0.0.1:%1").arg(backend.port())));
+    ui::ApiClient client(QUrl(QStringLiteral("http://127.0.0.1:%1").arg(http->port())));
     ui::MainWindow window(&client);
     window.show();
     return application.exec();

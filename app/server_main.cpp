@@ -1,5 +1,7 @@
 // easel-server: the headless REST backend. Composition root only: parse arguments, wire objects, run.
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -7,15 +9,23 @@
 #include <string>
 #include <string_view>
 
+#include "admin_command.h"
 #include "app_args.h"
+#include "backend.h"
 #include "backend_setup.h"
+#include "engine_generator.h"
 #include "generate_command.h"
 #include "http_server.h"
+#include "inference/runtime_info.h"
 
 namespace {
 
 constexpr std::string_view kUsage = R"(Usage: easel-server [options]
        easel-server generate --prompt TEXT [generate options]
+       easel-server admin create-user --email E --password P [--plan PLAN] [--admin] [--data-dir DIR]
+       easel-server admin set-plan --email E --plan PLAN [--data-dir DIR]
+       easel-server admin list-users [--data-dir DIR]
+       easel-server admin delete-user --email E [--data-dir DIR]
 
 The Easel REST backend: Stable Diffusion generation behind accounts, API keys and quotas.
 
@@ -23,6 +33,11 @@ Options:
   --listen HOST:PORT   address to bind (default 127.0.0.1:7860)
   --data-dir DIR       where the database, images and models live (default ./easel-data)
   --model PATH         default model (default: the built-in model, easel-shapes-64)
+  --closed-signup      only admins create accounts (POST /api/v1/auth/signup answers 403)
+  --public-url URL     base of the image links in responses (default: from the request's Host)
+  --retention-days N   keep generated images N days (default 30; "temp": true keeps them 1 day)
+  --inactive-days N    delete free accounts idle N days (default 365; 0 = never)
+  --sync-wait S        answer "processing" when a job takes longer than S seconds (default 15)
   --version            print the version and exit
   -h, --help           print this help and exit
 
@@ -45,8 +60,8 @@ Generate options (one-shot, writes PNGs with the A1111 "parameters" chunk):
   --device cpu|cuda  --precision fp32|bf16  --threads N
   --out FILE             output PNG (default easel.png; several samples get -0, -1, ...)
 
-Endpoints:
-  GET /health          200 {"status":"ok"} once the server accepts requests
+Plans: free (20 images), basic, standard, premium. The admin commands work while the server runs.
+Endpoints: see README.md and server/openapi.json; GET /health answers 200 once the server is ready.
 )";
 
 }  // namespace
@@ -64,27 +79,47 @@ int main(int argc, char** argv) {
             return EXIT_SUCCESS;
         }
         if (!args.raw().empty() && args.raw().front() == "generate") return app::runGenerate(args, argv[0]);
-        args.rejectUnknown({"--listen", "--data-dir", "--model"}, {});
+        if (!args.raw().empty() && args.raw().front() == "admin") {
+            const std::string verb = argc > 2 ? argv[2] : "";
+            return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
+        }
+        args.rejectUnknown(
+            {"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days", "--sync-wait"},
+            {"--closed-signup"});
 
         server::HttpServerOptions options;
         const auto [host, port] = app::parseListen(args.value("--listen").value_or("127.0.0.1:7860"));
         options.address = host;
         options.port = port;
-        const std::filesystem::path dataDir = args.value("--data-dir").value_or("easel-data");
-        std::filesystem::create_directories(dataDir);
+        app::BackendConfig config;
+        config.dataDir = args.value("--data-dir").value_or("easel-data");
+        config.accounts.openSignup = !args.has("--closed-signup");
+        config.accounts.inactiveFreeDays = args.intValue("--inactive-days", 365);
+        config.runner.retentionSeconds = std::int64_t{args.intValue("--retention-days", 30)} * 24 * 3600;
+        config.generation.syncWait =
+            std::chrono::milliseconds(static_cast<std::int64_t>(args.floatValue("--sync-wait", 15.0f) * 1000.0f));
+        config.publicUrl = args.value("--public-url").value_or("");
+        if (config.runner.retentionSeconds <= 0) throw app::UsageError("--retention-days must be at least 1");
 
         inference::Engine engine;
-        const auto modelName = app::loadDefaultModel(engine, args, argv[0]);
-        server::HttpServer httpServer(options, app::makeRouter(modelName));
+        app::loadDefaultModel(engine, args, argv[0]);
+        app::EngineGenerator generator(engine);
+        app::Backend backend(config, generator);
+        backend.start();
+        server::HttpServer httpServer(options, backend.makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));
         httpServer.start();
         std::cout << "easel-server " << EASEL_VERSION << " listening on http://" << host << ':' << httpServer.port()
-                  << " (data dir " << std::filesystem::absolute(dataDir).string() << ")" << std::endl;
+                  << " (data dir " << std::filesystem::absolute(config.dataDir).string() << ")" << std::endl;
         httpServer.runUntilSignalled();
+        backend.stop();
         std::cout << "easel-server stopped" << std::endl;
         return EXIT_SUCCESS;
     } catch (const app::UsageError& e) {
         std::cerr << "easel-server: " << e.what() << "\nTry 'easel-server --help'.\n";
         return 2;
+    } catch (const ServiceError& e) {
+        std::cerr << "easel-server: " << e.what() << '\n';
+        return EXIT_FAILURE;
     } catch (const std::exception& e) {
         std::cerr << "easel-server: " << e.what() << '\n';
         return EXIT_FAILURE;

@@ -1,5 +1,7 @@
 #include "http_server.h"
 
+#include "api_support.h"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -87,6 +89,8 @@ Response dispatchToHandler(const Router& router, Request& req) {
     req.pathParams = std::move(match.params);
     try {
         return match.route->handler(req);
+    } catch (const ServiceError& e) {
+        return errorResponse(e);
     } catch (const std::exception& e) {
         // A handler bug must not take the server down; the message names no secret by construction
         // (handlers throw typed errors for user-facing cases before this point).

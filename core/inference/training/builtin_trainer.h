@@ -15,10 +15,10 @@ struct BuiltinTrainingOptions {
     std::filesystem::path outputDir;  // the finished model folder (model.json, model.safetensors, tokenizer.json)
     std::uint64_t seed = 1234;
     int imageSize = 64;
-    int vaeSteps = 3000;
-    int vaeBatch = 8;
+    int vaeSteps = 2500;
+    int vaeBatch = 16;
     int datasetSize = 20000;
-    int unetSteps = 3000;
+    int unetSteps = 4000;
     int unetBatch = 64;
     double unetLearningRate = 4e-4;
     double emaDecay = 0.999;

@@ -1,0 +1,75 @@
+#include "admin_command.h"
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "backend.h"
+
+namespace easel::app {
+
+int runAdmin(const std::string& verb, const ArgList& args) {
+    BackendConfig config;
+    config.dataDir = args.value("--data-dir").value_or("easel-data");
+    auto required = [&](const std::string& option) {
+        auto v = args.value(option);
+        if (!v || v->empty()) throw UsageError("admin " + verb + " needs " + option);
+        return *v;
+    };
+    if (verb == "create-user") {
+        args.rejectUnknown({"--email", "--password", "--plan", "--data-dir"}, {"--admin"});
+        const auto email = required("--email");
+        const auto password = required("--password");
+        AccountsCore core(config);
+        const auto a =
+            core.accounts().createUser(email, password, args.value("--plan").value_or("free"), args.has("--admin"));
+        std::cout << nlohmann::json{{"user_id", a.userId},
+                                    {"email", a.email},
+                                    {"plan", a.plan},
+                                    {"api_key", a.apiKey},
+                                    {"is_admin", args.has("--admin")}}
+                         .dump()
+                  << std::endl;
+        return 0;
+    }
+    if (verb == "set-plan") {
+        args.rejectUnknown({"--email", "--plan", "--data-dir"}, {});
+        const auto email = required("--email");
+        const auto plan = required("--plan");
+        AccountsCore core(config);
+        core.accounts().setPlan(email, plan);
+        std::cout << nlohmann::json{{"status", "success"}, {"email", email}, {"plan", plan}}.dump() << std::endl;
+        return 0;
+    }
+    if (verb == "list-users") {
+        args.rejectUnknown({"--data-dir"}, {});
+        AccountsCore core(config);
+        auto users = nlohmann::json::array();
+        for (const auto& u : core.accounts().listUsers()) {
+            users.push_back({{"user_id", u.id},
+                             {"email", u.email},
+                             {"plan", u.plan},
+                             {"is_admin", u.isAdmin},
+                             {"images_used", u.imagesUsed},
+                             {"created_at", isoTime(u.createdAt)},
+                             {"last_active_at", isoTime(u.lastActiveAt)}});
+        }
+        std::cout << users.dump(2) << std::endl;
+        return 0;
+    }
+    if (verb == "delete-user") {
+        args.rejectUnknown({"--email", "--data-dir"}, {});
+        const auto email = required("--email");
+        AccountsCore core(config);
+        for (const auto& u : core.accounts().listUsers()) {
+            if (u.email == email) {
+                core.accounts().purge(u.id);
+                std::cout << nlohmann::json{{"status", "success"}, {"deleted", email}}.dump() << std::endl;
+                return 0;
+            }
+        }
+        throw ServiceError(ErrorCode::NotFound, "no account with the e-mail " + email);
+    }
+    throw UsageError("unknown admin command '" + verb + "' (create-user, set-plan, list-users, delete-user)");
+}
+
+}  // namespace easel::app

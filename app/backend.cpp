@@ -1,0 +1,95 @@
+#include "backend.h"
+
+#include <iostream>
+
+#include "account_controller.h"
+#include "admin_controller.h"
+#include "generation_controller.h"
+#include "health_controller.h"
+#include "storage/migrations.h"
+
+namespace easel::app {
+namespace {
+
+std::filesystem::path prepared(const std::filesystem::path& dataDir) {
+    std::filesystem::create_directories(dataDir);
+    return dataDir;
+}
+
+}  // namespace
+
+AccountsCore::AccountsCore(const BackendConfig& config)
+    : m_clock(config.clock != nullptr ? config.clock : &m_systemClock),
+      m_db(prepared(config.dataDir) / "easel.db"),
+      m_vault(accounts::KeyVault::openOrCreate(config.dataDir / "server.key")),
+      m_hasher(config.passwordCost),
+      m_blobs(config.dataDir / "files"),
+      m_accounts(m_db, m_hasher, m_vault, m_blobs, *m_clock, config.accounts) {
+    storage::migrate(m_db);
+}
+
+Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
+    : m_config(std::move(config)),
+      m_generator(generator),
+      m_core(m_config),
+      m_access(m_core.accounts(), m_core.clock()),
+      m_runner(m_core.db(), m_core.blobs(), generator, m_core.clock(), m_config.runner,
+               [this](std::int64_t userId) {
+                   // Read per claim, so a plan change applies from the next job on.
+                   const auto row = storage::UserRepository(m_core.db()).findById(userId);
+                   const auto* plan = row ? accounts::findPlan(row->plan) : nullptr;
+                   return plan != nullptr ? plan->maxConcurrent : 1;
+               }),
+      m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation) {
+    m_core.accounts().addPurgeHook([this](std::int64_t userId) { m_runner.cancelAllOf(userId); });
+}
+
+Backend::~Backend() { stop(); }
+
+void Backend::start() {
+    sweep();
+    m_runner.start();
+    m_maintenance = std::thread([this] {
+        std::unique_lock lock(m_mutex);
+        while (!m_wake.wait_for(lock, std::chrono::seconds(m_config.maintenanceSeconds), [&] { return m_stopping; })) {
+            lock.unlock();
+            sweep();
+            lock.lock();
+        }
+    });
+}
+
+void Backend::stop() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_stopping = true;
+    }
+    m_wake.notify_all();
+    if (m_maintenance.joinable()) m_maintenance.join();
+    m_runner.stop();
+}
+
+void Backend::sweep() {
+    try {
+        const int purged = m_core.accounts().sweep();
+        const int expired = m_runner.sweepExpired();
+        if (purged > 0 || expired > 0) {
+            std::cout << "easel-server: maintenance purged " << purged << " account(s), " << expired
+                      << " expired image(s)" << std::endl;
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "easel-server: maintenance: " << e.what() << std::endl;
+    }
+}
+
+server::Router Backend::makeRouter(const std::string& version, const std::string& device) {
+    server::Router router;
+    const auto model = m_generator.defaultModel();
+    server::registerHealthRoutes(router, {version, device, model ? model->id : std::string()});
+    server::registerAccountRoutes(router, m_access);
+    server::registerGenerationRoutes(router, m_access, m_generation, {m_config.publicUrl});
+    server::registerAdminRoutes(router, m_access, m_generation, m_runner);
+    return router;
+}
+
+}  // namespace easel::app

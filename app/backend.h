@@ -1,0 +1,86 @@
+#pragma once
+// The backend's object graph, wired once for easel-server, the desktop app's bundled backend, the
+// admin CLI and the integration tests. Torch-free: inference comes in as a jobs::ImageGenerator.
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "accounts/account_service.h"
+#include "common/clock.h"
+#include "jobs/job_runner.h"
+#include "router.h"
+#include "service/access_control.h"
+#include "service/generation_service.h"
+#include "storage/blob_store.h"
+#include "storage/database.h"
+
+namespace easel::app {
+
+struct BackendConfig {
+    std::filesystem::path dataDir = "easel-data";
+    accounts::AccountOptions accounts;
+    accounts::PasswordCost passwordCost;
+    jobs::JobRunnerOptions runner;
+    service::GenerationOptions generation;
+    std::string publicUrl;
+    const Clock* clock = nullptr;  // nullptr: the system clock
+    int maintenanceSeconds = 60;   // how often expired images and interrupted purges are swept
+};
+
+// What the admin CLI needs: the database and the accounts, no workers.
+class AccountsCore {
+public:
+    explicit AccountsCore(const BackendConfig& config);
+    const Clock& clock() const { return *m_clock; }
+    storage::Database& db() { return m_db; }
+    storage::BlobStore& blobs() { return m_blobs; }
+    accounts::AccountService& accounts() { return m_accounts; }
+
+private:
+    SystemClock m_systemClock;
+    const Clock* m_clock;
+    storage::Database m_db;
+    accounts::KeyVault m_vault;
+    accounts::PasswordHasher m_hasher;
+    storage::FileBlobStore m_blobs;
+    accounts::AccountService m_accounts;
+};
+
+class Backend {
+public:
+    Backend(BackendConfig config, jobs::ImageGenerator& generator);
+    ~Backend();
+
+    // Recovers interrupted jobs and purges, starts the workers and the maintenance thread.
+    void start();
+    void stop();
+    // One maintenance pass (tests call this after moving a fake clock).
+    void sweep();
+
+    // Every REST route; `version` and `device` go to /health.
+    server::Router makeRouter(const std::string& version, const std::string& device);
+
+    accounts::AccountService& accounts() { return m_core.accounts(); }
+    service::GenerationService& generation() { return m_generation; }
+    jobs::JobRunner& runner() { return m_runner; }
+    storage::Database& db() { return m_core.db(); }
+
+private:
+    BackendConfig m_config;
+    jobs::ImageGenerator& m_generator;
+    AccountsCore m_core;
+    service::AccessControl m_access;
+    jobs::JobRunner m_runner;
+    service::GenerationService m_generation;
+    std::thread m_maintenance;
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
+    bool m_stopping = false;
+};
+
+}  // namespace easel::app

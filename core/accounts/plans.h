@@ -1,0 +1,27 @@
+#pragma once
+// Plans as data. An admin moves a user between them; the new limits apply from the next request.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace easel::accounts {
+
+struct Plan {
+    std::string name;
+    std::optional<std::int64_t> imageQuota;  // images an account may generate in all; empty = unlimited
+    int maxQueued = 1;                       // requests waiting or running at once
+    int maxConcurrent = 1;                   // jobs running at once
+    int priority = 0;                        // higher runs first
+    int requestsPerMinute = 10;
+    int maxSteps = 50;  // num_inference_steps is clamped to this
+};
+
+const std::vector<Plan>& plans();
+// The named plan, or nullptr.
+const Plan* findPlan(const std::string& name);
+// "free, basic, standard, premium"
+std::string planNames();
+
+}  // namespace easel::accounts

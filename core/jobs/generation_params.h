@@ -1,0 +1,35 @@
+#pragma once
+// What a job asks for, after the API layer has parsed and validated it. Stored with the job as JSON
+// so that a job re-queued after a crash runs with exactly the same parameters.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace easel::jobs {
+
+struct GenerationParams {
+    std::string kind = "text2img";  // text2img | img2img | inpaint
+    std::string modelId;            // empty: the server's default model
+    std::string prompt;
+    std::string negativePrompt;
+    int width = 0;   // 0: the model's default
+    int height = 0;  // 0: the model's default
+    int samples = 1;
+    int steps = 0;           // 0: the model's default
+    double guidance = -1.0;  // < 0: the model's default
+    std::optional<std::int64_t> seed;
+    std::string scheduler;  // diffusers or A1111 name; empty: the default
+    bool karras = false;
+    int clipSkip = 1;
+    double strength = 0.75;
+    std::string initBlob;  // blob names of the decoded, validated input images (PNG)
+    std::string maskBlob;
+    bool base64 = false;  // answer with base64 images instead of links
+};
+
+nlohmann::json toJson(const GenerationParams& p);
+GenerationParams paramsFromJson(const nlohmann::json& j);
+
+}  // namespace easel::jobs

@@ -1,0 +1,57 @@
+#pragma once
+// The one thing the job layer needs from inference: turn parameters into PNGs. An interface, so
+// that the backend and its tests run without libtorch (tests use a fake; the server wires
+// inference::Engine in app/).
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "jobs/generation_params.h"
+
+namespace easel::jobs {
+
+using Bytes = std::vector<unsigned char>;
+
+struct ModelDescription {
+    std::string id;
+    std::string name;
+    std::string description;
+    int defaultWidth = 512;
+    int defaultHeight = 512;
+    int defaultSteps = 20;
+    double defaultGuidance = 7.5;
+    int sizeMultiple = 8;
+    bool inpainting = false;
+};
+
+struct GeneratedImages {
+    std::vector<Bytes> pngs;  // with the A1111 "parameters" chunk
+    nlohmann::json meta;      // the parameters actually used, incl. the seed
+};
+
+// Thrown by a generator when its progress callback asked it to stop.
+class GenerationCancelledError : public std::runtime_error {
+public:
+    GenerationCancelledError() : std::runtime_error("cancelled") {}
+};
+
+// step, total, sample; return false to cancel.
+using ProgressCallback = std::function<bool(int step, int total, int sample)>;
+
+class ImageGenerator {
+public:
+    virtual ~ImageGenerator() = default;
+    virtual std::vector<ModelDescription> models() const = 0;
+    // The model used when a request names none (empty when none is loaded).
+    virtual std::optional<ModelDescription> defaultModel() const = 0;
+    // Throws ServiceError(BadRequest) for parameters the model cannot take, GenerationCancelledError
+    // when cancelled, anything else for a failure.
+    virtual GeneratedImages generate(const GenerationParams& params, const Bytes* initPng, const Bytes* maskPng,
+                                     const ProgressCallback& progress) = 0;
+};
+
+}  // namespace easel::jobs

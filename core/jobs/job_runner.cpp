@@ -1,0 +1,259 @@
+#include "jobs/job_runner.h"
+
+#include <iostream>
+
+#include "common/random_token.h"
+#include "common/service_error.h"
+#include "storage/user_repository.h"
+
+namespace easel::jobs {
+
+JobRunner::JobRunner(const storage::Database& db, storage::BlobStore& blobs, ImageGenerator& generator,
+                     const Clock& clock, JobRunnerOptions options, MaxRunningFor maxRunningFor)
+    : m_db(db),
+      m_blobs(blobs),
+      m_generator(generator),
+      m_clock(clock),
+      m_options(options),
+      m_maxRunningFor(std::move(maxRunningFor)),
+      m_jobs(db) {}
+
+JobRunner::~JobRunner() { stop(); }
+
+void JobRunner::start() {
+    for (const auto& job : m_jobs.requeueRunning(m_options.maxAttempts)) {
+        discardImages(job);
+        if (m_jobs.markFailed(job.id,
+                              "the job stopped the server " + std::to_string(job.attempts) + " times and was given up",
+                              m_clock.nowSeconds())) {
+            refund(job);
+        }
+    }
+    std::lock_guard lock(m_mutex);
+    m_stopping = false;
+    for (int i = 0; i < std::max(1, m_options.workers); ++i) m_threads.emplace_back([this] { workerLoop(); });
+}
+
+void JobRunner::stop() {
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_threads.empty()) return;
+        m_stopping = true;
+        for (auto& [id, r] : m_running) r->cancel = true;
+    }
+    m_workAvailable.notify_all();
+    for (auto& t : m_threads) t.join();
+    m_threads.clear();
+}
+
+void JobRunner::notify() { m_workAvailable.notify_all(); }
+
+void JobRunner::workerLoop() {
+    for (;;) {
+        std::optional<storage::JobRow> job;
+        {
+            std::unique_lock lock(m_mutex);
+            if (m_stopping) return;
+        }
+        try {
+            job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor);
+        } catch (const std::exception& e) {
+            std::cerr << "easel: job queue: " << e.what() << '\n';
+        }
+        if (!job) {
+            std::unique_lock lock(m_mutex);
+            // Poll now and then too: another process (the admin CLI) or a finished job may have made
+            // a queued job runnable without a notify.
+            m_workAvailable.wait_for(lock, std::chrono::milliseconds(500));
+            continue;
+        }
+        run(std::move(*job));
+    }
+}
+
+void JobRunner::refund(const storage::JobRow& job) { storage::UserRepository(m_db).refund(job.userId, job.images); }
+
+void JobRunner::discardImages(const storage::JobRow& job) {
+    for (const auto& img : m_jobs.imagesOf(job.id)) m_blobs.remove(job.userId, img.token + ".png");
+    m_jobs.removeImagesOf(job.id);
+}
+
+void JobRunner::run(storage::JobRow job) {
+    auto state = std::make_shared<Running>();
+    state->userId = job.userId;
+    {
+        std::lock_guard lock(m_mutex);
+        m_running[job.id] = state;
+    }
+    const auto params = paramsFromJson(nlohmann::json::parse(job.request));
+    state->progress.samples = params.samples;
+    discardImages(job);  // a previous, interrupted attempt
+
+    enum class Outcome { Succeeded, Failed, Cancelled, Requeued } outcome = Outcome::Failed;
+    std::string error;
+    try {
+        std::optional<Bytes> init, mask;
+        if (!params.initBlob.empty()) init = m_blobs.get(job.userId, params.initBlob);
+        if (!params.maskBlob.empty()) mask = m_blobs.get(job.userId, params.maskBlob);
+        if (!params.initBlob.empty() && !init) throw std::runtime_error("the init image is no longer stored");
+        if (!params.maskBlob.empty() && !mask) throw std::runtime_error("the mask image is no longer stored");
+        const auto t0 = std::chrono::steady_clock::now();
+        auto result = m_generator.generate(params, init ? &*init : nullptr, mask ? &*mask : nullptr,
+                                           [&](int step, int total, int sample) {
+                                               {
+                                                   std::lock_guard lock(m_mutex);
+                                                   state->progress.step = step;
+                                                   state->progress.total = total;
+                                                   state->progress.sample = sample;
+                                               }
+                                               return !state->cancel.load();
+                                           });
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const auto now = m_clock.nowSeconds();
+        const auto expires = now + (job.temp ? m_options.tempRetentionSeconds : m_options.retentionSeconds);
+        std::vector<std::string> written;
+        try {
+            for (std::size_t i = 0; i < result.pngs.size(); ++i) {
+                const auto token = randomToken();
+                m_blobs.put(job.userId, token + ".png", result.pngs[i]);
+                written.push_back(token);
+            }
+            m_db.transaction([&] {
+                for (std::size_t i = 0; i < written.size(); ++i) {
+                    m_jobs.insertImage({0, job.id, job.userId, static_cast<int>(i), written[i], expires}, now);
+                }
+                m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now);
+                storage::UsageRepository{m_db}.add(job.userId, job.id, job.kind, job.images, now);
+            });
+        } catch (...) {
+            // The account was deleted meanwhile (foreign key) or the disk failed: leave no orphan file.
+            for (const auto& token : written) m_blobs.remove(job.userId, token + ".png");
+            throw;
+        }
+        const double perImage = seconds / std::max<std::size_t>(1, result.pngs.size());
+        m_secondsPerImage = 0.7 * m_secondsPerImage.load() + 0.3 * perImage;
+        outcome = Outcome::Succeeded;
+    } catch (const GenerationCancelledError&) {
+        bool stopping = false;
+        {
+            std::lock_guard lock(m_mutex);
+            stopping = m_stopping;
+        }
+        outcome = stopping ? Outcome::Requeued : Outcome::Cancelled;
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+
+    try {
+        const auto now = m_clock.nowSeconds();
+        switch (outcome) {
+            case Outcome::Succeeded:
+                break;
+            case Outcome::Requeued:
+                m_jobs.requeue(job.id);
+                break;
+            case Outcome::Cancelled:
+                if (m_jobs.markCancelled(job.id, now)) refund(job);
+                break;
+            case Outcome::Failed:
+                if (m_jobs.markFailed(job.id, error, now)) refund(job);
+                break;
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "easel: recording the outcome of job " << job.id << ": " << e.what() << '\n';
+    }
+    finish(job.id);
+    if (m_finishedHook && outcome != Outcome::Requeued) {
+        if (const auto row = m_jobs.find(job.id)) m_finishedHook(*row);
+    }
+    m_workAvailable.notify_all();  // the owner's concurrency slot is free again
+}
+
+void JobRunner::finish(std::int64_t jobId) {
+    {
+        std::lock_guard lock(m_mutex);
+        m_running.erase(jobId);
+        ++m_finishedCount;
+    }
+    m_jobFinished.notify_all();
+}
+
+bool JobRunner::cancel(std::int64_t jobId) {
+    {
+        std::lock_guard lock(m_mutex);
+        const auto it = m_running.find(jobId);
+        if (it != m_running.end()) {
+            it->second->cancel = true;
+            return true;
+        }
+    }
+    const auto job = m_jobs.find(jobId);
+    if (!job || job->status != storage::JobStatus::Queued) return false;
+    if (!m_jobs.markCancelled(jobId, m_clock.nowSeconds())) return false;
+    refund(*job);
+    finish(jobId);
+    if (m_finishedHook) {
+        if (const auto row = m_jobs.find(jobId)) m_finishedHook(*row);
+    }
+    return true;
+}
+
+void JobRunner::cancelAllOf(std::int64_t userId) {
+    m_jobs.cancelQueuedOf(userId, m_clock.nowSeconds());
+    std::unique_lock lock(m_mutex);
+    for (auto& [id, r] : m_running) {
+        if (r->userId == userId) r->cancel = true;
+    }
+    m_jobFinished.wait(lock, [&] {
+        for (const auto& [id, r] : m_running) {
+            if (r->userId == userId) return false;
+        }
+        return true;
+    });
+}
+
+std::optional<JobProgress> JobRunner::progress(std::int64_t jobId) const {
+    std::lock_guard lock(m_mutex);
+    const auto it = m_running.find(jobId);
+    if (it == m_running.end()) return std::nullopt;
+    return it->second->progress;
+}
+
+int JobRunner::runningCount() const {
+    std::lock_guard lock(m_mutex);
+    return static_cast<int>(m_running.size());
+}
+
+bool JobRunner::waitFinished(std::int64_t jobId, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto finished = [&] {
+        const auto job = m_jobs.find(jobId);
+        return !job || (job->status != storage::JobStatus::Queued && job->status != storage::JobStatus::Running);
+    };
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+        lock.unlock();
+        const bool done = finished();
+        lock.lock();
+        if (done) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        const auto seen = m_finishedCount;
+        m_jobFinished.wait_until(lock,
+                                 std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(250)),
+                                 [&] { return m_finishedCount != seen; });
+    }
+}
+
+int JobRunner::sweepExpired() {
+    const auto now = m_clock.nowSeconds();
+    int removed = 0;
+    for (const auto& img : m_jobs.expiredImages(now)) {
+        m_blobs.remove(img.userId, img.token + ".png");
+        m_jobs.removeImage(img.id);
+        ++removed;
+    }
+    for (const auto& [owner, token] : m_jobs.takeExpiredUploads(now)) m_blobs.remove(owner, token);
+    return removed;
+}
+
+}  // namespace easel::jobs

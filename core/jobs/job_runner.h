@@ -1,0 +1,110 @@
+#pragma once
+// Workers that take jobs from the persistent queue (priority, then FIFO; per-account concurrency
+// caps), run them through the ImageGenerator off the HTTP threads, store the PNGs, and record the
+// outcome. A failed or cancelled job gives its charge back. After a crash, start() re-queues every
+// job that was running (at-least-once), removing the images of the interrupted attempt first, so
+// nothing is lost, duplicated or charged twice. A job that crashed the process maxAttempts times is
+// failed instead of crashing it forever.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "jobs/image_generator.h"
+#include "storage/blob_store.h"
+#include "storage/database.h"
+#include "storage/job_repository.h"
+
+namespace easel::jobs {
+
+struct JobRunnerOptions {
+    int workers = 1;
+    std::int64_t retentionSeconds = 30 * 24 * 3600;  // the hosted service keeps images 30 days
+    std::int64_t tempRetentionSeconds = 24 * 3600;   // "temp": true
+    int maxAttempts = 3;
+};
+
+struct JobProgress {
+    int step = 0;
+    int total = 0;
+    int sample = 0;
+    int samples = 1;
+};
+
+class JobRunner {
+public:
+    using MaxRunningFor = std::function<int(std::int64_t userId)>;
+    using FinishedHook = std::function<void(const storage::JobRow&)>;
+
+    JobRunner(const storage::Database& db, storage::BlobStore& blobs, ImageGenerator& generator, const Clock& clock,
+              JobRunnerOptions options, MaxRunningFor maxRunningFor);
+    ~JobRunner();
+    JobRunner(const JobRunner&) = delete;
+    JobRunner& operator=(const JobRunner&) = delete;
+
+    // Recovers what a crash left running, then starts the workers.
+    void start();
+    // Stops the workers; a job in progress goes back to the queue (it runs again on the next start).
+    void stop();
+    // New work was queued.
+    void notify();
+
+    // A queued job is cancelled (and refunded) at once; a running one is asked to stop and is
+    // cancelled when it does. False when the job is unknown or already finished.
+    bool cancel(std::int64_t jobId);
+    // Cancels everything of the account and waits until none of its jobs runs (account purge).
+    void cancelAllOf(std::int64_t userId);
+
+    std::optional<JobProgress> progress(std::int64_t jobId) const;
+    // Waits until the job has finished (any final state) or the timeout passed; true if finished.
+    bool waitFinished(std::int64_t jobId, std::chrono::milliseconds timeout);
+    // Seconds one image took recently (for ETAs).
+    double secondsPerImage() const { return m_secondsPerImage.load(); }
+    int runningCount() const;
+
+    void setFinishedHook(FinishedHook hook) { m_finishedHook = std::move(hook); }
+
+    // Deletes images and uploads past their retention (files and rows). Returns images deleted.
+    int sweepExpired();
+
+private:
+    struct Running {
+        std::int64_t userId = 0;
+        std::atomic<bool> cancel{false};
+        JobProgress progress;
+    };
+
+    void workerLoop();
+    void run(storage::JobRow job);
+    void finish(std::int64_t jobId);
+    void refund(const storage::JobRow& job);
+    void discardImages(const storage::JobRow& job);
+
+    const storage::Database& m_db;
+    storage::BlobStore& m_blobs;
+    ImageGenerator& m_generator;
+    const Clock& m_clock;
+    JobRunnerOptions m_options;
+    MaxRunningFor m_maxRunningFor;
+    FinishedHook m_finishedHook;
+    storage::JobRepository m_jobs;
+
+    mutable std::mutex m_mutex;
+    std::condition_variable m_workAvailable;
+    std::condition_variable m_jobFinished;
+    std::map<std::int64_t, std::shared_ptr<Running>> m_running;
+    std::vector<std::thread> m_threads;
+    bool m_stopping = false;
+    std::uint64_t m_finishedCount = 0;
+    std::atomic<double> m_secondsPerImage{1.0};
+};
+
+}  // namespace easel::jobs

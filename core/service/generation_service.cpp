@@ -1,0 +1,256 @@
+#include "service/generation_service.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/random_token.h"
+#include "inference/image/image.h"
+#include "storage/user_repository.h"
+
+namespace easel::service {
+namespace {
+
+using Errors = std::map<std::string, std::vector<std::string>>;
+
+// Decodes to check the bytes really are an image of an accepted format and size.
+std::pair<int, int> checkImage(const jobs::Bytes& bytes, const std::string& field, Errors& errors) {
+    try {
+        const auto img = inference::decodeImage(bytes, 4096ull * 4096ull);
+        return {img.width, img.height};
+    } catch (const std::exception& e) {
+        errors[field].push_back(std::string("is not a usable image: ") + e.what());
+        return {0, 0};
+    }
+}
+
+}  // namespace
+
+GenerationService::GenerationService(const storage::Database& db, storage::BlobStore& blobs, jobs::JobRunner& runner,
+                                     jobs::ImageGenerator& generator, const Clock& clock, GenerationOptions options)
+    : m_db(db),
+      m_blobs(blobs),
+      m_runner(runner),
+      m_generator(generator),
+      m_clock(clock),
+      m_options(options),
+      m_jobs(db) {}
+
+jobs::ModelDescription GenerationService::resolveModel(const std::string& modelId) const {
+    if (modelId.empty()) {
+        auto model = m_generator.defaultModel();
+        if (!model) throw ServiceError(ErrorCode::Unavailable, "no model is loaded on this server");
+        return *model;
+    }
+    for (const auto& m : m_generator.models()) {
+        if (m.id == modelId) return m;
+    }
+    throw validationError({{"model_id", {"'" + modelId + "' is not a model on this server (see /api/v1/models)"}}});
+}
+
+void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& r,
+                                 const jobs::ModelDescription& model) const {
+    auto& p = r.params;
+    Errors errors;
+    if (p.prompt.find_first_not_of(" \t\r\n") == std::string::npos) errors["prompt"].push_back("is required");
+    if (p.width == 0) p.width = model.defaultWidth;
+    if (p.height == 0) p.height = model.defaultHeight;
+    for (auto [name, value] : {std::pair<const char*, int>{"width", p.width}, {"height", p.height}}) {
+        if (value < model.sizeMultiple || value > m_options.maxSide || value % model.sizeMultiple != 0) {
+            errors[name].push_back("must be a multiple of " + std::to_string(model.sizeMultiple) + " from " +
+                                   std::to_string(model.sizeMultiple) + " to " + std::to_string(m_options.maxSide));
+        }
+    }
+    if (p.samples < 1 || p.samples > 4) errors["samples"].push_back("must be from 1 to 4");
+    if (p.steps == 0) p.steps = model.defaultSteps;
+    if (p.steps < 1) errors["num_inference_steps"].push_back("must be at least 1");
+    p.steps = std::min(p.steps, caller.plan->maxSteps);  // the plan's cap, like the hosted service
+    if (p.guidance < 0) p.guidance = model.defaultGuidance;
+    if (p.guidance < 1 || p.guidance > 20) errors["guidance_scale"].push_back("must be from 1 to 20");
+    if (p.strength < 0 || p.strength > 1) errors["strength"].push_back("must be from 0 to 1");
+    if (p.clipSkip < 1 || p.clipSkip > 12) errors["clip_skip"].push_back("must be from 1 to 12");
+    if (p.seed && (*p.seed < 0 || *p.seed > 4294967295LL)) errors["seed"].push_back("must be from 0 to 4294967295");
+    if (p.kind != "text2img" && !r.initImage) errors["init_image"].push_back("is required for " + p.kind);
+    if (p.kind == "inpaint" && !r.maskImage) errors["mask_image"].push_back("is required for inpaint");
+    std::pair<int, int> initSize{0, 0};
+    if (r.initImage) initSize = checkImage(*r.initImage, "init_image", errors);
+    if (r.maskImage) {
+        const auto maskSize = checkImage(*r.maskImage, "mask_image", errors);
+        if (maskSize.first > 0 && initSize.first > 0 && maskSize != initSize) {
+            errors["mask_image"].push_back("must have the init image's size (" + std::to_string(initSize.first) + "x" +
+                                           std::to_string(initSize.second) + "), not " +
+                                           std::to_string(maskSize.first) + "x" + std::to_string(maskSize.second));
+        }
+    }
+    if (!errors.empty()) throw validationError(std::move(errors));
+    p.modelId = model.id;
+}
+
+JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest r) {
+    if (!r.idempotencyKey.empty()) {
+        if (const auto existing = m_jobs.findByIdempotencyKey(caller.userId, r.idempotencyKey)) return view(*existing);
+    }
+    const auto model = resolveModel(r.params.modelId);
+    validate(caller, r, model);
+
+    // Inputs go to the blob store first; if the job is refused they are removed again.
+    std::vector<std::string> stored;
+    auto store = [&](const jobs::Bytes& bytes) {
+        auto name = "input-" + randomToken();
+        m_blobs.put(caller.userId, name, bytes);
+        stored.push_back(name);
+        return name;
+    };
+    storage::JobRow row;
+    try {
+        if (r.initImage) r.params.initBlob = store(*r.initImage);
+        if (r.maskImage) r.params.maskBlob = store(*r.maskImage);
+        row.userId = caller.userId;
+        row.kind = r.params.kind;
+        row.priority = caller.plan->priority;
+        row.images = r.params.samples;
+        row.request = jobs::toJson(r.params).dump();
+        row.trackId = r.trackId;
+        row.webhook = r.webhook;
+        row.temp = r.temp;
+        row.idempotencyKey = r.idempotencyKey;
+        row.createdAt = m_clock.nowSeconds();
+        bool replay = false;
+        m_db.transaction([&] {
+            if (!r.idempotencyKey.empty()) {
+                if (auto existing = m_jobs.findByIdempotencyKey(caller.userId, r.idempotencyKey)) {
+                    row = *existing;  // a concurrent retry won the race: answer with its job
+                    replay = true;
+                    return;
+                }
+            }
+            if (m_jobs.activeCount(caller.userId) >= caller.plan->maxQueued) {
+                ServiceError e(ErrorCode::TooManyRequests, "the " + caller.plan->name + " plan allows " +
+                                                               std::to_string(caller.plan->maxQueued) +
+                                                               " queued requests at once; wait for one to finish");
+                e.retryAfterSeconds = std::max(1, static_cast<int>(std::ceil(m_runner.secondsPerImage())));
+                throw e;
+            }
+            if (!storage::UserRepository(m_db).charge(caller.userId, row.images, caller.plan->imageQuota)) {
+                const auto used = storage::UserRepository(m_db).findById(caller.userId)->imagesUsed;
+                throw ServiceError(ErrorCode::PaymentRequired,
+                                   "the " + caller.plan->name + " plan's " + std::to_string(*caller.plan->imageQuota) +
+                                       " image generations are used up (" + std::to_string(used) + " used, " +
+                                       std::to_string(row.images) + " requested); upgrade the plan to continue");
+            }
+            row.id = m_jobs.insert(row);
+        });
+        if (replay) {
+            for (const auto& name : stored) m_blobs.remove(caller.userId, name);
+            return view(row);
+        }
+    } catch (...) {
+        for (const auto& name : stored) m_blobs.remove(caller.userId, name);
+        throw;
+    }
+    m_runner.notify();
+    if (!r.instant) m_runner.waitFinished(row.id, m_options.syncWait);
+    const auto job = m_jobs.find(row.id);
+    if (!job) throw ServiceError(ErrorCode::NotFound, "the job was deleted");
+    return view(*job);
+}
+
+JobView GenerationService::view(const storage::JobRow& job) const {
+    JobView v;
+    v.job = job;
+    v.params = jobs::paramsFromJson(nlohmann::json::parse(job.request));
+    v.images = m_jobs.imagesOf(job.id);
+    v.progress = m_runner.progress(job.id);
+    const double perImage = m_runner.secondsPerImage();
+    if (job.status == storage::JobStatus::Queued) {
+        v.queuePosition = m_jobs.queuePosition(job);
+        v.etaSeconds = perImage * (v.queuePosition + job.images);
+    } else if (job.status == storage::JobStatus::Running) {
+        double done = 0;
+        if (v.progress && v.progress->total > 0) {
+            done = v.progress->sample + static_cast<double>(v.progress->step) / v.progress->total;
+        }
+        v.etaSeconds = std::max(0.0, perImage * (job.images - done));
+    }
+    return v;
+}
+
+JobView GenerationService::fetch(const accounts::Caller& caller, std::int64_t jobId, bool wait) {
+    auto job = m_jobs.find(jobId);
+    if (!job || job->userId != caller.userId) {
+        throw ServiceError(ErrorCode::NotFound, "no request with id " + std::to_string(jobId));
+    }
+    if (wait) {
+        m_runner.waitFinished(jobId, m_options.syncWait);
+        job = m_jobs.find(jobId);
+        if (!job) throw ServiceError(ErrorCode::NotFound, "no request with id " + std::to_string(jobId));
+    }
+    return view(*job);
+}
+
+void GenerationService::cancel(const accounts::Caller& caller, std::int64_t jobId) {
+    const auto job = m_jobs.find(jobId);
+    if (!job || job->userId != caller.userId) {
+        throw ServiceError(ErrorCode::NotFound, "no request with id " + std::to_string(jobId));
+    }
+    if (job->status != storage::JobStatus::Queued && job->status != storage::JobStatus::Running) {
+        throw ServiceError(ErrorCode::Conflict, "request " + std::to_string(jobId) + " has already finished (" +
+                                                    storage::jobStatusName(job->status) + ")");
+    }
+    m_runner.cancel(jobId);
+}
+
+void GenerationService::remove(const accounts::Caller& caller, std::int64_t jobId) {
+    const auto job = m_jobs.find(jobId);
+    if (!job || job->userId != caller.userId) {
+        throw ServiceError(ErrorCode::NotFound, "no request with id " + std::to_string(jobId));
+    }
+    if (job->status == storage::JobStatus::Queued || job->status == storage::JobStatus::Running) {
+        throw ServiceError(ErrorCode::Conflict, "cancel request " + std::to_string(jobId) + " before deleting it");
+    }
+    const auto params = jobs::paramsFromJson(nlohmann::json::parse(job->request));
+    for (const auto& img : m_jobs.imagesOf(jobId)) m_blobs.remove(job->userId, img.token + ".png");
+    if (!params.initBlob.empty()) m_blobs.remove(job->userId, params.initBlob);
+    if (!params.maskBlob.empty()) m_blobs.remove(job->userId, params.maskBlob);
+    m_jobs.remove(jobId);
+}
+
+std::vector<JobView> GenerationService::history(const accounts::Caller& caller, int limit, int offset,
+                                                bool activeOnly) {
+    std::vector<JobView> out;
+    for (const auto& job :
+         m_jobs.listForUser(caller.userId, std::clamp(limit, 1, 100), std::max(0, offset), activeOnly)) {
+        out.push_back(view(job));
+    }
+    return out;
+}
+
+std::int64_t GenerationService::historyTotal(const accounts::Caller& caller) const {
+    return m_jobs.countForUser(caller.userId);
+}
+
+std::optional<jobs::Bytes> GenerationService::image(const std::string& token) const {
+    const auto row = m_jobs.imageByToken(token);
+    if (!row || row->expiresAt <= m_clock.nowSeconds()) return std::nullopt;
+    return m_blobs.get(row->userId, token + ".png");
+}
+
+std::string GenerationService::upload(const accounts::Caller& caller, const jobs::Bytes& image) {
+    Errors errors;
+    checkImage(image, "image", errors);
+    if (!errors.empty()) throw validationError(std::move(errors));
+    const auto token = "upload-" + randomToken();
+    m_blobs.put(caller.userId, token, image);
+    const auto now = m_clock.nowSeconds();
+    m_jobs.insertUpload(caller.userId, token, now, now + m_options.uploadRetentionSeconds);
+    return token;
+}
+
+std::optional<std::pair<std::int64_t, jobs::Bytes>> GenerationService::uploaded(const std::string& token) const {
+    const auto owner = m_jobs.uploadOwner(token, m_clock.nowSeconds());
+    if (!owner) return std::nullopt;
+    auto bytes = m_blobs.get(*owner, token);
+    if (!bytes) return std::nullopt;
+    return std::pair{*owner, std::move(*bytes)};
+}
+
+}  // namespace easel::service

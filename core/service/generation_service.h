@@ -1,0 +1,85 @@
+#pragma once
+// Submit, fetch, cancel and list generation jobs for a caller: validation against the model and the
+// plan, the queue cap, and the quota charge (one transaction with the job's creation, so concurrent
+// requests can never overdraw it). Both the REST controllers and any other front-end call this.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "accounts/account_service.h"
+#include "common/clock.h"
+#include "jobs/image_generator.h"
+#include "jobs/job_runner.h"
+#include "storage/blob_store.h"
+#include "storage/database.h"
+#include "storage/job_repository.h"
+
+namespace easel::service {
+
+struct GenerationOptions {
+    std::chrono::milliseconds syncWait{15'000};  // answer "processing" after this
+    std::int64_t uploadRetentionSeconds = 24 * 3600;
+    int maxSide = 1024;
+};
+
+struct SubmitRequest {
+    jobs::GenerationParams params;
+    std::optional<jobs::Bytes> initImage;  // encoded image bytes (PNG, JPEG, WebP, BMP)
+    std::optional<jobs::Bytes> maskImage;
+    std::string webhook;
+    std::string trackId;
+    bool temp = false;
+    bool instant = false;  // answer at once, without waiting
+    std::string idempotencyKey;
+};
+
+struct JobView {
+    storage::JobRow job;
+    jobs::GenerationParams params;
+    std::vector<storage::ImageRow> images;
+    std::optional<jobs::JobProgress> progress;
+    int queuePosition = 0;
+    double etaSeconds = 0;
+};
+
+class GenerationService {
+public:
+    GenerationService(const storage::Database& db, storage::BlobStore& blobs, jobs::JobRunner& runner,
+                      jobs::ImageGenerator& generator, const Clock& clock, GenerationOptions options = {});
+
+    JobView submit(const accounts::Caller& caller, SubmitRequest request);
+    // Another account's job is "not found", never "forbidden".
+    JobView fetch(const accounts::Caller& caller, std::int64_t jobId, bool wait = false);
+    void cancel(const accounts::Caller& caller, std::int64_t jobId);
+    void remove(const accounts::Caller& caller, std::int64_t jobId);
+    std::vector<JobView> history(const accounts::Caller& caller, int limit, int offset, bool activeOnly = false);
+    std::int64_t historyTotal(const accounts::Caller& caller) const;
+
+    // Images by their unguessable token (the hosted service's public links).
+    std::optional<jobs::Bytes> image(const std::string& token) const;
+    // base64_to_url: stores a validated image for use as init_image; returns its token.
+    std::string upload(const accounts::Caller& caller, const jobs::Bytes& image);
+    // The owner and bytes of a live upload.
+    std::optional<std::pair<std::int64_t, jobs::Bytes>> uploaded(const std::string& token) const;
+
+    std::vector<jobs::ModelDescription> models() const { return m_generator.models(); }
+    int queueLength() const { return m_jobs.queuedTotal(); }
+
+private:
+    JobView view(const storage::JobRow& job) const;
+    jobs::ModelDescription resolveModel(const std::string& modelId) const;
+    void validate(const accounts::Caller& caller, SubmitRequest& request, const jobs::ModelDescription& model) const;
+
+    const storage::Database& m_db;
+    storage::BlobStore& m_blobs;
+    jobs::JobRunner& m_runner;
+    jobs::ImageGenerator& m_generator;
+    const Clock& m_clock;
+    GenerationOptions m_options;
+    storage::JobRepository m_jobs;
+};
+
+}  // namespace easel::service

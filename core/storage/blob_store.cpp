@@ -1,0 +1,66 @@
+#include "storage/blob_store.h"
+
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+
+namespace easel::storage {
+
+FileBlobStore::FileBlobStore(std::filesystem::path root) : m_root(std::move(root)) {
+    std::filesystem::create_directories(m_root);
+}
+
+std::filesystem::path FileBlobStore::pathFor(std::int64_t owner, const std::string& name) const {
+    // Names are generated tokens; refuse anything that could leave the owner's folder.
+    if (name.empty() || name.find_first_of("/\\") != std::string::npos || name.front() == '.') {
+        throw std::invalid_argument("bad blob name");
+    }
+    return m_root / std::to_string(owner) / name;
+}
+
+void FileBlobStore::put(std::int64_t owner, const std::string& name, const std::vector<unsigned char>& bytes) {
+    const auto path = pathFor(owner, name);
+    std::filesystem::create_directories(path.parent_path());
+    const auto tmp = path.string() + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        out.flush();
+        if (!out) {
+            std::error_code ec;
+            std::filesystem::remove(tmp, ec);
+            throw std::runtime_error("cannot write " + path.string());
+        }
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+std::optional<std::vector<unsigned char>> FileBlobStore::get(std::int64_t owner, const std::string& name) const {
+    std::ifstream in(pathFor(owner, name), std::ios::binary);
+    if (!in) return std::nullopt;
+    return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
+}
+
+void FileBlobStore::remove(std::int64_t owner, const std::string& name) {
+    std::error_code ec;
+    std::filesystem::remove(pathFor(owner, name), ec);
+}
+
+void FileBlobStore::removeOwner(std::int64_t owner) {
+    std::error_code ec;
+    std::filesystem::remove_all(m_root / std::to_string(owner), ec);
+    if (ec)
+        throw std::runtime_error("cannot remove " + (m_root / std::to_string(owner)).string() + ": " + ec.message());
+}
+
+std::size_t FileBlobStore::count(std::int64_t owner) const {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = std::filesystem::directory_iterator(m_root / std::to_string(owner), ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace easel::storage

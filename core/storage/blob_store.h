@@ -1,0 +1,39 @@
+#pragma once
+// Where image bytes live. An interface, so that tests can fail writes; the real one keeps files under
+// the data dir, one folder per account, so that purging an account is one folder removal.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace easel::storage {
+
+class BlobStore {
+public:
+    virtual ~BlobStore() = default;
+    // Writes atomically (temporary file + rename). Throws on failure.
+    virtual void put(std::int64_t owner, const std::string& name, const std::vector<unsigned char>& bytes) = 0;
+    virtual std::optional<std::vector<unsigned char>> get(std::int64_t owner, const std::string& name) const = 0;
+    virtual void remove(std::int64_t owner, const std::string& name) = 0;
+    virtual void removeOwner(std::int64_t owner) = 0;
+    // Number of stored blobs of the owner (for tests and system details).
+    virtual std::size_t count(std::int64_t owner) const = 0;
+};
+
+class FileBlobStore final : public BlobStore {
+public:
+    explicit FileBlobStore(std::filesystem::path root);
+    void put(std::int64_t owner, const std::string& name, const std::vector<unsigned char>& bytes) override;
+    std::optional<std::vector<unsigned char>> get(std::int64_t owner, const std::string& name) const override;
+    void remove(std::int64_t owner, const std::string& name) override;
+    void removeOwner(std::int64_t owner) override;
+    std::size_t count(std::int64_t owner) const override;
+
+private:
+    std::filesystem::path pathFor(std::int64_t owner, const std::string& name) const;
+    std::filesystem::path m_root;
+};
+
+}  // namespace easel::storage

@@ -1,0 +1,297 @@
+#include "storage/job_repository.h"
+
+#include <stdexcept>
+
+namespace easel::storage {
+namespace {
+
+constexpr const char* kJobColumns =
+    "id, user_id, kind, status, priority, images, request, meta, error, track_id, webhook, temp, attempts, "
+    "created_at, started_at, finished_at, generation_seconds, idempotency_key";
+
+JobRow readJob(const Statement& s) {
+    JobRow j;
+    j.id = s.int64(0);
+    j.userId = s.int64(1);
+    j.kind = s.text(2);
+    j.status = parseJobStatus(s.text(3));
+    j.priority = static_cast<int>(s.int64(4));
+    j.images = static_cast<int>(s.int64(5));
+    j.request = s.text(6);
+    j.meta = s.text(7);
+    j.error = s.text(8);
+    j.trackId = s.text(9);
+    j.webhook = s.text(10);
+    j.temp = s.int64(11) != 0;
+    j.attempts = static_cast<int>(s.int64(12));
+    j.createdAt = s.int64(13);
+    j.startedAt = s.optionalInt64(14);
+    j.finishedAt = s.optionalInt64(15);
+    j.generationSeconds = s.real(16);
+    j.idempotencyKey = s.text(17);
+    return j;
+}
+
+ImageRow readImage(const Statement& s) {
+    return {s.int64(0), s.int64(1), s.int64(2), static_cast<int>(s.int64(3)), s.text(4), s.int64(5)};
+}
+
+constexpr const char* kImageColumns = "id, job_id, user_id, idx, token, expires_at";
+
+}  // namespace
+
+const char* jobStatusName(JobStatus s) {
+    switch (s) {
+        case JobStatus::Queued:
+            return "queued";
+        case JobStatus::Running:
+            return "running";
+        case JobStatus::Succeeded:
+            return "succeeded";
+        case JobStatus::Failed:
+            return "failed";
+        case JobStatus::Cancelled:
+            return "cancelled";
+    }
+    return "queued";
+}
+
+JobStatus parseJobStatus(const std::string& s) {
+    for (auto v :
+         {JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded, JobStatus::Failed, JobStatus::Cancelled}) {
+        if (s == jobStatusName(v)) return v;
+    }
+    throw DatabaseError("unknown job status '" + s + "'");
+}
+
+std::int64_t JobRepository::insert(const JobRow& j) const {
+    const auto l = m_db.lock();
+    m_db.statement(
+            "INSERT INTO jobs (user_id, kind, status, priority, images, request, track_id, webhook, temp, created_at, "
+            "idempotency_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook,
+                 static_cast<std::int64_t>(j.temp), j.createdAt,
+                 j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey))
+        .run();
+    return m_db.lastInsertId();
+}
+
+std::optional<JobRow> JobRepository::find(std::int64_t id) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");
+    s.bindAll(id);
+    if (!s.step()) return std::nullopt;
+    return readJob(s);
+}
+
+std::optional<JobRow> JobRepository::findByIdempotencyKey(std::int64_t userId, const std::string& key) const {
+    const auto l = m_db.lock();
+    auto s =
+        m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE user_id = ? AND idempotency_key = ?");
+    s.bindAll(userId, key);
+    if (!s.step()) return std::nullopt;
+    return readJob(s);
+}
+
+int JobRepository::activeCount(std::int64_t userId) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')");
+    s.bindAll(userId);
+    return s.step() ? static_cast<int>(s.int64(0)) : 0;
+}
+
+int JobRepository::queuePosition(const JobRow& job) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (priority > ? OR (priority = ? AND id < ?))");
+    s.bindAll(job.priority, job.priority, job.id);
+    return s.step() ? static_cast<int>(s.int64(0)) : 0;
+}
+
+int JobRepository::queuedTotal() const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE status = 'queued'");
+    return s.step() ? static_cast<int>(s.int64(0)) : 0;
+}
+
+std::optional<JobRow> JobRepository::claimNext(std::int64_t now,
+                                               const std::function<int(std::int64_t)>& maxRunning) const {
+    std::optional<JobRow> claimed;
+    m_db.transaction([&] {
+        auto s =
+            m_db.statement(std::string("SELECT ") + kJobColumns +
+                           ", (SELECT COUNT(*) FROM jobs r WHERE r.user_id = jobs.user_id AND r.status = 'running') "
+                           "FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT 256");
+        while (s.step()) {
+            auto job = readJob(s);
+            if (s.int64(18) < maxRunning(job.userId)) {
+                claimed = std::move(job);
+                break;
+            }
+        }
+        if (!claimed) return;
+        m_db.statement("UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?")
+            .bindAll(now, claimed->id)
+            .run();
+        claimed->status = JobStatus::Running;
+        claimed->startedAt = now;
+        ++claimed->attempts;
+    });
+    return claimed;
+}
+
+void JobRepository::markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const {
+    const auto l = m_db.lock();
+    m_db.statement(
+            "UPDATE jobs SET status = 'succeeded', meta = ?, generation_seconds = ?, finished_at = ? WHERE id = ?")
+        .bindAll(meta, seconds, now, id)
+        .run();
+}
+
+bool JobRepository::markFailed(std::int64_t id, const std::string& error, std::int64_t now) const {
+    const auto l = m_db.lock();
+    return m_db.statement(
+                   "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status IN "
+                   "('queued', 'running')")
+               .bindAll(error, now, id)
+               .run() == 1;
+}
+
+bool JobRepository::markCancelled(std::int64_t id, std::int64_t now) const {
+    const auto l = m_db.lock();
+    return m_db.statement(
+                   "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status IN "
+                   "('queued', 'running')")
+               .bindAll(now, id)
+               .run() == 1;
+}
+
+std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts) const {
+    std::vector<JobRow> exhausted;
+    m_db.transaction([&] {
+        auto s = m_db.statement(std::string("SELECT ") + kJobColumns +
+                                " FROM jobs WHERE status = 'running' AND attempts >= ?");
+        s.bindAll(maxAttempts);
+        while (s.step()) exhausted.push_back(readJob(s));
+        m_db.statement("UPDATE jobs SET status = 'queued', started_at = NULL WHERE status = 'running' AND attempts < ?")
+            .bindAll(maxAttempts)
+            .run();
+    });
+    return exhausted;
+}
+
+void JobRepository::requeue(std::int64_t id) const {
+    const auto l = m_db.lock();
+    m_db.statement("UPDATE jobs SET status = 'queued', started_at = NULL WHERE id = ? AND status = 'running'")
+        .bindAll(id)
+        .run();
+}
+
+std::vector<std::int64_t> JobRepository::cancelQueuedOf(std::int64_t userId, std::int64_t now) const {
+    std::vector<std::int64_t> ids;
+    m_db.transaction([&] {
+        auto s = m_db.statement("SELECT id FROM jobs WHERE user_id = ? AND status = 'queued'");
+        s.bindAll(userId);
+        while (s.step()) ids.push_back(s.int64(0));
+        m_db.statement("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE user_id = ? AND status = 'queued'")
+            .bindAll(now, userId)
+            .run();
+    });
+    return ids;
+}
+
+std::vector<JobRow> JobRepository::listForUser(std::int64_t userId, int limit, int offset, bool activeOnly) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE user_id = ?" +
+                            (activeOnly ? " AND status IN ('queued', 'running')" : "") +
+                            " ORDER BY id DESC LIMIT ? OFFSET ?");
+    s.bindAll(userId, limit, offset);
+    std::vector<JobRow> out;
+    while (s.step()) out.push_back(readJob(s));
+    return out;
+}
+
+std::int64_t JobRepository::countForUser(std::int64_t userId) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ?");
+    s.bindAll(userId);
+    return s.step() ? s.int64(0) : 0;
+}
+
+void JobRepository::remove(std::int64_t id) const {
+    const auto l = m_db.lock();
+    m_db.statement("DELETE FROM jobs WHERE id = ?").bindAll(id).run();
+}
+
+void JobRepository::insertImage(const ImageRow& r, std::int64_t now) const {
+    const auto l = m_db.lock();
+    m_db.statement("INSERT INTO images (job_id, user_id, idx, token, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bindAll(r.jobId, r.userId, r.index, r.token, now, r.expiresAt)
+        .run();
+}
+
+std::vector<ImageRow> JobRepository::imagesOf(std::int64_t jobId) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(std::string("SELECT ") + kImageColumns + " FROM images WHERE job_id = ? ORDER BY idx");
+    s.bindAll(jobId);
+    std::vector<ImageRow> out;
+    while (s.step()) out.push_back(readImage(s));
+    return out;
+}
+
+std::optional<ImageRow> JobRepository::imageByToken(const std::string& token) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(std::string("SELECT ") + kImageColumns + " FROM images WHERE token = ?");
+    s.bindAll(token);
+    if (!s.step()) return std::nullopt;
+    return readImage(s);
+}
+
+void JobRepository::removeImagesOf(std::int64_t jobId) const {
+    const auto l = m_db.lock();
+    m_db.statement("DELETE FROM images WHERE job_id = ?").bindAll(jobId).run();
+}
+
+std::vector<ImageRow> JobRepository::expiredImages(std::int64_t now) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(std::string("SELECT ") + kImageColumns + " FROM images WHERE expires_at <= ? LIMIT 1000");
+    s.bindAll(now);
+    std::vector<ImageRow> out;
+    while (s.step()) out.push_back(readImage(s));
+    return out;
+}
+
+void JobRepository::removeImage(std::int64_t id) const {
+    const auto l = m_db.lock();
+    m_db.statement("DELETE FROM images WHERE id = ?").bindAll(id).run();
+}
+
+void JobRepository::insertUpload(std::int64_t userId, const std::string& token, std::int64_t now,
+                                 std::int64_t expiresAt) const {
+    const auto l = m_db.lock();
+    m_db.statement("INSERT INTO uploads (user_id, token, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bindAll(userId, token, now, expiresAt)
+        .run();
+}
+
+std::optional<std::int64_t> JobRepository::uploadOwner(const std::string& token, std::int64_t now) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement("SELECT user_id FROM uploads WHERE token = ? AND expires_at > ?");
+    s.bindAll(token, now);
+    if (!s.step()) return std::nullopt;
+    return s.int64(0);
+}
+
+std::vector<std::pair<std::int64_t, std::string>> JobRepository::takeExpiredUploads(std::int64_t now) const {
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    m_db.transaction([&] {
+        auto s = m_db.statement("SELECT user_id, token FROM uploads WHERE expires_at <= ? LIMIT 1000");
+        s.bindAll(now);
+        while (s.step()) out.emplace_back(s.int64(0), s.text(1));
+        for (const auto& [user, token] : out)
+            m_db.statement("DELETE FROM uploads WHERE token = ?").bindAll(token).run();
+    });
+    return out;
+}
+
+}  // namespace easel::storage

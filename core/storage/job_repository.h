@@ -1,0 +1,99 @@
+#pragma once
+// Rows of the jobs and images tables: the persistent queue. A job is charged when inserted and is
+// never inserted twice for one Idempotency-Key, so a crash can re-run it without charging again.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/database.h"
+
+namespace easel::storage {
+
+enum class JobStatus { Queued, Running, Succeeded, Failed, Cancelled };
+const char* jobStatusName(JobStatus s);
+JobStatus parseJobStatus(const std::string& s);
+
+struct JobRow {
+    std::int64_t id = 0;
+    std::int64_t userId = 0;
+    std::string kind;
+    JobStatus status = JobStatus::Queued;
+    int priority = 0;
+    int images = 0;
+    std::string request;  // JSON
+    std::string meta;     // JSON, once known
+    std::string error;
+    std::string trackId;
+    std::string webhook;
+    bool temp = false;
+    int attempts = 0;
+    std::string idempotencyKey;
+    std::int64_t createdAt = 0;
+    std::optional<std::int64_t> startedAt, finishedAt;
+    double generationSeconds = 0;
+};
+
+struct ImageRow {
+    std::int64_t id = 0;
+    std::int64_t jobId = 0;
+    std::int64_t userId = 0;
+    int index = 0;
+    std::string token;
+    std::int64_t expiresAt = 0;
+};
+
+class JobRepository {
+public:
+    explicit JobRepository(const Database& db) : m_db(db) {}
+
+    std::int64_t insert(const JobRow& row) const;
+    std::optional<JobRow> find(std::int64_t id) const;
+    std::optional<JobRow> findByIdempotencyKey(std::int64_t userId, const std::string& key) const;
+    // Queued plus running jobs of the user.
+    int activeCount(std::int64_t userId) const;
+    // Jobs that run before this queued one (0 = next).
+    int queuePosition(const JobRow& job) const;
+    int queuedTotal() const;
+
+    // The next queued job by priority then age whose owner runs fewer than `maxConcurrentFor(plan)`
+    // jobs, marked running in the same transaction. `maxRunning` maps a user id to their cap.
+    std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning) const;
+
+    void markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const;
+    // Only a queued or running job fails or is cancelled; returns false when it had already finished.
+    bool markFailed(std::int64_t id, const std::string& error, std::int64_t now) const;
+    bool markCancelled(std::int64_t id, std::int64_t now) const;
+    // After a crash: running -> queued, except jobs that already used `maxAttempts` (they are returned,
+    // still running, for the caller to fail and refund).
+    std::vector<JobRow> requeueRunning(int maxAttempts) const;
+    // One running job back to the queue (the server is stopping mid-job).
+    void requeue(std::int64_t id) const;
+    // Every queued job of the user -> cancelled; returns their ids.
+    std::vector<std::int64_t> cancelQueuedOf(std::int64_t userId, std::int64_t now) const;
+
+    std::vector<JobRow> listForUser(std::int64_t userId, int limit, int offset, bool activeOnly) const;
+    std::int64_t countForUser(std::int64_t userId) const;
+    void remove(std::int64_t id) const;
+
+    void insertImage(const ImageRow& row, std::int64_t now) const;
+    std::vector<ImageRow> imagesOf(std::int64_t jobId) const;
+    std::optional<ImageRow> imageByToken(const std::string& token) const;
+    void removeImagesOf(std::int64_t jobId) const;
+    std::vector<ImageRow> expiredImages(std::int64_t now) const;
+    void removeImage(std::int64_t id) const;
+
+    // Uploaded init/mask images (base64_to_url): blob name = token.
+    void insertUpload(std::int64_t userId, const std::string& token, std::int64_t now, std::int64_t expiresAt) const;
+    // The owner of a live upload.
+    std::optional<std::int64_t> uploadOwner(const std::string& token, std::int64_t now) const;
+    // Expired uploads as (owner, token); their rows are deleted.
+    std::vector<std::pair<std::int64_t, std::string>> takeExpiredUploads(std::int64_t now) const;
+
+private:
+    const Database& m_db;
+};
+
+}  // namespace easel::storage

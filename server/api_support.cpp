@@ -1,0 +1,145 @@
+#include "api_support.h"
+
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+namespace easel::server {
+
+nlohmann::json jsonBody(const Request& req) {
+    if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return nlohmann::json::object();
+    auto body = nlohmann::json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) throw ServiceError(ErrorCode::BadRequest, "the request body is not valid JSON");
+    if (!body.is_object()) throw ServiceError(ErrorCode::BadRequest, "the request body must be a JSON object");
+    return body;
+}
+
+int httpStatus(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::BadRequest:
+            return 400;
+        case ErrorCode::Unauthorized:
+            return 401;
+        case ErrorCode::PaymentRequired:
+            return 402;
+        case ErrorCode::Forbidden:
+            return 403;
+        case ErrorCode::NotFound:
+            return 404;
+        case ErrorCode::Conflict:
+            return 409;
+        case ErrorCode::TooLarge:
+            return 413;
+        case ErrorCode::TooManyRequests:
+            return 429;
+        case ErrorCode::Unavailable:
+            return 503;
+        case ErrorCode::Internal:
+            return 500;
+    }
+    return 500;
+}
+
+Response errorResponse(const ServiceError& e) {
+    nlohmann::json body{{"status", "error"}, {"message", e.what()}, {"messege", e.what()}};
+    if (!e.fieldErrors.empty()) body["errors"] = e.fieldErrors;
+    if (e.retryAfterSeconds) body["retry_after"] = *e.retryAfterSeconds;
+    auto r = Response::json(httpStatus(e.code()), body);
+    if (e.retryAfterSeconds) r.headers["Retry-After"] = std::to_string(*e.retryAfterSeconds);
+    return r;
+}
+
+std::string bearerToken(const Request& req) {
+    const auto auth = req.header("Authorization");
+    constexpr std::string_view kPrefix = "Bearer ";
+    if (auth.size() <= kPrefix.size()) return {};
+    for (std::size_t i = 0; i < kPrefix.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(auth[i])) != std::tolower(static_cast<unsigned char>(kPrefix[i]))) {
+            return {};
+        }
+    }
+    auto token = auth.substr(kPrefix.size());
+    while (!token.empty() && token.back() == ' ') token.pop_back();
+    return token;
+}
+
+std::string apiKeyFrom(const Request& req, const nlohmann::json& body) {
+    if (const auto it = body.find("key"); it != body.end() && it->is_string() && !it->get<std::string>().empty()) {
+        return it->get<std::string>();
+    }
+    if (auto token = bearerToken(req); !token.empty()) return token;
+    return req.header("X-API-Key");
+}
+
+std::optional<std::string> FieldReader::string(const std::string& name, std::size_t maxLength) {
+    const auto it = body.find(name);
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    std::string value;
+    if (it->is_string()) {
+        value = it->get<std::string>();
+    } else if (it->is_number()) {
+        value = it->dump();
+    } else {
+        errors[name].push_back("must be a string");
+        return std::nullopt;
+    }
+    if (value.size() > maxLength) {
+        errors[name].push_back("must have at most " + std::to_string(maxLength) + " characters");
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<double> FieldReader::number(const std::string& name) {
+    const auto it = body.find(name);
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    if (it->is_number()) return it->get<double>();
+    if (it->is_string()) {
+        const auto s = it->get<std::string>();
+        if (s.empty()) return std::nullopt;  // clients send "" for "not set"
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (end != s.c_str() && *end == '\0' && std::isfinite(v)) return v;
+    }
+    errors[name].push_back("must be a number");
+    return std::nullopt;
+}
+
+std::optional<std::int64_t> FieldReader::integer(const std::string& name) {
+    const auto v = number(name);
+    if (!v) return std::nullopt;
+    if (std::floor(*v) != *v || std::fabs(*v) > 9.0e15) {
+        errors[name].push_back("must be a whole number");
+        return std::nullopt;
+    }
+    return static_cast<std::int64_t>(*v);
+}
+
+std::optional<bool> FieldReader::boolean(const std::string& name) {
+    const auto it = body.find(name);
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    if (it->is_boolean()) return it->get<bool>();
+    if (it->is_number_integer()) return it->get<std::int64_t>() != 0;
+    if (it->is_string()) {
+        std::string s = it->get<std::string>();
+        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (s == "yes" || s == "true" || s == "1" || s == "on") return true;
+        if (s == "no" || s == "false" || s == "0" || s == "off" || s.empty()) return false;
+    }
+    errors[name].push_back("must be true/false or \"yes\"/\"no\"");
+    return std::nullopt;
+}
+
+void FieldReader::check() const {
+    if (!errors.empty()) throw validationError(errors);
+}
+
+std::string requireString(const nlohmann::json& body, const std::string& name, std::size_t maxLength) {
+    FieldReader r{body, {}};
+    const auto v = r.string(name, maxLength);
+    r.check();
+    if (!v || v->empty()) throw validationError({{name, {"is required"}}});
+    return *v;
+}
+
+}  // namespace easel::server

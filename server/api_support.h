@@ -1,0 +1,43 @@
+#pragma once
+// The small controller vocabulary: read the JSON body, read fields leniently (as real clients send
+// them: numbers as strings, "yes"/"no" booleans), find the caller's credentials, and turn a
+// ServiceError into the ModelsLab-shaped JSON error with the right status. Controllers throw; this
+// file decides statuses.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/service_error.h"
+#include "http_types.h"
+
+namespace easel::server {
+
+// The body as a JSON object; an empty body is {}. Throws a 400 ServiceError for anything else.
+nlohmann::json jsonBody(const Request& req);
+
+int httpStatus(ErrorCode code);
+Response errorResponse(const ServiceError& e);
+
+// "Authorization: Bearer X" -> X, else "".
+std::string bearerToken(const Request& req);
+// The API key from (in order) the body's "key", "Authorization: Bearer", or "X-API-Key".
+std::string apiKeyFrom(const Request& req, const nlohmann::json& body);
+
+// Lenient field readers: absent or null -> nullopt; wrong type -> the field's name goes into `errors`.
+struct FieldReader {
+    const nlohmann::json& body;
+    std::map<std::string, std::vector<std::string>> errors;
+
+    std::optional<std::string> string(const std::string& name, std::size_t maxLength = 10'000);
+    std::optional<double> number(const std::string& name);
+    std::optional<std::int64_t> integer(const std::string& name);
+    std::optional<bool> boolean(const std::string& name);
+    // Throws the collected field errors, if any.
+    void check() const;
+};
+
+// Required string field with a clear 400.
+std::string requireString(const nlohmann::json& body, const std::string& name, std::size_t maxLength = 10'000);
+
+}  // namespace easel::server

@@ -1,0 +1,20 @@
+#pragma once
+// Wraps a controller body with authentication and the rate-limit headers that every authenticated
+// response carries (also the 429 itself).
+
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "api_support.h"
+#include "router.h"
+#include "service/access_control.h"
+
+namespace easel::server {
+
+enum class Credential { ApiKey, SessionToken, AdminKey };
+
+using AuthedHandler = std::function<Response(const Request&, const nlohmann::json& body, const service::Access&)>;
+
+Handler authenticated(service::AccessControl& access, Credential credential, AuthedHandler handler);
+
+}  // namespace easel::server

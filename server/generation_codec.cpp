@@ -1,0 +1,166 @@
+#include "generation_codec.h"
+
+#include "api_support.h"
+#include "common/base64.h"
+
+namespace easel::server {
+namespace {
+
+using nlohmann::json;
+
+// An image field: base64 / data URL, or a link to an upload on this server (".../uploads/<token>").
+std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, const service::GenerationService& g,
+                                     std::int64_t callerId) {
+    const auto value = r.string(name, 40u * 1024 * 1024);
+    if (!value || value->empty()) return std::nullopt;
+    if (value->rfind("http://", 0) == 0 || value->rfind("https://", 0) == 0) {
+        const auto slash = value->rfind("/uploads/");
+        if (slash != std::string::npos) {
+            const auto token = value->substr(slash + 9);
+            if (auto up = g.uploaded(token); up && up->first == callerId) return std::move(up->second);
+            r.errors[name].push_back("links to an upload that does not exist, has expired or is not yours");
+            return std::nullopt;
+        }
+        r.errors[name].push_back(
+            "is a URL outside this server; send the image as base64 or upload it with /api/v6/base64_to_url first");
+        return std::nullopt;
+    }
+    auto bytes = decodeBase64(*value);
+    if (!bytes) r.errors[name].push_back("is neither base64 image data nor a link to an upload");
+    return bytes;
+}
+
+std::string statusWord(storage::JobStatus s) {
+    switch (s) {
+        case storage::JobStatus::Queued:
+        case storage::JobStatus::Running:
+            return "processing";
+        case storage::JobStatus::Succeeded:
+            return "success";
+        case storage::JobStatus::Failed:
+            return "failed";
+        case storage::JobStatus::Cancelled:
+            return "cancelled";
+    }
+    return "processing";
+}
+
+}  // namespace
+
+service::SubmitRequest parseSubmit(const json& body, const std::string& kind, const service::GenerationService& g,
+                                   std::int64_t callerId) {
+    service::SubmitRequest out;
+    auto& p = out.params;
+    p.kind = kind;
+    FieldReader r{body, {}};
+    p.modelId = r.string("model_id", 200).value_or("");
+    p.prompt = r.string("prompt", 20'000).value_or("");
+    p.negativePrompt = r.string("negative_prompt", 20'000).value_or("");
+    auto intField = [&](const char* name, int fallback) {
+        const auto v = r.integer(name);
+        if (v && (*v < -1'000'000 || *v > 1'000'000)) {
+            r.errors[name].push_back("is out of range");
+            return fallback;
+        }
+        return v ? static_cast<int>(*v) : fallback;
+    };
+    p.width = intField("width", 0);
+    p.height = intField("height", 0);
+    p.samples = intField("samples", 1);
+    p.steps = intField("num_inference_steps", intField("steps", 0));
+    p.guidance = r.number("guidance_scale").value_or(-1.0);
+    if (const auto seed = r.integer("seed"); seed && *seed != -1) p.seed = *seed;  // -1 / null: random
+    p.scheduler = r.string("scheduler", 100).value_or("");
+    p.karras = r.boolean("use_karras_sigmas").value_or(false);
+    p.clipSkip = intField("clip_skip", 1);
+    p.strength = r.number("strength").value_or(r.number("prompt_strength").value_or(0.75));
+    p.base64 = r.boolean("base64").value_or(false);
+    out.webhook = r.string("webhook", 2000).value_or("");
+    out.trackId = r.string("track_id", 200).value_or("");
+    out.temp = r.boolean("temp").value_or(false);
+    out.instant = r.boolean("instant_response").value_or(false);
+    if (kind != "text2img") {
+        out.initImage = readImage(r, "init_image", g, callerId);
+        if (kind == "inpaint") out.maskImage = readImage(r, "mask_image", g, callerId);
+    }
+    r.check();
+    return out;
+}
+
+std::string baseUrlFor(const Request& req, const std::string& configured) {
+    if (!configured.empty()) return configured;
+    auto host = req.header("Host");
+    if (host.empty() || host.find_first_of("/\\ @") != std::string::npos) host = "127.0.0.1";
+    return "http://" + host;
+}
+
+json jobJson(const service::JobView& v, const std::string& baseUrl, const service::GenerationService& g) {
+    const auto& job = v.job;
+    json out{{"status", statusWord(job.status)}, {"id", job.id}};
+    json meta = job.meta.empty() ? json::object() : json::parse(job.meta, nullptr, false);
+    if (!meta.is_object()) meta = json::object();
+    if (meta.empty()) {
+        const auto& p = v.params;
+        meta = {{"model_id", p.modelId},
+                {"prompt", p.prompt},
+                {"negative_prompt", p.negativePrompt},
+                {"W", p.width},
+                {"H", p.height},
+                {"steps", p.steps},
+                {"guidance_scale", p.guidance},
+                {"n_samples", p.samples},
+                {"scheduler", p.scheduler},
+                {"seed", p.seed ? json(*p.seed) : json(nullptr)}};
+        if (p.kind != "text2img") meta["strength"] = p.strength;
+    }
+    out["meta"] = meta;
+    if (!job.trackId.empty()) out["track_id"] = job.trackId;
+    const auto fetchUrl = baseUrl + "/api/v6/images/fetch/" + std::to_string(job.id);
+    switch (job.status) {
+        case storage::JobStatus::Succeeded: {
+            json output = json::array();
+            for (const auto& img : v.images) {
+                if (v.params.base64) {
+                    const auto bytes = g.image(img.token);
+                    output.push_back(bytes ? "data:image/png;base64," + encodeBase64(*bytes) : std::string());
+                } else {
+                    output.push_back(baseUrl + "/images/" + img.token + ".png");
+                }
+            }
+            out["output"] = output;
+            out["proxy_links"] = output;
+            out["generationTime"] = job.generationSeconds;
+            if (v.images.empty() && job.images > 0) out["message"] = "the images of this request have expired";
+            break;
+        }
+        case storage::JobStatus::Queued:
+        case storage::JobStatus::Running:
+            out["eta"] = v.etaSeconds;
+            out["message"] = "Try to fetch request after given estimated time";
+            out["messege"] = out["message"];
+            out["fetch_result"] = fetchUrl;
+            out["future_links"] = json::array();
+            out["output"] = json::array();
+            out["queue_position"] = v.queuePosition;
+            out["tip"] = job.status == storage::JobStatus::Queued ? "queued" : "running";
+            if (v.progress) {
+                out["progress"] = {{"step", v.progress->step},
+                                   {"total", v.progress->total},
+                                   {"sample", v.progress->sample},
+                                   {"samples", v.progress->samples}};
+            }
+            break;
+        case storage::JobStatus::Failed:
+            out["message"] = "generation failed: " + job.error + " (the request was not charged)";
+            out["messege"] = out["message"];
+            out["output"] = json::array();
+            break;
+        case storage::JobStatus::Cancelled:
+            out["message"] = "the request was cancelled (and not charged)";
+            out["output"] = json::array();
+            break;
+    }
+    return out;
+}
+
+}  // namespace easel::server

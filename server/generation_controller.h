@@ -1,0 +1,20 @@
+#pragma once
+// The hosted Stable Diffusion API's generation endpoints (v6, v3 aliases, realtime), fetch, cancel,
+// history, models, uploads, and the image files themselves.
+
+#include <string>
+
+#include "router.h"
+#include "service/access_control.h"
+#include "service/generation_service.h"
+
+namespace easel::server {
+
+struct GenerationRoutesOptions {
+    std::string publicUrl;  // e.g. "https://easel.example.com"; empty: from the request's Host header
+};
+
+void registerGenerationRoutes(Router& router, service::AccessControl& access, service::GenerationService& generation,
+                              GenerationRoutesOptions options = {});
+
+}  // namespace easel::server

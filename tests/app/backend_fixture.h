@@ -1,0 +1,82 @@
+#pragma once
+// The real backend (accounts, queue, workers, HTTP server on an ephemeral loopback port) over a fake
+// generator and a fake clock.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "backend.h"
+#include "fake_generator.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "temp_dir.h"
+
+namespace easel::testing {
+
+class BackendTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        config.dataDir = dir.path() / "data";
+        config.passwordCost = accounts::PasswordCost::fastForTests();
+        config.clock = &clock;
+        config.generation.syncWait = std::chrono::milliseconds(5000);
+        config.maintenanceSeconds = 3600;
+        start();
+    }
+    void TearDown() override {
+        generator.release();
+        stop();
+    }
+    void start() {
+        backend = std::make_unique<app::Backend>(config, generator);
+        backend->start();
+        server::HttpServerOptions o;
+        o.port = 0;
+        http = std::make_unique<server::HttpServer>(o, backend->makeRouter("test", "cpu"));
+        http->start();
+        port = http->port();
+    }
+    void stop() {
+        if (http) http->stop();
+        if (backend) backend->stop();
+        http.reset();
+        backend.reset();
+    }
+
+    HttpResult post(const std::string& path, const nlohmann::json& body,
+                    const std::map<std::string, std::string>& h = {}) {
+        return postJson(port, path, body, h);
+    }
+    HttpResult get(const std::string& path, const std::map<std::string, std::string>& h = {}) {
+        return httpRequest(port, "GET", path, {}, h);
+    }
+    // A fresh account; returns the sign-up JSON (user_id, api_key, ...).
+    nlohmann::json signup(const std::string& email, const std::string& password = "correct horse") {
+        const auto r = post("/api/v1/auth/signup", {{"email", email}, {"password", password}});
+        EXPECT_EQ(r.status, 201) << r.body;
+        return r.json();
+    }
+    std::string login(const std::string& email, const std::string& password = "correct horse") {
+        const auto r = post("/api/v1/auth/login", {{"email", email}, {"password", password}});
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.json().value("token", "");
+    }
+    HttpResult text2img(const std::string& key, nlohmann::json extra = nlohmann::json::object()) {
+        nlohmann::json body{{"key", key}, {"prompt", "a red circle"}};
+        body.update(extra);
+        return post("/api/v6/images/text2img", body);
+    }
+    // Moves past the current rate-limit window.
+    void nextMinute() { clock.advance(60); }
+
+    TempDir dir;
+    FakeClock clock;
+    FakeGenerator generator;
+    app::BackendConfig config;
+    std::unique_ptr<app::Backend> backend;
+    std::unique_ptr<server::HttpServer> http;
+    std::uint16_t port = 0;
+};
+
+}  // namespace easel::testing

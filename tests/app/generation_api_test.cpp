@@ -1,0 +1,275 @@
+// The hosted-API-shaped generation endpoints, the queue and the workers, through real HTTP.
+
+#include "backend_fixture.h"
+#include "common/base64.h"
+#include "storage/database.h"
+
+namespace easel::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string pngBase64(int w, int h, std::uint8_t value) {
+    inference::Image img;
+    img.width = w;
+    img.height = h;
+    img.rgb.assign(static_cast<std::size_t>(w * h * 3), value);
+    return encodeBase64(inference::encodePng(img));
+}
+
+class GenerationApi : public BackendTest {
+protected:
+    void SetUp() override {
+        BackendTest::SetUp();
+        key = signup("a@example.com")["api_key"];
+        backend->accounts().setPlan("a@example.com", "premium");  // room for many requests
+    }
+    std::string key;
+};
+
+TEST_F(GenerationApi, Text2ImgSucceedsWithLinksAndMeta) {
+    const auto r = text2img(key, {{"seed", 42}, {"samples", 2}, {"width", 64}, {"height", 128}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto j = r.json();
+    EXPECT_EQ(j["status"], "success");
+    ASSERT_EQ(j["output"].size(), 2u);
+    EXPECT_EQ(j["meta"]["seed"], 42);
+    EXPECT_EQ(j["meta"]["W"], 64);
+    EXPECT_GE(j["generationTime"].get<double>(), 0.0);
+    const std::string url = j["output"][0];
+    ASSERT_EQ(url.rfind("http://127.0.0.1:" + std::to_string(port) + "/images/", 0), 0u) << url;
+    const auto png = get(url.substr(url.find("/images/")));
+    ASSERT_EQ(png.status, 200);
+    EXPECT_EQ(png.header("content-type"), "image/png");
+    const auto image = inference::decodeImage(std::vector<std::uint8_t>(png.body.begin(), png.body.end()));
+    EXPECT_EQ(image.width, 64);
+    EXPECT_EQ(image.height, 128);
+    EXPECT_EQ(image.rgb[5], 42);  // the fake draws the seed's value
+    // Fetch returns the same shape.
+    const auto f = post("/api/v6/images/fetch", {{"key", key}, {"request_id", j["id"]}});
+    EXPECT_EQ(f.json()["output"], j["output"]);
+    EXPECT_EQ(post("/api/v3/fetch/" + std::to_string(j["id"].get<int>()), {{"key", key}}).json()["status"], "success");
+}
+
+TEST_F(GenerationApi, LenientFieldsAsRealClientsSendThem) {
+    const auto r = post("/api/v3/text2img", {{"key", key},
+                                             {"prompt", "a blue star"},
+                                             {"width", "64"},
+                                             {"height", "64"},
+                                             {"samples", "1"},
+                                             {"num_inference_steps", "3"},
+                                             {"guidance_scale", "7.5"},
+                                             {"seed", nullptr},
+                                             {"base64", "yes"},
+                                             {"webhook", nullptr},
+                                             {"track_id", nullptr},
+                                             {"safety_checker", "no"},
+                                             {"enhance_prompt", "no"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto j = r.json();
+    EXPECT_EQ(j["status"], "success");
+    const std::string out = j["output"][0];
+    ASSERT_EQ(out.rfind("data:image/png;base64,", 0), 0u);
+    EXPECT_TRUE(decodeBase64(out).has_value());
+    EXPECT_EQ(j["meta"]["steps"], 3);
+}
+
+TEST_F(GenerationApi, BadValuesGetFieldErrors) {
+    auto r = text2img(key, {{"width", 100}, {"samples", 9}, {"guidance_scale", "lots"}, {"prompt", ""}});
+    ASSERT_EQ(r.status, 400);
+    const auto errors = r.json()["errors"];
+    EXPECT_TRUE(errors.contains("guidance_scale"));
+    r = text2img(key, {{"width", 100}, {"samples", 9}});
+    EXPECT_TRUE(r.json()["errors"].contains("width"));
+    EXPECT_TRUE(r.json()["errors"].contains("samples"));
+    EXPECT_EQ(text2img(key, {{"width", 2048}}).status, 400);
+    EXPECT_EQ(text2img(key, {{"model_id", "no-such-model"}}).status, 400);
+    EXPECT_EQ(generator.completed(), 0);
+}
+
+TEST_F(GenerationApi, Img2ImgAndInpaintTakeBase64Images) {
+    const auto init = pngBase64(64, 64, 200);
+    auto r = post(
+        "/api/v6/images/img2img",
+        {{"key", key}, {"prompt", "a square"}, {"init_image", "data:image/png;base64," + init}, {"strength", "0.5"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["meta"]["prompt"], "a square");
+    // Missing, undecodable, or mismatched images: 400 before anything is charged.
+    EXPECT_EQ(post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}}).status, 400);
+    r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", "bm90IGFuIGltYWdl"}});
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(r.json()["errors"].contains("init_image"));
+    r = post("/api/v6/images/inpaint", {{"key", key}, {"prompt", "x"}, {"init_image", init}});
+    EXPECT_TRUE(r.json()["errors"].contains("mask_image"));
+    r = post("/api/v6/images/inpaint",
+             {{"key", key}, {"prompt", "x"}, {"init_image", init}, {"mask_image", pngBase64(32, 32, 255)}});
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.json()["message"].get<std::string>().find("size"), std::string::npos);
+    r = post("/api/v6/images/inpaint",
+             {{"key", key}, {"prompt", "x"}, {"init_image", init}, {"mask_image", pngBase64(64, 64, 255)}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(
+        post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", "https://example.com/a.png"}})
+            .status,
+        400);
+}
+
+TEST_F(GenerationApi, UploadedImageWorksAsInitImage) {
+    const auto up = post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", pngBase64(64, 64, 90)}});
+    ASSERT_EQ(up.status, 200) << up.body;
+    const std::string link = up.json()["link"];
+    const auto r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", link}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    // Another account cannot use it.
+    const std::string other = signup("b@example.com")["api_key"];
+    EXPECT_EQ(post("/api/v6/images/img2img", {{"key", other}, {"prompt", "x"}, {"init_image", link}}).status, 400);
+    EXPECT_EQ(post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", "aGVsbG8="}}).status, 400);
+}
+
+TEST_F(GenerationApi, ProcessingThenFetch) {
+    generator.block();
+    const auto r = text2img(key, {{"instant_response", true}});
+    ASSERT_EQ(r.status, 200);
+    const auto j = r.json();
+    EXPECT_EQ(j["status"], "processing");
+    EXPECT_TRUE(j.contains("eta"));
+    EXPECT_EQ(j["fetch_result"], "http://127.0.0.1:" + std::to_string(port) + "/api/v6/images/fetch/" +
+                                     std::to_string(j["id"].get<int>()));
+    EXPECT_EQ(post("/api/v6/images/fetch", {{"key", key}, {"request_id", j["id"]}}).json()["status"], "processing");
+    generator.release();
+    ASSERT_TRUE(backend->runner().waitFinished(j["id"], std::chrono::milliseconds(10'000)));
+    const auto f = post("/api/v6/images/fetch", {{"key", key}, {"request_id", j["id"]}}).json();
+    EXPECT_EQ(f["status"], "success");
+    EXPECT_EQ(f["output"].size(), 1u);
+}
+
+TEST_F(GenerationApi, CancelAQueuedJobRefundsIt) {
+    generator.block();
+    const auto running = text2img(key, {{"instant_response", true}, {"prompt", "first"}}).json();
+    ASSERT_TRUE(generator.waitStarted(1));
+    const auto queued = text2img(key, {{"instant_response", true}, {"prompt", "second"}, {"samples", 3}}).json();
+    EXPECT_EQ(queued["queue_position"], 0);
+    const auto c = post("/api/v6/images/cancel", {{"key", key}, {"request_id", queued["id"]}});
+    ASSERT_EQ(c.status, 200) << c.body;
+    EXPECT_EQ(post("/api/v6/images/fetch", {{"key", key}, {"request_id", queued["id"]}}).json()["status"], "cancelled");
+    // Cancelling a running job stops it at the next step.
+    EXPECT_EQ(post("/api/v6/images/cancel", {{"key", key}, {"request_id", running["id"]}}).status, 200);
+    generator.release();
+    ASSERT_TRUE(backend->runner().waitFinished(running["id"], std::chrono::milliseconds(10'000)));
+    EXPECT_EQ(post("/api/v6/images/fetch", {{"key", key}, {"request_id", running["id"]}}).json()["status"],
+              "cancelled");
+    const auto caller = backend->accounts().authenticateKey(key);
+    EXPECT_EQ(backend->accounts().account(caller.userId).imagesUsed, 0);
+    EXPECT_EQ(generator.started(), std::vector<std::string>{"first"});
+    EXPECT_EQ(post("/api/v6/images/cancel", {{"key", key}, {"request_id", queued["id"]}}).status, 409);
+}
+
+TEST_F(GenerationApi, FailedGenerationIsRefunded) {
+    const auto r = text2img(key, {{"prompt", "explode please"}, {"samples", 2}});
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.json()["status"], "failed");
+    EXPECT_NE(r.json()["message"].get<std::string>().find("out of memory"), std::string::npos);
+    const auto caller = backend->accounts().authenticateKey(key);
+    EXPECT_EQ(backend->accounts().account(caller.userId).imagesUsed, 0);
+}
+
+TEST_F(GenerationApi, QueueCapGives429WithRetryAfter) {
+    backend->accounts().setPlan("a@example.com", "free");  // 2 queued at most
+    generator.block();
+    EXPECT_EQ(text2img(key, {{"instant_response", true}}).status, 200);
+    EXPECT_EQ(text2img(key, {{"instant_response", true}}).status, 200);
+    const auto r = text2img(key, {{"instant_response", true}});
+    EXPECT_EQ(r.status, 429);
+    EXPECT_TRUE(r.json().contains("retry_after"));
+    EXPECT_FALSE(r.header("retry-after").empty());
+}
+
+TEST_F(GenerationApi, HigherPlansRunFirst) {
+    const std::string freeKey = signup("free@example.com")["api_key"];
+    const std::string basicKey = signup("basic@example.com")["api_key"];
+    backend->accounts().setPlan("basic@example.com", "basic");
+    generator.block();
+    text2img(key, {{"instant_response", true}, {"prompt", "blocker"}});
+    ASSERT_TRUE(generator.waitStarted(1));
+    text2img(freeKey, {{"instant_response", true}, {"prompt", "free 1"}});
+    text2img(freeKey, {{"instant_response", true}, {"prompt", "free 2"}});
+    text2img(basicKey, {{"instant_response", true}, {"prompt", "basic"}});
+    text2img(key, {{"instant_response", true}, {"prompt", "premium"}});
+    generator.release();
+    for (int i = 0; i < 200 && generator.completed() < 5; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(generator.started(), (std::vector<std::string>{"blocker", "premium", "basic", "free 1", "free 2"}));
+}
+
+TEST_F(GenerationApi, HistoryPagesNewestFirstAndDeletes) {
+    for (int i = 0; i < 3; ++i) text2img(key, {{"prompt", "p" + std::to_string(i)}});
+    auto h = get("/api/v1/history?limit=2&offset=0", {{"X-API-Key", key}}).json();
+    EXPECT_EQ(h["total"], 3);
+    ASSERT_EQ(h["items"].size(), 2u);
+    EXPECT_EQ(h["items"][0]["meta"]["prompt"], "p2");
+    const std::string url = h["items"][0]["output"][0];
+    const auto id = h["items"][0]["id"].get<int>();
+    EXPECT_EQ(httpRequest(port, "DELETE", "/api/v1/history/" + std::to_string(id), "{}", {{"X-API-Key", key}}).status,
+              200);
+    EXPECT_EQ(get(url.substr(url.find("/images/"))).status, 404);
+    h = get("/api/v1/history?offset=2", {{"X-API-Key", key}}).json();
+    EXPECT_EQ(h["items"].size(), 0u);
+    EXPECT_EQ(get("/api/v1/history?limit=abc", {{"X-API-Key", key}}).status, 400);
+}
+
+TEST_F(GenerationApi, ImagesExpireAfterRetention) {
+    const auto keep = text2img(key).json()["output"][0].get<std::string>();
+    const auto temp = text2img(key, {{"temp", "yes"}}).json()["output"][0].get<std::string>();
+    clock.advance(2 * 24 * 3600);
+    backend->sweep();
+    EXPECT_EQ(get(keep.substr(keep.find("/images/"))).status, 200);
+    EXPECT_EQ(get(temp.substr(temp.find("/images/"))).status, 404);  // temp: 24 hours
+    clock.advance(29 * 24 * 3600);
+    backend->sweep();
+    EXPECT_EQ(get(keep.substr(keep.find("/images/"))).status, 404);  // 30 days
+    const auto caller = backend->accounts().authenticateKey(key);
+    EXPECT_EQ(backend->runner().sweepExpired(), 0);
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& f :
+         std::filesystem::directory_iterator(config.dataDir / "files" / std::to_string(caller.userId))) {
+        ++files;
+    }
+    EXPECT_EQ(files, 0u);
+}
+
+TEST_F(GenerationApi, JobsInterruptedByACrashRunAgainOnce) {
+    generator.block();
+    const auto j = text2img(key, {{"instant_response", true}, {"prompt", "survivor"}}).json();
+    const auto queued = text2img(key, {{"instant_response", true}, {"prompt", "waiting"}}).json();
+    ASSERT_TRUE(generator.waitStarted(1));
+    // Simulate kill -9: the rows stay as they are while nothing runs them.
+    storage::Database side(config.dataDir / "easel.db");
+    generator.release();
+    stop();
+    side.exec("UPDATE jobs SET status = 'running' WHERE id = " + std::to_string(j["id"].get<int>()));
+    side.exec("UPDATE jobs SET status = 'queued' WHERE id = " + std::to_string(queued["id"].get<int>()));
+    side.exec("DELETE FROM images WHERE job_id = " + std::to_string(queued["id"].get<int>()));
+    start();
+    ASSERT_TRUE(backend->runner().waitFinished(j["id"], std::chrono::milliseconds(10'000)));
+    ASSERT_TRUE(backend->runner().waitFinished(queued["id"], std::chrono::milliseconds(10'000)));
+    for (const auto& id : {j["id"], queued["id"]}) {
+        const auto f = post("/api/v6/images/fetch", {{"key", key}, {"request_id", id}}).json();
+        EXPECT_EQ(f["status"], "success");
+        EXPECT_EQ(f["output"].size(), 1u);  // not duplicated
+    }
+    const auto caller = backend->accounts().authenticateKey(key);
+    EXPECT_EQ(backend->accounts().account(caller.userId).imagesUsed, 2);  // not charged twice
+}
+
+TEST_F(GenerationApi, ModelListAndRealtimeAliases) {
+    const auto m = post("/api/v4/dreambooth/model_list", {{"key", key}});
+    ASSERT_EQ(m.status, 200);
+    EXPECT_EQ(m.json()["models"][0]["model_id"], "fake-model");
+    EXPECT_EQ(get("/api/v1/models", {{"X-API-Key", key}}).json()["models"][0]["default"], true);
+    const auto r = post("/api/v6/realtime/text2img", {{"key", key}, {"prompt", "x"}});
+    EXPECT_EQ(r.json()["status"], "success");
+    EXPECT_EQ(get("/health").json()["model"], "fake-model");
+}
+
+}  // namespace
+}  // namespace easel::testing

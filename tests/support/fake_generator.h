@@ -1,0 +1,90 @@
+#pragma once
+// A jobs::ImageGenerator without a model: solid-colour PNGs of the requested size (the colour comes
+// from the seed), with hooks to block, fail and record the order of jobs.
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/service_error.h"
+#include "inference/image/image.h"
+#include "jobs/image_generator.h"
+
+namespace easel::testing {
+
+class FakeGenerator final : public jobs::ImageGenerator {
+public:
+    std::vector<jobs::ModelDescription> models() const override { return {model()}; }
+    std::optional<jobs::ModelDescription> defaultModel() const override { return model(); }
+
+    jobs::GeneratedImages generate(const jobs::GenerationParams& p, const jobs::Bytes* init, const jobs::Bytes*,
+                                   const jobs::ProgressCallback& progress) override {
+        {
+            std::unique_lock lock(m_mutex);
+            m_started.push_back(p.prompt);
+            m_changed.notify_all();
+            m_changed.wait(lock, [&] { return !m_blocked; });
+        }
+        for (int step = 1; step <= p.steps; ++step) {
+            if (progress && !progress(step, p.steps, 0)) throw jobs::GenerationCancelledError();
+        }
+        if (p.prompt.find("explode") != std::string::npos) throw std::runtime_error("the model ran out of memory");
+        jobs::GeneratedImages out;
+        const std::int64_t seed = p.seed.value_or(7);
+        for (int i = 0; i < p.samples; ++i) {
+            inference::Image img;
+            img.width = p.width;
+            img.height = p.height;
+            img.rgb.assign(static_cast<std::size_t>(p.width * p.height * 3),
+                           static_cast<std::uint8_t>((seed + i) % 256));
+            if (init != nullptr) img.rgb[0] = 1;  // marks that an init image arrived
+            out.pngs.push_back(
+                inference::encodePng(img, {{"parameters", p.prompt + "\nSeed: " + std::to_string(seed + i)}}));
+        }
+        out.meta = {{"prompt", p.prompt}, {"seed", seed}, {"W", p.width}, {"H", p.height}, {"steps", p.steps}};
+        ++m_completed;
+        return out;
+    }
+
+    void block() {
+        std::lock_guard lock(m_mutex);
+        m_blocked = true;
+    }
+    void release() {
+        std::lock_guard lock(m_mutex);
+        m_blocked = false;
+        m_changed.notify_all();
+    }
+    // Waits until `n` generations have started.
+    bool waitStarted(std::size_t n, std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000)) {
+        std::unique_lock lock(m_mutex);
+        return m_changed.wait_for(lock, timeout, [&] { return m_started.size() >= n; });
+    }
+    std::vector<std::string> started() {
+        std::lock_guard lock(m_mutex);
+        return m_started;
+    }
+    int completed() const { return m_completed.load(); }
+
+private:
+    static jobs::ModelDescription model() {
+        jobs::ModelDescription m;
+        m.id = "fake-model";
+        m.name = "Fake";
+        m.defaultWidth = 64;
+        m.defaultHeight = 64;
+        m.defaultSteps = 4;
+        m.defaultGuidance = 5.0;
+        return m;
+    }
+
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    bool m_blocked = false;
+    std::vector<std::string> m_started;
+    std::atomic<int> m_completed{0};
+};
+
+}  // namespace easel::testing
