@@ -1,9 +1,12 @@
 #include "backend.h"
 
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "account_controller.h"
 #include "admin_controller.h"
+#include "common/random_token.h"
 #include "generation_controller.h"
 #include "health_controller.h"
 #include "storage/migrations.h"
@@ -90,6 +93,36 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
     server::registerGenerationRoutes(router, m_access, m_generation, {m_config.publicUrl});
     server::registerAdminRoutes(router, m_access, m_generation, m_runner);
     return router;
+}
+
+DesktopOwner ensureDesktopOwner(Backend& backend, const std::filesystem::path& dataDir) {
+    const auto file = dataDir / "desktop-owner.json";
+    DesktopOwner owner;
+    std::string password;
+    if (std::filesystem::exists(file)) {
+        std::ifstream in(file);
+        const auto j = nlohmann::json::parse(in, nullptr, false);
+        if (j.is_discarded() || !j.contains("email") || !j.contains("password")) {
+            throw std::runtime_error(file.string() + " is damaged; remove it to create a new local account");
+        }
+        owner.email = j["email"];
+        password = j["password"];
+    } else {
+        owner.email = "owner@easel.local";
+        password = randomToken();
+        backend.accounts().createUser(owner.email, password, "premium", true);
+        const auto tmp = file.string() + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::trunc);
+            out << nlohmann::json{{"email", owner.email}, {"password", password}}.dump() << '\n';
+        }
+        std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        std::filesystem::rename(tmp, file);
+    }
+    owner.sessionToken = backend.accounts().login(owner.email, password, "127.0.0.1");
+    const auto caller = backend.accounts().authenticateToken(owner.sessionToken);
+    owner.apiKey = backend.accounts().viewKey(caller.userId, password);
+    return owner;
 }
 
 }  // namespace easel::app

@@ -83,4 +83,13 @@ private:
     bool m_stopping = false;
 };
 
+// The desktop app's local mode: an owner account (admin, premium) created on the first launch; its
+// random password is kept in <data dir>/desktop-owner.json (0600). Returns a fresh session and the key.
+struct DesktopOwner {
+    std::string email;
+    std::string sessionToken;
+    std::string apiKey;
+};
+DesktopOwner ensureDesktopOwner(Backend& backend, const std::filesystem::path& dataDir);
+
 }  // namespace easel::app

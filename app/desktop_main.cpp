@@ -12,6 +12,7 @@
 #include "app_args.h"
 #include "backend.h"
 #include "backend_setup.h"
+#include "dialog_presenter.h"
 #include "engine_generator.h"
 #include "http_server.h"
 #include "inference/runtime_info.h"
@@ -77,7 +78,17 @@ int main(int argc, char** argv) {
     }
 
     ui::ApiClient client(QUrl(QStringLiteral("http://127.0.0.1:%1").arg(http->port())));
-    ui::MainWindow window(&client);
+    ui::MessageBoxPresenter dialogs;
+    ui::MainWindow window(&client, &dialogs);
+    try {
+        // Local mode: the bundled backend's owner account, created on the first launch.
+        const auto owner = app::ensureDesktopOwner(*backend, config.dataDir);
+        client.setSessionToken(QString::fromStdString(owner.sessionToken));
+        client.setApiKey(QString::fromStdString(owner.apiKey));
+    } catch (const std::exception& e) {
+        std::cerr << "easel: cannot open the local account: " << e.what() << '\n';
+    }
     window.show();
+    window.reloadFromServer();
     return application.exec();
 }

@@ -1,5 +1,7 @@
 // easel-server: the headless REST backend. Composition root only: parse arguments, wire objects, run.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +19,7 @@
 #include "generate_command.h"
 #include "http_server.h"
 #include "inference/runtime_info.h"
+#include "openapi.h"
 
 namespace {
 
@@ -26,6 +29,7 @@ constexpr std::string_view kUsage = R"(Usage: easel-server [options]
        easel-server admin set-plan --email E --plan PLAN [--data-dir DIR]
        easel-server admin list-users [--data-dir DIR]
        easel-server admin delete-user --email E [--data-dir DIR]
+       easel-server openapi        (prints the OpenAPI document)
 
 The Easel REST backend: Stable Diffusion generation behind accounts, API keys and quotas.
 
@@ -79,6 +83,26 @@ int main(int argc, char** argv) {
             return EXIT_SUCCESS;
         }
         if (!args.raw().empty() && args.raw().front() == "generate") return app::runGenerate(args, argv[0]);
+        if (!args.raw().empty() && args.raw().front() == "openapi") {
+            // The API description, from the same route table the server serves.
+            struct NoModel final : jobs::ImageGenerator {
+                std::vector<jobs::ModelDescription> models() const override { return {}; }
+                std::optional<jobs::ModelDescription> defaultModel() const override { return std::nullopt; }
+                jobs::GeneratedImages generate(const jobs::GenerationParams&, const jobs::Bytes*, const jobs::Bytes*,
+                                               const jobs::ProgressCallback&) override {
+                    return {};
+                }
+            } none;
+            app::BackendConfig config;
+            config.dataDir = std::filesystem::temp_directory_path() / ("easel-openapi-" + std::to_string(::getpid()));
+            {
+                app::Backend backend(config, none);
+                std::cout << server::openApiDocument(backend.makeRouter(EASEL_VERSION, "cpu"), EASEL_VERSION).dump(2)
+                          << '\n';
+            }
+            std::filesystem::remove_all(config.dataDir);
+            return EXIT_SUCCESS;
+        }
         if (!args.raw().empty() && args.raw().front() == "admin") {
             const std::string verb = argc > 2 ? argv[2] : "";
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));

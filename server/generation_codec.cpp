@@ -106,10 +106,14 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
                 {"negative_prompt", p.negativePrompt},
                 {"W", p.width},
                 {"H", p.height},
+                {"width", p.width},
+                {"height", p.height},
                 {"steps", p.steps},
+                {"num_inference_steps", p.steps},
                 {"guidance_scale", p.guidance},
                 {"n_samples", p.samples},
                 {"scheduler", p.scheduler},
+                {"use_karras_sigmas", p.karras},
                 {"seed", p.seed ? json(*p.seed) : json(nullptr)}};
         if (p.kind != "text2img") meta["strength"] = p.strength;
     }

@@ -1,20 +1,76 @@
 #pragma once
+// The playground window: text-to-image, image-to-image and inpaint panes, the gallery and the
+// account dashboard in tabs, the request queue below. It only talks to the server given by the
+// ApiClient (bundled or remote), with whatever credentials that client holds.
 
 #include <QLabel>
 #include <QMainWindow>
 
 #include "api_client.h"
+#include "api_types.h"
+
+class QTabWidget;
 
 namespace easel::ui {
+
+class AccountPane;
+class DialogPresenter;
+class GalleryPane;
+class GenerationPane;
+class GenerationQueue;
+class ImageToImagePane;
+class InpaintPane;
+class QueuePanel;
+class TextToImagePane;
+struct QueuedJob;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    explicit MainWindow(ApiClient* client, QWidget* parent = nullptr);
+    // `dialogs` shows every message and question (tests pass a recorder). Neither is owned.
+    MainWindow(ApiClient* client, DialogPresenter* dialogs, QWidget* parent = nullptr);
+
+    TextToImagePane* textToImagePane() const { return m_text2img; }
+    ImageToImagePane* imageToImagePane() const { return m_img2img; }
+    InpaintPane* inpaintPane() const { return m_inpaint; }
+    GalleryPane* gallery() const { return m_gallery; }
+    AccountPane* accountPane() const { return m_account; }
+    GenerationQueue* queue() const { return m_queue; }
+    QTabWidget* tabs() const { return m_tabs; }
+
+    // Loads models, gallery and account with the client's current credentials.
+    void reloadFromServer();
+    void generate(GenerationPane* pane);
+    // The cURL command for the pane's settings; also copied to the clipboard by the button.
+    QString curlFor(GenerationPane* pane) const;
+    // Restores the parameters stored in a PNG (A1111 "parameters" chunk) into the current pane.
+    bool openImageParameters(const QString& path);
+    void signIn();
+    void signOut();
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
 
 private:
+    void buildMenus();
+    GenerationPane* paneFor(int kind) const;
+    GenerationPane* currentGenerationPane() const;
+    void onJobFinished(const QueuedJob& job);
+    void saveSettings() const;
+    void restoreSettings();
+
     ApiClient* m_client;
+    DialogPresenter* m_dialogs;
+    GenerationQueue* m_queue;
+    QTabWidget* m_tabs;
+    TextToImagePane* m_text2img;
+    ImageToImagePane* m_img2img;
+    InpaintPane* m_inpaint;
+    GalleryPane* m_gallery;
+    AccountPane* m_account;
+    QueuePanel* m_queuePanel;
     QLabel* m_status;
+    QList<ModelInfo> m_models;
 };
 
 }  // namespace easel::ui

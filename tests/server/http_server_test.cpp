@@ -23,7 +23,7 @@ protected:
     void startServer(HttpServerOptions options = {}) {
         options.port = 0;
         Router router;
-        easel::server::registerHealthRoutes(router, {"test", "cpu"});
+        easel::server::registerHealthRoutes(router, {"test", "cpu", ""});
         router.add(
             "POST", "/echo/{name}",
             [](const Request& r) {

@@ -1,0 +1,142 @@
+#include "openapi.h"
+
+#include <map>
+
+namespace easel::server {
+namespace {
+
+using nlohmann::json;
+
+json stringProp(const std::string& description) { return {{"type", "string"}, {"description", description}}; }
+json numberProp(const std::string& description) {
+    return {{"oneOf", json::array({{{"type", "number"}}, {{"type", "string"}}})}, {"description", description}};
+}
+
+json generationSchema(const std::string& kind) {
+    json props{
+        {"key", stringProp("API key (or Authorization: Bearer / X-API-Key)")},
+        {"model_id", stringProp("model id; default: the server's default model")},
+        {"prompt", stringProp("what to draw; A1111 weighting (word:1.3) works")},
+        {"negative_prompt", stringProp("what to avoid")},
+        {"width", numberProp("multiple of 8, at most 1024; default: the model's")},
+        {"height", numberProp("multiple of 8, at most 1024; default: the model's")},
+        {"samples", numberProp("1 to 4 images")},
+        {"num_inference_steps", numberProp("sampling steps, clamped to the plan's cap")},
+        {"guidance_scale", numberProp("1 to 20")},
+        {"seed", numberProp("null or -1: random; image i uses seed + i")},
+        {"scheduler", stringProp("diffusers name (DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, "
+                                 "EulerDiscreteScheduler, DDIMScheduler, LCMScheduler) or A1111 name")},
+        {"use_karras_sigmas", stringProp("\"yes\"/\"no\" or a boolean")},
+        {"clip_skip", numberProp("1 = last layer")},
+        {"base64", stringProp("\"yes\": output holds data URLs instead of links")},
+        {"webhook", stringProp("URL notified when the request finishes")},
+        {"track_id", stringProp("echoed back in responses and webhooks")},
+        {"instant_response", stringProp("\"yes\": answer \"processing\" at once")},
+        {"temp", stringProp("\"yes\": keep the images 24 hours instead of 30 days")},
+    };
+    json required = json::array({"prompt"});
+    if (kind != "text2img") {
+        props["init_image"] = stringProp("base64 / data URL image, or a link from /api/v6/base64_to_url");
+        props["strength"] = numberProp("0 to 1 (v3: prompt_strength); how much to change the init image");
+        required.push_back("init_image");
+    }
+    if (kind == "inpaint") {
+        props["mask_image"] = stringProp("same size as init_image; white = repaint");
+        required.push_back("mask_image");
+    }
+    return {{"type", "object"}, {"properties", props}, {"required", required}};
+}
+
+std::map<std::string, json> requestSchemas() {
+    std::map<std::string, json> s;
+    const json credentials{{"type", "object"},
+                           {"properties", {{"email", stringProp("e-mail")}, {"password", stringProp("8+ characters")}}},
+                           {"required", json::array({"email", "password"})}};
+    s["POST /api/v1/auth/signup"] = credentials;
+    s["POST /api/v1/auth/login"] = credentials;
+    s["POST /api/v1/account/password"] = {
+        {"type", "object"},
+        {"properties",
+         {{"old_password", stringProp("current password")}, {"new_password", stringProp("8+ characters")}}},
+        {"required", json::array({"old_password", "new_password"})}};
+    const json password{{"type", "object"},
+                        {"properties", {{"password", stringProp("the account's password")}}},
+                        {"required", json::array({"password"})}};
+    s["POST /api/v1/account/api-key/view"] = password;
+    s["DELETE /api/v1/account"] = password;
+    const json requestId{
+        {"type", "object"},
+        {"properties", {{"key", stringProp("API key")}, {"request_id", numberProp("the request's id")}}},
+        {"required", json::array({"request_id"})}};
+    s["POST /api/v6/images/fetch"] = requestId;
+    s["POST /api/v6/images/cancel"] = requestId;
+    for (const std::string kind : {"text2img", "img2img", "inpaint"}) {
+        s["POST /api/v6/images/" + kind] = generationSchema(kind);
+        s["POST /api/v3/" + kind] = generationSchema(kind);
+        s["POST /api/v6/realtime/" + kind] = generationSchema(kind);
+    }
+    s["POST /api/v6/base64_to_url"] = {
+        {"type", "object"},
+        {"properties", {{"key", stringProp("API key")}, {"base64_string", stringProp("image, at most 5 MB decoded")}}},
+        {"required", json::array({"base64_string"})}};
+    s["POST /api/v3/base64_crop"] = s["POST /api/v6/base64_to_url"];
+    return s;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+}  // namespace
+
+json openApiDocument(const Router& router, const std::string& version) {
+    const auto schemas = requestSchemas();
+    const json errorRef{{"$ref", "#/components/schemas/Error"}};
+    json paths = json::object();
+    for (const auto& route : router.routes()) {
+        json op{{"summary", route.summary}};
+        json params = json::array();
+        for (std::size_t pos = route.pattern.find('{'); pos != std::string::npos;
+             pos = route.pattern.find('{', pos + 1)) {
+            const auto end = route.pattern.find('}', pos);
+            params.push_back({{"name", route.pattern.substr(pos + 1, end - pos - 1)},
+                              {"in", "path"},
+                              {"required", true},
+                              {"schema", {{"type", "string"}}}});
+        }
+        if (!params.empty()) op["parameters"] = params;
+        const auto it = schemas.find(route.method + " " + route.pattern);
+        if (it != schemas.end()) {
+            op["requestBody"] = {{"required", true},
+                                 {"content", {{"application/json", {{"schema", it->second}}}}},
+                                 {"description", "at most " + std::to_string(route.bodyLimit) + " bytes"}};
+        }
+        op["responses"] = {
+            {"200",
+             {{"description",
+               "success (JSON; status \"success\", \"processing\", "
+               "\"failed\" or \"cancelled\" for generation requests)"}}},
+            {"4XX", {{"description", "error"}, {"content", {{"application/json", {{"schema", errorRef}}}}}}}};
+        paths[route.pattern][lower(route.method)] = op;
+    }
+    json error{{"type", "object"},
+               {"properties",
+                {{"status", {{"type", "string"}, {"enum", json::array({"error"})}}},
+                 {"message", {{"type", "string"}}},
+                 {"messege", {{"type", "string"}, {"description", "legacy spelling, same text"}}},
+                 {"errors", {{"type", "object"}, {"description", "field -> list of problems"}}},
+                 {"retry_after", {{"type", "integer"}}}}}};
+    json doc;
+    doc["openapi"] = "3.0.3";
+    doc["info"] = {
+        {"title", "Easel REST API"},
+        {"version", version},
+        {"description", "Self-hosted Stable Diffusion API, compatible with the hosted service's v3/v6 shapes."}};
+    doc["servers"] = json::array({{{"url", "http://127.0.0.1:7860"}}});
+    doc["paths"] = paths;
+    doc["components"]["schemas"]["Error"] = error;
+    return doc;
+}
+
+}  // namespace easel::server

@@ -1,0 +1,133 @@
+#include "generation_params.h"
+
+#include <gtest/gtest.h>
+
+#include <QJsonArray>
+#include <QTemporaryDir>
+
+#include "parameter_form.h"
+
+namespace easel::ui {
+namespace {
+
+TEST(GenerationParamsTest, Text2ImgBodyHasTheContractKeys) {
+    GenerationParams p;
+    p.prompt = QStringLiteral("a red square");
+    p.negativePrompt = QStringLiteral("blur");
+    p.width = 512;
+    p.height = 768;
+    p.samples = 2;
+    p.steps = 25;
+    p.guidanceScale = 6.5;
+    p.scheduler = QStringLiteral("EulerDiscreteScheduler");
+    p.karrasSigmas = true;
+    const auto body = requestBody(GenerationKind::Text2Img, p, QStringLiteral("k"));
+    EXPECT_EQ(body.value(QStringLiteral("key")).toString(), QStringLiteral("k"));
+    EXPECT_EQ(body.value(QStringLiteral("prompt")).toString(), p.prompt);
+    EXPECT_EQ(body.value(QStringLiteral("negative_prompt")).toString(), p.negativePrompt);
+    EXPECT_EQ(body.value(QStringLiteral("width")).toInt(), 512);
+    EXPECT_EQ(body.value(QStringLiteral("height")).toInt(), 768);
+    EXPECT_EQ(body.value(QStringLiteral("samples")).toInt(), 2);
+    EXPECT_EQ(body.value(QStringLiteral("num_inference_steps")).toInt(), 25);
+    EXPECT_DOUBLE_EQ(body.value(QStringLiteral("guidance_scale")).toDouble(), 6.5);
+    EXPECT_TRUE(body.value(QStringLiteral("seed")).isNull());
+    EXPECT_EQ(body.value(QStringLiteral("scheduler")).toString(), QStringLiteral("EulerDiscreteScheduler"));
+    EXPECT_EQ(body.value(QStringLiteral("use_karras_sigmas")).toString(), QStringLiteral("yes"));
+    EXPECT_TRUE(body.value(QStringLiteral("instant_response")).toBool());
+    EXPECT_FALSE(body.contains(QStringLiteral("model_id")));  // empty: server default
+    EXPECT_FALSE(body.contains(QStringLiteral("init_image")));
+    EXPECT_FALSE(body.contains(QStringLiteral("strength")));
+}
+
+TEST(GenerationParamsTest, InpaintBodyCarriesImagesAsPNG) {
+    GenerationParams p;
+    p.modelId = QStringLiteral("easel-shapes-64");
+    p.seed = 7;
+    GenerationImages images;
+    images.init = QImage(16, 8, QImage::Format_RGB32);
+    images.init.fill(Qt::blue);
+    images.mask = QImage(16, 8, QImage::Format_Grayscale8);
+    images.mask.fill(255);
+    const auto body = requestBody(GenerationKind::Inpaint, p, QStringLiteral("k"), images);
+    EXPECT_EQ(body.value(QStringLiteral("model_id")).toString(), p.modelId);
+    EXPECT_EQ(body.value(QStringLiteral("seed")).toInteger(), 7);
+    EXPECT_DOUBLE_EQ(body.value(QStringLiteral("strength")).toDouble(), p.strength);
+    const auto init =
+        QImage::fromData(QByteArray::fromBase64(body.value(QStringLiteral("init_image")).toString().toLatin1()), "PNG");
+    const auto mask =
+        QImage::fromData(QByteArray::fromBase64(body.value(QStringLiteral("mask_image")).toString().toLatin1()), "PNG");
+    EXPECT_EQ(init.size(), QSize(16, 8));
+    EXPECT_EQ(mask.size(), QSize(16, 8));
+    EXPECT_EQ(qGray(mask.pixel(3, 3)), 255);
+    EXPECT_EQ(endpointPath(GenerationKind::Img2Img), QStringLiteral("/api/v6/images/img2img"));
+}
+
+TEST(GenerationParamsTest, MetaFillsParamsForUseTheseSettings) {
+    const auto meta = QJsonObject{{QStringLiteral("prompt"), QStringLiteral("p")},
+                                  {QStringLiteral("seed"), 123},
+                                  {QStringLiteral("width"), 64},
+                                  {QStringLiteral("num_inference_steps"), QStringLiteral("31")},
+                                  {QStringLiteral("use_karras_sigmas"), QStringLiteral("yes")}};
+    const auto p = paramsFromMeta(meta);
+    EXPECT_EQ(p.prompt, QStringLiteral("p"));
+    EXPECT_EQ(p.seed, 123);
+    EXPECT_EQ(p.width, 64);
+    EXPECT_EQ(p.steps, 31);
+    EXPECT_TRUE(p.karrasSigmas);
+}
+
+TEST(GenerationParamsTest, SettingsRoundTrip) {
+    QTemporaryDir dir;
+    QSettings settings(dir.filePath(QStringLiteral("s.ini")), QSettings::IniFormat);
+    GenerationParams p;
+    p.prompt = QStringLiteral("line 1\nline 2");
+    p.seed = 5000000000;
+    p.width = 768;
+    saveParams(settings, QStringLiteral("text2img"), p);
+    EXPECT_EQ(loadParams(settings, QStringLiteral("text2img")), p);
+    p.seed.reset();
+    saveParams(settings, QStringLiteral("text2img"), p);
+    EXPECT_EQ(loadParams(settings, QStringLiteral("text2img")), p);
+    EXPECT_EQ(loadParams(settings, QStringLiteral("never-saved")), GenerationParams{});
+}
+
+TEST(ParameterFormTest, FormRoundTripsParamsAndBuildsTheBody) {
+    ParameterForm form(true);
+    GenerationParams p;
+    p.scheduler = QStringLiteral("LCMScheduler");
+    p.steps = 4;
+    p.guidanceScale = 1.5;
+    p.width = 512;
+    p.height = 768;
+    p.samples = 3;
+    p.seed = 99;
+    p.strength = 0.35;
+    form.setParams(p);
+    EXPECT_EQ(form.params(), p);
+    const auto body = requestBody(GenerationKind::Img2Img, form.params(), QStringLiteral("k"));
+    EXPECT_EQ(body.value(QStringLiteral("scheduler")).toString(), QStringLiteral("LCMScheduler"));
+    EXPECT_EQ(body.value(QStringLiteral("seed")).toInteger(), 99);
+    EXPECT_DOUBLE_EQ(body.value(QStringLiteral("strength")).toDouble(), 0.35);
+    p.seed.reset();
+    form.setParams(p);
+    EXPECT_FALSE(form.params().seed.has_value());
+}
+
+TEST(ParameterFormTest, ModelsAndLastSeed) {
+    ParameterForm form(false);
+    form.setModels({{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20},
+                    {QStringLiteral("sd15"), QStringLiteral("SD 1.5"), QString(), false, 512, 512, 30}});
+    GenerationParams p;
+    p.modelId = QStringLiteral("sd15");
+    form.setParams(p);
+    EXPECT_EQ(form.params().modelId, QStringLiteral("sd15"));
+    form.setLastSeed(4242);
+    auto* reuse = form.findChild<QWidget*>(QStringLiteral("reuse_seed"));
+    ASSERT_NE(reuse, nullptr);
+    EXPECT_TRUE(reuse->isEnabled());
+    QMetaObject::invokeMethod(reuse, "click");
+    EXPECT_EQ(form.params().seed, 4242);
+}
+
+}  // namespace
+}  // namespace easel::ui

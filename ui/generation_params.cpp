@@ -1,0 +1,138 @@
+#include "generation_params.h"
+
+#include <QBuffer>
+
+namespace easel::ui {
+
+QString endpointPath(GenerationKind kind) {
+    switch (kind) {
+        case GenerationKind::Text2Img:
+            return QStringLiteral("/api/v6/images/text2img");
+        case GenerationKind::Img2Img:
+            return QStringLiteral("/api/v6/images/img2img");
+        case GenerationKind::Inpaint:
+            return QStringLiteral("/api/v6/images/inpaint");
+    }
+    return {};
+}
+
+const QStringList& schedulerNames() {
+    static const QStringList names = {
+        QStringLiteral("DPMSolverMultistepScheduler"),
+        QStringLiteral("EulerDiscreteScheduler"),
+        QStringLiteral("EulerAncestralDiscreteScheduler"),
+        QStringLiteral("DDIMScheduler"),
+        QStringLiteral("LCMScheduler"),
+    };
+    return names;
+}
+
+QString pngBase64(const QImage& image) {
+    if (image.isNull()) return {};
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    image.save(&buffer, "PNG");
+    return QString::fromLatin1(bytes.toBase64());
+}
+
+QJsonObject requestBody(GenerationKind kind, const GenerationParams& params, const QString& apiKey,
+                        const GenerationImages& images) {
+    QJsonObject body{
+        {QStringLiteral("key"), apiKey},
+        {QStringLiteral("prompt"), params.prompt},
+        {QStringLiteral("negative_prompt"), params.negativePrompt},
+        {QStringLiteral("width"), params.width},
+        {QStringLiteral("height"), params.height},
+        {QStringLiteral("samples"), params.samples},
+        {QStringLiteral("num_inference_steps"), params.steps},
+        {QStringLiteral("guidance_scale"), params.guidanceScale},
+        {QStringLiteral("seed"), params.seed ? QJsonValue(static_cast<double>(*params.seed)) : QJsonValue()},
+        {QStringLiteral("scheduler"), params.scheduler},
+        {QStringLiteral("use_karras_sigmas"), params.karrasSigmas ? QStringLiteral("yes") : QStringLiteral("no")},
+        // The playground polls for progress, so it always wants the id back at once.
+        {QStringLiteral("instant_response"), true},
+    };
+    if (!params.modelId.isEmpty()) body.insert(QStringLiteral("model_id"), params.modelId);
+    if (kind != GenerationKind::Text2Img) {
+        body.insert(QStringLiteral("init_image"), pngBase64(images.init));
+        body.insert(QStringLiteral("strength"), params.strength);
+    }
+    if (kind == GenerationKind::Inpaint) body.insert(QStringLiteral("mask_image"), pngBase64(images.mask));
+    return body;
+}
+
+GenerationParams paramsFromMeta(const QJsonObject& meta, GenerationParams base) {
+    auto text = [&](const char* key, QString& out) {
+        const auto v = meta.value(QLatin1String(key));
+        if (v.isString()) out = v.toString();
+    };
+    auto number = [&](const char* key, auto& out) {
+        const auto v = meta.value(QLatin1String(key));
+        if (v.isDouble()) out = static_cast<std::remove_reference_t<decltype(out)>>(v.toDouble());
+        if (v.isString() && !v.toString().isEmpty()) {
+            bool ok = false;
+            const double d = v.toString().toDouble(&ok);
+            if (ok) out = static_cast<std::remove_reference_t<decltype(out)>>(d);
+        }
+    };
+    text("model_id", base.modelId);
+    text("prompt", base.prompt);
+    text("negative_prompt", base.negativePrompt);
+    text("scheduler", base.scheduler);
+    number("width", base.width);
+    number("height", base.height);
+    number("samples", base.samples);
+    number("num_inference_steps", base.steps);
+    number("steps", base.steps);
+    number("guidance_scale", base.guidanceScale);
+    number("strength", base.strength);
+    const auto seed = meta.value(QStringLiteral("seed"));
+    if (seed.isDouble()) base.seed = static_cast<qint64>(seed.toDouble());
+    const auto karras = meta.value(QStringLiteral("use_karras_sigmas"));
+    if (karras.isString()) base.karrasSigmas = karras.toString() == QStringLiteral("yes");
+    if (karras.isBool()) base.karrasSigmas = karras.toBool();
+    return base;
+}
+
+void saveParams(QSettings& settings, const QString& group, const GenerationParams& params) {
+    settings.beginGroup(group);
+    settings.setValue(QStringLiteral("model_id"), params.modelId);
+    settings.setValue(QStringLiteral("prompt"), params.prompt);
+    settings.setValue(QStringLiteral("negative_prompt"), params.negativePrompt);
+    settings.setValue(QStringLiteral("width"), params.width);
+    settings.setValue(QStringLiteral("height"), params.height);
+    settings.setValue(QStringLiteral("samples"), params.samples);
+    settings.setValue(QStringLiteral("steps"), params.steps);
+    settings.setValue(QStringLiteral("guidance_scale"), params.guidanceScale);
+    settings.setValue(QStringLiteral("seed"), params.seed ? QVariant(*params.seed) : QVariant());
+    settings.setValue(QStringLiteral("scheduler"), params.scheduler);
+    settings.setValue(QStringLiteral("karras"), params.karrasSigmas);
+    settings.setValue(QStringLiteral("strength"), params.strength);
+    settings.endGroup();
+}
+
+GenerationParams loadParams(QSettings& settings, const QString& group, const GenerationParams& fallback) {
+    GenerationParams p = fallback;
+    settings.beginGroup(group);
+    p.modelId = settings.value(QStringLiteral("model_id"), p.modelId).toString();
+    p.prompt = settings.value(QStringLiteral("prompt"), p.prompt).toString();
+    p.negativePrompt = settings.value(QStringLiteral("negative_prompt"), p.negativePrompt).toString();
+    p.width = settings.value(QStringLiteral("width"), p.width).toInt();
+    p.height = settings.value(QStringLiteral("height"), p.height).toInt();
+    p.samples = settings.value(QStringLiteral("samples"), p.samples).toInt();
+    p.steps = settings.value(QStringLiteral("steps"), p.steps).toInt();
+    p.guidanceScale = settings.value(QStringLiteral("guidance_scale"), p.guidanceScale).toDouble();
+    const auto seed = settings.value(QStringLiteral("seed"));
+    bool ok = false;
+    const qint64 seedValue = seed.toLongLong(&ok);
+    p.seed = (seed.isValid() && !seed.toString().isEmpty() && ok) ? std::optional<qint64>(seedValue) : std::nullopt;
+    p.scheduler = settings.value(QStringLiteral("scheduler"), p.scheduler).toString();
+    p.karrasSigmas = settings.value(QStringLiteral("karras"), p.karrasSigmas).toBool();
+    p.strength = settings.value(QStringLiteral("strength"), p.strength).toDouble();
+    settings.endGroup();
+    if (!schedulerNames().contains(p.scheduler)) p.scheduler = schedulerNames().front();
+    return p;
+}
+
+}  // namespace easel::ui

@@ -1,0 +1,65 @@
+#pragma once
+// The playground's requests in flight: each is submitted at once (the server queues them), then
+// polled with /fetch until it succeeds, fails or is cancelled. Widgets only observe this object.
+
+#include <QList>
+#include <QObject>
+#include <QTimer>
+
+#include "api_client.h"
+#include "api_types.h"
+#include "generation_params.h"
+
+namespace easel::ui {
+
+struct QueuedJob {
+    enum class State { Submitting, Queued, Running, Done, Failed, Cancelled };
+    int localId = 0;
+    qint64 serverId = 0;  // 0 until the server answered the submit
+    GenerationKind kind = GenerationKind::Text2Img;
+    GenerationParams params;
+    State state = State::Submitting;
+    GenerationStatus status;  // the latest reply
+    bool cancelRequested = false;
+    bool pollInFlight = false;
+
+    bool active() const { return state == State::Submitting || state == State::Queued || state == State::Running; }
+    // "Queued (2 ahead)", "Step 3 / 20 · about 4 s left", ...
+    QString describe() const;
+};
+
+class GenerationQueue : public QObject {
+    Q_OBJECT
+public:
+    explicit GenerationQueue(ApiClient* client, QObject* parent = nullptr);
+    void setPollInterval(int milliseconds) { m_timer.setInterval(milliseconds); }
+
+    // Submits `body` (from requestBody()); returns the local id used by the signals.
+    int enqueue(GenerationKind kind, const GenerationParams& params, const QJsonObject& body);
+    void cancel(int localId);
+    // Cancels the oldest active job (what Esc does).
+    void cancelCurrent();
+
+    // The active jobs, oldest first.
+    QList<QueuedJob> activeJobs() const;
+    const QueuedJob* job(int localId) const;
+
+signals:
+    void jobsChanged();
+    void jobFinished(const easel::ui::QueuedJob& job);
+    void jobFailed(const easel::ui::QueuedJob& job, const easel::ui::ApiError& error);
+
+private:
+    QueuedJob* find(int localId);
+    void poll();
+    void applyReply(int localId, const ApiResult& result);
+    void sendCancel(QueuedJob& job);
+    void finish(QueuedJob& job, QueuedJob::State state, const std::optional<ApiError>& error = std::nullopt);
+
+    ApiClient* m_client;
+    QList<QueuedJob> m_jobs;
+    int m_nextId = 1;
+    QTimer m_timer;
+};
+
+}  // namespace easel::ui

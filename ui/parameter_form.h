@@ -1,0 +1,66 @@
+#pragma once
+// The generation parameters every pane shares (model, scheduler, steps, guidance, size, samples,
+// seed, and strength where an init image is involved): one widget instead of three copies.
+
+#include <QList>
+#include <QWidget>
+#include <optional>
+
+#include "api_types.h"
+#include "generation_params.h"
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSlider;
+class QSpinBox;
+
+namespace easel::ui {
+
+class ParameterForm : public QWidget {
+    Q_OBJECT
+public:
+    explicit ParameterForm(bool withStrength, QWidget* parent = nullptr);
+
+    // Prompts are not part of the form; the pane adds them.
+    GenerationParams params() const;
+    void setParams(const GenerationParams& params);
+
+    // The server's models; the default one is selected when the current choice is not among them.
+    void setModels(const QList<ModelInfo>& models);
+    // The seed of the last finished image, for "Reuse last seed".
+    void setLastSeed(std::optional<qint64> seed);
+    void setMaxSteps(int maxSteps);
+
+    // The (width, height) presets offered, the built-in model's size first.
+    static QList<QSize> sizePresets();
+
+signals:
+    void changed();
+
+private:
+    void applyModelDefaults(int index);
+    void syncPresetWithSize();
+
+    QComboBox* m_model;
+    QComboBox* m_scheduler;
+    QCheckBox* m_karras;
+    QSpinBox* m_steps;
+    QDoubleSpinBox* m_guidance;
+    QComboBox* m_sizePreset;
+    QSpinBox* m_width;
+    QSpinBox* m_height;
+    QSpinBox* m_samples;
+    QCheckBox* m_randomSeed;
+    QLineEdit* m_seed;
+    QPushButton* m_reuseSeed;
+    QSlider* m_strength = nullptr;
+    QLabel* m_strengthValue = nullptr;
+    QList<ModelInfo> m_models;
+    std::optional<qint64> m_lastSeed;
+};
+
+}  // namespace easel::ui

@@ -1,0 +1,14 @@
+#pragma once
+// txt2img: the shared prompts and form, nothing more.
+
+#include "generation_pane.h"
+
+namespace easel::ui {
+
+class TextToImagePane : public GenerationPane {
+    Q_OBJECT
+public:
+    explicit TextToImagePane(QWidget* parent = nullptr);
+};
+
+}  // namespace easel::ui
