@@ -7,6 +7,7 @@
 #include "account_controller.h"
 #include "admin_controller.h"
 #include "common/random_token.h"
+#include "generation_codec.h"
 #include "generation_controller.h"
 #include "health_controller.h"
 #include "storage/migrations.h"
@@ -45,6 +46,27 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
                }),
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation) {
     m_core.accounts().addPurgeHook([this](std::int64_t userId) { m_runner.cancelAllOf(userId); });
+    m_publicUrl = m_config.publicUrl;
+    m_webhooks = std::make_unique<server::WebhookSender>(
+        m_config.webhooks, [this](std::int64_t userId) { return m_core.accounts().webhookSecret(userId); },
+        [this] { return m_core.clock().nowSeconds(); });
+    m_runner.setFinishedHook([this](const storage::JobRow& job) {
+        if (job.webhook.empty()) return;
+        std::string base;
+        {
+            std::lock_guard lock(m_mutex);
+            base = m_publicUrl;
+        }
+        auto body =
+            server::jobJson(m_generation.view(job), base.empty() ? "http://127.0.0.1:7860" : base, m_generation);
+        body["webhook_type"] = "generation";
+        m_webhooks->enqueue(job.userId, job.webhook, body.dump());
+    });
+}
+
+void Backend::setPublicUrl(std::string url) {
+    std::lock_guard lock(m_mutex);
+    if (m_config.publicUrl.empty()) m_publicUrl = std::move(url);
 }
 
 Backend::~Backend() { stop(); }

@@ -18,6 +18,7 @@
 #include "service/generation_service.h"
 #include "storage/blob_store.h"
 #include "storage/database.h"
+#include "webhook_sender.h"
 
 namespace easel::app {
 
@@ -28,6 +29,7 @@ struct BackendConfig {
     jobs::JobRunnerOptions runner;
     service::GenerationOptions generation;
     std::string publicUrl;
+    server::WebhookOptions webhooks;
     const Clock* clock = nullptr;  // nullptr: the system clock
     int maintenanceSeconds = 60;   // how often expired images and interrupted purges are swept
 };
@@ -69,6 +71,9 @@ public:
     service::GenerationService& generation() { return m_generation; }
     jobs::JobRunner& runner() { return m_runner; }
     storage::Database& db() { return m_core.db(); }
+    server::WebhookSender& webhooks() { return *m_webhooks; }
+    // Base of the links in webhook payloads when BackendConfig::publicUrl is empty.
+    void setPublicUrl(std::string url);
 
 private:
     BackendConfig m_config;
@@ -77,6 +82,8 @@ private:
     service::AccessControl m_access;
     jobs::JobRunner m_runner;
     service::GenerationService m_generation;
+    std::unique_ptr<server::WebhookSender> m_webhooks;
+    std::string m_publicUrl;
     std::thread m_maintenance;
     std::mutex m_mutex;
     std::condition_variable m_wake;

@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
         backend.start();
         server::HttpServer httpServer(options, backend.makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));
         httpServer.start();
+        backend.setPublicUrl("http://" + host + ":" + std::to_string(httpServer.port()));
         std::cout << "easel-server " << EASEL_VERSION << " listening on http://" << host << ':' << httpServer.port()
                   << " (data dir " << std::filesystem::absolute(config.dataDir).string() << ")" << std::endl;
         httpServer.runUntilSignalled();

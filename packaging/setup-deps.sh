@@ -10,7 +10,7 @@ packages=(
   # inference core
   libtorch-dev libopenblas0-openmp libjemalloc-dev libjemalloc2 libopencv-dev zlib1g-dev libicu-dev
   # storage, secrets, HTTP
-  libsqlite3-dev libsodium-dev libboost1.74-dev nlohmann-json3-dev
+  libsqlite3-dev libsodium-dev libboost1.74-dev nlohmann-json3-dev libssl-dev
   # desktop app
   qt6-base-dev qt6-base-dev-tools libgl-dev
   # tests

@@ -86,7 +86,9 @@ void registerAccountRoutes(Router& router, service::AccessControl& access) {
     router.add("GET", "/api/v1/account",
                authenticated(access, Credential::SessionToken,
                              [&accounts](const Request&, const json&, const service::Access& who) {
-                                 return Response::json(200, accountJson(accounts.account(who.caller.userId)));
+                                 auto body = accountJson(accounts.account(who.caller.userId));
+                                 body["webhook_secret"] = accounts.webhookSecret(who.caller.userId);
+                                 return Response::json(200, body);
                              }),
                "The account: e-mail, plan, quota used and left, limits");
 

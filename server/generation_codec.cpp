@@ -76,6 +76,9 @@ service::SubmitRequest parseSubmit(const json& body, const std::string& kind, co
     p.strength = r.number("strength").value_or(r.number("prompt_strength").value_or(0.75));
     p.base64 = r.boolean("base64").value_or(false);
     out.webhook = r.string("webhook", 2000).value_or("");
+    if (!out.webhook.empty() && out.webhook.rfind("http://", 0) != 0 && out.webhook.rfind("https://", 0) != 0) {
+        r.errors["webhook"].push_back("must be an http:// or https:// URL");
+    }
     out.trackId = r.string("track_id", 200).value_or("");
     out.temp = r.boolean("temp").value_or(false);
     out.instant = r.boolean("instant_response").value_or(false);

@@ -72,6 +72,8 @@ public:
     std::string viewKey(std::int64_t userId, const std::string& password);
     // The old key is rejected from the moment this returns.
     std::string regenerateKey(std::int64_t userId);
+    // Signs the account's webhooks (shown on the account page).
+    std::string webhookSecret(std::int64_t userId) const { return m_vault.webhookSecret(userId); }
     std::vector<storage::UsageRow> usage(std::int64_t userId, int limit, int offset) const;
     std::int64_t usageCount(std::int64_t userId) const;
 

@@ -97,6 +97,14 @@ Bytes KeyVault::lookupHash(const std::string& secret) const {
     return out;
 }
 
+std::string KeyVault::webhookSecret(std::int64_t userId) const {
+    const auto raw = lookupHash("webhook-secret:" + std::to_string(userId));
+    std::string hex(raw.size() * 2 + 1, '\0');
+    sodium_bin2hex(hex.data(), hex.size(), raw.data(), raw.size());
+    hex.pop_back();
+    return hex;
+}
+
 Bytes KeyVault::seal(const std::string& plaintext) const {
     Bytes out(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plaintext.size());
     randombytes_buf(out.data(), crypto_secretbox_NONCEBYTES);

@@ -7,6 +7,7 @@
 //   XSalsa20-Poly1305 sealing so that the owner can view the API key again; a copy of the database
 //   alone reveals no key.
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <semaphore>
@@ -43,6 +44,8 @@ public:
     explicit KeyVault(Bytes masterKey);
 
     Bytes lookupHash(const std::string& secret) const;
+    // The account's webhook signing secret (hex), derived, so nothing extra is stored.
+    std::string webhookSecret(std::int64_t userId) const;
     Bytes seal(const std::string& plaintext) const;
     // Throws std::runtime_error when the box was not sealed with this key.
     std::string open(const Bytes& sealed) const;

@@ -68,8 +68,10 @@ public:
     std::vector<jobs::ModelDescription> models() const { return m_generator.models(); }
     int queueLength() const { return m_jobs.queuedTotal(); }
 
-private:
+    // The current view of any job (webhooks; callers of the API go through fetch()).
     JobView view(const storage::JobRow& job) const;
+
+private:
     jobs::ModelDescription resolveModel(const std::string& modelId) const;
     void validate(const accounts::Caller& caller, SubmitRequest& request, const jobs::ModelDescription& model) const;
 

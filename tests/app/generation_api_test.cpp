@@ -2,6 +2,7 @@
 
 #include "backend_fixture.h"
 #include "common/base64.h"
+#include "http_client.h"
 #include "storage/database.h"
 
 namespace easel::testing {
@@ -269,6 +270,112 @@ TEST_F(GenerationApi, ModelListAndRealtimeAliases) {
     const auto r = post("/api/v6/realtime/text2img", {{"key", key}, {"prompt", "x"}});
     EXPECT_EQ(r.json()["status"], "success");
     EXPECT_EQ(get("/health").json()["model"], "fake-model");
+}
+
+}  // namespace
+}  // namespace easel::testing
+
+namespace easel::testing {
+namespace {
+
+// A loopback receiver that records what arrives and answers with a chosen status.
+class WebhookReceiver {
+public:
+    explicit WebhookReceiver(int failFirst = 0) : m_failFirst(failFirst) {
+        router.add("POST", "/hook", [this](const server::Request& r) {
+            std::lock_guard lock(m_mutex);
+            received.push_back(r);
+            return server::Response::json(static_cast<int>(received.size()) <= m_failFirst ? 500 : 200, {{"ok", true}});
+        });
+        server::HttpServerOptions o;
+        o.port = 0;
+        m_server = std::make_unique<server::HttpServer>(o, router);
+        m_server->start();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(m_server->port()) + "/hook"; }
+    std::vector<server::Request> snapshot() {
+        std::lock_guard lock(m_mutex);
+        return received;
+    }
+
+    server::Router router;
+    std::vector<server::Request> received;
+
+private:
+    int m_failFirst;
+    std::mutex m_mutex;
+    std::unique_ptr<server::HttpServer> m_server;
+};
+
+class Webhooks : public GenerationApi {
+protected:
+    void SetUp() override {
+        config.webhooks.policy.allowPrivateAddresses = true;  // the receiver is on loopback
+        config.webhooks.retryDelays = {std::chrono::milliseconds(50), std::chrono::milliseconds(50)};
+        config.publicUrl = "https://easel.example";
+        GenerationApi::SetUp();
+    }
+    bool waitFor(const std::function<bool()>& done) {
+        for (int i = 0; i < 200; ++i) {
+            if (done()) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        return false;
+    }
+};
+
+TEST_F(Webhooks, SignedPayloadArrivesWithTrackId) {
+    WebhookReceiver receiver;
+    const auto r = text2img(key, {{"webhook", receiver.url()}, {"track_id", "order-77"}, {"seed", 5}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(waitFor([&] { return receiver.snapshot().size() == 1; }));
+    const auto hook = receiver.snapshot()[0];
+    const auto body = json::parse(hook.body);
+    EXPECT_EQ(body["status"], "success");
+    EXPECT_EQ(body["track_id"], "order-77");
+    EXPECT_EQ(body["id"], r.json()["id"]);
+    EXPECT_EQ(body["output"][0].get<std::string>().rfind("https://easel.example/images/", 0), 0u);
+    // The signature checks out with the secret the account page shows.
+    const auto token = login("a@example.com");
+    const std::string secret = get("/api/v1/account", {{"Authorization", "Bearer " + token}}).json()["webhook_secret"];
+    const auto timestamp = hook.header("X-Easel-Timestamp");
+    EXPECT_EQ(hook.header("X-Easel-Signature"), "sha256=" + server::hmacSha256Hex(secret, timestamp + "." + hook.body));
+    EXPECT_NE(hook.header("X-Easel-Signature"),
+              "sha256=" + server::hmacSha256Hex("wrong", timestamp + "." + hook.body));
+}
+
+TEST_F(Webhooks, FailuresAreRetriedAndFailedJobsReported) {
+    WebhookReceiver receiver(2);  // two 500s, then 200
+    text2img(key, {{"webhook", receiver.url()}, {"prompt", "explode"}});
+    ASSERT_TRUE(waitFor([&] { return backend->webhooks().delivered() == 1; }));
+    const auto got = receiver.snapshot();
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(json::parse(got[2].body)["status"], "failed");
+    EXPECT_EQ(got[0].body, got[2].body);
+}
+
+TEST_F(Webhooks, PrivateAddressesAreRefusedByDefault) {
+    stop();
+    config.webhooks.policy.allowPrivateAddresses = false;
+    start();
+    WebhookReceiver receiver;
+    text2img(key, {{"webhook", receiver.url()}});
+    ASSERT_TRUE(waitFor([&] { return backend->webhooks().abandoned() == 1; }));
+    EXPECT_TRUE(receiver.snapshot().empty());
+    EXPECT_EQ(text2img(key, {{"webhook", "ftp://example.com/x"}}).status, 400);
+}
+
+TEST(HttpClient, PrivateAddressClassification) {
+    for (const auto* a : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
+                          "0.0.0.0", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "100.64.0.1", "not an ip"}) {
+        EXPECT_TRUE(server::isPrivateAddress(a)) << a;
+    }
+    for (const auto* a : {"8.8.8.8", "172.32.0.1", "1.1.1.1", "2001:4860:4860::8888", "192.169.0.1"}) {
+        EXPECT_FALSE(server::isPrivateAddress(a)) << a;
+    }
+    // RFC 4231 test case 2.
+    EXPECT_EQ(server::hmacSha256Hex("Jefe", "what do ya want for nothing?"),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 }  // namespace

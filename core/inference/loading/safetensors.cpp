@@ -121,6 +121,8 @@ std::int64_t TensorView::numel() const {
 struct SafetensorsFile::Mapping {
     void* address = nullptr;
     std::size_t size = 0;
+    std::vector<SafetensorsFile> sources;  // compose(): the files the views point into
+    std::vector<std::vector<std::byte>> owned;
     ~Mapping() {
         if (address != nullptr && size > 0) ::munmap(address, size);
     }
@@ -245,6 +247,32 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
         }
     }
     for (std::size_t i = 0; i < file.m_tensors.size(); ++i) file.m_index[file.m_tensors[i].name] = i;
+    return file;
+}
+
+SafetensorsFile SafetensorsFile::compose(std::filesystem::path label, std::vector<SafetensorsFile> sources,
+                                         std::vector<TensorView> views, std::vector<OwnedTensor> owned) {
+    SafetensorsFile file;
+    file.m_path = std::move(label);
+    file.m_mapping = std::make_unique<Mapping>();
+    file.m_mapping->sources = std::move(sources);
+    for (auto& t : owned) {
+        file.m_mapping->owned.push_back(std::move(t.bytes));
+        const auto& bytes = file.m_mapping->owned.back();
+        views.push_back({std::move(t.name), t.dtype, std::move(t.shape), std::span<const std::byte>(bytes)});
+    }
+    file.m_tensors = std::move(views);
+    for (std::size_t i = 0; i < file.m_tensors.size(); ++i) {
+        const auto& t = file.m_tensors[i];
+        const auto expected = static_cast<std::uint64_t>(t.numel()) * dtypeSize(t.dtype);
+        if (expected != t.data.size()) {
+            throw SafetensorsError(describe(file.m_path) + ": tensor '" + t.name + "' has " +
+                                   std::to_string(t.data.size()) + " bytes, its shape needs " +
+                                   std::to_string(expected));
+        }
+        if (!file.m_index.emplace(t.name, i).second)
+            throw SafetensorsError(describe(file.m_path) + ": tensor '" + t.name + "' appears twice");
+    }
     return file;
 }
 

@@ -40,12 +40,26 @@ struct TensorView {
     std::int64_t numel() const;
 };
 
+// A tensor held in memory rather than in a mapped file (see SafetensorsFile::compose).
+struct OwnedTensor {
+    std::string name;
+    DType dtype = DType::F32;
+    std::vector<std::int64_t> shape;
+    std::vector<std::byte> bytes;
+};
+
 class SafetensorsFile {
 public:
     // Largest header accepted; the official implementation uses the same bound.
     static constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
 
     static SafetensorsFile open(const std::filesystem::path& path);
+    // Other files' tensors under new names and shapes (same bytes), plus `owned` ones, as one file:
+    // e.g. a diffusers folder seen in the original single-file layout. `sources` stay mapped while
+    // the result lives, and `label` stands for the path in messages. Throws SafetensorsError on a
+    // duplicate name or a shape that does not match the byte count.
+    static SafetensorsFile compose(std::filesystem::path label, std::vector<SafetensorsFile> sources,
+                                   std::vector<TensorView> views, std::vector<OwnedTensor> owned = {});
 
     SafetensorsFile(SafetensorsFile&&) noexcept;
     SafetensorsFile& operator=(SafetensorsFile&&) noexcept;

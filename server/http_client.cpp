@@ -1,0 +1,219 @@
+#include "http_client.h"
+
+#include <sodium.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/version.hpp>
+
+namespace easel::server {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+struct ParsedUrl {
+    bool https = false;
+    std::string host;
+    std::string port;
+    std::string target;
+};
+
+ParsedUrl parseUrl(const std::string& url) {
+    ParsedUrl u;
+    std::string rest;
+    if (url.rfind("http://", 0) == 0) {
+        rest = url.substr(7);
+    } else if (url.rfind("https://", 0) == 0) {
+        u.https = true;
+        rest = url.substr(8);
+    } else {
+        throw OutboundError("only http:// and https:// URLs are accepted");
+    }
+    const auto slash = rest.find('/');
+    std::string authority = rest.substr(0, slash);
+    u.target = slash == std::string::npos ? "/" : rest.substr(slash);
+    if (authority.find('@') != std::string::npos) throw OutboundError("URLs with credentials are not accepted");
+    if (!authority.empty() && authority.front() == '[') {
+        const auto close = authority.find(']');
+        if (close == std::string::npos) throw OutboundError("malformed URL host");
+        u.host = authority.substr(1, close - 1);
+        if (close + 1 < authority.size() && authority[close + 1] == ':') u.port = authority.substr(close + 2);
+    } else {
+        const auto colon = authority.rfind(':');
+        u.host = authority.substr(0, colon);
+        if (colon != std::string::npos) u.port = authority.substr(colon + 1);
+    }
+    if (u.host.empty()) throw OutboundError("the URL has no host");
+    if (u.port.empty()) u.port = u.https ? "443" : "80";
+    if (u.port.find_first_not_of("0123456789") != std::string::npos) throw OutboundError("malformed URL port");
+    if (u.target.find_first_of(" \r\n") != std::string::npos) throw OutboundError("malformed URL path");
+    return u;
+}
+
+std::string resolveRedirect(const ParsedUrl& from, const std::string& location) {
+    if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) return location;
+    const std::string origin = std::string(from.https ? "https://" : "http://") + from.host + ":" + from.port;
+    if (!location.empty() && location.front() == '/') return origin + location;
+    const auto dir = from.target.substr(0, from.target.rfind('/') + 1);
+    return origin + dir + location;
+}
+
+template <typename Stream>
+OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, const ParsedUrl& u, const OutboundRequest& r,
+                          std::chrono::steady_clock::time_point deadline) {
+    http::request<http::string_body> req;
+    req.method(http::string_to_verb(r.method));
+    if (req.method() == http::verb::unknown) throw OutboundError("unknown HTTP method " + r.method);
+    req.target(u.target);
+    req.version(11);
+    req.set(http::field::host, u.host);
+    req.set(http::field::user_agent, "Easel");
+    for (const auto& [k, v] : r.headers) req.set(k, v);
+    if (!r.body.empty() || r.method == "POST") {
+        req.body() = r.body;
+        req.prepare_payload();
+    }
+    tcpLayer.expires_at(deadline);
+    http::write(stream, req);
+
+    beast::flat_buffer buffer;
+    OutboundResponse out;
+    if (!r.sink) {
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(r.maxBody);
+        http::read(stream, buffer, parser);
+        out.status = static_cast<int>(parser.get().result_int());
+        for (const auto& f : parser.get()) {
+            std::string name(f.name_string());
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            out.headers[name] = std::string(f.value());
+        }
+        out.body = std::move(parser.get().body());
+        return out;
+    }
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(r.maxBody);
+    http::read_header(stream, buffer, parser);
+    out.status = static_cast<int>(parser.get().result_int());
+    for (const auto& f : parser.get()) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        out.headers[name] = std::string(f.value());
+    }
+    const bool deliver = out.status >= 200 && out.status < 300;
+    char chunk[64 * 1024];
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk;
+        parser.get().body().size = sizeof chunk;
+        beast::error_code ec;
+        http::read(stream, buffer, parser, ec);
+        if (ec && ec != http::error::need_buffer) throw beast::system_error(ec);
+        const auto n = sizeof chunk - parser.get().body().size;
+        if (deliver && n > 0 && !r.sink(std::string_view(chunk, n))) throw OutboundError("download aborted");
+    }
+    return out;
+}
+
+OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const UrlPolicy& policy) {
+    const auto deadline = std::chrono::steady_clock::now() + r.timeout;
+    net::io_context io;
+    tcp::resolver resolver(io);
+    beast::error_code ec;
+    const auto results = resolver.resolve(u.host, u.port, ec);
+    if (ec) throw OutboundError("cannot resolve " + u.host + ": " + ec.message());
+    std::vector<tcp::endpoint> allowed;
+    for (const auto& e : results) {
+        if (policy.allowPrivateAddresses || !isPrivateAddress(e.endpoint().address().to_string())) {
+            allowed.push_back(e.endpoint());
+        }
+    }
+    if (allowed.empty()) {
+        throw OutboundError(u.host + " resolves to a private or loopback address, which this server does not fetch");
+    }
+    try {
+        if (!u.https) {
+            beast::tcp_stream stream(io);
+            stream.expires_at(deadline);
+            stream.connect(allowed);
+            auto out = exchange(stream, stream, u, r, deadline);
+            stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+            return out;
+        }
+        net::ssl::context ctx(net::ssl::context::tls_client);
+        ctx.set_default_verify_paths();
+        ctx.set_verify_mode(net::ssl::verify_peer);
+        beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
+        if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str())) throw OutboundError("TLS setup failed");
+        stream.set_verify_callback(net::ssl::host_name_verification(u.host));
+        beast::get_lowest_layer(stream).expires_at(deadline);
+        beast::get_lowest_layer(stream).connect(allowed);
+        stream.handshake(net::ssl::stream_base::client);
+        auto out = exchange(stream, beast::get_lowest_layer(stream), u, r, deadline);
+        stream.shutdown(ec);
+        return out;
+    } catch (const OutboundError&) {
+        throw;
+    } catch (const beast::system_error& e) {
+        if (e.code() == http::error::body_limit) {
+            throw OutboundError("the response from " + u.host + " is larger than " + std::to_string(r.maxBody) +
+                                " bytes");
+        }
+        if (e.code() == beast::error::timeout) throw OutboundError(u.host + " did not answer in time");
+        throw OutboundError("request to " + u.host + " failed: " + e.code().message());
+    }
+}
+
+}  // namespace
+
+bool isPrivateAddress(const std::string& text) {
+    beast::error_code ec;
+    auto a = net::ip::make_address(text, ec);
+    if (ec) return true;  // not an address: refuse
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+    if (a.is_v4()) {
+        const auto b = a.to_v4().to_bytes();
+        return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 169 && b[1] == 254) ||
+               (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
+               (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] >= 224;
+    }
+    const auto v6 = a.to_v6();
+    const auto b = v6.to_bytes();
+    return v6.is_loopback() || v6.is_unspecified() || v6.is_link_local() || v6.is_multicast() || (b[0] & 0xFE) == 0xFC;
+}
+
+OutboundResponse httpFetch(const OutboundRequest& request, const UrlPolicy& policy) {
+    std::string url = request.url;
+    for (int hop = 0;; ++hop) {
+        const auto parsed = parseUrl(url);
+        auto response = fetchOnce(parsed, request, policy);
+        const bool redirect = response.status == 301 || response.status == 302 || response.status == 303 ||
+                              response.status == 307 || response.status == 308;
+        if (!redirect || !response.headers.contains("location")) return response;
+        if (hop >= request.maxRedirects) throw OutboundError("too many redirects from " + request.url);
+        url = resolveRedirect(parsed, response.headers["location"]);
+    }
+}
+
+std::string hmacSha256Hex(std::string_view key, std::string_view message) {
+    crypto_auth_hmacsha256_state state;
+    unsigned char digest[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+    crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(message.data()), message.size());
+    crypto_auth_hmacsha256_final(&state, digest);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char byte : digest) {
+        out += kHex[byte >> 4];
+        out += kHex[byte & 15];
+    }
+    return out;
+}
+
+}  // namespace easel::server

@@ -1,0 +1,67 @@
+#pragma once
+// Best-effort webhooks: when a request with a `webhook` finishes, its fetch-shaped JSON is POSTed
+// there from a background thread, retried with backoff on failure. Each POST carries
+//   X-Easel-Timestamp: <unix seconds>
+//   X-Easel-Signature: sha256=<hex HMAC-SHA256(account's webhook secret, timestamp + "." + body)>
+// so the receiver can check that it came from this server and is not a replay.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http_client.h"
+
+namespace easel::server {
+
+struct WebhookOptions {
+    UrlPolicy policy;
+    std::vector<std::chrono::milliseconds> retryDelays{std::chrono::seconds(2), std::chrono::seconds(10),
+                                                       std::chrono::seconds(60)};
+    std::chrono::milliseconds timeout{10'000};
+};
+
+class WebhookSender {
+public:
+    using SecretFor = std::function<std::string(std::int64_t userId)>;
+    using Now = std::function<std::int64_t()>;
+
+    WebhookSender(WebhookOptions options, SecretFor secretFor, Now now);
+    ~WebhookSender();
+    WebhookSender(const WebhookSender&) = delete;
+    WebhookSender& operator=(const WebhookSender&) = delete;
+
+    void enqueue(std::int64_t userId, std::string url, std::string body);
+    // Deliveries that got a 2xx, and those given up after every retry.
+    int delivered() const;
+    int abandoned() const;
+
+private:
+    struct Delivery {
+        std::int64_t userId;
+        std::string url;
+        std::string body;
+        std::size_t attempt = 0;
+        std::chrono::steady_clock::time_point due;
+    };
+    void loop();
+    bool attempt(const Delivery& d);
+
+    WebhookOptions m_options;
+    SecretFor m_secretFor;
+    Now m_now;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::deque<Delivery> m_queue;
+    bool m_stopping = false;
+    int m_delivered = 0;
+    int m_abandoned = 0;
+    std::thread m_thread;
+};
+
+}  // namespace easel::server
