@@ -47,6 +47,11 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation) {
     m_core.accounts().addPurgeHook([this](std::int64_t userId) { m_runner.cancelAllOf(userId); });
     m_publicUrl = m_config.publicUrl;
+    server::ModelInstallOptions install;
+    install.modelsDir = m_config.dataDir / "models";
+    install.hubUrl = m_config.hubUrl;
+    install.policy.allowPrivateAddresses = m_config.allowPrivateDownloads;
+    m_installer = std::make_unique<server::ModelInstaller>(install, generator);
     m_webhooks = std::make_unique<server::WebhookSender>(
         m_config.webhooks, [this](std::int64_t userId) { return m_core.accounts().webhookSecret(userId); },
         [this] { return m_core.clock().nowSeconds(); });
@@ -91,6 +96,7 @@ void Backend::stop() {
     }
     m_wake.notify_all();
     if (m_maintenance.joinable()) m_maintenance.join();
+    m_installer->join();
     m_runner.stop();
 }
 
@@ -113,7 +119,7 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
     server::registerHealthRoutes(router, {version, device, model ? model->id : std::string()});
     server::registerAccountRoutes(router, m_access);
     server::registerGenerationRoutes(router, m_access, m_generation, {m_config.publicUrl});
-    server::registerAdminRoutes(router, m_access, m_generation, m_runner);
+    server::registerAdminRoutes(router, m_access, m_generation, m_runner, *m_installer);
     return router;
 }
 

@@ -13,6 +13,7 @@
 #include "accounts/account_service.h"
 #include "common/clock.h"
 #include "jobs/job_runner.h"
+#include "model_installer.h"
 #include "router.h"
 #include "service/access_control.h"
 #include "service/generation_service.h"
@@ -30,8 +31,10 @@ struct BackendConfig {
     service::GenerationOptions generation;
     std::string publicUrl;
     server::WebhookOptions webhooks;
-    const Clock* clock = nullptr;  // nullptr: the system clock
-    int maintenanceSeconds = 60;   // how often expired images and interrupted purges are swept
+    std::string hubUrl = "https://huggingface.co";  // like HF_ENDPOINT
+    bool allowPrivateDownloads = false;             // model URLs on private / loopback addresses
+    const Clock* clock = nullptr;                   // nullptr: the system clock
+    int maintenanceSeconds = 60;                    // how often expired images and interrupted purges are swept
 };
 
 // What the admin CLI needs: the database and the accounts, no workers.
@@ -72,6 +75,7 @@ public:
     jobs::JobRunner& runner() { return m_runner; }
     storage::Database& db() { return m_core.db(); }
     server::WebhookSender& webhooks() { return *m_webhooks; }
+    server::ModelInstaller& installer() { return *m_installer; }
     // Base of the links in webhook payloads when BackendConfig::publicUrl is empty.
     void setPublicUrl(std::string url);
 
@@ -83,6 +87,7 @@ private:
     jobs::JobRunner m_runner;
     service::GenerationService m_generation;
     std::unique_ptr<server::WebhookSender> m_webhooks;
+    std::unique_ptr<server::ModelInstaller> m_installer;
     std::string m_publicUrl;
     std::thread m_maintenance;
     std::mutex m_mutex;

@@ -1,20 +1,16 @@
 #include "engine_generator.h"
 
+#include <iostream>
+
 #include "common/service_error.h"
 
 namespace easel::app {
 
-std::vector<jobs::ModelDescription> EngineGenerator::models() const {
-    std::vector<jobs::ModelDescription> out;
-    if (auto m = defaultModel()) out.push_back(*m);
-    return out;
-}
+namespace {
 
-std::optional<jobs::ModelDescription> EngineGenerator::defaultModel() const {
-    if (!m_engine.hasModel()) return std::nullopt;
-    const auto& m = m_engine.model();
+jobs::ModelDescription describe(const inference::ModelInfo& m, const std::string& id) {
     jobs::ModelDescription d;
-    d.id = m.id;
+    d.id = id.empty() ? m.id : id;
     d.name = m.name;
     d.description = m.description;
     d.defaultWidth = m.defaultWidth;
@@ -24,6 +20,118 @@ std::optional<jobs::ModelDescription> EngineGenerator::defaultModel() const {
     d.sizeMultiple = m.sizeMultiple;
     d.inpainting = m.inpainting;
     return d;
+}
+
+std::uint64_t weightBytes(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path, ec)) return std::filesystem::file_size(path, ec);
+    std::uint64_t total = 0;
+    for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec) && it->path().extension() == ".safetensors") total += it->file_size(ec);
+    }
+    return total;
+}
+
+}  // namespace
+
+EngineGenerator::EngineGenerator(inference::Engine& defaultEngine, inference::EngineOptions options,
+                                 std::uint64_t memoryBudgetBytes)
+    : m_default(defaultEngine), m_options(std::move(options)), m_budget(memoryBudgetBytes) {}
+
+std::vector<jobs::ModelDescription> EngineGenerator::models() const {
+    std::vector<jobs::ModelDescription> out;
+    if (auto m = defaultModel()) out.push_back(*m);
+    std::lock_guard lock(m_mutex);
+    for (const auto& e : m_entries) out.push_back(e.description);
+    return out;
+}
+
+std::optional<jobs::ModelDescription> EngineGenerator::defaultModel() const {
+    if (!m_default.hasModel()) return std::nullopt;
+    return describe(m_default.model(), {});
+}
+
+std::size_t EngineGenerator::loadedCount() const {
+    std::lock_guard lock(m_mutex);
+    std::size_t n = 0;
+    for (const auto& e : m_entries) n += e.engine != nullptr;
+    return n;
+}
+
+void EngineGenerator::evictFor(std::uint64_t bytes, const std::string& keep) {
+    for (;;) {
+        std::uint64_t used = 0;
+        Entry* oldest = nullptr;
+        for (auto& e : m_entries) {
+            if (!e.engine) continue;
+            used += e.bytes;
+            if (e.id != keep && (oldest == nullptr || e.lastUse < oldest->lastUse)) oldest = &e;
+        }
+        if (used + bytes <= m_budget || oldest == nullptr) return;
+        oldest->engine.reset();
+    }
+}
+
+inference::Engine& EngineGenerator::engineFor(const std::string& id) {
+    if (m_default.hasModel() && (id.empty() || id == m_default.model().id)) return m_default;
+    for (auto& e : m_entries) {
+        if (e.id != id) continue;
+        e.lastUse = ++m_clock;
+        if (!e.engine) {
+            evictFor(e.bytes, e.id);
+            auto engine = std::make_unique<inference::Engine>(m_options);
+            engine->loadModel(e.path);
+            e.engine = std::move(engine);
+        }
+        return *e.engine;
+    }
+    throw ServiceError(ErrorCode::BadRequest, "model '" + id + "' is not on this server");
+}
+
+jobs::ModelDescription EngineGenerator::addModel(const std::string& id, const std::filesystem::path& path) {
+    auto engine = std::make_unique<inference::Engine>(m_options);
+    engine->loadModel(path);  // throws a message naming what is wrong
+    std::lock_guard lock(m_mutex);
+    std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; });
+    Entry e;
+    e.id = id;
+    e.path = path;
+    e.description = describe(engine->model(), id);
+    e.bytes = weightBytes(path);
+    e.lastUse = ++m_clock;
+    evictFor(e.bytes, id);
+    e.engine = std::move(engine);
+    m_entries.push_back(std::move(e));
+    return m_entries.back().description;
+}
+
+bool EngineGenerator::removeModel(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    return std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; }) > 0;
+}
+
+void EngineGenerator::addInstalled(const std::filesystem::path& modelsDir) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(modelsDir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        if (!it->is_directory() || name.ends_with(".partial")) continue;
+        auto path = it->path();
+        if (std::filesystem::exists(path / "model.safetensors") &&
+            !std::filesystem::exists(path / "model_index.json")) {
+            path /= "model.safetensors";
+        }
+        try {
+            addModel(name, path);
+            std::lock_guard lock(m_mutex);  // registered; loaded again when a request asks for it
+            for (auto& e : m_entries) {
+                if (e.id == name) e.engine.reset();
+            }
+        } catch (const std::exception& e) {
+            std::cerr << "warning: installed model '" << name << "' does not load: " << e.what() << '\n';
+        }
+    }
 }
 
 jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p, const jobs::Bytes* initImage,
@@ -48,9 +156,10 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     if (maskImage != nullptr) r.mask = inference::decodeImage(*maskImage);
 
     std::lock_guard lock(m_mutex);
+    auto& engine = engineFor(p.modelId);
     inference::GenerationResult result;
     try {
-        result = m_engine.generate(r, [&](const inference::GenerationProgress& g) {
+        result = engine.generate(r, [&](const inference::GenerationProgress& g) {
             return !progress || progress(g.step, g.total, g.sample);
         });
     } catch (const inference::GenerationCancelledError&) {
@@ -60,8 +169,7 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     for (std::size_t i = 0; i < result.images.size(); ++i) {
         out.pngs.push_back(inference::encodePng(result.images[i], {{"parameters", result.infotexts[i]}}));
     }
-    const auto& model = m_engine.model();
-    out.meta = {{"model_id", model.id},
+    out.meta = {{"model_id", p.modelId.empty() ? engine.model().id : p.modelId},
                 {"prompt", p.prompt},
                 {"negative_prompt", p.negativePrompt},
                 {"W", result.images.empty() ? p.width : result.images[0].width},

@@ -1,8 +1,14 @@
 #pragma once
 // jobs::ImageGenerator over inference::Engine: the one place where the backend meets libtorch's world
-// (through the Engine's torch-free header).
+// (through the Engine's torch-free header). Holds the default model plus the models an admin added,
+// loaded on demand and evicted least-recently-used when their weights exceed the memory budget.
 
+#include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "inference/engine.h"
 #include "jobs/image_generator.h"
@@ -11,16 +17,40 @@ namespace easel::app {
 
 class EngineGenerator final : public jobs::ImageGenerator {
 public:
-    explicit EngineGenerator(inference::Engine& engine) : m_engine(engine) {}
+    // `defaultEngine` holds the default model (it may have none); it is never evicted.
+    EngineGenerator(inference::Engine& defaultEngine, inference::EngineOptions options = {},
+                    std::uint64_t memoryBudgetBytes = 8ull << 30);
 
     std::vector<jobs::ModelDescription> models() const override;
     std::optional<jobs::ModelDescription> defaultModel() const override;
     jobs::GeneratedImages generate(const jobs::GenerationParams& params, const jobs::Bytes* initImage,
                                    const jobs::Bytes* maskImage, const jobs::ProgressCallback& progress) override;
+    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override;
+    bool removeModel(const std::string& id) override;
+
+    // Registers every model folder under `modelsDir` (installed earlier), skipping broken ones with a
+    // warning.
+    void addInstalled(const std::filesystem::path& modelsDir);
+    std::size_t loadedCount() const;
 
 private:
-    inference::Engine& m_engine;
-    std::mutex m_mutex;  // one generation at a time per engine
+    struct Entry {
+        std::string id;
+        std::filesystem::path path;
+        jobs::ModelDescription description;
+        std::unique_ptr<inference::Engine> engine;  // null while unloaded
+        std::uint64_t bytes = 0;
+        std::uint64_t lastUse = 0;
+    };
+    inference::Engine& engineFor(const std::string& id);
+    void evictFor(std::uint64_t bytes, const std::string& keep);
+
+    inference::Engine& m_default;
+    inference::EngineOptions m_options;
+    std::uint64_t m_budget;
+    std::uint64_t m_clock = 0;
+    mutable std::mutex m_mutex;  // one generation at a time; guards the table
+    std::vector<Entry> m_entries;
 };
 
 }  // namespace easel::app

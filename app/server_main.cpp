@@ -42,6 +42,9 @@ Options:
   --retention-days N   keep generated images N days (default 30; "temp": true keeps them 1 day)
   --inactive-days N    delete free accounts idle N days (default 365; 0 = never)
   --sync-wait S        answer "processing" when a job takes longer than S seconds (default 15)
+  --hub-url URL        Hugging Face hub for load_model (default $HF_ENDPOINT or https://huggingface.co)
+  --allow-private-downloads   let load_model fetch from private / loopback addresses
+  --model-memory-gb N  weights of added models kept loaded at once (default 8; least recently used go)
   --version            print the version and exit
   -h, --help           print this help and exit
 
@@ -92,6 +95,10 @@ int main(int argc, char** argv) {
                                                const jobs::ProgressCallback&) override {
                     return {};
                 }
+                jobs::ModelDescription addModel(const std::string&, const std::filesystem::path&) override {
+                    throw std::runtime_error("no models here");
+                }
+                bool removeModel(const std::string&) override { return false; }
             } none;
             app::BackendConfig config;
             config.dataDir = std::filesystem::temp_directory_path() / ("easel-openapi-" + std::to_string(::getpid()));
@@ -107,9 +114,9 @@ int main(int argc, char** argv) {
             const std::string verb = argc > 2 ? argv[2] : "";
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
-        args.rejectUnknown(
-            {"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days", "--sync-wait"},
-            {"--closed-signup"});
+        args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
+                            "--sync-wait", "--hub-url", "--model-memory-gb"},
+                           {"--closed-signup", "--allow-private-downloads"});
 
         server::HttpServerOptions options;
         const auto [host, port] = app::parseListen(args.value("--listen").value_or("127.0.0.1:7860"));
@@ -123,11 +130,17 @@ int main(int argc, char** argv) {
         config.generation.syncWait =
             std::chrono::milliseconds(static_cast<std::int64_t>(args.floatValue("--sync-wait", 15.0f) * 1000.0f));
         config.publicUrl = args.value("--public-url").value_or("");
+        const char* hfEndpoint = std::getenv("HF_ENDPOINT");
+        config.hubUrl = args.value("--hub-url").value_or(hfEndpoint != nullptr ? hfEndpoint : "https://huggingface.co");
+        config.allowPrivateDownloads = args.has("--allow-private-downloads");
+        const auto memoryBudget =
+            static_cast<std::uint64_t>(std::max(1.0f, args.floatValue("--model-memory-gb", 8.0f)) * (1u << 30));
         if (config.runner.retentionSeconds <= 0) throw app::UsageError("--retention-days must be at least 1");
 
         inference::Engine engine;
         app::loadDefaultModel(engine, args, argv[0]);
-        app::EngineGenerator generator(engine);
+        app::EngineGenerator generator(engine, {}, memoryBudget);
+        generator.addInstalled(config.dataDir / "models");
         app::Backend backend(config, generator);
         backend.start();
         server::HttpServer httpServer(options, backend.makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));

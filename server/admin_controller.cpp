@@ -21,8 +21,25 @@ json userJson(const storage::UserRow& u) {
 
 }  // namespace
 
+json installJson(const std::string& id, const InstallStatus& s) {
+    const bool done = s.state == "ready";
+    const bool failed = s.state == "failed";
+    json out{{"status", done     ? "success"
+                        : failed ? "error"
+                                 : "processing"},
+             {"model_id", id},
+             {"model_status", s.state},
+             {"message", s.message},
+             {"messege", s.message}};
+    if (!done && !failed) {
+        out["eta"] = s.etaSeconds;
+        out["progress"] = {{"bytes_done", s.bytesDone}, {"bytes_total", s.bytesTotal}};
+    }
+    return out;
+}
+
 void registerAdminRoutes(Router& router, service::AccessControl& access, service::GenerationService& g,
-                         jobs::JobRunner& runner) {
+                         jobs::JobRunner& runner, ModelInstaller& installer) {
     auto& accounts = access.accounts();
     router.add("GET", "/api/v1/admin/users",
                authenticated(access, Credential::AdminKey,
@@ -81,6 +98,62 @@ void registerAdminRoutes(Router& router, service::AccessControl& access, service
                 return Response::json(200, {{"status", "success"}, {"models", models}});
             }),
         "Admin: models on this server");
+
+    router.add("POST", "/api/v1/enterprise/load_model",
+               authenticated(access, Credential::AdminKey,
+                             [&installer](const Request&, const json& body, const service::Access&) {
+                                 FieldReader r{body, {}};
+                                 ModelSource s;
+                                 s.modelId = r.string("model_id", 200).value_or("");
+                                 s.url = r.string("url", 4000).value_or(r.string("model_url", 4000).value_or(""));
+                                 s.hfRepo =
+                                     r.string("hf_id", 200).value_or(r.string("huggingface_id", 200).value_or(""));
+                                 s.path = r.string("path", 4000).value_or("");
+                                 s.revision = r.string("revision", 100).value_or("main");
+                                 r.check();
+                                 if (s.url.empty() && s.hfRepo.empty() && s.path.empty() && isHubRepoId(s.modelId)) {
+                                     s.hfRepo = s.modelId;  // the hosted API's "model_id": "owner/name"
+                                     s.modelId.clear();
+                                 }
+                                 const auto started = installer.start(s);
+                                 return Response::json(200, installJson(started.modelId, started));
+                             }),
+               "Admin: load a model from a local path, an http(s) .safetensors URL or a Hugging Face repo id");
+    router.add(
+        "POST", "/api/v1/enterprise/verify_model",
+        authenticated(access, Credential::AdminKey,
+                      [&installer, &g](const Request&, const json& body, const service::Access&) {
+                          const auto id = requireString(body, "model_id", 200);
+                          if (const auto s = installer.status(id)) return Response::json(200, installJson(id, *s));
+                          for (const auto& m : g.models()) {
+                              if (m.id == id) {
+                                  return Response::json(200, installJson(id, {id, "ready", 0, 0, 0, m.description}));
+                              }
+                          }
+                          throw ServiceError(ErrorCode::NotFound, "no model '" + id + "' on this server");
+                      }),
+        "Admin: state of a model (downloading with progress, loading, ready, failed)");
+    router.add(
+        "POST", "/api/v1/enterprise/delete_model",
+        authenticated(access, Credential::AdminKey,
+                      [&installer](const Request&, const json& body, const service::Access&) {
+                          const auto id = requireString(body, "model_id", 200);
+                          if (!installer.remove(id)) {
+                              throw ServiceError(ErrorCode::NotFound, "no model '" + id + "' to delete");
+                          }
+                          return Response::json(200, {{"status", "success"}, {"message", "model " + id + " deleted"}});
+                      }),
+        "Admin: unload a model and delete its files");
+    router.add("POST", "/api/v1/enterprise/clear_queue",
+               authenticated(access, Credential::AdminKey,
+                             [&runner](const Request&, const json&, const service::Access&) {
+                                 const int n = runner.cancelAllQueued();
+                                 return Response::json(
+                                     200, {{"status", "success"},
+                                           {"cancelled", n},
+                                           {"message", std::to_string(n) + " queued requests cancelled and refunded"}});
+                             }),
+               "Admin: cancel every queued request (refunded)");
 }
 
 }  // namespace easel::server

@@ -2,6 +2,7 @@
 // Admin API (an admin account's API key): users and plans, and the enterprise-style server details.
 
 #include "jobs/job_runner.h"
+#include "model_installer.h"
 #include "router.h"
 #include "service/access_control.h"
 #include "service/generation_service.h"
@@ -9,6 +10,6 @@
 namespace easel::server {
 
 void registerAdminRoutes(Router& router, service::AccessControl& access, service::GenerationService& generation,
-                         jobs::JobRunner& runner);
+                         jobs::JobRunner& runner, ModelInstaller& installer);
 
 }  // namespace easel::server

@@ -23,6 +23,9 @@ Handler authenticated(service::AccessControl& access, Credential credential, Aut
                 case Credential::ApiKey:
                     who = access.byKey(apiKeyFrom(req, body), &rate);
                     break;
+                case Credential::ApiKeyGeneration:
+                    who = access.byKey(apiKeyFrom(req, body), &rate, service::RateClass::Generation);
+                    break;
                 case Credential::SessionToken:
                     who = access.byToken(bearerToken(req), &rate);
                     break;

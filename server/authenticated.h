@@ -11,7 +11,8 @@
 
 namespace easel::server {
 
-enum class Credential { ApiKey, SessionToken, AdminKey };
+// ApiKeyGeneration: counts against the plan's requests per minute; ApiKey: the wider read bucket.
+enum class Credential { ApiKey, ApiKeyGeneration, SessionToken, AdminKey };
 
 using AuthedHandler = std::function<Response(const Request&, const nlohmann::json& body, const service::Access&)>;
 

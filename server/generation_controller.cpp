@@ -63,7 +63,7 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
     const auto base = options.publicUrl;
 
     auto submit = [&access, &g, base](const std::string& kind) {
-        return authenticated(access, Credential::ApiKey,
+        return authenticated(access, Credential::ApiKeyGeneration,
                              [&g, base, kind](const Request& req, const json& body, const service::Access& who) {
                                  auto request = parseSubmit(body, kind, g, who.caller.userId);
                                  request.idempotencyKey = req.header("Idempotency-Key").substr(0, 200);

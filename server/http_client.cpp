@@ -107,6 +107,7 @@ OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, const Par
         for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         out.headers[name] = std::string(f.value());
     }
+    if (r.onHeaders) r.onHeaders(out.status, out.headers);
     const bool deliver = out.status >= 200 && out.status < 300;
     char chunk[64 * 1024];
     while (!parser.is_done()) {

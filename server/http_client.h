@@ -23,6 +23,8 @@ struct OutboundRequest {
     std::uint64_t maxBody = 1u << 20;           // bytes of response body accepted
     // When set, the body is streamed here instead of collected (downloads); return false to abort.
     std::function<bool(std::string_view chunk)> sink;
+    // Called with the status and lower-case headers before any body chunk reaches `sink`.
+    std::function<void(int status, const std::map<std::string, std::string>& headers)> onHeaders;
     int maxRedirects = 5;
 };
 

@@ -89,7 +89,9 @@ QList<ModelInfo> modelsFromJSON(const QJsonObject& json) {
 GenerationStatus GenerationStatus::fromJSON(const QJsonObject& json) {
     GenerationStatus s;
     s.id = integer(json, "id");
-    s.finished = json.value(QStringLiteral("status")).toString() == QStringLiteral("success");
+    const QString status = json.value(QStringLiteral("status")).toString();
+    s.finished = status == QStringLiteral("success");
+    s.cancelled = status == QStringLiteral("cancelled");
     s.output = strings(json.value(QStringLiteral("output")));
     const auto eta = json.value(QStringLiteral("eta"));
     if (eta.isDouble()) s.etaSeconds = eta.toDouble();

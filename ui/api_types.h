@@ -51,7 +51,8 @@ QList<ModelInfo> modelsFromJSON(const QJsonObject& json);
 struct GenerationStatus {
     qint64 id = 0;
     bool finished = false;
-    QStringList output;  // image URLs, when finished
+    bool cancelled = false;  // by this client, another client with the same key, or an admin
+    QStringList output;      // image URLs, when finished
     double etaSeconds = -1;
     int queuePosition = -1;
     int step = 0;

@@ -8,8 +8,12 @@
 namespace easel::ui {
 
 void MessageBoxPresenter::showError(QWidget* parent, const ApiError& error) {
+    const QString key = error.title() + QLatin1Char('\n') + error.userText();
+    if (m_showing.contains(key)) return;
+    m_showing.append(key);
     QMessageBox box(QMessageBox::Warning, error.title(), error.userText(), QMessageBox::Ok, parent);
     box.exec();
+    m_showing.removeOne(key);
 }
 
 void MessageBoxPresenter::showMessage(QWidget* parent, const QString& title, const QString& text) {

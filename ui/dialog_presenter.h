@@ -3,6 +3,7 @@
 // answer the questions instead of blocking on a modal QMessageBox.
 
 #include <QString>
+#include <QStringList>
 #include <optional>
 
 #include "api_error.h"
@@ -35,6 +36,12 @@ public:
     std::optional<QString> askText(QWidget* parent, const QString& title, const QString& label, bool secret) override;
     QString askSaveFile(QWidget* parent, const QString& title, const QString& suggestedName,
                         const QString& filter) override;
+
+private:
+    // The errors whose box is open now. A box runs a nested event loop, in which other replies still
+    // arrive: the same error from them (every start-up request against a server that is down) is not
+    // stacked on top of the one already shown.
+    QStringList m_showing;
 };
 
 }  // namespace easel::ui

@@ -1,5 +1,6 @@
 #include "generation_queue.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace easel::ui {
@@ -31,6 +32,7 @@ QString QueuedJob::describe() const {
 
 GenerationQueue::GenerationQueue(ApiClient* client, QObject* parent) : QObject(parent), m_client(client) {
     m_timer.setInterval(500);
+    m_clock.start();
     connect(&m_timer, &QTimer::timeout, this, &GenerationQueue::poll);
 }
 
@@ -73,15 +75,29 @@ void GenerationQueue::applyReply(int localId, const ApiResult& result) {
     QueuedJob* job = find(localId);
     if (job == nullptr || !job->active()) return;
     job->pollInFlight = false;
+    const bool firstAnswer = job->serverId == 0;
     if (!result.ok()) {
+        // A poll over the plan's rate: the server still runs the job, so ask again once allowed.
+        if (!firstAnswer && result.error->kind == ApiErrorKind::RateLimited) {
+            constexpr int kDefaultRetrySeconds = 5;
+            const int seconds =
+                result.error->retryAfterSeconds > 0 ? result.error->retryAfterSeconds : kDefaultRetrySeconds;
+            m_pausedUntilMs = std::max(m_pausedUntilMs, m_clock.elapsed() + seconds * qint64{1000});
+            emit jobsChanged();
+            return;
+        }
         finish(*job, QueuedJob::State::Failed, result.error);
         return;
     }
-    const bool firstAnswer = job->serverId == 0;
     job->status = GenerationStatus::fromJSON(result.json);
     if (job->status.id != 0) job->serverId = job->status.id;
     if (job->status.finished) {
         finish(*job, QueuedJob::State::Done);
+        return;
+    }
+    // Cancelled elsewhere (another client with the same key, an admin clearing the queue).
+    if (job->status.cancelled) {
+        finish(*job, QueuedJob::State::Cancelled);
         return;
     }
     job->state =
@@ -92,11 +108,15 @@ void GenerationQueue::applyReply(int localId, const ApiResult& result) {
 }
 
 void GenerationQueue::poll() {
+    ++m_tick;
+    const bool paused = m_clock.elapsed() < m_pausedUntilMs;
     bool anyActive = false;
     for (auto& job : m_jobs) {
         if (!job.active()) continue;
+        const bool waiting = anyActive && job.state != QueuedJob::State::Running;
         anyActive = true;
-        if (job.serverId == 0 || job.pollInFlight || job.cancelRequested) continue;
+        if (paused || job.serverId == 0 || job.pollInFlight || job.cancelRequested) continue;
+        if (waiting && m_tick % kWaitingPollTicks != 0) continue;
         job.pollInFlight = true;
         const int id = job.localId;
         m_client->fetch(job.serverId, this, [this, id](const ApiResult& r) { applyReply(id, r); });

@@ -1,7 +1,11 @@
 #pragma once
 // The playground's requests in flight: each is submitted at once (the server queues them), then
 // polled with /fetch until it succeeds, fails or is cancelled. Widgets only observe this object.
+// Every poll counts against the plan's requests per minute, so requests waiting behind another are
+// polled less often, and a poll refused with 429 pauses polling for the Retry-After time instead of
+// failing a job that the server still runs.
 
+#include <QElapsedTimer>
 #include <QList>
 #include <QObject>
 #include <QTimer>
@@ -33,6 +37,8 @@ class GenerationQueue : public QObject {
 public:
     explicit GenerationQueue(ApiClient* client, QObject* parent = nullptr);
     void setPollInterval(int milliseconds) { m_timer.setInterval(milliseconds); }
+    // Requests behind the first that are not running yet are polled every this many intervals.
+    static constexpr int kWaitingPollTicks = 4;
 
     // Submits `body` (from requestBody()); returns the local id used by the signals.
     int enqueue(GenerationKind kind, const GenerationParams& params, const QJsonObject& body);
@@ -60,6 +66,9 @@ private:
     QList<QueuedJob> m_jobs;
     int m_nextId = 1;
     QTimer m_timer;
+    int m_tick = 0;
+    QElapsedTimer m_clock;
+    qint64 m_pausedUntilMs = 0;  // m_clock time before which no poll is sent (after a 429)
 };
 
 }  // namespace easel::ui

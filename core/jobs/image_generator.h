@@ -3,6 +3,7 @@
 // that the backend and its tests run without libtorch (tests use a fake; the server wires
 // inference::Engine in app/).
 
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -52,6 +53,11 @@ public:
     // when cancelled, anything else for a failure.
     virtual GeneratedImages generate(const GenerationParams& params, const Bytes* initPng, const Bytes* maskPng,
                                      const ProgressCallback& progress) = 0;
+
+    // Model management (the admin's load_model / delete_model). `path` is a model folder or a
+    // single-file checkpoint; adding checks that it loads and throws a message when it does not.
+    virtual ModelDescription addModel(const std::string& id, const std::filesystem::path& path) = 0;
+    virtual bool removeModel(const std::string& id) = 0;
 };
 
 }  // namespace easel::jobs

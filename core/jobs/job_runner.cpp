@@ -212,6 +212,12 @@ void JobRunner::cancelAllOf(std::int64_t userId) {
     });
 }
 
+int JobRunner::cancelAllQueued() {
+    int n = 0;
+    for (const auto id : m_jobs.queuedIds()) n += cancel(id) ? 1 : 0;
+    return n;
+}
+
 std::optional<JobProgress> JobRunner::progress(std::int64_t jobId) const {
     std::lock_guard lock(m_mutex);
     const auto it = m_running.find(jobId);

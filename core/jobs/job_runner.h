@@ -62,6 +62,8 @@ public:
     bool cancel(std::int64_t jobId);
     // Cancels everything of the account and waits until none of its jobs runs (account purge).
     void cancelAllOf(std::int64_t userId);
+    // Cancels (and refunds) every queued job of every account; returns how many.
+    int cancelAllQueued();
 
     std::optional<JobProgress> progress(std::int64_t jobId) const;
     // Waits until the job has finished (any final state) or the timeout passed; true if finished.

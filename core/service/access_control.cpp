@@ -2,11 +2,16 @@
 
 namespace easel::service {
 
-Access AccessControl::limit(accounts::Caller caller, quota::RateDecision* rate) {
-    const auto d = m_limiter.take("user:" + std::to_string(caller.userId), caller.plan->requestsPerMinute);
+int readLimitFor(const accounts::Plan& plan) { return std::max(300, plan.requestsPerMinute * 10); }
+
+Access AccessControl::limit(accounts::Caller caller, quota::RateDecision* rate, RateClass cls) {
+    const bool generation = cls == RateClass::Generation;
+    const auto d = m_limiter.take((generation ? "gen:" : "read:") + std::to_string(caller.userId),
+                                  generation ? caller.plan->requestsPerMinute : readLimitFor(*caller.plan));
     if (rate != nullptr) *rate = d;
     if (!d.allowed) {
         ServiceError e(ErrorCode::TooManyRequests, "rate limit of " + std::to_string(d.limit) +
+                                                       (generation ? " generation" : "") +
                                                        " requests per minute reached for the " + caller.plan->name +
                                                        " plan; retry in " + std::to_string(d.resetSeconds) + " s");
         e.retryAfterSeconds = std::max(1, d.resetSeconds);
@@ -15,18 +20,18 @@ Access AccessControl::limit(accounts::Caller caller, quota::RateDecision* rate) 
     return {std::move(caller), d};
 }
 
-Access AccessControl::byKey(const std::string& apiKey, quota::RateDecision* rate) {
-    return limit(m_accounts.authenticateKey(apiKey), rate);
+Access AccessControl::byKey(const std::string& apiKey, quota::RateDecision* rate, RateClass cls) {
+    return limit(m_accounts.authenticateKey(apiKey), rate, cls);
 }
 
 Access AccessControl::byToken(const std::string& token, quota::RateDecision* rate) {
-    return limit(m_accounts.authenticateToken(token), rate);
+    return limit(m_accounts.authenticateToken(token), rate, RateClass::Read);
 }
 
 Access AccessControl::admin(const std::string& apiKey, quota::RateDecision* rate) {
     auto caller = m_accounts.authenticateKey(apiKey);
     if (!caller.isAdmin) throw ServiceError(ErrorCode::Forbidden, "this endpoint needs an administrator's API key");
-    return limit(std::move(caller), rate);
+    return limit(std::move(caller), rate, RateClass::Read);
 }
 
 }  // namespace easel::service

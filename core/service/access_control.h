@@ -8,6 +8,11 @@
 
 namespace easel::service {
 
+// Generation requests count against the plan's requests per minute; reads (fetch polls, history,
+// models, cancel) have their own, wider bucket, so polling a running job never eats the plan's rate.
+enum class RateClass { Generation, Read };
+int readLimitFor(const accounts::Plan& plan);
+
 struct Access {
     accounts::Caller caller;
     quota::RateDecision rate;
@@ -19,7 +24,7 @@ public:
 
     // Throws 401 for a bad credential and 429 (with retryAfterSeconds) over the plan's rate; the
     // decision is returned either way through `rate` so that responses can carry X-RateLimit-*.
-    Access byKey(const std::string& apiKey, quota::RateDecision* rate = nullptr);
+    Access byKey(const std::string& apiKey, quota::RateDecision* rate = nullptr, RateClass cls = RateClass::Read);
     Access byToken(const std::string& token, quota::RateDecision* rate = nullptr);
     // Admin endpoints: the key of an account marked admin.
     Access admin(const std::string& apiKey, quota::RateDecision* rate = nullptr);
@@ -27,7 +32,7 @@ public:
     accounts::AccountService& accounts() { return m_accounts; }
 
 private:
-    Access limit(accounts::Caller caller, quota::RateDecision* rate);
+    Access limit(accounts::Caller caller, quota::RateDecision* rate, RateClass cls);
 
     accounts::AccountService& m_accounts;
     quota::RateLimiter m_limiter;

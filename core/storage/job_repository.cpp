@@ -114,6 +114,14 @@ int JobRepository::queuedTotal() const {
     return s.step() ? static_cast<int>(s.int64(0)) : 0;
 }
 
+std::vector<std::int64_t> JobRepository::queuedIds() const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement("SELECT id FROM jobs WHERE status = 'queued' ORDER BY id");
+    std::vector<std::int64_t> out;
+    while (s.step()) out.push_back(s.int64(0));
+    return out;
+}
+
 std::optional<JobRow> JobRepository::claimNext(std::int64_t now,
                                                const std::function<int(std::int64_t)>& maxRunning) const {
     std::optional<JobRow> claimed;

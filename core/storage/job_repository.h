@@ -57,6 +57,7 @@ public:
     // Jobs that run before this queued one (0 = next).
     int queuePosition(const JobRow& job) const;
     int queuedTotal() const;
+    std::vector<std::int64_t> queuedIds() const;
 
     // The next queued job by priority then age whose owner runs fewer than `maxConcurrentFor(plan)`
     // jobs, marked running in the same transaction. `maxRunning` maps a user id to their cap.

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -16,7 +17,12 @@ namespace easel::testing {
 
 class FakeGenerator final : public jobs::ImageGenerator {
 public:
-    std::vector<jobs::ModelDescription> models() const override { return {model()}; }
+    std::vector<jobs::ModelDescription> models() const override {
+        std::lock_guard lock(m_mutex);
+        auto all = m_extra;
+        all.insert(all.begin(), model());
+        return all;
+    }
     std::optional<jobs::ModelDescription> defaultModel() const override { return model(); }
 
     jobs::GeneratedImages generate(const jobs::GenerationParams& p, const jobs::Bytes* init, const jobs::Bytes*,
@@ -46,6 +52,21 @@ public:
         out.meta = {{"prompt", p.prompt}, {"seed", seed}, {"W", p.width}, {"H", p.height}, {"steps", p.steps}};
         ++m_completed;
         return out;
+    }
+
+    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override {
+        const auto file = std::filesystem::is_directory(path) ? path / "model.safetensors" : path;
+        std::ifstream in(file, std::ios::binary);
+        if (!in) throw std::runtime_error("no model at " + file.string());
+        std::lock_guard lock(m_mutex);
+        auto m = model();
+        m.id = id;
+        m_extra.push_back(m);
+        return m;
+    }
+    bool removeModel(const std::string& id) override {
+        std::lock_guard lock(m_mutex);
+        return std::erase_if(m_extra, [&](const auto& m) { return m.id == id; }) > 0;
     }
 
     void block() {
@@ -80,7 +101,8 @@ private:
         return m;
     }
 
-    std::mutex m_mutex;
+    mutable std::mutex m_mutex;
+    std::vector<jobs::ModelDescription> m_extra;
     std::condition_variable m_changed;
     bool m_blocked = false;
     std::vector<std::string> m_started;

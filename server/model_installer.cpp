@@ -1,0 +1,249 @@
+#include "model_installer.h"
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/service_error.h"
+
+namespace easel::server {
+namespace {
+
+bool safeName(const std::string& s) {
+    if (s.empty() || s.size() > 100 || s.front() == '.') return false;
+    return s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+           std::string::npos;
+}
+
+bool isPickle(const std::string& name) {
+    for (const auto* ext : {".ckpt", ".pt", ".pth", ".bin", ".pkl"}) {
+        if (name.ends_with(ext)) return true;
+    }
+    return false;
+}
+
+std::string lastSegment(const std::string& s) {
+    auto q = s.substr(0, s.find_first_of("?#"));
+    return q.substr(q.rfind('/') + 1);
+}
+
+// The diffusers files Easel reads, in the order they are fetched.
+const std::vector<std::string>& diffusersFiles() {
+    static const std::vector<std::string> kFiles{"model_index.json",         "scheduler/scheduler_config.json",
+                                                 "unet/config.json",         "unet/diffusion_pytorch_model.safetensors",
+                                                 "vae/config.json",          "vae/diffusion_pytorch_model.safetensors",
+                                                 "text_encoder/config.json", "text_encoder/model.safetensors",
+                                                 "tokenizer/vocab.json",     "tokenizer/merges.txt"};
+    return kFiles;
+}
+
+}  // namespace
+
+bool isHubRepoId(const std::string& id) {
+    const auto slash = id.find('/');
+    return slash != std::string::npos && id.find('/', slash + 1) == std::string::npos &&
+           safeName(id.substr(0, slash)) && safeName(id.substr(slash + 1));
+}
+
+ModelInstaller::ModelInstaller(ModelInstallOptions options, jobs::ImageGenerator& generator)
+    : m_options(std::move(options)), m_generator(generator) {
+    std::filesystem::create_directories(m_options.modelsDir);
+}
+
+ModelInstaller::~ModelInstaller() { join(); }
+
+void ModelInstaller::join() {
+    std::vector<std::thread> threads;
+    {
+        std::lock_guard lock(m_mutex);
+        threads.swap(m_threads);
+    }
+    for (auto& t : threads) t.join();
+}
+
+void ModelInstaller::setStatus(const std::string& id, InstallStatus s) {
+    std::lock_guard lock(m_mutex);
+    m_status[id] = std::move(s);
+}
+
+std::optional<InstallStatus> ModelInstaller::status(const std::string& modelId) const {
+    std::lock_guard lock(m_mutex);
+    const auto it = m_status.find(modelId);
+    if (it == m_status.end()) return std::nullopt;
+    return it->second;
+}
+
+InstallStatus ModelInstaller::start(const ModelSource& in) {
+    ModelSource s = in;
+    const int sources = !s.url.empty() + !s.hfRepo.empty() + !s.path.empty();
+    if (sources != 1) {
+        throw validationError({{"url", {"give exactly one of url, hf_id (a Hugging Face repo id) or path"}}});
+    }
+    if (!s.url.empty()) {
+        if (s.url.rfind("https://", 0) != 0 && s.url.rfind("http://", 0) != 0) {
+            throw validationError({{"url", {"must be an http(s) URL"}}});
+        }
+        if (isPickle(lastSegment(s.url))) {
+            throw validationError({{"url",
+                                    {"pickle checkpoints (.ckpt/.pt/.pth/.bin) can run code and are refused; "
+                                     "use a .safetensors file"}}});
+        }
+        if (!lastSegment(s.url).ends_with(".safetensors")) {
+            throw validationError({{"url", {"must point to a .safetensors file"}}});
+        }
+        if (s.modelId.empty()) s.modelId = lastSegment(s.url).substr(0, lastSegment(s.url).size() - 12);
+    } else if (!s.hfRepo.empty()) {
+        if (!isHubRepoId(s.hfRepo)) throw validationError({{"hf_id", {"must look like owner/name"}}});
+        if (s.modelId.empty()) s.modelId = s.hfRepo.substr(s.hfRepo.find('/') + 1);
+    } else if (s.modelId.empty()) {
+        s.modelId = std::filesystem::path(s.path).stem().string();
+    }
+    if (!safeName(s.modelId)) {
+        throw validationError({{"model_id", {"may hold letters, digits, '.', '_' and '-' (at most 100)"}}});
+    }
+    {
+        std::lock_guard lock(m_mutex);
+        const auto it = m_status.find(s.modelId);
+        if (it != m_status.end() && (it->second.state == "downloading" || it->second.state == "loading")) {
+            throw ServiceError(ErrorCode::Conflict, "model '" + s.modelId + "' is already being installed");
+        }
+        m_status[s.modelId] = {s.modelId, "downloading", 0, 0, 0, "starting"};
+        m_threads.emplace_back([this, s] { run(s); });
+    }
+    return *status(s.modelId);
+}
+
+void ModelInstaller::download(const std::string& modelId, const std::string& url, const std::filesystem::path& target) {
+    std::filesystem::create_directories(target.parent_path());
+    std::error_code ec;
+    std::uint64_t have = std::filesystem::exists(target) ? std::filesystem::file_size(target, ec) : 0;
+    OutboundRequest get;
+    get.url = url;
+    get.timeout = std::chrono::hours(6);
+    get.maxBody = m_options.maxDownloadBytes;
+    if (have > 0) get.headers["Range"] = "bytes=" + std::to_string(have) + "-";
+    std::ofstream out;
+    std::uint64_t total = 0, fresh = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    get.onHeaders = [&](int status, const std::map<std::string, std::string>& headers) {
+        auto header = [&](const char* name) {
+            const auto it = headers.find(name);
+            return it == headers.end() ? std::string() : it->second;
+        };
+        if (status == 206) {  // resuming: "Content-Range: bytes START-END/TOTAL"
+            const auto cr = header("content-range");
+            const auto dash = cr.find('-'), slash = cr.find('/');
+            if (cr.rfind("bytes ", 0) != 0 || dash == std::string::npos || slash == std::string::npos ||
+                std::stoull(cr.substr(6, dash - 6)) != have) {
+                throw OutboundError(url + " answered a resumed download with a wrong range");
+            }
+            if (cr.substr(slash + 1) != "*") total = std::stoull(cr.substr(slash + 1));
+            out.open(target, std::ios::binary | std::ios::app);
+        } else if (status == 200) {  // the whole file (no resume, or the server ignores Range)
+            have = 0;
+            if (!header("content-length").empty()) total = std::stoull(header("content-length"));
+            out.open(target, std::ios::binary | std::ios::trunc);
+        }
+    };
+    get.sink = [&](std::string_view chunk) {
+        out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        fresh += chunk.size();
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        InstallStatus st{modelId, "downloading", have + fresh, total, 0, url};
+        if (total > have + fresh)
+            st.etaSeconds = elapsed / static_cast<double>(fresh) * static_cast<double>(total - have - fresh);
+        setStatus(modelId, st);
+        return static_cast<bool>(out);
+    };
+    const auto res = httpFetch(get, m_options.policy);
+    out.close();
+    if (res.status == 416 && have > 0) {
+        // Nothing left to fetch, or the partial file is longer than the remote one: start over once.
+        const auto cr = res.headers.contains("content-range") ? res.headers.at("content-range") : std::string();
+        if (cr == "bytes */" + std::to_string(have)) return;
+        std::filesystem::remove(target);
+        return download(modelId, url, target);
+    }
+    if (res.status == 404) throw OutboundError(url + " was not found (404)");
+    if (res.status != 200 && res.status != 206) {
+        throw OutboundError(url + " answered HTTP " + std::to_string(res.status));
+    }
+    const auto size = std::filesystem::file_size(target);
+    if (total > 0 && size != total) {
+        throw OutboundError("the download of " + url + " stopped at " + std::to_string(size) + " of " +
+                            std::to_string(total) + " bytes; load it again to resume");
+    }
+}
+
+void ModelInstaller::run(ModelSource s) {
+    const auto finalDir = m_options.modelsDir / s.modelId;
+    const auto partial = m_options.modelsDir / (s.modelId + ".partial");
+    try {
+        std::filesystem::path modelPath;
+        if (!s.path.empty()) {
+            modelPath = s.path;
+        } else if (!s.url.empty()) {
+            download(s.modelId, s.url, partial / "model.safetensors");
+            modelPath = finalDir / "model.safetensors";
+        } else {
+            OutboundRequest info;
+            info.url = m_options.hubUrl + "/api/models/" + s.hfRepo +
+                       (s.revision == "main" ? std::string() : "/revision/" + s.revision);
+            const auto meta = httpFetch(info, m_options.policy);
+            if (meta.status == 404 || meta.status == 401) {
+                throw OutboundError("the hub has no public repository " + s.hfRepo);
+            }
+            const auto j = nlohmann::json::parse(meta.body, nullptr, false);
+            if (meta.status != 200 || j.is_discarded() || !j.contains("siblings")) {
+                throw OutboundError("the hub's answer for " + s.hfRepo + " was not understood (HTTP " +
+                                    std::to_string(meta.status) + ")");
+            }
+            std::vector<std::string> files;
+            for (const auto& f : j["siblings"]) files.push_back(f.value("rfilename", ""));
+            auto has = [&](const std::string& f) { return std::find(files.begin(), files.end(), f) != files.end(); };
+            const std::string base = m_options.hubUrl + "/" + s.hfRepo + "/resolve/" + s.revision + "/";
+            if (has("model_index.json")) {
+                if (!has("unet/diffusion_pytorch_model.safetensors")) {
+                    throw OutboundError(s.hfRepo + " has no safetensors weights (pickles are refused)");
+                }
+                for (const auto& f : diffusersFiles()) {
+                    if (has(f)) download(s.modelId, base + f, partial / f);
+                }
+                modelPath = finalDir;
+            } else {
+                std::string pick;
+                for (const auto& f : files) {
+                    if (f.find('/') != std::string::npos || !f.ends_with(".safetensors")) continue;
+                    if (pick.empty() || f.find("emaonly") != std::string::npos) pick = f;
+                }
+                if (pick.empty()) throw OutboundError(s.hfRepo + " has no .safetensors checkpoint at its top level");
+                download(s.modelId, base + pick, partial / "model.safetensors");
+                modelPath = finalDir / "model.safetensors";
+            }
+        }
+        if (s.path.empty()) {
+            std::filesystem::remove_all(finalDir);
+            std::filesystem::rename(partial, finalDir);
+        }
+        setStatus(s.modelId, {s.modelId, "loading", 0, 0, 0, "checking the weights"});
+        const auto model = m_generator.addModel(s.modelId, modelPath);
+        setStatus(s.modelId, {s.modelId, "ready", 0, 0, 0, model.description});
+    } catch (const std::exception& e) {
+        setStatus(s.modelId, {s.modelId, "failed", 0, 0, 0, e.what()});
+    }
+}
+
+bool ModelInstaller::remove(const std::string& modelId) {
+    if (!safeName(modelId)) return false;
+    const bool known = m_generator.removeModel(modelId);
+    std::error_code ec;
+    const bool files = std::filesystem::remove_all(m_options.modelsDir / modelId, ec) > 0;
+    std::filesystem::remove_all(m_options.modelsDir / (modelId + ".partial"), ec);
+    {
+        std::lock_guard lock(m_mutex);
+        m_status.erase(modelId);
+    }
+    return known || files;
+}
+
+}  // namespace easel::server

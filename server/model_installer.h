@@ -1,0 +1,76 @@
+#pragma once
+// Installs models for the admin's load_model: from a local path, an https URL to a .safetensors, or a
+// Hugging Face repo id (hub base URL configurable, like HF_ENDPOINT). Downloads run in the background
+// into <models dir>/<id>.partial/, resume with Range after an interruption, are checked against the
+// announced size, refuse pickle formats, and are handed to the generator (which loads them) when
+// complete. Status is kept per model id for verify_model.
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http_client.h"
+#include "jobs/image_generator.h"
+
+namespace easel::server {
+
+struct ModelInstallOptions {
+    std::filesystem::path modelsDir;
+    std::string hubUrl = "https://huggingface.co";
+    UrlPolicy policy;
+    std::uint64_t maxDownloadBytes = 16ull << 30;
+};
+
+struct ModelSource {
+    std::string modelId;
+    std::string url;     // https://.../x.safetensors
+    std::string hfRepo;  // owner/name
+    std::string path;    // a local folder or file (admins only)
+    std::string revision = "main";
+};
+
+struct InstallStatus {
+    std::string modelId;
+    std::string state;  // "downloading", "loading", "ready", "failed"
+    std::uint64_t bytesDone = 0;
+    std::uint64_t bytesTotal = 0;
+    double etaSeconds = 0;
+    std::string message;
+};
+
+class ModelInstaller {
+public:
+    ModelInstaller(ModelInstallOptions options, jobs::ImageGenerator& generator);
+    ~ModelInstaller();
+    ModelInstaller(const ModelInstaller&) = delete;
+    ModelInstaller& operator=(const ModelInstaller&) = delete;
+
+    // Validates the request (throws ServiceError 400 / 409) and starts the installation.
+    InstallStatus start(const ModelSource& source);
+    std::optional<InstallStatus> status(const std::string& modelId) const;
+    // Removes the model from the generator and its files from disk. False when unknown.
+    bool remove(const std::string& modelId);
+    // Waits for all running installations (tests, shutdown).
+    void join();
+
+private:
+    void run(ModelSource source);
+    void download(const std::string& modelId, const std::string& url, const std::filesystem::path& target);
+    void setStatus(const std::string& id, InstallStatus s);
+
+    ModelInstallOptions m_options;
+    jobs::ImageGenerator& m_generator;
+    mutable std::mutex m_mutex;
+    std::map<std::string, InstallStatus> m_status;
+    std::vector<std::thread> m_threads;
+};
+
+// "owner/name" with the hub's allowed characters.
+bool isHubRepoId(const std::string& id);
+
+}  // namespace easel::server

@@ -1,0 +1,196 @@
+// load_model / verify_model / delete_model / clear_queue, with a loopback file server laid out like
+// the Hugging Face hub.
+
+#include <fstream>
+
+#include "backend_fixture.h"
+
+namespace easel::testing {
+namespace {
+
+using nlohmann::json;
+
+// Serves /api/models/{owner}/{name} and /{owner}/{name}/resolve/{rev}/{file}, honouring Range.
+class FakeHub {
+public:
+    FakeHub() {
+        router.add("GET", "/api/models/{owner}/{name}", [this](const server::Request& r) {
+            const auto repo = r.pathParams.at("owner") + "/" + r.pathParams.at("name");
+            if (!repos.contains(repo)) return server::Response::error(404, "Repository not found");
+            json siblings = json::array();
+            for (const auto& [file, bytes] : repos[repo]) siblings.push_back({{"rfilename", file}});
+            return server::Response::json(200, {{"id", repo}, {"siblings", siblings}});
+        });
+        router.add("GET", "/{owner}/{name}/resolve/{rev}/{file}", [this](const server::Request& r) {
+            const auto repo = r.pathParams.at("owner") + "/" + r.pathParams.at("name");
+            {
+                std::lock_guard lock(m_mutex);
+                ranges.push_back(r.header("Range"));
+            }
+            if (!repos.contains(repo) || !repos[repo].contains(r.pathParams.at("file"))) {
+                return server::Response::error(404, "Entry not found");
+            }
+            const auto& bytes = repos[repo][r.pathParams.at("file")];
+            server::Response out;
+            out.headers["Content-Type"] = "application/octet-stream";
+            const auto range = r.header("Range");
+            if (range.rfind("bytes=", 0) == 0) {
+                const auto from = std::stoull(range.substr(6));
+                out.status = 206;
+                out.headers["Content-Range"] = "bytes " + std::to_string(from) + "-" +
+                                               std::to_string(bytes.size() - 1) + "/" +
+                                               std::to_string(lieAboutTotal ? bytes.size() + 10 : bytes.size());
+                out.body = bytes.substr(from);
+            } else {
+                out.body = bytes;
+            }
+            return out;
+        });
+        server::HttpServerOptions o;
+        o.port = 0;
+        m_server = std::make_unique<server::HttpServer>(o, router);
+        m_server->start();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(m_server->port()); }
+
+    server::Router router;
+    std::map<std::string, std::map<std::string, std::string>> repos;
+    std::vector<std::string> ranges;
+    bool lieAboutTotal = false;
+
+private:
+    std::mutex m_mutex;
+    std::unique_ptr<server::HttpServer> m_server;
+};
+
+std::string fakeCheckpoint(std::size_t size) {
+    std::string bytes(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 7919) % 251);
+    return bytes;
+}
+
+class ModelsApi : public BackendTest {
+protected:
+    void SetUp() override {
+        config.hubUrl = hub.url();
+        config.allowPrivateDownloads = true;  // the fake hub is on loopback
+        BackendTest::SetUp();
+        admin = backend->accounts().createUser("root@example.com", "correct horse", "premium", true).apiKey;
+    }
+    json waitReady(const std::string& id) {
+        json last;
+        for (int i = 0; i < 400; ++i) {
+            last = post("/api/v1/enterprise/verify_model", {{"key", admin}, {"model_id", id}}).json();
+            if (last["model_status"] == "ready" || last["model_status"] == "failed") return last;
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        return last;
+    }
+    std::string readFile(const std::filesystem::path& p) {
+        std::ifstream in(p, std::ios::binary);
+        return {std::istreambuf_iterator<char>(in), {}};
+    }
+
+    FakeHub hub;
+    std::string admin;
+};
+
+TEST_F(ModelsApi, LoadsFromAHubRepoIdAndServesIt) {
+    const auto weights = fakeCheckpoint(300'000);
+    hub.repos["someone/tiny-sd"] = {{"README.md", "hi"}, {"tiny-emaonly.safetensors", weights}};
+    const auto r = post("/api/v1/enterprise/load_model", {{"key", admin}, {"model_id", "someone/tiny-sd"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["status"], "processing");
+    EXPECT_EQ(r.json()["model_id"], "tiny-sd");
+    const auto done = waitReady("tiny-sd");
+    ASSERT_EQ(done["model_status"], "ready") << done.dump();
+    EXPECT_EQ(readFile(config.dataDir / "models" / "tiny-sd" / "model.safetensors"), weights);
+    const std::string user = signup("a@example.com")["api_key"];
+    const auto models = get("/api/v1/models", {{"X-API-Key", user}}).json()["models"];
+    ASSERT_EQ(models.size(), 2u);
+    EXPECT_EQ(models[1]["model_id"], "tiny-sd");
+    const auto gen = text2img(user, {{"model_id", "tiny-sd"}});
+    EXPECT_EQ(gen.json()["status"], "success") << gen.body;
+    // Not an admin: 403.
+    EXPECT_EQ(post("/api/v1/enterprise/load_model", {{"key", user}, {"model_id", "someone/tiny-sd"}}).status, 403);
+}
+
+TEST_F(ModelsApi, ResumesAnInterruptedDownload) {
+    const auto weights = fakeCheckpoint(200'000);
+    hub.repos["someone/big"] = {{"model.safetensors", weights}};
+    std::filesystem::create_directories(config.dataDir / "models" / "big.partial");
+    std::ofstream(config.dataDir / "models" / "big.partial" / "model.safetensors", std::ios::binary)
+        << weights.substr(0, 120'000);
+    post("/api/v1/enterprise/load_model", {{"key", admin}, {"hf_id", "someone/big"}});
+    ASSERT_EQ(waitReady("big")["model_status"], "ready");
+    EXPECT_EQ(readFile(config.dataDir / "models" / "big" / "model.safetensors"), weights);
+    EXPECT_EQ(hub.ranges.back(), "bytes=120000-");
+}
+
+TEST_F(ModelsApi, ChecksSizeRefusesPicklesAndReportsFailures) {
+    hub.repos["someone/liar"] = {{"model.safetensors", fakeCheckpoint(50'000)}};
+    hub.lieAboutTotal = true;
+    std::filesystem::create_directories(config.dataDir / "models" / "liar.partial");
+    std::ofstream(config.dataDir / "models" / "liar.partial" / "model.safetensors", std::ios::binary)
+        << fakeCheckpoint(50'000).substr(0, 1000);
+    post("/api/v1/enterprise/load_model", {{"key", admin}, {"hf_id", "someone/liar"}});
+    const auto failed = waitReady("liar");
+    EXPECT_EQ(failed["model_status"], "failed");
+    EXPECT_NE(failed["message"].get<std::string>().find("50010"), std::string::npos) << failed.dump();
+
+    auto r =
+        post("/api/v1/enterprise/load_model", {{"key", admin}, {"url", hub.url() + "/x/y/resolve/main/evil.ckpt"}});
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.json()["message"].get<std::string>().find("pickle"), std::string::npos);
+    EXPECT_EQ(post("/api/v1/enterprise/load_model", {{"key", admin}}).status, 400);
+    EXPECT_EQ(post("/api/v1/enterprise/load_model", {{"key", admin}, {"hf_id", "../etc"}}).status, 400);
+
+    post("/api/v1/enterprise/load_model", {{"key", admin}, {"hf_id", "nobody/nothing"}});
+    const auto missing = waitReady("nothing");
+    EXPECT_EQ(missing["model_status"], "failed");
+    EXPECT_NE(missing["message"].get<std::string>().find("no public repository"), std::string::npos);
+    EXPECT_EQ(post("/api/v1/enterprise/verify_model", {{"key", admin}, {"model_id", "never-heard"}}).status, 404);
+}
+
+TEST_F(ModelsApi, LoadsFromAUrlAndDeletes) {
+    hub.repos["a/b"] = {{"weights.safetensors", fakeCheckpoint(10'000)}};
+    const auto r = post("/api/v1/enterprise/load_model",
+                        {{"key", admin}, {"url", hub.url() + "/a/b/resolve/main/weights.safetensors"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(waitReady("weights")["model_status"], "ready");
+    EXPECT_EQ(post("/api/v1/enterprise/delete_model", {{"key", admin}, {"model_id", "weights"}}).status, 200);
+    EXPECT_FALSE(std::filesystem::exists(config.dataDir / "models" / "weights"));
+    EXPECT_EQ(post("/api/v1/enterprise/delete_model", {{"key", admin}, {"model_id", "weights"}}).status, 404);
+}
+
+TEST_F(ModelsApi, PrivateAddressesAreRefusedUnlessAllowed) {
+    stop();
+    config.allowPrivateDownloads = false;
+    start();
+    hub.repos["a/b"] = {{"model.safetensors", fakeCheckpoint(1000)}};
+    post("/api/v1/enterprise/load_model", {{"key", admin}, {"hf_id", "a/b"}});
+    const auto r = waitReady("b");
+    EXPECT_EQ(r["model_status"], "failed");
+    EXPECT_NE(r["message"].get<std::string>().find("private"), std::string::npos);
+}
+
+TEST_F(ModelsApi, ClearQueueCancelsAndRefunds) {
+    const std::string user = signup("a@example.com")["api_key"];
+    backend->accounts().setPlan("a@example.com", "premium");
+    generator.block();
+    text2img(user, {{"instant_response", true}, {"prompt", "running"}});
+    ASSERT_TRUE(generator.waitStarted(1));
+    text2img(user, {{"instant_response", true}, {"samples", 2}});
+    text2img(user, {{"instant_response", true}, {"samples", 3}});
+    const auto r = post("/api/v1/enterprise/clear_queue", {{"key", admin}});
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.json()["cancelled"], 2);
+    const auto caller = backend->accounts().authenticateKey(user);
+    EXPECT_EQ(backend->accounts().account(caller.userId).imagesUsed, 1);  // only the running one stays charged
+    const auto details = post("/api/v1/enterprise/system_details", {{"key", admin}}).json();
+    EXPECT_EQ(details["queue_length"], 0);
+    EXPECT_EQ(details["running_jobs"], 1);
+}
+
+}  // namespace
+}  // namespace easel::testing
