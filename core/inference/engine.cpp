@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "inference/loading/checkpoint_loader.h"
+#include "inference/loading/diffusers_loader.h"
 #include "inference/pipelines/denoising_loop.h"
 #include "inference/schedulers/scheduler.h"
 #include "inference/tokenizer/clip_tokenizer.h"
@@ -72,7 +73,8 @@ struct Engine::Impl {
             t.weights.emplace_back(t.chunks.back().size(), 1.0f);
             return t;
         }
-        const int pad = model->detected.text.kind == TextEncoderKind::OpenCLIP ? 0 : clipTokenizer->eosId();
+        // SD 2.x (OpenCLIP, also as a diffusers CLIPTextModel) pads with 0, SD 1.x with EOS.
+        const int pad = model->detected.family == ModelFamily::SD2 ? 0 : clipTokenizer->eosId();
         auto w = tokenizeWeighted(*clipTokenizer, text, pad);
         t.chunks = std::move(w.chunks);
         t.weights = std::move(w.weights);
@@ -176,16 +178,10 @@ void Engine::loadModel(const std::filesystem::path& path) {
     std::optional<WordTokenizer> word;
     std::optional<CLIPTokenizer> clip;
     nlohmann::json sidecar = nlohmann::json::object();
-    if (std::filesystem::is_directory(path)) {
+    const bool diffusers = isDiffusersFolder(path) && !std::filesystem::exists(path / "model.json");
+    if (std::filesystem::is_directory(path) && !diffusers) {
         const auto sidecarPath = path / "model.json";
-        if (!std::filesystem::exists(sidecarPath)) {
-            if (std::filesystem::exists(path / "model_index.json")) {
-                throw ModelLoadError(
-                    "'" + path.string() +
-                    "' is a diffusers folder; Easel loads single-file .safetensors checkpoints so far");
-            }
-            throw ModelLoadError("'" + path.string() + "' has no model.json");
-        }
+        if (!std::filesystem::exists(sidecarPath)) throw ModelLoadError("'" + path.string() + "' has no model.json");
         try {
             sidecar = nlohmann::json::parse(std::ifstream(sidecarPath));
         } catch (const nlohmann::json::exception& e) {
@@ -211,13 +207,14 @@ void Engine::loadModel(const std::filesystem::path& path) {
             throw ModelLoadError("'" + sidecarPath.string() + "' has a field of the wrong type: " + e.what());
         }
     }
-    auto model = loadSingleFileCheckpoint(checkpoint, overrides, torch::kFloat32);
+    auto model = diffusers ? loadDiffusersFolder(path) : loadSingleFileCheckpoint(checkpoint, overrides);
     if (impl.device.is_cuda() || impl.dtype != torch::kFloat32) {
         model.unet->to(impl.device, impl.dtype);
         model.vae->to(impl.device, impl.dtype);
         model.textModule->to(impl.device, impl.dtype);
     }
-    if (!word) clip = impl.clipTokenizerFor(checkpoint);
+    // A diffusers folder's tokenizer/ wins; clipTokenizerFor looks for it beside the checkpoint.
+    if (!word) clip = impl.clipTokenizerFor(diffusers ? path / "model_index.json" : checkpoint);
     const auto& d = model.detected;
     if (info.description.empty()) info.description = d.describe();
     info.inpainting = d.inpainting;
@@ -283,7 +280,8 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     SchedulerConfig schedulerConfig;
     schedulerConfig.prediction = model.detected.prediction;
     // Only the sigma-space samplers have a Karras schedule; the others ignore the flag.
-    const bool karrasCapable = choice.kind == SchedulerKind::Euler || choice.kind == SchedulerKind::DPMPP2M;
+    const bool karrasCapable = choice.kind == SchedulerKind::Euler || choice.kind == SchedulerKind::DPMPP2M ||
+                               choice.kind == SchedulerKind::Heun;
     schedulerConfig.useKarrasSigmas = karrasCapable && (choice.karras || r.karras);
 
     torch::NoGradGuard noGrad;

@@ -91,7 +91,8 @@ public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    // A folder with model.json (Easel's format), or an SD 1.x/2.x single-file .safetensors.
+    // A folder with model.json (Easel's format), a diffusers folder (model_index.json), or an SD
+    // 1.x/2.x single-file .safetensors.
     // Throws ModelLoadError / GenerationError with a message naming what is wrong.
     void loadModel(const std::filesystem::path& path);
     bool hasModel() const;

@@ -1,5 +1,6 @@
 #include "inference/loading/checkpoint_loader.h"
 
+#include "inference/loading/diffusers_loader.h"
 #include "inference/tensor_utils.h"
 
 namespace easel::inference {
@@ -29,7 +30,8 @@ void loadModuleWeights(torch::nn::Module& module, const SafetensorsFile& file, c
     for (auto& item : module.named_buffers(true)) copyOne(item.key(), item.value());
     if (!missing.empty()) {
         std::string list;
-        for (std::size_t i = 0; i < std::min<std::size_t>(missing.size(), 8); ++i) list += (i ? ", " : "") + missing[i];
+        for (std::size_t i = 0; i < std::min<std::size_t>(missing.size(), 8); ++i)
+            list += (i ? ", '" : "'") + missing[i] + "'";
         if (missing.size() > 8) list += ", … (" + std::to_string(missing.size()) + " in all)";
         throw ModelLoadError("'" + file.path().string() + "' is missing " + std::to_string(missing.size()) +
                              " tensor(s): " + list);
@@ -48,24 +50,19 @@ std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config,
     return m;
 }
 
-StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path, const ModelOverrides& overrides,
-                                              torch::Dtype dtype) {
-    const auto ext = path.extension().string();
-    if (ext == ".ckpt" || ext == ".pt" || ext == ".pth" || ext == ".bin") {
-        throw ModelLoadError("'" + path.string() +
-                             "' is a pickled checkpoint, which can run arbitrary code when loaded; Easel only loads "
-                             ".safetensors (convert it with a trusted tool first)");
-    }
-    const auto file = SafetensorsFile::open(path);
+namespace {
+
+// Builds the networks `detected` describes and fills them from `file`.
+StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detected, torch::Dtype dtype) {
     StableDiffusionModel model;
-    model.detected = detectSingleFile(file, overrides);
+    model.detected = std::move(detected);
     try {
         model.unet = UNet2DConditionModel(model.detected.unet);
         model.vae = AutoencoderKL(model.detected.vae);
         model.textEncoder = makeTextEncoder(model.detected.text, model.textModule);
     } catch (const c10::Error& e) {
         // Shapes that detection accepted but no network can be built from (e.g. odd channel counts).
-        throw ModelLoadError("'" + path.string() +
+        throw ModelLoadError("'" + file.path().string() +
                              "' describes a network Easel cannot build: " + e.what_without_backtrace());
     }
     loadModuleWeights(*model.unet, file, model.detected.unetPrefix);
@@ -80,6 +77,31 @@ StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path,
         model.textModule->to(dtype);
     }
     return model;
+}
+
+}  // namespace
+
+StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path, const ModelOverrides& overrides,
+                                              torch::Dtype dtype) {
+    const auto ext = path.extension().string();
+    if (ext == ".ckpt" || ext == ".pt" || ext == ".pth" || ext == ".bin") {
+        throw ModelLoadError("'" + path.string() +
+                             "' is a pickled checkpoint, which can run arbitrary code when loaded; Easel only loads "
+                             ".safetensors (convert it with a trusted tool first)");
+    }
+    const auto file = SafetensorsFile::open(path);
+    return buildModel(file, detectSingleFile(file, overrides), dtype);
+}
+
+StableDiffusionModel loadDiffusersFolder(const std::filesystem::path& path, torch::Dtype dtype) {
+    const auto folder = openDiffusersFolder(path);
+    try {
+        auto detected = detectSingleFile(folder.weights, folder.overrides);
+        if (folder.sd2TextEncoder || detected.unet.linearProjection) detected.family = ModelFamily::SD2;
+        return buildModel(folder.weights, std::move(detected), dtype);
+    } catch (const ModelLoadError& e) {
+        throw ModelLoadError(folder.translateMessage(e.what()));
+    }
 }
 
 }  // namespace easel::inference

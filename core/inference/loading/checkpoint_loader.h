@@ -36,4 +36,8 @@ std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config,
 StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path, const ModelOverrides& overrides = {},
                                               torch::Dtype dtype = torch::kFloat32);
 
+// Loads a diffusers folder (model_index.json, unet/, vae/, text_encoder/ with .safetensors weights;
+// see diffusers_loader.h). Errors name the folder's own keys and files; .bin weights are refused.
+StableDiffusionModel loadDiffusersFolder(const std::filesystem::path& path, torch::Dtype dtype = torch::kFloat32);
+
 }  // namespace easel::inference

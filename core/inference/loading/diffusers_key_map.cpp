@@ -100,7 +100,9 @@ std::optional<std::string> prefixed(std::string_view prefix, const std::optional
     return std::string(prefix) + *key;
 }
 
-std::string str(std::string_view a, int n, std::string_view b) { return std::string(a) + std::to_string(n) + std::string(b); }
+std::string str(std::string_view a, int n, std::string_view b) {
+    return std::string(a) + std::to_string(n) + std::string(b);
+}
 
 std::optional<std::string> unetToOriginal(std::string_view key, const DiffusersLayout& layout) {
     if (auto top = renameLeading(key, kUNetTop, true)) return top;
@@ -242,7 +244,8 @@ std::optional<std::string> vaeToDiffusers(std::string_view key, const DiffusersL
     if (p.size() < 5 || !(down || up)) return std::nullopt;
     const auto n = number(p[2]);
     if (!n || *n >= layout.vaeLevels) return std::nullopt;
-    const std::string level = side + (down ? str("down_blocks.", *n, ".") : str("up_blocks.", layout.vaeLevels - 1 - *n, "."));
+    const std::string level =
+        side + (down ? str("down_blocks.", *n, ".") : str("up_blocks.", layout.vaeLevels - 1 - *n, "."));
     if (p[3] == "downsample" || p[3] == "upsample")
         return level + (down ? "downsamplers.0." : "upsamplers.0.") + std::string(tail(key, p, 4));
     const auto j = number(p[4]);
@@ -286,7 +289,8 @@ std::optional<DiffusersKey> originalToDiffusersKey(std::string_view originalKey,
 
 bool isOriginalVAEAttentionWeight(std::string_view key) {
     if (!key.starts_with(kVAEPrefix)) return false;
-    const bool inAttention = key.find(".attn_1.") != std::string_view::npos || key.find(".attn.") != std::string_view::npos;
+    const bool inAttention =
+        key.find(".attn_1.") != std::string_view::npos || key.find(".attn.") != std::string_view::npos;
     return inAttention && (key.ends_with(".q.weight") || key.ends_with(".k.weight") || key.ends_with(".v.weight") ||
                            key.ends_with(".proj_out.weight"));
 }

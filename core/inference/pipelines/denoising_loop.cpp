@@ -15,7 +15,7 @@ torch::Tensor denoise(UNet2DConditionModel& unet, Scheduler& scheduler, const De
     const auto start = std::chrono::steady_clock::now();
     scheduler.setTimesteps(in.numInferenceSteps);
     const bool img2img = in.initLatents.defined();
-    const int first = img2img ? img2imgStartIndex(in.numInferenceSteps, in.strength) : 0;
+    const int first = img2img ? img2imgStartIndex(in.numInferenceSteps, in.strength) * scheduler.order() : 0;
     const int total = static_cast<int>(scheduler.timesteps().size());
     if (first >= total) return in.initLatents.to(torch::kFloat32);  // strength 0: nothing to do
 

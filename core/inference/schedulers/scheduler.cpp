@@ -108,6 +108,7 @@ constexpr NamedScheduler kNames[] = {
     {"DDIMScheduler", {SchedulerKind::DDIM, false}},
     {"DPMSolverMultistepScheduler", {SchedulerKind::DPMPP2M, false}},
     {"LCMScheduler", {SchedulerKind::LCM, false}},
+    {"HeunDiscreteScheduler", {SchedulerKind::Heun, false}},
     {"Euler", {SchedulerKind::Euler, false}},
     {"Euler Karras", {SchedulerKind::Euler, true}},
     {"Euler a", {SchedulerKind::EulerAncestral, false}},
@@ -115,6 +116,8 @@ constexpr NamedScheduler kNames[] = {
     {"DPM++ 2M", {SchedulerKind::DPMPP2M, false}},
     {"DPM++ 2M Karras", {SchedulerKind::DPMPP2M, true}},
     {"LCM", {SchedulerKind::LCM, false}},
+    {"Heun", {SchedulerKind::Heun, false}},
+    {"Heun Karras", {SchedulerKind::Heun, true}},
 };
 
 }  // namespace
@@ -140,6 +143,7 @@ std::vector<std::string> schedulerNames() {
 #include "inference/schedulers/ddim.h"
 #include "inference/schedulers/dpm_solver_multistep.h"
 #include "inference/schedulers/euler_discrete.h"
+#include "inference/schedulers/heun_discrete.h"
 #include "inference/schedulers/lcm.h"
 
 namespace easel::inference {
@@ -156,6 +160,8 @@ std::unique_ptr<Scheduler> makeScheduler(SchedulerKind kind, SchedulerConfig con
             return std::make_unique<DPMSolverMultistepScheduler>(std::move(config));
         case SchedulerKind::LCM:
             return std::make_unique<LCMScheduler>(std::move(config));
+        case SchedulerKind::Heun:
+            return std::make_unique<HeunDiscreteScheduler>(std::move(config));
     }
     throw std::invalid_argument("unknown scheduler kind");
 }

@@ -40,6 +40,9 @@ public:
     virtual ~Scheduler() = default;
 
     virtual void setTimesteps(int numInferenceSteps) = 0;
+    // Model evaluations per step (diffusers' `order`): 2 for Heun, whose timesteps() lists each
+    // inner timestep twice; img2img starts at index start_step * order().
+    virtual int order() const { return 1; }
     // Model timesteps (float; fractional for Euler/Karras), one per model evaluation.
     const std::vector<float>& timesteps() const { return m_timesteps; }
     // Sigmas for the sigma-space samplers (empty for DDIM/LCM).
@@ -64,7 +67,7 @@ protected:
     torch::Tensor m_predOriginal;
 };
 
-enum class SchedulerKind { Euler, EulerAncestral, DDIM, DPMPP2M, LCM };
+enum class SchedulerKind { Euler, EulerAncestral, DDIM, DPMPP2M, LCM, Heun };
 
 // Parses the diffusers class names (EulerDiscreteScheduler, DPMSolverMultistepScheduler, ...) and
 // the A1111 names ("Euler a", "DPM++ 2M Karras", ...). A1111 "Karras" names set useKarrasSigmas.
