@@ -1,5 +1,8 @@
 #include "backend.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -63,7 +66,7 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
             base = m_publicUrl;
         }
         auto body =
-            server::jobJson(m_generation.view(job), base.empty() ? "http://127.0.0.1:7860" : base, m_generation);
+            server::jobJson(m_generation.view(job), base.empty() ? "http://127.0.0.1:7860" : base, m_generation, false);
         body["webhook_type"] = "generation";
         m_webhooks->enqueue(job.userId, job.webhook, body.dump());
     });
@@ -118,8 +121,9 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
     const auto model = m_generator.defaultModel();
     server::registerHealthRoutes(router, {version, device, model ? model->id : std::string()});
     server::registerAccountRoutes(router, m_access);
-    server::registerGenerationRoutes(router, m_access, m_generation, {m_config.publicUrl});
-    server::registerAdminRoutes(router, m_access, m_generation, m_runner, *m_installer);
+    server::registerGenerationRoutes(router, m_access, m_generation,
+                                     {m_config.publicUrl, m_config.allowPrivateDownloads});
+    server::registerAdminRoutes(router, m_access, m_generation, m_runner, *m_installer, device);
     return router;
 }
 
@@ -140,11 +144,13 @@ DesktopOwner ensureDesktopOwner(Backend& backend, const std::filesystem::path& d
         password = randomToken();
         backend.accounts().createUser(owner.email, password, "premium", true);
         const auto tmp = file.string() + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << nlohmann::json{{"email", owner.email}, {"password", password}}.dump() << '\n';
-        }
-        std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        ::unlink(tmp.c_str());
+        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);  // private from the start
+        if (fd < 0) throw std::runtime_error("cannot create " + tmp);
+        const auto text = nlohmann::json{{"email", owner.email}, {"password", password}}.dump() + "\n";
+        const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+        ::close(fd);
+        if (!ok) throw std::runtime_error("cannot write " + tmp);
         std::filesystem::rename(tmp, file);
     }
     owner.sessionToken = backend.accounts().login(owner.email, password, "127.0.0.1");

@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<app::Backend> backend;
     server::HttpServerOptions options;
     options.port = 0;  // any free loopback port
+    options.workerThreads = 8;
     std::unique_ptr<server::HttpServer> http;
     try {
         backend = std::make_unique<app::Backend>(config, generator);

@@ -42,7 +42,7 @@ EngineGenerator::EngineGenerator(inference::Engine& defaultEngine, inference::En
 std::vector<jobs::ModelDescription> EngineGenerator::models() const {
     std::vector<jobs::ModelDescription> out;
     if (auto m = defaultModel()) out.push_back(*m);
-    std::lock_guard lock(m_mutex);
+    std::lock_guard lock(m_tableMutex);
     for (const auto& e : m_entries) out.push_back(e.description);
     return out;
 }
@@ -53,7 +53,7 @@ std::optional<jobs::ModelDescription> EngineGenerator::defaultModel() const {
 }
 
 std::size_t EngineGenerator::loadedCount() const {
-    std::lock_guard lock(m_mutex);
+    std::lock_guard lock(m_tableMutex);
     std::size_t n = 0;
     for (const auto& e : m_entries) n += e.engine != nullptr;
     return n;
@@ -73,26 +73,28 @@ void EngineGenerator::evictFor(std::uint64_t bytes, const std::string& keep) {
     }
 }
 
-inference::Engine& EngineGenerator::engineFor(const std::string& id) {
-    if (m_default.hasModel() && (id.empty() || id == m_default.model().id)) return m_default;
+std::shared_ptr<inference::Engine> EngineGenerator::engineFor(const std::string& id) {
+    if (m_default.hasModel() && (id.empty() || id == m_default.model().id)) {
+        return {std::shared_ptr<inference::Engine>{}, &m_default};  // not owned
+    }
     for (auto& e : m_entries) {
         if (e.id != id) continue;
         e.lastUse = ++m_clock;
         if (!e.engine) {
             evictFor(e.bytes, e.id);
-            auto engine = std::make_unique<inference::Engine>(m_options);
+            auto engine = std::make_shared<inference::Engine>(m_options);
             engine->loadModel(e.path);
             e.engine = std::move(engine);
         }
-        return *e.engine;
+        return e.engine;
     }
     throw ServiceError(ErrorCode::BadRequest, "model '" + id + "' is not on this server");
 }
 
 jobs::ModelDescription EngineGenerator::addModel(const std::string& id, const std::filesystem::path& path) {
-    auto engine = std::make_unique<inference::Engine>(m_options);
+    auto engine = std::make_shared<inference::Engine>(m_options);
     engine->loadModel(path);  // throws a message naming what is wrong
-    std::lock_guard lock(m_mutex);
+    std::lock_guard lock(m_tableMutex);
     std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; });
     Entry e;
     e.id = id;
@@ -107,7 +109,7 @@ jobs::ModelDescription EngineGenerator::addModel(const std::string& id, const st
 }
 
 bool EngineGenerator::removeModel(const std::string& id) {
-    std::lock_guard lock(m_mutex);
+    std::lock_guard lock(m_tableMutex);
     return std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; }) > 0;
 }
 
@@ -124,7 +126,7 @@ void EngineGenerator::addInstalled(const std::filesystem::path& modelsDir) {
         }
         try {
             addModel(name, path);
-            std::lock_guard lock(m_mutex);  // registered; loaded again when a request asks for it
+            std::lock_guard lock(m_tableMutex);  // registered; loaded again when a request asks for it
             for (auto& e : m_entries) {
                 if (e.id == name) e.engine.reset();
             }
@@ -155,11 +157,15 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     if (initImage != nullptr) r.initImage = inference::decodeImage(*initImage);
     if (maskImage != nullptr) r.mask = inference::decodeImage(*maskImage);
 
-    std::lock_guard lock(m_mutex);
-    auto& engine = engineFor(p.modelId);
+    std::lock_guard generating(m_generateMutex);
+    std::shared_ptr<inference::Engine> engine;
+    {
+        std::lock_guard table(m_tableMutex);
+        engine = engineFor(p.modelId);
+    }
     inference::GenerationResult result;
     try {
-        result = engine.generate(r, [&](const inference::GenerationProgress& g) {
+        result = engine->generate(r, [&](const inference::GenerationProgress& g) {
             return !progress || progress(g.step, g.total, g.sample);
         });
     } catch (const inference::GenerationCancelledError&) {
@@ -169,7 +175,7 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     for (std::size_t i = 0; i < result.images.size(); ++i) {
         out.pngs.push_back(inference::encodePng(result.images[i], {{"parameters", result.infotexts[i]}}));
     }
-    out.meta = {{"model_id", p.modelId.empty() ? engine.model().id : p.modelId},
+    out.meta = {{"model_id", p.modelId.empty() ? engine->model().id : p.modelId},
                 {"prompt", p.prompt},
                 {"negative_prompt", p.negativePrompt},
                 {"W", result.images.empty() ? p.width : result.images[0].width},

@@ -27,6 +27,9 @@ public:
                                    const jobs::Bytes* maskImage, const jobs::ProgressCallback& progress) override;
     jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override;
     bool removeModel(const std::string& id) override;
+    std::optional<std::string> checkScheduler(const std::string& name) const override {
+        return inference::Engine::checkSchedulerName(name);
+    }
 
     // Registers every model folder under `modelsDir` (installed earlier), skipping broken ones with a
     // warning.
@@ -38,18 +41,20 @@ private:
         std::string id;
         std::filesystem::path path;
         jobs::ModelDescription description;
-        std::unique_ptr<inference::Engine> engine;  // null while unloaded
+        std::shared_ptr<inference::Engine> engine;  // null while unloaded; a running job holds its own reference
         std::uint64_t bytes = 0;
         std::uint64_t lastUse = 0;
     };
-    inference::Engine& engineFor(const std::string& id);
+    // The engine for `id`, loading it if needed (hold m_tableMutex).
+    std::shared_ptr<inference::Engine> engineFor(const std::string& id);
     void evictFor(std::uint64_t bytes, const std::string& keep);
 
     inference::Engine& m_default;
     inference::EngineOptions m_options;
     std::uint64_t m_budget;
     std::uint64_t m_clock = 0;
-    mutable std::mutex m_mutex;  // one generation at a time; guards the table
+    std::mutex m_generateMutex;       // one generation at a time
+    mutable std::mutex m_tableMutex;  // the model table; never held during a generation
     std::vector<Entry> m_entries;
 };
 

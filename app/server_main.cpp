@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
         const auto [host, port] = app::parseListen(args.value("--listen").value_or("127.0.0.1:7860"));
         options.address = host;
         options.port = port;
+        options.workerThreads = 16;  // handlers may wait for a job (--sync-wait); keep room for others
         app::BackendConfig config;
         config.dataDir = args.value("--data-dir").value_or("easel-data");
         config.accounts.openSignup = !args.has("--closed-signup");

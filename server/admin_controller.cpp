@@ -1,5 +1,6 @@
 #include "admin_controller.h"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "authenticated.h"
@@ -21,6 +22,16 @@ json userJson(const storage::UserRow& u) {
 
 }  // namespace
 
+// This process's resident memory, from /proc (Linux).
+double residentMegabytes() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    }
+    return 0;
+}
+
 json installJson(const std::string& id, const InstallStatus& s) {
     const bool done = s.state == "ready";
     const bool failed = s.state == "failed";
@@ -39,7 +50,7 @@ json installJson(const std::string& id, const InstallStatus& s) {
 }
 
 void registerAdminRoutes(Router& router, service::AccessControl& access, service::GenerationService& g,
-                         jobs::JobRunner& runner, ModelInstaller& installer) {
+                         jobs::JobRunner& runner, ModelInstaller& installer, const std::string& device) {
     auto& accounts = access.accounts();
     router.add("GET", "/api/v1/admin/users",
                authenticated(access, Credential::AdminKey,
@@ -73,16 +84,18 @@ void registerAdminRoutes(Router& router, service::AccessControl& access, service
                              }),
                "Admin: move an account to another plan (applies from its next request)");
 
-    auto details =
-        authenticated(access, Credential::AdminKey, [&g, &runner](const Request&, const json&, const service::Access&) {
-            json models = json::array();
-            for (const auto& m : g.models()) models.push_back(m.id);
-            return Response::json(200, {{"status", "success"},
-                                        {"loaded_models", models},
-                                        {"queue_length", g.queueLength()},
-                                        {"running_jobs", runner.runningCount()},
-                                        {"seconds_per_image", runner.secondsPerImage()}});
-        });
+    auto details = authenticated(access, Credential::AdminKey,
+                                 [&g, &runner, device](const Request&, const json&, const service::Access&) {
+                                     json models = json::array();
+                                     for (const auto& m : g.models()) models.push_back(m.id);
+                                     return Response::json(200, {{"status", "success"},
+                                                                 {"loaded_models", models},
+                                                                 {"device", device},
+                                                                 {"memory_rss_mb", residentMegabytes()},
+                                                                 {"queue_length", g.queueLength()},
+                                                                 {"running_jobs", runner.runningCount()},
+                                                                 {"seconds_per_image", runner.secondsPerImage()}});
+                                 });
     router.add("POST", "/api/v1/enterprise/system_details", details,
                "Admin: queue length, running jobs, loaded models");
     router.add("GET", "/api/v1/enterprise/system_details", details, "Admin: queue length, running jobs, loaded models");

@@ -10,6 +10,6 @@
 namespace easel::server {
 
 void registerAdminRoutes(Router& router, service::AccessControl& access, service::GenerationService& generation,
-                         jobs::JobRunner& runner, ModelInstaller& installer);
+                         jobs::JobRunner& runner, ModelInstaller& installer, const std::string& device);
 
 }  // namespace easel::server

@@ -2,6 +2,7 @@
 
 #include "api_support.h"
 #include "common/base64.h"
+#include "http_client.h"
 
 namespace easel::server {
 namespace {
@@ -10,20 +11,32 @@ using nlohmann::json;
 
 // An image field: base64 / data URL, or a link to an upload on this server (".../uploads/<token>").
 std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, const service::GenerationService& g,
-                                     std::int64_t callerId) {
+                                     std::int64_t callerId, bool allowPrivate, const std::string& baseUrl) {
     const auto value = r.string(name, 40u * 1024 * 1024);
     if (!value || value->empty()) return std::nullopt;
     if (value->rfind("http://", 0) == 0 || value->rfind("https://", 0) == 0) {
-        const auto slash = value->rfind("/uploads/");
-        if (slash != std::string::npos) {
-            const auto token = value->substr(slash + 9);
+        const auto ownUploads = baseUrl + "/uploads/";
+        if (!baseUrl.empty() && value->rfind(ownUploads, 0) == 0) {
+            const auto token = value->substr(ownUploads.size());
             if (auto up = g.uploaded(token); up && up->first == callerId) return std::move(up->second);
             r.errors[name].push_back("links to an upload that does not exist, has expired or is not yours");
             return std::nullopt;
         }
-        r.errors[name].push_back(
-            "is a URL outside this server; send the image as base64 or upload it with /api/v6/base64_to_url first");
-        return std::nullopt;
+        try {
+            OutboundRequest fetch;
+            fetch.url = *value;
+            fetch.timeout = std::chrono::seconds(20);
+            fetch.maxBody = 20u * 1024 * 1024;
+            const auto response = httpFetch(fetch, UrlPolicy{allowPrivate});
+            if (response.status != 200) {
+                r.errors[name].push_back("could not be fetched: HTTP " + std::to_string(response.status));
+                return std::nullopt;
+            }
+            return jobs::Bytes(response.body.begin(), response.body.end());
+        } catch (const OutboundError& e) {
+            r.errors[name].push_back(std::string("could not be fetched: ") + e.what());
+            return std::nullopt;
+        }
     }
     auto bytes = decodeBase64(*value);
     if (!bytes) r.errors[name].push_back("is neither base64 image data nor a link to an upload");
@@ -48,7 +61,7 @@ std::string statusWord(storage::JobStatus s) {
 }  // namespace
 
 service::SubmitRequest parseSubmit(const json& body, const std::string& kind, const service::GenerationService& g,
-                                   std::int64_t callerId) {
+                                   std::int64_t callerId, bool allowPrivateImageUrls, const std::string& baseUrl) {
     service::SubmitRequest out;
     auto& p = out.params;
     p.kind = kind;
@@ -83,8 +96,8 @@ service::SubmitRequest parseSubmit(const json& body, const std::string& kind, co
     out.temp = r.boolean("temp").value_or(false);
     out.instant = r.boolean("instant_response").value_or(false);
     if (kind != "text2img") {
-        out.initImage = readImage(r, "init_image", g, callerId);
-        if (kind == "inpaint") out.maskImage = readImage(r, "mask_image", g, callerId);
+        out.initImage = readImage(r, "init_image", g, callerId, allowPrivateImageUrls, baseUrl);
+        if (kind == "inpaint") out.maskImage = readImage(r, "mask_image", g, callerId, allowPrivateImageUrls, baseUrl);
     }
     r.check();
     return out;
@@ -97,7 +110,8 @@ std::string baseUrlFor(const Request& req, const std::string& configured) {
     return "http://" + host;
 }
 
-json jobJson(const service::JobView& v, const std::string& baseUrl, const service::GenerationService& g) {
+json jobJson(const service::JobView& v, const std::string& baseUrl, const service::GenerationService& g,
+             bool allowBase64) {
     const auto& job = v.job;
     json out{{"status", statusWord(job.status)}, {"id", job.id}};
     json meta = job.meta.empty() ? json::object() : json::parse(job.meta, nullptr, false);
@@ -127,7 +141,7 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
         case storage::JobStatus::Succeeded: {
             json output = json::array();
             for (const auto& img : v.images) {
-                if (v.params.base64) {
+                if (v.params.base64 && allowBase64) {
                     const auto bytes = g.image(img.token);
                     output.push_back(bytes ? "data:image/png;base64," + encodeBase64(*bytes) : std::string());
                 } else {

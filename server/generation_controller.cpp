@@ -62,14 +62,16 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
                               GenerationRoutesOptions options) {
     const auto base = options.publicUrl;
 
-    auto submit = [&access, &g, base](const std::string& kind) {
-        return authenticated(access, Credential::ApiKeyGeneration,
-                             [&g, base, kind](const Request& req, const json& body, const service::Access& who) {
-                                 auto request = parseSubmit(body, kind, g, who.caller.userId);
-                                 request.idempotencyKey = req.header("Idempotency-Key").substr(0, 200);
-                                 const auto view = g.submit(who.caller, std::move(request));
-                                 return Response::json(200, jobJson(view, baseUrlFor(req, base), g));
-                             });
+    const bool allowPrivate = options.allowPrivateImageUrls;
+    auto submit = [&access, &g, base, allowPrivate](const std::string& kind) {
+        return authenticated(
+            access, Credential::ApiKeyGeneration,
+            [&g, base, kind, allowPrivate](const Request& req, const json& body, const service::Access& who) {
+                auto request = parseSubmit(body, kind, g, who.caller.userId, allowPrivate, baseUrlFor(req, base));
+                request.idempotencyKey = req.header("Idempotency-Key").substr(0, 200);
+                const auto view = g.submit(who.caller, std::move(request));
+                return Response::json(200, jobJson(view, baseUrlFor(req, base), g));
+            });
     };
     for (const std::string kind : {"text2img", "img2img", "inpaint"}) {
         const auto limit = kind == "text2img" ? Router::kDefaultBodyLimit : kImageBodyLimit;
@@ -110,7 +112,7 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
             const int offset = std::max(0, queryInt(req, "offset", 0));
             json items = json::array();
             for (const auto& v : g.history(who.caller, limit, offset, activeOnly)) {
-                auto item = jobJson(v, baseUrlFor(req, base), g);
+                auto item = jobJson(v, baseUrlFor(req, base), g, false);
                 item["created_at"] = isoTime(v.job.createdAt);
                 item["kind"] = v.job.kind;
                 items.push_back(std::move(item));
@@ -144,6 +146,7 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
         access, Credential::ApiKey, [&g, base](const Request& req, const json& body, const service::Access& who) {
             FieldReader r{body, {}};
             auto text = r.string("base64_string", 30u * 1024 * 1024);
+            if (!text) text = r.string("image", 30u * 1024 * 1024);  // the v3 base64_crop spelling
             if (!text) text = r.string("init_image", 30u * 1024 * 1024);
             r.check();
             if (!text) throw validationError({{"base64_string", {"is required"}}});
@@ -155,7 +158,7 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
             const auto token = g.upload(who.caller, *bytes);
             const auto link = baseUrlFor(req, base) + "/uploads/" + token;
             return Response::json(
-                200, {{"status", "success"}, {"link", link}, {"output", json::array({link})}, {"request_id", token}});
+                200, {{"status", "success"}, {"link", link}, {"output", json::array({link})}, {"upload_id", token}});
         });
     router.add("POST", "/api/v6/base64_to_url", upload,
                "Upload a base64 image (<= 5 MB); returns a link for init_image", 8u * 1024 * 1024);

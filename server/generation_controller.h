@@ -11,7 +11,8 @@
 namespace easel::server {
 
 struct GenerationRoutesOptions {
-    std::string publicUrl;  // e.g. "https://easel.example.com"; empty: from the request's Host header
+    std::string publicUrl;               // e.g. "https://easel.example.com"; empty: from the request's Host header
+    bool allowPrivateImageUrls = false;  // init_image / mask_image URLs on private or loopback addresses
 };
 
 void registerGenerationRoutes(Router& router, service::AccessControl& access, service::GenerationService& generation,

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -177,16 +179,29 @@ bool isPrivateAddress(const std::string& text) {
     beast::error_code ec;
     auto a = net::ip::make_address(text, ec);
     if (ec) return true;  // not an address: refuse
-    if (a.is_v6() && a.to_v6().is_v4_mapped()) a = net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
-    if (a.is_v4()) {
-        const auto b = a.to_v4().to_bytes();
-        return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 169 && b[1] == 254) ||
-               (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
-               (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] >= 224;
+    if (a.is_v6()) {
+        // IPv6 forms that carry an IPv4 address: check that address instead.
+        const auto b = a.to_v6().to_bytes();
+        const bool mapped = a.to_v6().is_v4_mapped();
+        const bool compatible = std::all_of(b.begin(), b.begin() + 12, [](unsigned char x) { return x == 0; });
+        const bool nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b;  // 64:ff9b::/96
+        if (mapped || (compatible && !a.to_v6().is_loopback() && !a.to_v6().is_unspecified()) || nat64) {
+            return isPrivateAddress(std::to_string(b[12]) + "." + std::to_string(b[13]) + "." + std::to_string(b[14]) +
+                                    "." + std::to_string(b[15]));
+        }
+        if (b[0] == 0x20 && b[1] == 0x02) {  // 6to4 2002:AABB:CCDD::/48
+            return isPrivateAddress(std::to_string(b[2]) + "." + std::to_string(b[3]) + "." + std::to_string(b[4]) +
+                                    "." + std::to_string(b[5]));
+        }
+        const auto v6 = a.to_v6();
+        return v6.is_loopback() || v6.is_unspecified() || v6.is_link_local() || v6.is_site_local() ||
+               v6.is_multicast() || (b[0] & 0xFE) == 0xFC;
     }
-    const auto v6 = a.to_v6();
-    const auto b = v6.to_bytes();
-    return v6.is_loopback() || v6.is_unspecified() || v6.is_link_local() || v6.is_multicast() || (b[0] & 0xFE) == 0xFC;
+    const auto b = a.to_v4().to_bytes();
+    return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 169 && b[1] == 254) ||
+           (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
+           (b[0] == 192 && b[1] == 0 && b[2] == 0) || (b[0] == 198 && (b[1] & 0xFE) == 18) ||
+           (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] >= 224;
 }
 
 OutboundResponse httpFetch(const OutboundRequest& request, const UrlPolicy& policy) {

@@ -2,6 +2,7 @@
 
 #include "api_support.h"
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -211,10 +212,27 @@ private:
         });
     }
 
+    // Lingering close (RFC 9112, 9.6): stop sending, then read and drop what the client is still
+    // sending (an over-limit body, say) for a moment before closing, so that its TCP stack does not
+    // answer our response with a reset and lose it.
     void close() {
         beast::error_code ignored;
         m_stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        m_stream.socket().close(ignored);
+        m_stream.expires_after(std::chrono::seconds(2));
+        drain(0);
+    }
+
+    void drain(std::size_t total) {
+        auto chunk = std::make_shared<std::array<char, 16 * 1024>>();
+        m_stream.async_read_some(net::buffer(*chunk),
+                                 [self = shared_from_this(), chunk, total](beast::error_code ec, std::size_t n) {
+                                     if (ec || total + n > 16u * 1024 * 1024) {
+                                         beast::error_code ignored;
+                                         self->m_stream.socket().close(ignored);
+                                         return;
+                                     }
+                                     self->drain(total + n);
+                                 });
     }
 
     beast::tcp_stream m_stream;
@@ -233,6 +251,9 @@ struct HttpServer::Impl {
     net::steady_timer retryTimer;
     std::vector<std::thread> threads;
     std::mutex stopMutex;
+    std::mutex waitMutex;
+    net::io_context* waitContext = nullptr;  // runUntilSignalled's, so that stop() can end the wait
+    bool stopRequested = false;              // guarded by waitMutex, like waitContext
     bool started = false;
     bool stopped = false;
     std::uint16_t boundPort = 0;
@@ -308,6 +329,11 @@ std::uint16_t HttpServer::port() const { return m_impl->boundPort; }
 
 void HttpServer::stop() {
     auto& impl = *m_impl;
+    {
+        std::lock_guard wait(impl.waitMutex);
+        impl.stopRequested = true;
+        if (impl.waitContext != nullptr) impl.waitContext->stop();  // ends runUntilSignalled
+    }
     std::lock_guard lock(impl.stopMutex);
     if (impl.stopped) return;
     impl.stopped = true;
@@ -327,7 +353,16 @@ void HttpServer::runUntilSignalled() {
     net::io_context signalContext;
     net::signal_set signals(signalContext, SIGINT, SIGTERM);
     signals.async_wait([](beast::error_code, int) {});
+    {
+        std::lock_guard lock(m_impl->waitMutex);
+        m_impl->waitContext = &signalContext;
+        if (m_impl->stopRequested) signalContext.stop();  // stop() came first
+    }
     signalContext.run();
+    {
+        std::lock_guard lock(m_impl->waitMutex);
+        m_impl->waitContext = nullptr;
+    }
     stop();
 }
 

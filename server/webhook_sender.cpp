@@ -22,7 +22,11 @@ WebhookSender::~WebhookSender() {
 void WebhookSender::enqueue(std::int64_t userId, std::string url, std::string body) {
     {
         std::lock_guard lock(m_mutex);
-        if (m_queue.size() > 10'000) return;  // a dead receiver must not grow memory without bound
+        // A dead receiver must not grow memory without bound or crowd out other accounts' webhooks.
+        if (m_queue.size() > 10'000) return;
+        const auto mine =
+            std::count_if(m_queue.begin(), m_queue.end(), [&](const Delivery& d) { return d.userId == userId; });
+        if (mine >= 100) return;
         m_queue.push_back({userId, std::move(url), std::move(body), 0, std::chrono::steady_clock::now()});
     }
     m_wake.notify_all();

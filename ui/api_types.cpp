@@ -49,9 +49,9 @@ AccountInfo AccountInfo::fromJSON(const QJsonObject& json) {
 
 QString AccountInfo::quotaText() const {
     if (!quotaLimit) {
-        return QCoreApplication::translate("easel::ui::AccountInfo", "%1 generations (%2 plan, unlimited)")
-            .arg(quotaUsed)
-            .arg(plan);
+        const char* text =
+            quotaUsed == 1 ? "%1 generation (%2 plan, unlimited)" : "%1 generations (%2 plan, unlimited)";
+        return QCoreApplication::translate("easel::ui::AccountInfo", text).arg(quotaUsed).arg(plan);
     }
     return QCoreApplication::translate("easel::ui::AccountInfo", "%1 of %2 %3 generations")
         .arg(quotaUsed)
@@ -81,6 +81,7 @@ QList<ModelInfo> modelsFromJSON(const QJsonObject& json) {
         m.defaultWidth = static_cast<int>(integer(o, "default_width", m.defaultWidth));
         m.defaultHeight = static_cast<int>(integer(o, "default_height", m.defaultHeight));
         m.defaultSteps = static_cast<int>(integer(o, "default_steps", m.defaultSteps));
+        m.defaultGuidance = o.value(QStringLiteral("default_guidance_scale")).toDouble(m.defaultGuidance);
         out.append(m);
     }
     return out;

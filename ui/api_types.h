@@ -44,6 +44,7 @@ struct ModelInfo {
     int defaultWidth = 512;
     int defaultHeight = 512;
     int defaultSteps = 20;
+    double defaultGuidance = 7.5;
 };
 QList<ModelInfo> modelsFromJSON(const QJsonObject& json);
 

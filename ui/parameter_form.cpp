@@ -212,6 +212,7 @@ void ParameterForm::applyModelDefaults(int index) {
         m_width->setValue(m.defaultWidth);
         m_height->setValue(m.defaultHeight);
         m_steps->setValue(m.defaultSteps);
+        m_guidance->setValue(m.defaultGuidance);
         break;
     }
     emit changed();

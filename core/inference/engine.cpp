@@ -236,6 +236,15 @@ void Engine::loadModel(const std::filesystem::path& path) {
     impl.info = std::move(info);
 }
 
+std::optional<std::string> Engine::checkSchedulerName(const std::string& name) {
+    try {
+        parseSchedulerName(name);
+        return std::nullopt;
+    } catch (const std::invalid_argument& e) {
+        return std::string(e.what());
+    }
+}
+
 GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCallback& progress) {
     std::lock_guard lock(m_impl->mutex);
     auto& impl = *m_impl;

@@ -98,6 +98,9 @@ public:
     bool hasModel() const;
     const ModelInfo& model() const;
 
+    // nullopt when `name` is a scheduler Easel knows (diffusers or A1111 spelling), else the message.
+    static std::optional<std::string> checkSchedulerName(const std::string& name);
+
     // Validates the request (GenerationError with a user-facing message) and runs it.
     GenerationResult generate(const GenerationRequest& request, const ProgressCallback& progress = {});
 

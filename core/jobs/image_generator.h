@@ -54,6 +54,12 @@ public:
     virtual GeneratedImages generate(const GenerationParams& params, const Bytes* initPng, const Bytes* maskPng,
                                      const ProgressCallback& progress) = 0;
 
+    // nullopt when the scheduler name is usable, else a message (checked before a job is queued).
+    virtual std::optional<std::string> checkScheduler(const std::string& name) const {
+        (void)name;
+        return std::nullopt;
+    }
+
     // Model management (the admin's load_model / delete_model). `path` is a model folder or a
     // single-file checkpoint; adding checks that it loads and throws a message when it does not.
     virtual ModelDescription addModel(const std::string& id, const std::filesystem::path& path) = 0;

@@ -85,13 +85,14 @@ void JobRunner::run(storage::JobRow job) {
         std::lock_guard lock(m_mutex);
         m_running[job.id] = state;
     }
-    const auto params = paramsFromJson(nlohmann::json::parse(job.request));
-    state->progress.samples = params.samples;
-    discardImages(job);  // a previous, interrupted attempt
-
     enum class Outcome { Succeeded, Failed, Cancelled, Requeued } outcome = Outcome::Failed;
     std::string error;
+    GenerationParams params;
     try {
+        params = paramsFromJson(nlohmann::json::parse(job.request));
+        state->progress.samples = params.samples;
+        discardImages(job);  // a previous, interrupted attempt
+
         std::optional<Bytes> init, mask;
         if (!params.initBlob.empty()) init = m_blobs.get(job.userId, params.initBlob);
         if (!params.maskBlob.empty()) mask = m_blobs.get(job.userId, params.maskBlob);
@@ -108,10 +109,12 @@ void JobRunner::run(storage::JobRow job) {
                                                }
                                                return !state->cancel.load();
                                            });
+        if (state->cancel.load()) throw GenerationCancelledError();  // asked to stop right at the end
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const auto now = m_clock.nowSeconds();
         const auto expires = now + (job.temp ? m_options.tempRetentionSeconds : m_options.retentionSeconds);
         std::vector<std::string> written;
+        bool recorded = false;
         try {
             for (std::size_t i = 0; i < result.pngs.size(); ++i) {
                 const auto token = randomToken();
@@ -119,29 +122,34 @@ void JobRunner::run(storage::JobRow job) {
                 written.push_back(token);
             }
             m_db.transaction([&] {
+                // Only a job still running succeeds: one cancelled meanwhile keeps its refund and
+                // gets no images.
+                if (!m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now)) return;
                 for (std::size_t i = 0; i < written.size(); ++i) {
                     m_jobs.insertImage({0, job.id, job.userId, static_cast<int>(i), written[i], expires}, now);
                 }
-                m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now);
                 storage::UsageRepository{m_db}.add(job.userId, job.id, job.kind, job.images, now);
+                recorded = true;
             });
         } catch (...) {
             // The account was deleted meanwhile (foreign key) or the disk failed: leave no orphan file.
             for (const auto& token : written) m_blobs.remove(job.userId, token + ".png");
             throw;
         }
-        const double perImage = seconds / std::max<std::size_t>(1, result.pngs.size());
+        if (!recorded) {
+            for (const auto& token : written) m_blobs.remove(job.userId, token + ".png");
+            throw GenerationCancelledError();
+        }
+        const double perImage = seconds / static_cast<double>(std::max<std::size_t>(1, result.pngs.size()));
         m_secondsPerImage = 0.7 * m_secondsPerImage.load() + 0.3 * perImage;
         outcome = Outcome::Succeeded;
     } catch (const GenerationCancelledError&) {
-        bool stopping = false;
-        {
-            std::lock_guard lock(m_mutex);
-            stopping = m_stopping;
-        }
-        outcome = stopping ? Outcome::Requeued : Outcome::Cancelled;
+        std::lock_guard lock(m_mutex);
+        outcome = m_stopping ? Outcome::Requeued : Outcome::Cancelled;
     } catch (const std::exception& e) {
         error = e.what();
+    } catch (...) {
+        error = "unknown error";
     }
 
     try {
@@ -159,12 +167,21 @@ void JobRunner::run(storage::JobRow job) {
                 if (m_jobs.markFailed(job.id, error, now)) refund(job);
                 break;
         }
+        // The inputs are not needed once the job has ended (a re-queued job needs them again).
+        if (outcome != Outcome::Requeued) {
+            if (!params.initBlob.empty()) m_blobs.remove(job.userId, params.initBlob);
+            if (!params.maskBlob.empty()) m_blobs.remove(job.userId, params.maskBlob);
+        }
     } catch (const std::exception& e) {
         std::cerr << "easel: recording the outcome of job " << job.id << ": " << e.what() << '\n';
     }
     finish(job.id);
-    if (m_finishedHook && outcome != Outcome::Requeued) {
-        if (const auto row = m_jobs.find(job.id)) m_finishedHook(*row);
+    try {
+        if (m_finishedHook && outcome != Outcome::Requeued) {
+            if (const auto row = m_jobs.find(job.id)) m_finishedHook(*row);
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "easel: after job " << job.id << ": " << e.what() << '\n';
     }
     m_workAvailable.notify_all();  // the owner's concurrency slot is free again
 }
@@ -189,11 +206,29 @@ bool JobRunner::cancel(std::int64_t jobId) {
     }
     const auto job = m_jobs.find(jobId);
     if (!job || job->status != storage::JobStatus::Queued) return false;
-    if (!m_jobs.markCancelled(jobId, m_clock.nowSeconds())) return false;
+    if (!m_jobs.cancelIfQueued(jobId, m_clock.nowSeconds())) {
+        // A worker claimed it in between: ask that run to stop instead.
+        std::lock_guard lock(m_mutex);
+        const auto it = m_running.find(jobId);
+        if (it == m_running.end()) return false;
+        it->second->cancel = true;
+        return true;
+    }
     refund(*job);
-    finish(jobId);
-    if (m_finishedHook) {
-        if (const auto row = m_jobs.find(jobId)) m_finishedHook(*row);
+    const auto params = paramsFromJson(nlohmann::json::parse(job->request));
+    if (!params.initBlob.empty()) m_blobs.remove(job->userId, params.initBlob);
+    if (!params.maskBlob.empty()) m_blobs.remove(job->userId, params.maskBlob);
+    {
+        std::lock_guard lock(m_mutex);
+        ++m_finishedCount;
+    }
+    m_jobFinished.notify_all();
+    try {
+        if (m_finishedHook) {
+            if (const auto row = m_jobs.find(jobId)) m_finishedHook(*row);
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "easel: after cancelling job " << jobId << ": " << e.what() << '\n';
     }
     return true;
 }

@@ -69,6 +69,9 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
     if (p.strength < 0 || p.strength > 1) errors["strength"].push_back("must be from 0 to 1");
     if (p.clipSkip < 1 || p.clipSkip > 12) errors["clip_skip"].push_back("must be from 1 to 12");
     if (p.seed && (*p.seed < 0 || *p.seed > 4294967295LL)) errors["seed"].push_back("must be from 0 to 4294967295");
+    if (!p.scheduler.empty()) {
+        if (auto problem = m_generator.checkScheduler(p.scheduler)) errors["scheduler"].push_back(*problem);
+    }
     if (p.kind != "text2img" && !r.initImage) errors["init_image"].push_back("is required for " + p.kind);
     if (p.kind == "inpaint" && !r.maskImage) errors["mask_image"].push_back("is required for inpaint");
     std::pair<int, int> initSize{0, 0};
@@ -131,11 +134,15 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
                 throw e;
             }
             if (!storage::UserRepository(m_db).charge(caller.userId, row.images, caller.plan->imageQuota)) {
-                const auto used = storage::UserRepository(m_db).findById(caller.userId)->imagesUsed;
+                const auto user = storage::UserRepository(m_db).findById(caller.userId);
+                if (!user || user->deleting || !caller.plan->imageQuota) {
+                    throw ServiceError(ErrorCode::Unauthorized, "the account no longer exists");
+                }
                 throw ServiceError(ErrorCode::PaymentRequired,
                                    "the " + caller.plan->name + " plan's " + std::to_string(*caller.plan->imageQuota) +
-                                       " image generations are used up (" + std::to_string(used) + " used, " +
-                                       std::to_string(row.images) + " requested); upgrade the plan to continue");
+                                       " image generations are used up (" + std::to_string(user->imagesUsed) +
+                                       " used, " + std::to_string(row.images) +
+                                       " requested); upgrade the plan to continue");
             }
             row.id = m_jobs.insert(row);
         });

@@ -148,12 +148,20 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now,
     return claimed;
 }
 
-void JobRepository::markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const {
+bool JobRepository::markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const {
     const auto l = m_db.lock();
-    m_db.statement(
-            "UPDATE jobs SET status = 'succeeded', meta = ?, generation_seconds = ?, finished_at = ? WHERE id = ?")
-        .bindAll(meta, seconds, now, id)
-        .run();
+    return m_db.statement(
+                   "UPDATE jobs SET status = 'succeeded', meta = ?, generation_seconds = ?, finished_at = ? "
+                   "WHERE id = ? AND status = 'running'")
+               .bindAll(meta, seconds, now, id)
+               .run() == 1;
+}
+
+bool JobRepository::cancelIfQueued(std::int64_t id, std::int64_t now) const {
+    const auto l = m_db.lock();
+    return m_db.statement("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'")
+               .bindAll(now, id)
+               .run() == 1;
 }
 
 bool JobRepository::markFailed(std::int64_t id, const std::string& error, std::int64_t now) const {

@@ -63,10 +63,13 @@ public:
     // jobs, marked running in the same transaction. `maxRunning` maps a user id to their cap.
     std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning) const;
 
-    void markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const;
+    // Only a running job succeeds; false when it was cancelled meanwhile.
+    bool markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const;
     // Only a queued or running job fails or is cancelled; returns false when it had already finished.
     bool markFailed(std::int64_t id, const std::string& error, std::int64_t now) const;
     bool markCancelled(std::int64_t id, std::int64_t now) const;
+    // Only while still queued (a worker may have claimed it meanwhile).
+    bool cancelIfQueued(std::int64_t id, std::int64_t now) const;
     // After a crash: running -> queued, except jobs that already used `maxAttempts` (they are returned,
     // still running, for the caller to fail and refund).
     std::vector<JobRow> requeueRunning(int maxAttempts) const;

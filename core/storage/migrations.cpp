@@ -9,7 +9,7 @@ namespace {
 // Append only: never edit a migration that has shipped.
 constexpr std::array<std::string_view, 1> kMigrations{R"sql(
 CREATE TABLE users (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids derive secrets and links
     email           TEXT NOT NULL UNIQUE COLLATE NOCASE,
     password_hash   TEXT NOT NULL,
     plan            TEXT NOT NULL,
@@ -38,7 +38,7 @@ CREATE TABLE usage (
 );
 CREATE INDEX usage_user ON usage(user_id, created_at);
 CREATE TABLE jobs (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     kind         TEXT NOT NULL,               -- text2img | img2img | inpaint
     status       TEXT NOT NULL,               -- queued | running | succeeded | failed | cancelled

@@ -100,7 +100,8 @@ void UserRepository::remove(std::int64_t id) const {
 bool UserRepository::charge(std::int64_t id, std::int64_t images, std::optional<std::int64_t> limit) const {
     const auto l = m_db.lock();
     auto s = m_db.statement(
-        "UPDATE users SET images_used = images_used + ? WHERE id = ? AND (? IS NULL OR images_used + ? <= ?)");
+        "UPDATE users SET images_used = images_used + ? WHERE id = ? AND deleting = 0 AND "
+        "(? IS NULL OR images_used + ? <= ?)");
     s.bind(1, images).bind(2, id).bind(3, limit).bind(4, images).bind(5, limit);
     return s.run() == 1;
 }

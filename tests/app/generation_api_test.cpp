@@ -109,10 +109,48 @@ TEST_F(GenerationApi, Img2ImgAndInpaintTakeBase64Images) {
     r = post("/api/v6/images/inpaint",
              {{"key", key}, {"prompt", "x"}, {"init_image", init}, {"mask_image", pngBase64(64, 64, 255)}});
     EXPECT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(
-        post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", "https://example.com/a.png"}})
-            .status,
-        400);
+    EXPECT_EQ(post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", "ftp://example.com/a.png"}})
+                  .status,
+              400);
+}
+
+TEST_F(GenerationApi, UnknownSchedulerIsRefusedBeforeCharging) {
+    const auto r = text2img(key, {{"scheduler", "NoSuchSampler"}});
+    ASSERT_EQ(r.status, 400);
+    EXPECT_TRUE(r.json()["errors"].contains("scheduler"));
+    EXPECT_EQ(text2img(key, {{"scheduler", "Euler a"}}).status, 200);
+    const auto caller = backend->accounts().authenticateKey(key);
+    EXPECT_EQ(backend->accounts().account(caller.userId).imagesUsed, 1);
+}
+
+TEST_F(GenerationApi, InitImageUrlsAreFetchedButNotFromPrivateAddresses) {
+    server::Router images;
+    const auto png = decodeBase64(pngBase64(64, 64, 77)).value();
+    images.add("GET", "/cat.png", [&](const server::Request&) {
+        server::Response out;
+        out.headers["Content-Type"] = "image/png";
+        out.body.assign(png.begin(), png.end());
+        return out;
+    });
+    server::HttpServerOptions o;
+    o.port = 0;
+    server::HttpServer host(o, images);
+    host.start();
+    const auto url = "http://127.0.0.1:" + std::to_string(host.port()) + "/cat.png";
+    auto r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", url}});
+    ASSERT_EQ(r.status, 400);  // loopback: refused by default
+    EXPECT_NE(r.json()["message"].get<std::string>().find("private"), std::string::npos);
+    stop();
+    config.allowPrivateDownloads = true;
+    start();
+    r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", url}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["status"], "success");
+    r = post("/api/v6/images/img2img",
+             {{"key", key},
+              {"prompt", "x"},
+              {"init_image", "http://127.0.0.1:" + std::to_string(host.port()) + "/nope.png"}});
+    EXPECT_EQ(r.status, 400);
 }
 
 TEST_F(GenerationApi, UploadedImageWorksAsInitImage) {
@@ -367,7 +405,8 @@ TEST_F(Webhooks, PrivateAddressesAreRefusedByDefault) {
 
 TEST(HttpClient, PrivateAddressClassification) {
     for (const auto* a : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-                          "0.0.0.0", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "100.64.0.1", "not an ip"}) {
+                          "0.0.0.0", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "100.64.0.1", "not an ip",
+                          "64:ff9b::a00:1", "2002:c0a8:101::1", "::10.0.0.1", "fec0::1", "192.0.0.8", "198.18.0.1"}) {
         EXPECT_TRUE(server::isPrivateAddress(a)) << a;
     }
     for (const auto* a : {"8.8.8.8", "172.32.0.1", "1.1.1.1", "2001:4860:4860::8888", "192.169.0.1"}) {

@@ -159,3 +159,24 @@ TEST_F(HttpServerTest, ConnectionsPerIpAreCapped) {
     c.readAll(1000ms);
     EXPECT_TRUE(c.closedByPeer());
 }
+
+TEST_F(HttpServerTest, StopEndsRunUntilSignalled) {
+    startServer();
+    std::thread waiter([&] { m_server->runUntilSignalled(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto t0 = std::chrono::steady_clock::now();
+    m_server->stop();
+    waiter.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+TEST_F(HttpServerTest, ErrorToAClientStillSendingIsDeliveredNotReset) {
+    startServer();
+    RawConnection c(m_server->port());
+    // Announce a body over the limit and keep sending it: the 413 must still arrive intact.
+    c.send("POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000\r\n\r\n");
+    const std::string chunk(64 * 1024, 'x');
+    for (int i = 0; i < 8; ++i) c.send(chunk);
+    const auto response = c.readAll(std::chrono::milliseconds(4000));
+    EXPECT_EQ(response.rfind("HTTP/1.1 413", 0), 0u) << response.substr(0, 80);
+}

@@ -69,6 +69,12 @@ public:
         return std::erase_if(m_extra, [&](const auto& m) { return m.id == id; }) > 0;
     }
 
+    std::optional<std::string> checkScheduler(const std::string& name) const override {
+        if (name == "DPMSolverMultistepScheduler" || name == "EulerDiscreteScheduler" || name == "Euler a")
+            return std::nullopt;
+        return "unknown scheduler '" + name + "'";
+    }
+
     void block() {
         std::lock_guard lock(m_mutex);
         m_blocked = true;
