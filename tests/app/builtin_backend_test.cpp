@@ -7,6 +7,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "inference/engine.h"
+#include "reference_dir.h"
 #include "shape_detector.h"
 #include "temp_dir.h"
 
@@ -79,6 +80,38 @@ TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters
     const auto got = inference::decodeImage(bytes);
     EXPECT_EQ(got.rgb, expected.rgb);
     EXPECT_FALSE(detectShapes(got).shapes.empty());  // it drew something, not a blank page
+}
+
+}  // namespace
+}  // namespace easel::testing
+
+namespace easel::testing {
+namespace {
+
+// Added models are loaded on demand and evicted least-recently-used beyond the memory budget.
+TEST(EngineGeneratorModels, AddedModelsStayWithinTheMemoryBudget) {
+    const auto checkpoint = referenceDir() / "tiny_sd_checkpoint.safetensors";
+    if (!std::filesystem::exists(checkpoint)) GTEST_SKIP() << "no reference data at " << referenceDir();
+    const auto size = std::filesystem::file_size(checkpoint);
+    inference::Engine none;
+    inference::EngineOptions options;
+    options.clipVocabulary = referenceDir() / "bpe_simple_vocab_16e6.txt.gz";
+    app::EngineGenerator generator(none, options, size + size / 2);  // room for one of them
+    const auto a = generator.addModel("tiny-a", checkpoint);
+    EXPECT_EQ(a.id, "tiny-a");
+    EXPECT_EQ(generator.loadedCount(), 1u);
+    generator.addModel("tiny-b", checkpoint);
+    EXPECT_EQ(generator.loadedCount(), 1u);  // tiny-a was evicted to make room
+    const auto models = generator.models();
+    ASSERT_EQ(models.size(), 2u);  // both still listed; tiny-a loads again when asked for
+    EXPECT_EQ(models[0].id, "tiny-a");
+    EXPECT_EQ(models[1].id, "tiny-b");
+    EXPECT_TRUE(generator.removeModel("tiny-a"));
+    EXPECT_FALSE(generator.removeModel("tiny-a"));
+    EXPECT_EQ(generator.models().size(), 1u);
+    EXPECT_THROW(generator.addModel("broken", referenceDir() / "README.md"), std::exception);
+    EXPECT_EQ(generator.models().size(), 1u);
+    EXPECT_FALSE(generator.defaultModel().has_value());
 }
 
 }  // namespace
