@@ -32,19 +32,6 @@ json accountJson(const accounts::AccountView& a) {
             {"is_admin", a.isAdmin}, {"created_at", isoTime(a.createdAt)}};
 }
 
-int queryInt(const Request& req, const std::string& name, int fallback, int lo, int hi) {
-    const auto it = req.query.find(name);
-    if (it == req.query.end() || it->second.empty()) return fallback;
-    try {
-        std::size_t used = 0;
-        const int v = std::stoi(it->second, &used);
-        if (used != it->second.size()) throw std::invalid_argument(name);
-        return std::clamp(v, lo, hi);
-    } catch (const std::exception&) {
-        throw validationError({{name, {"must be a whole number"}}});
-    }
-}
-
 }  // namespace
 
 void registerAccountRoutes(Router& router, service::AccessControl& access) {

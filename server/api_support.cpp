@@ -1,5 +1,6 @@
 #include "api_support.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <limits>
@@ -132,6 +133,18 @@ std::optional<bool> FieldReader::boolean(const std::string& name) {
 
 void FieldReader::check() const {
     if (!errors.empty()) throw validationError(errors);
+}
+
+int queryInt(const Request& req, const std::string& name, int fallback, int lo, int hi) {
+    const auto it = req.query.find(name);
+    if (it == req.query.end() || it->second.empty()) return fallback;
+    try {
+        std::size_t used = 0;
+        const int v = std::stoi(it->second, &used);
+        if (used == it->second.size()) return std::clamp(v, lo, hi);
+    } catch (const std::exception&) {
+    }
+    throw validationError({{name, {"must be a whole number"}}});
 }
 
 std::string requireString(const nlohmann::json& body, const std::string& name, std::size_t maxLength) {

@@ -37,6 +37,9 @@ struct FieldReader {
     void check() const;
 };
 
+// A whole-number query parameter clamped to [lo, hi]; `fallback` when absent; a 400 when not a number.
+int queryInt(const Request& req, const std::string& name, int fallback, int lo, int hi);
+
 // Required string field with a clear 400.
 std::string requireString(const nlohmann::json& body, const std::string& name, std::size_t maxLength = 10'000);
 

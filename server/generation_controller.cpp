@@ -30,18 +30,6 @@ std::int64_t requestId(const Request& req, const json& body) {
     return *id;
 }
 
-int queryInt(const Request& req, const std::string& name, int fallback) {
-    const auto it = req.query.find(name);
-    if (it == req.query.end() || it->second.empty()) return fallback;
-    try {
-        std::size_t used = 0;
-        const int v = std::stoi(it->second, &used);
-        if (used == it->second.size()) return v;
-    } catch (const std::exception&) {
-    }
-    throw validationError({{name, {"must be a whole number"}}});
-}
-
 json modelJson(const jobs::ModelDescription& m, bool isDefault) {
     return {{"model_id", m.id},
             {"model_name", m.name},
@@ -108,8 +96,8 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
 
     auto listJobs = [&g, base](bool activeOnly) {
         return [&g, base, activeOnly](const Request& req, const json&, const service::Access& who) {
-            const int limit = std::clamp(queryInt(req, "limit", 20), 1, 100);
-            const int offset = std::max(0, queryInt(req, "offset", 0));
+            const int limit = queryInt(req, "limit", 20, 1, 100);
+            const int offset = queryInt(req, "offset", 0, 0, 1 << 30);
             json items = json::array();
             for (const auto& v : g.history(who.caller, limit, offset, activeOnly)) {
                 auto item = jobJson(v, baseUrlFor(req, base), g, false);
