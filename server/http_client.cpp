@@ -67,6 +67,17 @@ std::string resolveRedirect(const ParsedUrl& from, const std::string& location) 
     return origin + dir + location;
 }
 
+// Status and lower-case header names of a parsed response.
+template <typename Message>
+void readStatusAndHeaders(const Message& message, OutboundResponse& out) {
+    out.status = static_cast<int>(message.result_int());
+    for (const auto& f : message) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        out.headers[name] = std::string(f.value());
+    }
+}
+
 template <typename Stream>
 OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, const ParsedUrl& u, const OutboundRequest& r,
                           std::chrono::steady_clock::time_point deadline) {
@@ -91,24 +102,14 @@ OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, const Par
         http::response_parser<http::string_body> parser;
         parser.body_limit(r.maxBody);
         http::read(stream, buffer, parser);
-        out.status = static_cast<int>(parser.get().result_int());
-        for (const auto& f : parser.get()) {
-            std::string name(f.name_string());
-            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            out.headers[name] = std::string(f.value());
-        }
+        readStatusAndHeaders(parser.get(), out);
         out.body = std::move(parser.get().body());
         return out;
     }
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(r.maxBody);
     http::read_header(stream, buffer, parser);
-    out.status = static_cast<int>(parser.get().result_int());
-    for (const auto& f : parser.get()) {
-        std::string name(f.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        out.headers[name] = std::string(f.value());
-    }
+    readStatusAndHeaders(parser.get(), out);
     if (r.onHeaders) r.onHeaders(out.status, out.headers);
     const bool deliver = out.status >= 200 && out.status < 300;
     char chunk[64 * 1024];
