@@ -147,12 +147,10 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     r.guidanceScale = static_cast<float>(p.guidance);
     r.samples = p.samples;
     r.seed = p.seed;
-    if (!p.scheduler.empty())
-        r.scheduler = p.scheduler;
-    else
-        r.scheduler = "DPM++ 2M";
+    r.scheduler = p.scheduler;  // empty: the model's default
     r.karras = p.karras;
     r.clipSkip = p.clipSkip;
+    r.previewEvery = 1;  // cheap: the VAE for small latents, a linear map for SD's (see Engine)
     r.strength = static_cast<float>(p.strength);
     if (initImage != nullptr) r.initImage = inference::decodeImage(*initImage);
     if (maskImage != nullptr) r.mask = inference::decodeImage(*maskImage);
@@ -166,7 +164,14 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     inference::GenerationResult result;
     try {
         result = engine->generate(r, [&](const inference::GenerationProgress& g) {
-            return !progress || progress(g.step, g.total, g.sample);
+            if (!progress) return true;
+            jobs::GenerationStep step{g.step, g.total, g.sample, nullptr};
+            jobs::Bytes png;
+            if (g.preview != nullptr) {
+                png = inference::encodePng(*g.preview, {});
+                step.previewPng = &png;
+            }
+            return progress(step);
         });
     } catch (const inference::GenerationCancelledError&) {
         throw jobs::GenerationCancelledError();
@@ -186,7 +191,7 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
                 {"num_inference_steps", p.steps},
                 {"guidance_scale", p.guidance},
                 {"n_samples", p.samples},
-                {"scheduler", r.scheduler},
+                {"scheduler", r.scheduler.empty() ? engine->model().defaultScheduler : r.scheduler},
                 {"use_karras_sigmas", p.karras},
                 {"clip_skip", p.clipSkip},
                 {"seed", result.seeds.empty() ? nlohmann::json(nullptr) : nlohmann::json(result.seeds[0])},

@@ -57,7 +57,7 @@ int runGenerate(const ArgList& args, const char* argv0) {
     r.prompt = *prompt;
     r.negativePrompt = args.value("--negative-prompt").value_or("");
     r.steps = args.intValue("--steps", 0);
-    r.scheduler = args.value("--sampler").value_or(args.value("--scheduler").value_or("Euler a"));
+    r.scheduler = args.value("--sampler").value_or(args.value("--scheduler").value_or(""));
     r.karras = args.has("--karras");
     if (const auto seed = args.value("--seed")) r.seed = std::stoll(*seed);
     r.width = args.intValue("--width", 0);

@@ -22,6 +22,7 @@ Options:
   --unet-steps N     UNet + text encoder steps (default 4000)
   --batch N          UNet batch size (default 64)
   --dataset N        scenes in the UNet data set (default 20000)
+  --offset-noise X   per-channel constant added to the training noise (default 0.3)
   --threads N        CPU threads (default: all cores)
   --export-only      write the model folder from the latest checkpoint and stop
   -h, --help         print this help
@@ -38,9 +39,9 @@ int main(int argc, char** argv) {
             return args.has("--help") || args.has("-h") ? EXIT_SUCCESS : 2;
         }
         app::ArgList rest(argc - 1, argv + 1);
-        rest.rejectUnknown(
-            {"--out", "--work", "--seed", "--vae-steps", "--unet-steps", "--batch", "--dataset", "--threads"},
-            {"--export-only"});
+        rest.rejectUnknown({"--out", "--work", "--seed", "--vae-steps", "--unet-steps", "--batch", "--dataset",
+                            "--threads", "--offset-noise"},
+                           {"--export-only"});
         inference::training::BuiltinTrainingOptions o;
         o.outputDir = rest.value("--out").value_or("resources/models/easel-shapes-64");
         o.workDir = rest.value("--work").value_or("build/train-builtin");
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
         o.unetBatch = rest.intValue("--batch", o.unetBatch);
         o.datasetSize = rest.intValue("--dataset", o.datasetSize);
         o.threads = rest.intValue("--threads", 0);
+        o.offsetNoise = rest.floatValue("--offset-noise", static_cast<float>(o.offsetNoise));
         o.exportOnly = rest.has("--export-only");
         inference::training::trainBuiltinModel(o, [](const std::string& line) { std::cout << line << std::endl; });
         return EXIT_SUCCESS;

@@ -169,6 +169,9 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
                                    {"total", v.progress->total},
                                    {"sample", v.progress->sample},
                                    {"samples", v.progress->samples}};
+                // Easel's addition: what the image is becoming, as a small PNG (not in the hosted API).
+                if (v.progress->preview)
+                    out["progress"]["preview"] = "data:image/png;base64," + encodeBase64(*v.progress->preview);
             }
             break;
         case storage::JobStatus::Failed:

@@ -100,6 +100,10 @@ GenerationStatus GenerationStatus::fromJSON(const QJsonObject& json) {
     const auto progress = json.value(QStringLiteral("progress")).toObject();
     s.step = static_cast<int>(integer(progress, "step"));
     s.totalSteps = static_cast<int>(integer(progress, "total"));
+    const QString preview = progress.value(QStringLiteral("preview")).toString();
+    const QString pngPrefix = QStringLiteral("data:image/png;base64,");
+    if (preview.startsWith(pngPrefix))
+        s.preview.loadFromData(QByteArray::fromBase64(preview.mid(pngPrefix.size()).toLatin1()), "PNG");
     s.generationTime = json.value(QStringLiteral("generationTime")).toDouble();
     s.meta = json.value(QStringLiteral("meta")).toObject();
     return s;

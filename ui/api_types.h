@@ -2,6 +2,7 @@
 // The REST API's replies as plain structs, parsed leniently (a missing key keeps the default), so the
 // widgets never touch JSON.
 
+#include <QImage>
 #include <QJsonObject>
 #include <QList>
 #include <QString>
@@ -58,6 +59,7 @@ struct GenerationStatus {
     int queuePosition = -1;
     int step = 0;
     int totalSteps = 0;
+    QImage preview;  // what the running sample is becoming, when the server sends one
     double generationTime = 0;
     QJsonObject meta;
 

@@ -14,6 +14,8 @@ namespace easel::ui {
 
 namespace {
 
+constexpr int kPreviewSide = 96;
+
 QString summary(const QueuedJob& job) {
     QString prompt = job.params.prompt.simplified();
     if (prompt.size() > 40) prompt = prompt.left(39) + QChar(0x2026);
@@ -26,6 +28,7 @@ QueuePanel::QueuePanel(GenerationQueue* queue, QWidget* parent)
     : QWidget(parent),
       m_queue(queue),
       m_progress(new QProgressBar(this)),
+      m_preview(new QLabel(this)),
       m_status(new QLabel(this)),
       m_cancel(new QPushButton(tr("Cancel"), this)),
       m_pending(new QListWidget(this)) {
@@ -34,14 +37,21 @@ QueuePanel::QueuePanel(GenerationQueue* queue, QWidget* parent)
     m_cancel->setToolTip(tr("Cancel the running request (Esc)"));
     m_pending->setObjectName(QStringLiteral("pending"));
     m_pending->setMaximumHeight(110);
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
+    m_preview->setObjectName(QStringLiteral("preview"));
+    m_preview->setFixedSize(kPreviewSide, kPreviewSide);
+    m_preview->setAlignment(Qt::AlignCenter);
+    m_preview->setToolTip(tr("Live preview of the running request"));
+    auto* outer = new QHBoxLayout(this);
+    outer->setContentsMargins(0, 0, 0, 0);
+    outer->addWidget(m_preview, 0, Qt::AlignTop);
+    auto* layout = new QVBoxLayout;
     auto* row = new QHBoxLayout;
     row->addWidget(m_progress, 1);
     row->addWidget(m_cancel);
     layout->addLayout(row);
     layout->addWidget(m_status);
     layout->addWidget(m_pending);
+    outer->addLayout(layout, 1);
     connect(m_cancel, &QPushButton::clicked, m_queue, &GenerationQueue::cancelCurrent);
     connect(m_queue, &GenerationQueue::jobsChanged, this, &QueuePanel::refresh);
     refresh();
@@ -50,6 +60,15 @@ QueuePanel::QueuePanel(GenerationQueue* queue, QWidget* parent)
 void QueuePanel::refresh() {
     const auto jobs = m_queue->activeJobs();
     m_cancel->setEnabled(!jobs.isEmpty());
+    const QImage preview = jobs.isEmpty() ? QImage() : jobs.front().status.preview;
+    if (preview.isNull()) {
+        m_preview->clear();
+    } else {
+        // Small previews (64x64 latents or images) are shown with hard pixels rather than blurred.
+        const auto mode = preview.width() < kPreviewSide ? Qt::FastTransformation : Qt::SmoothTransformation;
+        m_preview->setPixmap(QPixmap::fromImage(preview.scaled(kPreviewSide, kPreviewSide, Qt::KeepAspectRatio, mode)));
+    }
+    m_preview->setVisible(!preview.isNull());
     if (jobs.isEmpty()) {
         m_progress->setRange(0, 1);
         m_progress->setValue(0);

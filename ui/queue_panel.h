@@ -23,6 +23,7 @@ private:
 
     GenerationQueue* m_queue;
     QProgressBar* m_progress;
+    QLabel* m_preview;
     QLabel* m_status;
     QPushButton* m_cancel;
     QListWidget* m_pending;

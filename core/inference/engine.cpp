@@ -50,6 +50,18 @@ Image tensorToImage(const torch::Tensor& decoded) {
     return out;
 }
 
+// Latents up to this many positions are decoded by the VAE for previews (32x32 = a 256x256 image).
+constexpr std::int64_t kMaxDecodedPreviewLatents = 32 * 32;
+
+// SD 1.x/2.x latents (already multiplied by the scaling factor) to approximate RGB in [-1, 1]: one row
+// per latent channel (the widely used "cheap approximation" coefficients).
+const torch::Tensor& sdLatentToRgb() {
+    static const torch::Tensor m = torch::tensor({0.298f, 0.207f, 0.208f, 0.187f, 0.286f, 0.173f, -0.158f, 0.189f,
+                                                  0.264f, -0.184f, -0.271f, -0.473f})
+                                       .view({4, 3});
+    return m;
+}
+
 std::string stemOf(const std::filesystem::path& p) {
     return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
 }
@@ -226,6 +238,7 @@ void Engine::loadModel(const std::filesystem::path& path) {
         info.defaultHeight = sidecar.value("default_height", info.defaultWidth);
         info.defaultSteps = sidecar.value("default_steps", 20);
         info.defaultGuidance = sidecar.value("default_guidance_scale", 7.5f);
+        info.defaultScheduler = sidecar.value("default_scheduler", info.defaultScheduler);
     } catch (const nlohmann::json::exception& e) {
         throw ModelLoadError("'" + path.string() + "/model.json' has a default of the wrong type: " + e.what());
     }
@@ -256,6 +269,7 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     const int height = r.height > 0 ? r.height : info.defaultHeight;
     const int steps = r.steps > 0 ? r.steps : info.defaultSteps;
     const float guidance = r.guidanceScale >= 0 ? r.guidanceScale : info.defaultGuidance;
+    const std::string schedulerName = r.scheduler.empty() ? info.defaultScheduler : r.scheduler;
     const int m = info.sizeMultiple;
     if (width % m != 0 || height % m != 0 || width < m || height < m || width > kMaxSide || height > kMaxSide) {
         throw GenerationError("width and height must be multiples of " + std::to_string(m) + " between " +
@@ -282,7 +296,7 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         throw GenerationError("the seed is too large");
     SchedulerChoice choice;
     try {
-        choice = parseSchedulerName(r.scheduler);
+        choice = parseSchedulerName(schedulerName);
     } catch (const std::invalid_argument& e) {
         throw GenerationError(e.what());
     }
@@ -372,8 +386,19 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
             g.elapsedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             if (r.previewEvery > 0 && p.predictedLatents != nullptr &&
                 (p.step % r.previewEvery == 0 || p.step == p.total)) {
-                preview = tensorToImage(model.vae->decode((*p.predictedLatents / scaling).to(impl.dtype)));
-                g.preview = &preview;
+                const auto& x0 = *p.predictedLatents;
+                if (x0.size(2) * x0.size(3) <= kMaxDecodedPreviewLatents) {
+                    // Small latents (Easel's built-in model): the VAE itself, a few milliseconds.
+                    preview = tensorToImage(model.vae->decode((x0 / scaling).to(impl.dtype)));
+                    g.preview = &preview;
+                } else if (x0.size(1) == 4) {
+                    // SD's 4-channel latents: a fixed linear map to RGB at latent resolution, the "cheap"
+                    // preview of the web UIs, instead of a decode that costs seconds per step on a CPU.
+                    const auto rgb =
+                        torch::einsum("bchw,cr->brhw", {x0.to(torch::kFloat32).to(torch::kCPU), sdLatentToRgb()});
+                    preview = tensorToImage(rgb);
+                    g.preview = &preview;
+                }
             }
             return progress(g);
         };
@@ -394,7 +419,7 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         text.prompt = r.prompt;
         text.negativePrompt = r.negativePrompt;
         text.fields["Steps"] = std::to_string(steps);
-        text.fields["Sampler"] = r.scheduler;
+        text.fields["Sampler"] = schedulerName;
         std::ostringstream cfg;
         cfg << guidance;
         text.fields["CFG scale"] = cfg.str();

@@ -37,7 +37,8 @@ struct ModelInfo {
     int defaultHeight = 512;
     int defaultSteps = 20;
     float defaultGuidance = 7.5f;
-    int sizeMultiple = 8;  // width and height must be multiples of this
+    std::string defaultScheduler = "DPM++ 2M";  // model.json "default_scheduler"
+    int sizeMultiple = 8;                       // width and height must be multiples of this
 };
 
 struct GenerationRequest {
@@ -48,14 +49,14 @@ struct GenerationRequest {
     int steps = 0;                // 0: the model's default
     float guidanceScale = -1.0f;  // < 0: the model's default
     int samples = 1;
-    std::optional<std::int64_t> seed;   // nullopt: random
-    std::string scheduler = "Euler a";  // diffusers or A1111 spelling
-    bool karras = false;                // use_karras_sigmas
+    std::optional<std::int64_t> seed;  // nullopt: random
+    std::string scheduler;             // diffusers or A1111 spelling; empty: the model's default
+    bool karras = false;               // use_karras_sigmas
     int clipSkip = 1;
     std::optional<Image> initImage;  // img2img / inpaint
     float strength = 0.75f;
     std::optional<Image> mask;  // white = repaint
-    int previewEvery = 0;       // decode a preview every N steps (0: never)
+    int previewEvery = 0;  // a preview every N steps (0: never): decoded for small latents, else a linear map to RGB
 };
 
 struct GenerationProgress {

@@ -40,8 +40,16 @@ public:
     GenerationCancelledError() : std::runtime_error("cancelled") {}
 };
 
-// step, total, sample; return false to cancel.
-using ProgressCallback = std::function<bool(int step, int total, int sample)>;
+// One denoising step of one sample. `previewPng` (may be null) is a small PNG of what the image is
+// becoming, valid only during the call.
+struct GenerationStep {
+    int step = 0;
+    int total = 0;
+    int sample = 0;
+    const Bytes* previewPng = nullptr;
+};
+// Return false to cancel.
+using ProgressCallback = std::function<bool(const GenerationStep&)>;
 
 class ImageGenerator {
 public:

@@ -99,16 +99,20 @@ void JobRunner::run(storage::JobRow job) {
         if (!params.initBlob.empty() && !init) throw std::runtime_error("the init image is no longer stored");
         if (!params.maskBlob.empty() && !mask) throw std::runtime_error("the mask image is no longer stored");
         const auto t0 = std::chrono::steady_clock::now();
-        auto result = m_generator.generate(params, init ? &*init : nullptr, mask ? &*mask : nullptr,
-                                           [&](int step, int total, int sample) {
-                                               {
-                                                   std::lock_guard lock(m_mutex);
-                                                   state->progress.step = step;
-                                                   state->progress.total = total;
-                                                   state->progress.sample = sample;
-                                               }
-                                               return !state->cancel.load();
-                                           });
+        auto result = m_generator.generate(
+            params, init ? &*init : nullptr, mask ? &*mask : nullptr, [&](const GenerationStep& g) {
+                // Copy the preview before taking the lock.
+                auto preview = g.previewPng != nullptr ? std::make_shared<const Bytes>(*g.previewPng) : nullptr;
+                {
+                    std::lock_guard lock(m_mutex);
+                    if (g.sample != state->progress.sample) state->progress.preview.reset();
+                    state->progress.step = g.step;
+                    state->progress.total = g.total;
+                    state->progress.sample = g.sample;
+                    if (preview) state->progress.preview = std::move(preview);
+                }
+                return !state->cancel.load();
+            });
         if (state->cancel.load()) throw GenerationCancelledError();  // asked to stop right at the end
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const auto now = m_clock.nowSeconds();

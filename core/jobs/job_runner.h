@@ -37,6 +37,7 @@ struct JobProgress {
     int total = 0;
     int sample = 0;
     int samples = 1;
+    std::shared_ptr<const Bytes> preview;  // latest preview PNG of the running sample, if the model makes one
 };
 
 class JobRunner {

@@ -182,6 +182,32 @@ TEST_F(GenerationApi, ProcessingThenFetch) {
     EXPECT_EQ(f["output"].size(), 1u);
 }
 
+TEST_F(GenerationApi, FetchOfARunningJobCarriesProgressAndALivePreview) {
+    generator.pauseAtStep(2);  // the fake sends a preview at even steps: an 8x8 square of level `step`
+    const auto r = text2img(key, {{"instant_response", true}, {"num_inference_steps", 4}});
+    ASSERT_EQ(r.status, 200);
+    ASSERT_TRUE(generator.waitPaused());
+    const auto f = post("/api/v6/images/fetch", {{"key", key}, {"request_id", r.json()["id"]}}).json();
+    generator.resume();
+    EXPECT_EQ(f["status"], "processing");
+    ASSERT_TRUE(f.contains("progress")) << f.dump();
+    EXPECT_EQ(f["progress"]["step"], 2);
+    EXPECT_EQ(f["progress"]["total"], 4);
+    const std::string preview = f["progress"].value("preview", "");
+    const std::string prefix = "data:image/png;base64,";
+    ASSERT_EQ(preview.rfind(prefix, 0), 0u) << preview.substr(0, 40);
+    const auto png = decodeBase64(preview.substr(prefix.size()));
+    ASSERT_TRUE(png.has_value());
+    const auto image = inference::decodeImage(*png);
+    EXPECT_EQ(image.width, 8);
+    EXPECT_EQ(image.height, 8);
+    EXPECT_EQ(image.rgb[0], 2);  // the preview of step 2, not of another step
+    ASSERT_TRUE(backend->runner().waitFinished(r.json()["id"], std::chrono::milliseconds(10'000)));
+    const auto done = post("/api/v6/images/fetch", {{"key", key}, {"request_id", r.json()["id"]}}).json();
+    EXPECT_EQ(done["status"], "success");
+    EXPECT_FALSE(done.contains("progress"));
+}
+
 TEST_F(GenerationApi, CancelAQueuedJobRefundsIt) {
     generator.block();
     const auto running = text2img(key, {{"instant_response", true}, {"prompt", "first"}}).json();

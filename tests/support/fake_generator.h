@@ -34,7 +34,22 @@ public:
             m_changed.wait(lock, [&] { return !m_blocked; });
         }
         for (int step = 1; step <= p.steps; ++step) {
-            if (progress && !progress(step, p.steps, 0)) throw jobs::GenerationCancelledError();
+            jobs::GenerationStep g{step, p.steps, 0, nullptr};
+            // A preview at every other step: a grey square whose level is the step, so tests can tell them apart.
+            jobs::Bytes preview;
+            if (step % 2 == 0) {
+                inference::Image img{8, 8, std::vector<std::uint8_t>(8 * 8 * 3, static_cast<std::uint8_t>(step))};
+                preview = inference::encodePng(img, {});
+                g.previewPng = &preview;
+            }
+            if (progress && !progress(g)) throw jobs::GenerationCancelledError();
+            std::unique_lock lock(m_mutex);
+            if (step == m_pauseAtStep) {
+                m_pausedAt = step;
+                m_changed.notify_all();
+                m_changed.wait(lock, [&] { return m_pauseAtStep == 0; });
+                m_pausedAt = 0;
+            }
         }
         if (p.prompt.find("explode") != std::string::npos) throw std::runtime_error("the model ran out of memory");
         jobs::GeneratedImages out;
@@ -84,6 +99,20 @@ public:
         m_blocked = false;
         m_changed.notify_all();
     }
+    // Jobs stop right after reporting step `n` (0: never) until resume().
+    void pauseAtStep(int n) {
+        std::lock_guard lock(m_mutex);
+        m_pauseAtStep = n;
+    }
+    bool waitPaused(std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000)) {
+        std::unique_lock lock(m_mutex);
+        return m_changed.wait_for(lock, timeout, [&] { return m_pausedAt != 0; });
+    }
+    void resume() {
+        std::lock_guard lock(m_mutex);
+        m_pauseAtStep = 0;
+        m_changed.notify_all();
+    }
     // Waits until `n` generations have started.
     bool waitStarted(std::size_t n, std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000)) {
         std::unique_lock lock(m_mutex);
@@ -111,6 +140,8 @@ private:
     std::vector<jobs::ModelDescription> m_extra;
     std::condition_variable m_changed;
     bool m_blocked = false;
+    int m_pauseAtStep = 0;
+    int m_pausedAt = 0;
     std::vector<std::string> m_started;
     std::atomic<int> m_completed{0};
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <QBuffer>
+#include <QImage>
 #include <QJsonArray>
 
 #include "api_types.h"
@@ -14,6 +16,17 @@ namespace {
 using testing::CannedResponse;
 using testing::FakeApiServer;
 using testing::RecordedRequest;
+
+// A 4x2 red PNG as the server sends a live preview.
+QString previewDataUrl() {
+    QImage img(4, 2, QImage::Format_RGB888);
+    img.fill(Qt::red);
+    QByteArray png;
+    QBuffer buffer(&png);
+    buffer.open(QIODevice::WriteOnly);
+    img.save(&buffer, "PNG");
+    return QStringLiteral("data:image/png;base64,") + QString::fromLatin1(png.toBase64());
+}
 
 QJsonObject success(QJsonObject o = {}) {
     o.insert(QStringLiteral("status"), QStringLiteral("success"));
@@ -71,8 +84,9 @@ TEST(ApiClientTest, GenerationCallsCarryTheKey) {
                              {QStringLiteral("id"), 12},
                              {QStringLiteral("eta"), 3},
                              {QStringLiteral("queue_position"), 0},
-                             {QStringLiteral("progress"),
-                              QJsonObject{{QStringLiteral("step"), 3}, {QStringLiteral("total"), 20}}}});
+                             {QStringLiteral("progress"), QJsonObject{{QStringLiteral("step"), 3},
+                                                                      {QStringLiteral("total"), 20},
+                                                                      {QStringLiteral("preview"), previewDataUrl()}}}});
     });
     ApiClient client(server.url());
     client.setApiKey(QStringLiteral("KEY"));
@@ -87,6 +101,9 @@ TEST(ApiClientTest, GenerationCallsCarryTheKey) {
     EXPECT_EQ(status.id, 12);
     EXPECT_EQ(status.step, 3);
     EXPECT_EQ(status.totalSteps, 20);
+    ASSERT_FALSE(status.preview.isNull());
+    EXPECT_EQ(status.preview.size(), QSize(4, 2));
+    EXPECT_EQ(status.preview.pixelColor(1, 1), QColor(Qt::red));
     EXPECT_EQ(server.requests()[0].path, QStringLiteral("/api/v6/images/text2img"));
     EXPECT_EQ(server.requests()[0].json().value(QStringLiteral("key")).toString(), QStringLiteral("KEY"));
     EXPECT_EQ(server.requests()[0].headers.value("x-api-key"), "KEY");

@@ -71,6 +71,7 @@ public:
     }
     ~DesktopBackend() {
         fake.release();  // a blocked job would keep the workers from stopping
+        fake.resume();
         http->stop();
         backend->stop();
     }

@@ -123,6 +123,27 @@ TEST_F(PlaygroundE2E, ImageToImageAndInpaintSendTheirImagesToTheServer) {
     EXPECT_TRUE(dialogs.errors.isEmpty()) << dialogs.errors.value(0).message.toStdString();
 }
 
+TEST_F(PlaygroundE2E, RunningJobShowsTheServersLivePreview) {
+    ASSERT_NO_FATAL_FAILURE(openLocalMode());
+    auto* pane = window->textToImagePane();
+    auto* preview = window->findChild<QLabel*>(QStringLiteral("preview"));
+    ASSERT_NE(preview, nullptr);
+    EXPECT_FALSE(preview->isVisible());  // idle: no preview
+    server.fake.pauseAtStep(2);          // the fake's preview at step 2 is an 8x8 square of level 2
+    ASSERT_NO_FATAL_FAILURE(typePromptAndGenerate(pane, QStringLiteral("a slow star")));
+    // The request goes out from this thread's event loop: wait while processing events.
+    ASSERT_TRUE(waitFor([&] { return server.fake.waitPaused(std::chrono::milliseconds(0)); }, kTimeoutMs));
+    ASSERT_TRUE(waitFor([&] { return preview->isVisible() && !preview->pixmap().isNull(); }, kTimeoutMs));
+    const QImage shown = preview->pixmap().toImage();
+    EXPECT_GE(shown.width(), 64);  // scaled up from 8x8 to the preview box
+    EXPECT_EQ(qGray(shown.pixel(shown.width() / 2, shown.height() / 2)), 2);
+    screenshot(pane, QStringLiteral("e2e_live_preview"));
+    server.fake.resume();
+    ASSERT_TRUE(waitFor([&] { return hasResult(pane); }, kTimeoutMs));
+    ASSERT_TRUE(waitFor([&] { return !preview->isVisible(); }, kTimeoutMs));
+    EXPECT_TRUE(dialogs.errors.isEmpty()) << dialogs.errors.value(0).message.toStdString();
+}
+
 TEST_F(PlaygroundE2E, EscCancelsTheRunningJobAndTheQuotaIsRefunded) {
     ASSERT_NO_FATAL_FAILURE(openLocalMode());
     auto* pane = window->textToImagePane();

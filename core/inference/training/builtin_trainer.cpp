@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "inference/loading/checkpoint_writer.h"
 #include "inference/tokenizer/word_tokenizer.h"
@@ -184,7 +185,9 @@ void reportRoundTrip(const BuiltinTrainingOptions& o, AutoencoderKL& vae,
 }  // namespace
 
 void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void(const std::string&)>& log) {
-    if (o.threads > 0) torch::set_num_threads(o.threads);
+    // libtorch may start with one thread; 0 means every core.
+    torch::set_num_threads(o.threads > 0 ? o.threads
+                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     std::filesystem::create_directories(o.workDir);
     std::filesystem::create_directories(o.outputDir);
     torch::manual_seed(o.seed);
@@ -260,7 +263,8 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
         batchIds = torch::where(drop.unsqueeze(1), emptyIds.unsqueeze(0).expand_as(batchIds), batchIds);
         const auto t = torch::randint(sched.numTrainTimesteps, {o.unetBatch}, torch::kLong);
         const auto a = alphas.index_select(0, t).view({-1, 1, 1, 1});
-        const auto noise = torch::randn_like(x0);
+        auto noise = torch::randn_like(x0);
+        if (o.offsetNoise > 0) noise = noise + o.offsetNoise * torch::randn({x0.size(0), x0.size(1), 1, 1});
         const auto noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise;
         setRate(opt, scheduledRate(o.unetLearningRate, step, o.unetSteps, 200));
         const auto context = model.textEncoder->encode(batchIds, 1).hidden;
@@ -298,11 +302,13 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
         {"default_height", o.imageSize},
         {"default_steps", 20},
         {"default_guidance_scale", 5.0},
+        {"default_scheduler", "DPM++ 2M Karras"},
         {"training",
          {{"seed", o.seed},
           {"vae_steps", o.vaeSteps},
           {"unet_steps", step},
           {"unet_batch", o.unetBatch},
+          {"offset_noise", o.offsetNoise},
           {"dataset_size", o.datasetSize}}}};
     std::ofstream(o.outputDir / "model.json") << sidecar.dump(2) << '\n';
     log("wrote " + (o.outputDir / "model.safetensors").string());

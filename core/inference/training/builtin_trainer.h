@@ -23,6 +23,10 @@ struct BuiltinTrainingOptions {
     double unetLearningRate = 4e-4;
     double emaDecay = 0.999;
     float captionDropout = 0.1f;  // empty prompt, so that classifier-free guidance works
+    // Per-image, per-channel constant added to the training noise ("offset noise"). SD's schedule keeps
+    // ~7% of the signal at t=999, so without it the UNet reads the background colour from the mean of
+    // its input instead of from the prompt, and sampling from pure noise gives a grey background.
+    double offsetNoise = 0.3;
     int checkpointEvery = 250;
     int threads = 0;          // 0: all cores
     bool exportOnly = false;  // write the model folder from the latest checkpoint without training further

@@ -37,10 +37,7 @@ protected:
         delete s_engine;
         s_engine = nullptr;
     }
-    static GenerationResult run(GenerationRequest r) {
-        r.scheduler = r.scheduler.empty() ? "DPM++ 2M Karras" : r.scheduler;
-        return s_engine->generate(r);
-    }
+    static GenerationResult run(const GenerationRequest& r) { return s_engine->generate(r); }  // the model's defaults
     static Image render(const Scene& s) {
         const cv::Mat m = renderScene(s, 64);
         Image img{64, 64, std::vector<std::uint8_t>(m.data, m.data + m.total() * 3)};
