@@ -2,6 +2,8 @@
 
 #include <QBuffer>
 
+#include "infotext.h"
+
 namespace easel::ui {
 
 QString endpointPath(GenerationKind kind) {
@@ -18,6 +20,7 @@ QString endpointPath(GenerationKind kind) {
 
 const QStringList& schedulerNames() {
     static const QStringList names = {
+        QString(),  // the model's own default (the server picks it)
         QStringLiteral("DPMSolverMultistepScheduler"),
         QStringLiteral("EulerDiscreteScheduler"),
         QStringLiteral("EulerAncestralDiscreteScheduler"),
@@ -48,12 +51,15 @@ QJsonObject requestBody(GenerationKind kind, const GenerationParams& params, con
         {QStringLiteral("num_inference_steps"), params.steps},
         {QStringLiteral("guidance_scale"), params.guidanceScale},
         {QStringLiteral("seed"), params.seed ? QJsonValue(static_cast<double>(*params.seed)) : QJsonValue()},
-        {QStringLiteral("scheduler"), params.scheduler},
-        {QStringLiteral("use_karras_sigmas"), params.karrasSigmas ? QStringLiteral("yes") : QStringLiteral("no")},
         // The playground polls for progress, so it always wants the id back at once.
         {QStringLiteral("instant_response"), true},
     };
     if (!params.modelId.isEmpty()) body.insert(QStringLiteral("model_id"), params.modelId);
+    if (!params.scheduler.isEmpty()) {
+        body.insert(QStringLiteral("scheduler"), params.scheduler);
+        body.insert(QStringLiteral("use_karras_sigmas"),
+                    params.karrasSigmas ? QStringLiteral("yes") : QStringLiteral("no"));
+    }
     if (kind != GenerationKind::Text2Img) {
         body.insert(QStringLiteral("init_image"), pngBase64(images.init));
         body.insert(QStringLiteral("strength"), params.strength);
@@ -80,6 +86,11 @@ GenerationParams paramsFromMeta(const QJsonObject& meta, GenerationParams base) 
     text("prompt", base.prompt);
     text("negative_prompt", base.negativePrompt);
     text("scheduler", base.scheduler);
+    // The server reports the scheduler it used, in A1111 spelling where it resolved the model's default.
+    if (const auto named = schedulerFromSampler(base.scheduler)) {
+        base.scheduler = named->first;
+        base.karrasSigmas = named->second;
+    }
     number("width", base.width);
     number("height", base.height);
     number("samples", base.samples);

@@ -16,7 +16,7 @@ enum class GenerationKind { Text2Img, Img2Img, Inpaint };
 // "/api/v6/images/text2img" etc.
 QString endpointPath(GenerationKind kind);
 
-// The scheduler names the API accepts, the default first.
+// The scheduler names the API accepts; the first, empty, leaves the choice to the model.
 const QStringList& schedulerNames();
 
 struct GenerationParams {
@@ -29,7 +29,7 @@ struct GenerationParams {
     int steps = 20;
     double guidanceScale = 7.5;
     std::optional<qint64> seed;  // nullopt: random
-    QString scheduler = QStringLiteral("DPMSolverMultistepScheduler");
+    QString scheduler;  // empty: the model's default
     bool karrasSigmas = false;
     double strength = 0.7;  // img2img and inpaint only
 

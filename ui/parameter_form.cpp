@@ -58,7 +58,8 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
     form->addRow(tr("&Model"), m_model);
 
     m_scheduler->setObjectName(QStringLiteral("scheduler"));
-    m_scheduler->addItems(schedulerNames());
+    for (const auto& name : schedulerNames()) m_scheduler->addItem(name.isEmpty() ? tr("Model default") : name, name);
+    m_scheduler->setToolTip(tr("Model default: the sampler the model was made for"));
     auto* schedulerRow = new QHBoxLayout;
     schedulerRow->addWidget(m_scheduler, 1);
     schedulerRow->addWidget(m_karras);
@@ -143,6 +144,9 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
     connect(m_guidance, &QDoubleSpinBox::valueChanged, this, &ParameterForm::changed);
     connect(m_scheduler, &QComboBox::currentIndexChanged, this, &ParameterForm::changed);
     connect(m_karras, &QCheckBox::toggled, this, &ParameterForm::changed);
+    // Karras sigmas modify a chosen scheduler; the model's default carries its own.
+    connect(m_scheduler, &QComboBox::currentIndexChanged, this,
+            [this] { m_karras->setEnabled(!m_scheduler->currentData().toString().isEmpty()); });
     connect(m_seed, &QLineEdit::textChanged, this, &ParameterForm::changed);
 
     setParams(GenerationParams{});
@@ -151,7 +155,7 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
 GenerationParams ParameterForm::params() const {
     GenerationParams p;
     p.modelId = m_model->currentData().toString();
-    p.scheduler = m_scheduler->currentText();
+    p.scheduler = m_scheduler->currentData().toString();
     p.karrasSigmas = m_karras->isChecked();
     p.steps = m_steps->value();
     p.guidanceScale = m_guidance->value();
@@ -173,9 +177,10 @@ void ParameterForm::setParams(const GenerationParams& p) {
         modelIndex = m_model->count() - 1;
     }
     m_model->setCurrentIndex(modelIndex);
-    const int schedulerIndex = m_scheduler->findText(p.scheduler);
+    const int schedulerIndex = m_scheduler->findData(p.scheduler);
     m_scheduler->setCurrentIndex(schedulerIndex < 0 ? 0 : schedulerIndex);
     m_karras->setChecked(p.karrasSigmas);
+    m_karras->setEnabled(!p.scheduler.isEmpty() && schedulerIndex > 0);
     m_steps->setValue(p.steps);
     m_guidance->setValue(p.guidanceScale);
     m_width->setValue(p.width);

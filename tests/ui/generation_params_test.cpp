@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <QCheckBox>
+#include <QComboBox>
 #include <QJsonArray>
 #include <QTemporaryDir>
 
@@ -51,6 +53,9 @@ TEST(GenerationParamsTest, InpaintBodyCarriesImagesAsPNG) {
     const auto body = requestBody(GenerationKind::Inpaint, p, QStringLiteral("k"), images);
     EXPECT_EQ(body.value(QStringLiteral("model_id")).toString(), p.modelId);
     EXPECT_EQ(body.value(QStringLiteral("seed")).toInteger(), 7);
+    // No scheduler chosen: the body names none, so the server uses the model's default.
+    EXPECT_FALSE(body.contains(QStringLiteral("scheduler")));
+    EXPECT_FALSE(body.contains(QStringLiteral("use_karras_sigmas")));
     EXPECT_DOUBLE_EQ(body.value(QStringLiteral("strength")).toDouble(), p.strength);
     const auto init =
         QImage::fromData(QByteArray::fromBase64(body.value(QStringLiteral("init_image")).toString().toLatin1()), "PNG");
@@ -74,6 +79,35 @@ TEST(GenerationParamsTest, MetaFillsParamsForUseTheseSettings) {
     EXPECT_EQ(p.width, 64);
     EXPECT_EQ(p.steps, 31);
     EXPECT_TRUE(p.karrasSigmas);
+}
+
+TEST(GenerationParamsTest, MetaWithTheModelsDefaultSamplerMapsToTheApiScheduler) {
+    // The server reports a resolved model default in A1111 spelling.
+    const auto p = paramsFromMeta(QJsonObject{{QStringLiteral("scheduler"), QStringLiteral("DPM++ 2M Karras")}});
+    EXPECT_EQ(p.scheduler, QStringLiteral("DPMSolverMultistepScheduler"));
+    EXPECT_TRUE(p.karrasSigmas);
+    const auto q = paramsFromMeta(QJsonObject{{QStringLiteral("scheduler"), QStringLiteral("DDIMScheduler")}});
+    EXPECT_EQ(q.scheduler, QStringLiteral("DDIMScheduler"));
+    EXPECT_FALSE(q.karrasSigmas);
+}
+
+TEST(GenerationParamsTest, FormOffersTheModelDefaultFirstAndSendsNoSchedulerForIt) {
+    ParameterForm form(false);
+    auto* scheduler = form.findChild<QComboBox*>(QStringLiteral("scheduler"));
+    auto* karras = form.findChild<QCheckBox*>();
+    ASSERT_NE(scheduler, nullptr);
+    ASSERT_NE(karras, nullptr);
+    EXPECT_EQ(scheduler->currentIndex(), 0);
+    EXPECT_EQ(scheduler->currentText(), QStringLiteral("Model default"));
+    EXPECT_TRUE(form.params().scheduler.isEmpty());
+    EXPECT_FALSE(karras->isEnabled());
+    scheduler->setCurrentIndex(scheduler->findData(QStringLiteral("DDIMScheduler")));
+    EXPECT_EQ(form.params().scheduler, QStringLiteral("DDIMScheduler"));
+    EXPECT_TRUE(karras->isEnabled());
+    GenerationParams p;
+    p.scheduler = QStringLiteral("EulerAncestralDiscreteScheduler");
+    form.setParams(p);
+    EXPECT_EQ(scheduler->currentText(), QStringLiteral("EulerAncestralDiscreteScheduler"));
 }
 
 TEST(GenerationParamsTest, SettingsRoundTrip) {
