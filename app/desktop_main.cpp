@@ -2,6 +2,7 @@
 // port, then open the window, which talks to that backend over HTTP like any other client.
 
 #include <QApplication>
+#include <QTimer>
 #include <QUrl>
 #include <cstdlib>
 #include <iostream>
@@ -22,14 +23,28 @@ namespace {
 
 constexpr std::string_view kUsage = R"(Usage: easel [options]
 
-The Easel desktop playground. Starts a bundled Easel backend on a loopback port and opens the window.
+The Easel desktop playground. Starts a bundled Easel backend on a loopback port and opens the window
+(local mode), or connects to a running Easel server and asks you to sign in (remote mode).
 
 Options:
+  --server URL     remote mode: use the Easel server at URL, start no backend (the last server and
+                   email signed in to are remembered)
   --data-dir DIR   where the bundled backend keeps its state (default ./easel-data)
   --model PATH     default model (default: the built-in model)
   --version        print the version and exit
   -h, --help       print this help and exit
 )";
+
+// Remote mode: no backend and no model here; the window opens on the sign-in dialog.
+int runRemote(const QUrl& server) {
+    using namespace easel;
+    ui::ApiClient client(server);
+    ui::MessageBoxPresenter dialogs;
+    ui::MainWindow window(&client, &dialogs);
+    window.show();
+    QTimer::singleShot(0, &window, [&window] { window.signIn(); });
+    return QApplication::exec();
+}
 
 }  // namespace
 
@@ -46,7 +61,15 @@ int main(int argc, char** argv) {
             std::cout << "easel " << EASEL_VERSION << '\n';
             return EXIT_SUCCESS;
         }
-        args.rejectUnknown({"--data-dir", "--model"}, {});
+        args.rejectUnknown({"--data-dir", "--model", "--server"}, {});
+        if (const auto server = args.value("--server")) {
+            const QUrl url(QString::fromStdString(*server), QUrl::StrictMode);
+            if (!url.isValid() || (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https")) ||
+                url.host().isEmpty())
+                throw app::UsageError("--server wants an http:// or https:// address, not '" + *server + "'");
+            if (args.value("--data-dir") || args.value("--model"))
+                throw app::UsageError("--data-dir and --model are for the bundled backend, not with --server");
+        }
     } catch (const app::UsageError& e) {
         std::cerr << "easel: " << e.what() << "\nTry 'easel --help'.\n";
         return 2;
@@ -57,6 +80,7 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName(QStringLiteral("Easel"));
 
     const app::ArgList args(argc, argv);
+    if (const auto server = args.value("--server")) return runRemote(QUrl(QString::fromStdString(*server)));
     inference::Engine engine;
     app::loadDefaultModel(engine, args, argv[0]);
     app::EngineGenerator generator(engine);
@@ -81,6 +105,7 @@ int main(int argc, char** argv) {
     ui::ApiClient client(QUrl(QStringLiteral("http://127.0.0.1:%1").arg(http->port())));
     ui::MessageBoxPresenter dialogs;
     ui::MainWindow window(&client, &dialogs);
+    window.setBundledServer(client.baseUrl());
     try {
         // Local mode: the bundled backend's owner account, created on the first launch.
         const auto owner = app::ensureDesktopOwner(*backend, config.dataDir);

@@ -29,7 +29,7 @@ struct GenerationParams {
     int steps = 20;
     double guidanceScale = 7.5;
     std::optional<qint64> seed;  // nullopt: random
-    QString scheduler;  // empty: the model's default
+    QString scheduler;           // empty: the model's default
     bool karrasSigmas = false;
     double strength = 0.7;  // img2img and inpaint only
 

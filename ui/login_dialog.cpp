@@ -5,16 +5,19 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QVBoxLayout>
 
 #include "api_client.h"
 
 namespace easel::ui {
 
-LoginDialog::LoginDialog(ApiClient* client, QWidget* parent)
+LoginDialog::LoginDialog(ApiClient* client, QWidget* parent, const QUrl& bundled)
     : QDialog(parent),
       m_client(client),
-      m_server(new QLineEdit(client->baseUrl().toString(), this)),
+      m_originalServer(client->baseUrl()),
+      m_bundledServer(bundled),
+      m_server(new QLineEdit(this)),
       m_email(new QLineEdit(this)),
       m_password(new QLineEdit(this)),
       m_message(new QLabel(this)),
@@ -28,6 +31,12 @@ LoginDialog::LoginDialog(ApiClient* client, QWidget* parent)
     m_message->setWordWrap(true);
     m_message->setStyleSheet(QStringLiteral("color: palette(highlight)"));
     m_signIn->setDefault(true);
+    const QSettings settings;
+    const bool onBundled = !bundled.isEmpty() && client->baseUrl() == bundled;
+    m_server->setText(onBundled ? settings.value(QStringLiteral("remote/server"), bundled.toString()).toString()
+                                : client->baseUrl().toString());
+    m_email->setText(settings.value(QStringLiteral("remote/email")).toString());
+    if (!m_email->text().isEmpty()) m_password->setFocus();
     auto* form = new QFormLayout;
     form->addRow(tr("Se&rver"), m_server);
     form->addRow(tr("&Email"), m_email);
@@ -48,6 +57,8 @@ LoginDialog::LoginDialog(ApiClient* client, QWidget* parent)
 }
 
 QString LoginDialog::email() const { return m_email->text().trimmed(); }
+QString LoginDialog::serverText() const { return m_server->text(); }
+QString LoginDialog::message() const { return m_message->text(); }
 
 void LoginDialog::setBusy(bool busy) {
     m_signIn->setEnabled(!busy);
@@ -78,7 +89,7 @@ void LoginDialog::signUp() {
         // Signup gave the API key; a login gives the session token the dashboard needs.
         m_client->login(email(), m_password->text(), this, [this](const ApiResult& login) {
             if (!login.ok()) return fail(login.error->userText());
-            accept();
+            succeed();
         });
     });
 }
@@ -86,8 +97,22 @@ void LoginDialog::signUp() {
 void LoginDialog::fetchKeyAndFinish(const QString& password) {
     m_client->viewApiKey(password, this, [this](const ApiResult& r) {
         if (!r.ok()) return fail(r.error->userText());
-        accept();
+        succeed();
     });
+}
+
+void LoginDialog::succeed() {
+    if (m_client->baseUrl() != m_bundledServer) {
+        QSettings settings;
+        settings.setValue(QStringLiteral("remote/server"), m_client->baseUrl().toString());
+        settings.setValue(QStringLiteral("remote/email"), email());
+    }
+    accept();
+}
+
+void LoginDialog::reject() {
+    m_client->setBaseUrl(m_originalServer);
+    QDialog::reject();
 }
 
 }  // namespace easel::ui

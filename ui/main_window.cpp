@@ -212,7 +212,7 @@ bool MainWindow::openImageParameters(const QString& path) {
 }
 
 void MainWindow::signIn() {
-    LoginDialog dialog(m_client, this);
+    LoginDialog dialog(m_client, this, m_bundledServer);
     if (dialog.exec() == QDialog::Accepted) reloadFromServer();
 }
 

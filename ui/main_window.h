@@ -47,6 +47,8 @@ public:
     bool openImageParameters(const QString& path);
     void signIn();
     void signOut();
+    // Local mode: the bundled backend's address (the sign-in dialog does not remember it).
+    void setBundledServer(const QUrl& url) { m_bundledServer = url; }
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -71,6 +73,7 @@ private:
     QueuePanel* m_queuePanel;
     QLabel* m_status;
     QList<ModelInfo> m_models;
+    QUrl m_bundledServer;
 };
 
 }  // namespace easel::ui
