@@ -15,11 +15,14 @@
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/pipelines/denoising_loop.h"
 #include "inference/schedulers/euler_discrete.h"
-#include "reference_vectors.h"
+#include "reference_models.h"
 
 using namespace easel::inference;
+using easel::testing::guidanceOf;
+using easel::testing::overridesFor;
 using easel::testing::parityTolerance;
 using easel::testing::ReferenceVectors;
+using easel::testing::sd15SchedulerConfig;
 
 namespace {
 
@@ -56,27 +59,6 @@ protected:
     }
 };
 
-// The reference folder's checkpoints with the overrides that config.json gives (the same as
-// model_parity_test.cpp's fixtures: head counts and activations cannot be read from weights).
-ModelOverrides overridesFor(const nlohmann::json& section, const nlohmann::json& textSection) {
-    ModelOverrides o;
-    const auto& p = section.at("unet").at("params");
-    const int headChannels = p.value("num_head_channels", -1);
-    if (headChannels > 0) {
-        o.unetNumHeadChannels = headChannels;
-    } else {
-        o.unetNumHeads = p.at("num_heads").get<int>();
-    }
-    if (textSection.contains("config")) {
-        o.textNumHeads = textSection["config"].at("num_attention_heads").get<int>();
-        o.textQuickGELU = textSection["config"].at("hidden_act").get<std::string>() == "quick_gelu";
-    } else if (textSection.contains("open_clip_text_cfg")) {
-        o.textNumHeads = textSection["open_clip_text_cfg"].at("heads").get<int>();
-        o.textQuickGELU = textSection.value("quick_gelu", false);
-    }
-    return o;
-}
-
 enum class Checkpoint { SD1, SD2, Inpainting };
 
 StableDiffusionModel loadOnGpu(Checkpoint which) {
@@ -109,25 +91,6 @@ void checkUNet(StableDiffusionModel& model, const std::string& vectorsFile) {
         const auto eps = model.unet->forward(gpu(v[c + ".x"]), t, gpu(v[c + ".context"]));
         expectNear(vectorsFile + " " + c + ".eps", eps, v[c + ".eps_f64"], parityTolerance(v[c + ".eps_f64"]));
     }
-}
-
-SchedulerConfig sd15SchedulerConfig() {
-    const auto base = easel::testing::referenceJson("scheduler_reference.json")["sd15_base_config"];
-    SchedulerConfig c;
-    c.numTrainTimesteps = base["num_train_timesteps"].get<int>();
-    c.betaStart = base["beta_start"].get<double>();
-    c.betaEnd = base["beta_end"].get<double>();
-    c.stepsOffset = base["steps_offset"].get<int>();
-    return c;
-}
-
-// The guidance scale is not stored; recover it from eps_cfg = u + g (c - u) by least squares.
-float guidanceOf(const ReferenceVectors& v) {
-    const auto u = v["pipe.step0.eps_uncond"].to(torch::kFloat64);
-    const auto d = v["pipe.step0.eps_cond"].to(torch::kFloat64) - u;
-    const auto r = v["pipe.step0.eps_cfg"].to(torch::kFloat64) - u;
-    const double g = (d * r).sum().item<double>() / (d * d).sum().item<double>();
-    return static_cast<float>(std::round(g * 100.0) / 100.0);
 }
 
 }  // namespace

@@ -6,33 +6,15 @@
 
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/loading/checkpoint_writer.h"
-#include "reference_vectors.h"
+#include "reference_models.h"
 #include "temp_dir.h"
 
 using namespace easel::inference;
+using easel::testing::overridesFor;
 using easel::testing::parityTolerance;
 using easel::testing::ReferenceVectors;
 
 namespace {
-
-ModelOverrides overridesFor(const nlohmann::json& section, const nlohmann::json& textSection) {
-    ModelOverrides o;
-    const auto& p = section.at("unet").at("params");
-    const int headChannels = p.value("num_head_channels", -1);
-    if (headChannels > 0) {
-        o.unetNumHeadChannels = headChannels;
-    } else {
-        o.unetNumHeads = p.at("num_heads").get<int>();
-    }
-    if (textSection.contains("config")) {
-        o.textNumHeads = textSection["config"].at("num_attention_heads").get<int>();
-        o.textQuickGELU = textSection["config"].at("hidden_act").get<std::string>() == "quick_gelu";
-    } else if (textSection.contains("open_clip_text_cfg")) {
-        o.textNumHeads = textSection["open_clip_text_cfg"].at("heads").get<int>();
-        o.textQuickGELU = textSection.value("quick_gelu", false);
-    }
-    return o;
-}
 
 struct Fixture {
     std::filesystem::path checkpoint;

@@ -6,11 +6,13 @@
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/pipelines/denoising_loop.h"
 #include "inference/schedulers/euler_discrete.h"
-#include "reference_vectors.h"
+#include "reference_models.h"
 
 using namespace easel::inference;
+using easel::testing::guidanceOf;
 using easel::testing::parityTolerance;
 using easel::testing::ReferenceVectors;
+using easel::testing::sd15SchedulerConfig;
 
 namespace {
 
@@ -21,25 +23,6 @@ StableDiffusionModel loadSd1() {
     o.textNumHeads = cfg["text_encoder"]["config"]["num_attention_heads"].get<int>();
     o.vaeScalingFactor = cfg["vae"]["derived"]["pipeline_scale_factor"].get<float>();
     return loadSingleFileCheckpoint(easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>(), o);
-}
-
-SchedulerConfig sd15SchedulerConfig() {
-    const auto base = easel::testing::referenceJson("scheduler_reference.json")["sd15_base_config"];
-    SchedulerConfig c;
-    c.numTrainTimesteps = base["num_train_timesteps"].get<int>();
-    c.betaStart = base["beta_start"].get<double>();
-    c.betaEnd = base["beta_end"].get<double>();
-    c.stepsOffset = base["steps_offset"].get<int>();
-    return c;
-}
-
-// The guidance scale is not stored; recover it from eps_cfg = u + g (c - u) by least squares.
-float guidanceOf(const ReferenceVectors& v) {
-    const auto u = v["pipe.step0.eps_uncond"].to(torch::kFloat64);
-    const auto d = v["pipe.step0.eps_cond"].to(torch::kFloat64) - u;
-    const auto r = v["pipe.step0.eps_cfg"].to(torch::kFloat64) - u;
-    const double g = (d * r).sum().item<double>() / (d * d).sum().item<double>();
-    return static_cast<float>(std::round(g * 100.0) / 100.0);  // guidance scales are entered to 2 decimals
 }
 
 }  // namespace
