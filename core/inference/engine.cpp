@@ -242,6 +242,8 @@ void Engine::loadModel(const std::filesystem::path& path) {
     } catch (const nlohmann::json::exception& e) {
         throw ModelLoadError("'" + path.string() + "/model.json' has a default of the wrong type: " + e.what());
     }
+    if (const auto bad = checkSchedulerName(info.defaultScheduler))
+        throw ModelLoadError("'" + path.string() + "/model.json' default_scheduler: " + *bad);
     // Nothing above changed the engine: a failed load leaves the previous model in place.
     impl.model = std::move(model);
     impl.wordTokenizer = std::move(word);
@@ -435,6 +437,7 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         if (r.clipSkip > 1) text.fields["Clip skip"] = std::to_string(r.clipSkip);
         result.infotexts.push_back(text.format());
     }
+    result.scheduler = schedulerName;
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
 }

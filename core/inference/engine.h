@@ -73,6 +73,7 @@ struct GenerationResult {
     std::vector<Image> images;
     std::vector<std::int64_t> seeds;
     std::vector<std::string> infotexts;  // A1111 "parameters" text per image
+    std::string scheduler;               // the scheduler used (the model's default where the request named none)
     double seconds = 0;
 };
 
