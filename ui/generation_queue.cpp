@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace easel::ui {
 
@@ -41,12 +42,30 @@ int GenerationQueue::enqueue(GenerationKind kind, const GenerationParams& params
     job.localId = m_nextId++;
     job.kind = kind;
     job.params = params;
+    job.pendingBody = body;
     m_jobs.append(job);
     const int id = job.localId;
-    m_client->submit(kind, body, this, [this, id](const ApiResult& r) { applyReply(id, r); });
+    submitNext();
     if (!m_timer.isActive()) m_timer.start();
     emit jobsChanged();
     return id;
+}
+
+void GenerationQueue::submitNext() {
+    QueuedJob* next = nullptr;
+    for (auto& job : m_jobs) {
+        if (job.submitInFlight) return;
+        if (next == nullptr && job.state == QueuedJob::State::Submitting && !job.pendingBody.isEmpty()) next = &job;
+    }
+    if (next == nullptr) return;
+    next->submitInFlight = true;
+    const QJsonObject body = std::exchange(next->pendingBody, {});
+    const int id = next->localId;
+    m_client->submit(next->kind, body, this, [this, id](const ApiResult& r) {
+        if (QueuedJob* job = find(id)) job->submitInFlight = false;
+        applyReply(id, r);
+        submitNext();
+    });
 }
 
 QueuedJob* GenerationQueue::find(int localId) {
@@ -128,6 +147,11 @@ void GenerationQueue::cancel(int localId) {
     QueuedJob* job = find(localId);
     if (job == nullptr || !job->active() || job->cancelRequested) return;
     job->cancelRequested = true;
+    // Never sent: nothing to cancel on the server.
+    if (job->state == QueuedJob::State::Submitting && !job->submitInFlight) {
+        finish(*job, QueuedJob::State::Cancelled);
+        return;
+    }
     if (job->serverId != 0) sendCancel(*job);
     emit jobsChanged();
 }

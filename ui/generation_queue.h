@@ -1,6 +1,8 @@
 #pragma once
 // The playground's requests in flight: each is submitted at once (the server queues them), then
 // polled with /fetch until it succeeds, fails or is cancelled. Widgets only observe this object.
+// Submits go out one at a time, in the order they were made, so the server queues them in the
+// order the user clicked (parallel connections could otherwise reorder them).
 // Every poll counts against the plan's requests per minute, so requests waiting behind another are
 // polled less often, and a poll refused with 429 pauses polling for the Retry-After time instead of
 // failing a job that the server still runs.
@@ -26,6 +28,8 @@ struct QueuedJob {
     GenerationStatus status;  // the latest reply
     bool cancelRequested = false;
     bool pollInFlight = false;
+    bool submitInFlight = false;
+    QJsonObject pendingBody;  // the request, until it is sent (one submit at a time, in order)
 
     bool active() const { return state == State::Submitting || state == State::Queued || state == State::Running; }
     // "Queued (2 ahead)", "Step 3 / 20 · about 4 s left", ...
@@ -58,6 +62,8 @@ signals:
 private:
     QueuedJob* find(int localId);
     void poll();
+    // Sends the oldest unsent submit unless one is already on its way.
+    void submitNext();
     void applyReply(int localId, const ApiResult& result);
     void sendCancel(QueuedJob& job);
     void finish(QueuedJob& job, QueuedJob::State state, const std::optional<ApiError>& error = std::nullopt);

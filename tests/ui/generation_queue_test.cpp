@@ -49,16 +49,49 @@ TEST_F(QueueFixture, CancelSendsTheServerId) {
     backend.pollsPerJob = 1000;
     const int first = enqueue(QStringLiteral("one"));
     const int second = enqueue(QStringLiteral("two"));
+    const int third = enqueue(QStringLiteral("three"));
+    EXPECT_EQ(queue.activeJobs().size(), 3);
+    queue.cancel(first);  // sent, not answered yet: the cancel goes out once the id is known
+    queue.cancel(third);  // not sent yet: it never reaches the server
     EXPECT_EQ(queue.activeJobs().size(), 2);
-    queue.cancel(second);  // before the server answered: sent once the id is known
-    ASSERT_TRUE(waitFor([&] { return queue.activeJobs().size() == 1; }));
-    EXPECT_EQ(queue.activeJobs()[0].localId, first);
-    EXPECT_EQ(backend.cancelled, QList<qint64>{13});
+    ASSERT_TRUE(waitFor([&] { return queue.activeJobs().size() == 1 && queue.activeJobs()[0].serverId != 0; }));
+    EXPECT_EQ(queue.activeJobs()[0].localId, second);
+    EXPECT_EQ(backend.cancelled, QList<qint64>{12});
     queue.cancelCurrent();
     ASSERT_TRUE(waitFor([&] { return queue.activeJobs().isEmpty(); }));
-    EXPECT_EQ(backend.cancelled, (QList<qint64>{13, 12}));
+    EXPECT_EQ(backend.cancelled, (QList<qint64>{12, 13}));
+    QStringList submitted;
+    for (const auto& r : backend.requests()) {
+        if (r.path.startsWith(QStringLiteral("/api/v6/images/text2img")))
+            submitted.append(r.json().value(QStringLiteral("prompt")).toString());
+    }
+    EXPECT_EQ(submitted, (QStringList{QStringLiteral("one"), QStringLiteral("two")}));
     EXPECT_TRUE(finished.isEmpty());
     EXPECT_TRUE(failures.isEmpty());
+}
+
+TEST_F(QueueFixture, SubmitsGoOutOneAtATimeInClickOrder) {
+    backend.pollsPerJob = 1000;
+    QStringList prompts;
+    for (int i = 0; i < 5; ++i) prompts.append(QStringLiteral("prompt %1").arg(i));
+    QList<int> ids;
+    for (const auto& p : prompts) ids.append(enqueue(p));
+    // When each submit is answered, the server has seen no later one: parallel submits could reach
+    // it in any order and be queued out of the order the user clicked.
+    QList<qsizetype> submitsSeenAtAnswer;
+    QObject::connect(&queue, &GenerationQueue::jobsChanged, [&] {
+        for (qsizetype i = submitsSeenAtAnswer.size(); i < ids.size(); ++i) {
+            const auto* job = queue.job(ids[i]);
+            if (job == nullptr || job->serverId == 0) return;
+            qsizetype submits = 0;
+            for (const auto& r : backend.requests())
+                submits += r.path.startsWith(QStringLiteral("/api/v6/images/text2img")) ? 1 : 0;
+            submitsSeenAtAnswer.append(submits);
+        }
+    });
+    ASSERT_TRUE(waitFor([&] { return submitsSeenAtAnswer.size() == ids.size(); }));
+    EXPECT_EQ(submitsSeenAtAnswer, (QList<qsizetype>{1, 2, 3, 4, 5}));
+    for (int i = 0; i < ids.size(); ++i) EXPECT_EQ(queue.job(ids[i])->serverId, 12 + i) << i;
 }
 
 TEST_F(QueueFixture, QuotaExhaustedFailsTheJob) {
