@@ -19,10 +19,11 @@ Options:
   --work DIR         checkpoints for resume (default build/train-builtin)
   --seed N           data and initialisation seed (default 1234)
   --vae-steps N      autoencoder steps (default 2500)
-  --unet-steps N     UNet + text encoder steps (default 4000)
+  --unet-steps N     UNet + text encoder steps (default 6000)
   --batch N          UNet batch size (default 64)
   --dataset N        scenes in the UNet data set (default 20000)
   --offset-noise X   per-channel constant added to the training noise (default 0.3)
+  --min-snr-gamma X  Min-SNR loss weighting of the UNet; 0 turns it off (default 5)
   --threads N        CPU threads (default: all cores)
   --export-only      write the model folder from the latest checkpoint and stop
   -h, --help         print this help
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
         }
         app::ArgList rest(argc - 1, argv + 1);
         rest.rejectUnknown({"--out", "--work", "--seed", "--vae-steps", "--unet-steps", "--batch", "--dataset",
-                            "--threads", "--offset-noise"},
+                            "--threads", "--offset-noise", "--min-snr-gamma"},
                            {"--export-only"});
         inference::training::BuiltinTrainingOptions o;
         o.outputDir = rest.value("--out").value_or("resources/models/easel-shapes-64");
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
         o.datasetSize = rest.intValue("--dataset", o.datasetSize);
         o.threads = rest.intValue("--threads", 0);
         o.offsetNoise = rest.floatValue("--offset-noise", static_cast<float>(o.offsetNoise));
+        o.minSnrGamma = rest.floatValue("--min-snr-gamma", static_cast<float>(o.minSnrGamma));
+        if (o.minSnrGamma < 0) throw app::UsageError("--min-snr-gamma must be 0 or more");
         o.exportOnly = rest.has("--export-only");
         inference::training::trainBuiltinModel(o, [](const std::string& line) { std::cout << line << std::endl; });
         return EXIT_SUCCESS;

@@ -18,7 +18,7 @@ struct BuiltinTrainingOptions {
     int vaeSteps = 2500;
     int vaeBatch = 16;
     int datasetSize = 20000;
-    int unetSteps = 4000;
+    int unetSteps = 6000;
     int unetBatch = 64;
     double unetLearningRate = 4e-4;
     double emaDecay = 0.999;
@@ -27,6 +27,8 @@ struct BuiltinTrainingOptions {
     // ~7% of the signal at t=999, so without it the UNet reads the background colour from the mean of
     // its input instead of from the prompt, and sampling from pure noise gives a grey background.
     double offsetNoise = 0.3;
+    // Min-SNR-gamma loss weighting; 0 turns it off (plain epsilon MSE).
+    double minSnrGamma = 5.0;
     int checkpointEvery = 250;
     int threads = 0;          // 0: all cores
     bool exportOnly = false;  // write the model folder from the latest checkpoint without training further

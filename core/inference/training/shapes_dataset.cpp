@@ -15,7 +15,9 @@ constexpr std::array<ShapeKind, 4> kKinds{ShapeKind::Circle, ShapeKind::Square, 
 constexpr std::array<Position, 5> kPositions{Position::Center, Position::TopLeft, Position::TopRight,
                                              Position::BottomLeft, Position::BottomRight};
 
-double radiusFraction(ShapeSize s) { return s == ShapeSize::Large ? 0.22 : 0.12; }
+// Small shapes were 0.12 of the side (a star 15 px across at 64x64): after the autoencoder's 4x
+// downsampling their points and corners blurred into blobs, so "small" is now 0.15.
+double radiusFraction(ShapeSize s) { return s == ShapeSize::Large ? 0.22 : 0.15; }
 
 std::vector<cv::Point> polygon(ShapeKind kind, cv::Point2d c, double r, int shift) {
     std::vector<cv::Point2d> pts;
@@ -150,7 +152,8 @@ Scene sampleScene(std::uint64_t seed, std::uint64_t index) {
         Scene scene;
         scene.background = static_cast<int>(rng() % kBackgrounds.size());
         const int count = rng() % 3 == 0 ? 2 : 1;
-        std::vector<Position> free(kPositions.begin(), kPositions.end());
+        // Two shapes go to corners only: a large shape in the center would touch a small one in a corner.
+        std::vector<Position> free(kPositions.begin() + (count == 2 ? 1 : 0), kPositions.end());
         for (int i = 0; i < count; ++i) {
             ShapeSpec s;
             s.kind = kKinds[rng() % kKinds.size()];
