@@ -11,6 +11,7 @@
 
 #include "api_client.h"
 #include "app_args.h"
+#include "app_icon.h"
 #include "backend.h"
 #include "backend_setup.h"
 #include "dialog_presenter.h"
@@ -78,6 +79,8 @@ int main(int argc, char** argv) {
     QApplication application(argc, argv);
     QApplication::setApplicationName(QStringLiteral("Easel"));
     QApplication::setOrganizationName(QStringLiteral("Easel"));
+    QApplication::setWindowIcon(ui::appIcon());
+    QGuiApplication::setDesktopFileName(QStringLiteral("easel"));  // packaging/easel.desktop
 
     const app::ArgList args(argc, argv);
     if (const auto server = args.value("--server")) return runRemote(QUrl(QString::fromStdString(*server)));
