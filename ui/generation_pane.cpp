@@ -64,6 +64,7 @@ GenerationPane::GenerationPane(GenerationKind kind, QWidget* parent)
     m_result->setMinimumSize(256, 256);
     m_result->setFrameShape(QFrame::StyledPanel);
     m_result->setText(tr("Results appear here."));
+    m_resultCaption->setObjectName(QStringLiteral("result_caption"));
     m_resultCaption->setWordWrap(true);
     m_resultCaption->setTextInteractionFlags(Qt::TextSelectableByMouse);
 
@@ -114,14 +115,38 @@ QString GenerationPane::missingInput() const {
     return m_prompt->toPlainText().trimmed().isEmpty() ? tr("Type a prompt first.") : QString();
 }
 
-void GenerationPane::showResults(const QList<QImage>& images, const QString& caption) {
-    if (images.isEmpty()) return;
+QPixmap GenerationPane::fitted(const QList<QImage>& images) const {
     const int height = std::max(64, std::min(m_result->height() - 8, 512));
     const QPixmap pixmap = strip(images, height);
-    m_result->setPixmap(pixmap.width() > m_result->width() - 8
-                            ? pixmap.scaledToWidth(m_result->width() - 8, Qt::SmoothTransformation)
-                            : pixmap);
+    return pixmap.width() > m_result->width() - 8
+               ? pixmap.scaledToWidth(m_result->width() - 8, Qt::SmoothTransformation)
+               : pixmap;
+}
+
+void GenerationPane::showResults(const QList<QImage>& images, const QString& caption) {
+    if (images.isEmpty()) return;
+    m_previewing = false;
+    m_resultPixmap = fitted(images);
+    m_resultText = caption;
+    m_result->setPixmap(m_resultPixmap);
     m_resultCaption->setText(caption);
+}
+
+void GenerationPane::showPreview(const QImage& preview, const QString& caption) {
+    if (preview.isNull()) return;
+    m_previewing = true;
+    m_result->setPixmap(fitted({preview}));
+    m_resultCaption->setText(caption);
+}
+
+void GenerationPane::clearPreview() {
+    if (!m_previewing) return;
+    m_previewing = false;
+    if (m_resultPixmap.isNull())
+        m_result->setText(tr("Results appear here."));
+    else
+        m_result->setPixmap(m_resultPixmap);
+    m_resultCaption->setText(m_resultText);
 }
 
 bool GenerationPane::eventFilter(QObject* watched, QEvent* event) {

@@ -4,6 +4,7 @@
 // editor (init image, mask) through setImageArea().
 
 #include <QList>
+#include <QPixmap>
 #include <QWidget>
 
 #include "generation_params.h"
@@ -34,6 +35,11 @@ public:
 
     // The latest result, shown beside the form (several samples side by side).
     void showResults(const QList<QImage>& images, const QString& caption);
+    // A running request's live preview in the result area, until its results arrive.
+    void showPreview(const QImage& preview, const QString& caption);
+    // Back to the latest result (or the placeholder), e.g. when the previewed request was cancelled.
+    void clearPreview();
+    bool showingPreview() const { return m_previewing; }
 
 signals:
     void generateRequested();
@@ -45,6 +51,9 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
+    // Images side by side at the result area's size.
+    QPixmap fitted(const QList<QImage>& images) const;
+
     GenerationKind m_kind;
     QPlainTextEdit* m_prompt;
     QPlainTextEdit* m_negative;
@@ -54,6 +63,9 @@ private:
     QVBoxLayout* m_imageColumn;
     QLabel* m_result;
     QLabel* m_resultCaption;
+    QPixmap m_resultPixmap;  // what clearPreview() restores
+    QString m_resultText;
+    bool m_previewing = false;
 };
 
 }  // namespace easel::ui

@@ -187,6 +187,7 @@ void GenerationQueue::finish(QueuedJob& job, QueuedJob::State state, const std::
     emit jobsChanged();
     if (state == QueuedJob::State::Done) emit jobFinished(copy);
     if (state == QueuedJob::State::Failed && error) emit jobFailed(copy, *error);
+    if (state == QueuedJob::State::Cancelled) emit jobCancelled(copy);
 }
 
 }  // namespace easel::ui

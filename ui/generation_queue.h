@@ -58,6 +58,8 @@ signals:
     void jobsChanged();
     void jobFinished(const easel::ui::QueuedJob& job);
     void jobFailed(const easel::ui::QueuedJob& job, const easel::ui::ApiError& error);
+    // Cancelled here or elsewhere (another client, an admin clearing the queue).
+    void jobCancelled(const easel::ui::QueuedJob& job);
 
 private:
     QueuedJob* find(int localId);

@@ -76,8 +76,13 @@ MainWindow::MainWindow(ApiClient* client, DialogPresenter* dialogs, QWidget* par
     auto* escape = new QShortcut(QKeySequence(Qt::Key_Escape), this);
     connect(escape, &QShortcut::activated, m_queue, &GenerationQueue::cancelCurrent);
     connect(m_queue, &GenerationQueue::jobFinished, this, &MainWindow::onJobFinished);
-    connect(m_queue, &GenerationQueue::jobFailed, this,
-            [this](const QueuedJob&, const ApiError& error) { m_dialogs->showError(this, error); });
+    connect(m_queue, &GenerationQueue::jobsChanged, this, &MainWindow::showLivePreview);
+    connect(m_queue, &GenerationQueue::jobCancelled, this,
+            [this](const QueuedJob& job) { paneFor(static_cast<int>(job.kind))->clearPreview(); });
+    connect(m_queue, &GenerationQueue::jobFailed, this, [this](const QueuedJob& job, const ApiError& error) {
+        paneFor(static_cast<int>(job.kind))->clearPreview();
+        m_dialogs->showError(this, error);
+    });
     connect(m_gallery, &GalleryPane::useSettingsRequested, this, [this](const GenerationParams& p) {
         currentGenerationPane()->setParams(p);
         m_tabs->setCurrentWidget(currentGenerationPane());
@@ -194,11 +199,22 @@ void MainWindow::onJobFinished(const QueuedJob& job) {
                                  for (const auto& image : *images) {
                                      if (!image.isNull()) ok.append(image);
                                  }
-                                 pane->showResults(ok, caption);
+                                 if (ok.isEmpty())
+                                     pane->clearPreview();
+                                 else
+                                     pane->showResults(ok, caption);
                              });
     }
     m_gallery->showFirstPage();
     if (!m_client->sessionToken().isEmpty()) m_account->refresh();
+}
+
+void MainWindow::showLivePreview() {
+    for (const auto& job : m_queue->activeJobs()) {
+        if (job.state != QueuedJob::State::Running || job.status.preview.isNull()) continue;
+        paneFor(static_cast<int>(job.kind))->showPreview(job.status.preview, tr("Preview · %1").arg(job.describe()));
+        return;
+    }
 }
 
 bool MainWindow::openImageParameters(const QString& path) {

@@ -58,6 +58,8 @@ private:
     GenerationPane* paneFor(int kind) const;
     GenerationPane* currentGenerationPane() const;
     void onJobFinished(const QueuedJob& job);
+    // The oldest running request's live preview goes to its pane's result area.
+    void showLivePreview();
     void saveSettings() const;
     void restoreSettings();
 

@@ -27,7 +27,12 @@ void clickGenerate(GenerationPane* pane) {
     QTest::mouseClick(button, Qt::LeftButton);
 }
 
-bool hasResult(GenerationPane* pane) { return !pane->findChild<QLabel*>(QStringLiteral("result"))->pixmap().isNull(); }
+QLabel* resultArea(GenerationPane* pane) { return pane->findChild<QLabel*>(QStringLiteral("result")); }
+bool hasResult(GenerationPane* pane) { return !resultArea(pane)->pixmap().isNull() && !pane->showingPreview(); }
+QRgb centrePixel(const QLabel* label) {
+    const QImage image = label->pixmap().toImage();
+    return image.pixel(image.width() / 2, image.height() / 2);
+}
 
 using PlaygroundE2E = DesktopWindowTest;
 
@@ -137,10 +142,34 @@ TEST_F(PlaygroundE2E, RunningJobShowsTheServersLivePreview) {
     const QImage shown = preview->pixmap().toImage();
     EXPECT_GE(shown.width(), 64);  // scaled up from 8x8 to the preview box
     EXPECT_EQ(qGray(shown.pixel(shown.width() / 2, shown.height() / 2)), 2);
+    // The pane's large result area shows it too, with the step, until the image arrives.
+    ASSERT_TRUE(pane->showingPreview());
+    EXPECT_GE(resultArea(pane)->pixmap().height(), 200);
+    EXPECT_EQ(qGray(centrePixel(resultArea(pane))), 2);
+    const auto* caption = pane->findChild<QLabel*>(QStringLiteral("result_caption"));
+    EXPECT_TRUE(caption->text().startsWith(QStringLiteral("Preview · Step 2 / "))) << caption->text().toStdString();
     screenshot(pane, QStringLiteral("e2e_live_preview"));
     server.fake.resume();
     ASSERT_TRUE(waitFor([&] { return hasResult(pane); }, kTimeoutMs));
+    EXPECT_NE(qGray(centrePixel(resultArea(pane))), 2);
     ASSERT_TRUE(waitFor([&] { return !preview->isVisible(); }, kTimeoutMs));
+    EXPECT_TRUE(dialogs.errors.isEmpty()) << dialogs.errors.value(0).message.toStdString();
+}
+
+TEST_F(PlaygroundE2E, CancelledPreviewGivesBackTheLastResult) {
+    ASSERT_NO_FATAL_FAILURE(openLocalMode());
+    auto* pane = window->textToImagePane();
+    ASSERT_NO_FATAL_FAILURE(typePromptAndGenerate(pane, QStringLiteral("a finished circle")));
+    ASSERT_TRUE(waitFor([&] { return hasResult(pane); }, kTimeoutMs));
+    const QImage finished = resultArea(pane)->pixmap().toImage();
+    server.fake.pauseAtStep(2);
+    ASSERT_NO_FATAL_FAILURE(typePromptAndGenerate(pane, QStringLiteral("a cancelled star")));
+    ASSERT_TRUE(waitFor([&] { return pane->showingPreview(); }, kTimeoutMs));
+    QTest::keyClick(window.get(), Qt::Key_Escape);
+    ASSERT_TRUE(waitFor([&] { return window->queue()->activeJobs().isEmpty(); }, kTimeoutMs));
+    EXPECT_FALSE(pane->showingPreview());
+    EXPECT_EQ(resultArea(pane)->pixmap().toImage(), finished);
+    server.fake.resume();
     EXPECT_TRUE(dialogs.errors.isEmpty()) << dialogs.errors.value(0).message.toStdString();
 }
 
