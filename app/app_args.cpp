@@ -51,6 +51,13 @@ float ArgList::floatValue(const std::string& option, float fallback) const {
         "a number");
 }
 
+std::optional<std::int64_t> ArgList::int64Value(const std::string& option) const {
+    const auto v = value(option);
+    if (!v) return std::nullopt;
+    return parseNumber<std::int64_t>(
+        v, option, 0, [](const std::string& s, std::size_t* used) { return std::stoll(s, used); }, "a whole number");
+}
+
 void ArgList::rejectUnknown(std::initializer_list<std::string> options,
                             std::initializer_list<std::string> flags) const {
     for (std::size_t i = 0; i < m_args.size(); ++i) {

@@ -26,6 +26,8 @@ public:
     // not entirely a number ("12abc").
     int intValue(const std::string& option, int fallback) const;
     float floatValue(const std::string& option, float fallback) const;
+    // A 64-bit whole number (seeds), or nullopt when absent; UsageError for anything else.
+    std::optional<std::int64_t> int64Value(const std::string& option) const;
     // Throws UsageError for any argument that is neither a known option (takes a value) nor a flag.
     void rejectUnknown(std::initializer_list<std::string> options, std::initializer_list<std::string> flags) const;
     const std::vector<std::string>& raw() const { return m_args; }

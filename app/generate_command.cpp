@@ -42,14 +42,13 @@ int runGenerate(const ArgList& args, const char* argv0) {
          "--width", "--height", "--guidance",        "--cfg-scale", "--samples",   "--init-image", "--strength",
          "--mask",  "--out",    "--clip-skip",       "--device",    "--precision", "--clip-vocab", "--threads"},
         {"generate", "--karras", "--quiet"});
+    // Every option is read before the model loads, so a typo fails at once.
     inference::EngineOptions options;
     options.device = args.value("--device").value_or("cpu");
     options.precision = args.value("--precision").value_or("fp32");
     options.threads = args.intValue("--threads", 0);
     options.clipVocabulary = args.value("--clip-vocab").value_or("");
-    inference::Engine engine(options);
     const auto modelPath = std::filesystem::path(args.value("--model").value_or(defaultModelPath(argv0).string()));
-    engine.loadModel(modelPath);
 
     inference::GenerationRequest r;
     const auto prompt = args.value("--prompt");
@@ -59,15 +58,18 @@ int runGenerate(const ArgList& args, const char* argv0) {
     r.steps = args.intValue("--steps", 0);
     r.scheduler = args.value("--sampler").value_or(args.value("--scheduler").value_or(""));
     r.karras = args.has("--karras");
-    if (const auto seed = args.value("--seed")) r.seed = std::stoll(*seed);
+    if (const auto seed = args.int64Value("--seed"); seed && *seed != -1) r.seed = *seed;  // -1: random
     r.width = args.intValue("--width", 0);
     r.height = args.intValue("--height", 0);
     r.guidanceScale = args.floatValue("--guidance", args.floatValue("--cfg-scale", -1.0f));
     r.samples = args.intValue("--samples", 1);
     r.clipSkip = args.intValue("--clip-skip", 1);
-    if (const auto init = args.value("--init-image")) r.initImage = inference::readImage(*init);
     r.strength = args.floatValue("--strength", 0.75f);
+    if (const auto init = args.value("--init-image")) r.initImage = inference::readImage(*init);
     if (const auto mask = args.value("--mask")) r.mask = inference::readImage(*mask);
+
+    inference::Engine engine(options);
+    engine.loadModel(modelPath);
     const std::filesystem::path out = args.value("--out").value_or("easel.png");
     const bool quiet = args.has("--quiet");
 
