@@ -113,7 +113,10 @@ Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels)
     cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<std::uint8_t*>(bytes.data()));
     cv::Mat decoded;
     try {
-        decoded = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
+        // JPEGs (phone photos) carry their rotation in the EXIF Orientation tag, which IMREAD_COLOR
+        // applies and IMREAD_UNCHANGED ignores; they have no alpha or 16-bit samples to keep.
+        const bool jpeg = bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8;
+        decoded = cv::imdecode(raw, jpeg ? cv::IMREAD_COLOR : cv::IMREAD_UNCHANGED);
     } catch (const cv::Exception&) {
         decoded.release();
     }

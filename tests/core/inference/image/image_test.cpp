@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <opencv2/imgcodecs.hpp>
+
 #include "temp_dir.h"
 
 using namespace easel::inference;
@@ -118,4 +121,54 @@ TEST(ImageDecode, RefusesAHugeBitmapFromItsHeaderAlone) {
     // Formats outside PNG/JPEG/WebP/BMP are not handed to a decoder at all.
     const std::string tiff = "II*\\0\\x08\\0\\0\\0";
     EXPECT_THROW(decodeImage(std::vector<std::uint8_t>(tiff.begin(), tiff.end())), ImageError);
+}
+
+namespace {
+
+// A 32x16 JPEG, red on the left half and blue on the right, with an EXIF Orientation tag.
+std::vector<std::uint8_t> jpegWithOrientation(int orientation) {
+    cv::Mat bgr(16, 32, CV_8UC3, cv::Scalar(0, 0, 255));
+    bgr(cv::Rect(16, 0, 16, 16)).setTo(cv::Scalar(255, 0, 0));
+    std::vector<std::uint8_t> jpeg;
+    EXPECT_TRUE(cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 95}));
+    // APP1 "Exif": big-endian TIFF header, one IFD entry 0x0112 (Orientation), SHORT, count 1.
+    const std::vector<std::uint8_t> tiff{'M',  'M',  0, 42, 0, 0, 0, 8, 0, 1,
+                                         0x01, 0x12, 0, 3,  0, 0, 0, 1, 0, static_cast<std::uint8_t>(orientation),
+                                         0,    0,    0, 0,  0, 0};
+    std::vector<std::uint8_t> app1{0xFF, 0xE1, 0, 0, 'E', 'x', 'i', 'f', 0, 0};
+    app1.insert(app1.end(), tiff.begin(), tiff.end());
+    const auto length = app1.size() - 2;
+    app1[2] = static_cast<std::uint8_t>(length >> 8);
+    app1[3] = static_cast<std::uint8_t>(length & 0xFF);
+    jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());  // right after SOI
+    return jpeg;
+}
+
+std::array<int, 3> pixel(const Image& img, int x, int y) {
+    const auto* p = &img.rgb[static_cast<std::size_t>((y * img.width + x) * 3)];
+    return {p[0], p[1], p[2]};
+}
+
+void expectNearRgb(std::array<int, 3> got, std::array<int, 3> want) {
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(got[static_cast<std::size_t>(c)], want[static_cast<std::size_t>(c)], 30);
+}
+
+}  // namespace
+
+TEST(ImageDecode, JpegExifOrientationIsApplied) {
+    // 1: as stored.
+    const auto upright = decodeImage(jpegWithOrientation(1));
+    ASSERT_EQ(upright.width, 32);
+    ASSERT_EQ(upright.height, 16);
+    expectNearRgb(pixel(upright, 4, 8), {255, 0, 0});
+    // 6: a phone held upright; shown turned 90 degrees clockwise, so the stored left half is on top.
+    const auto turned = decodeImage(jpegWithOrientation(6));
+    ASSERT_EQ(turned.width, 16);
+    ASSERT_EQ(turned.height, 32);
+    expectNearRgb(pixel(turned, 8, 4), {255, 0, 0});
+    expectNearRgb(pixel(turned, 8, 28), {0, 0, 255});
+    // 3: upside down, so the stored left half is on the right.
+    const auto flipped = decodeImage(jpegWithOrientation(3));
+    ASSERT_EQ(flipped.width, 32);
+    expectNearRgb(pixel(flipped, 28, 8), {255, 0, 0});
 }
