@@ -51,23 +51,30 @@ void JobRunner::notify() { m_workAvailable.notify_all(); }
 void JobRunner::workerLoop() {
     for (;;) {
         std::optional<storage::JobRow> job;
+        std::shared_ptr<Running> state;
         {
             std::unique_lock lock(m_mutex);
             if (m_stopping) return;
+            // Claimed and registered as running in one step under the lock: cancel() and
+            // cancelAllOf() first cancel queued rows in the database, then look at m_running, so a job
+            // claimed in between would otherwise be in neither place (its cancel lost, or an account
+            // purge not waiting for it).
+            try {
+                job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor);
+            } catch (const std::exception& e) {
+                std::cerr << "easel: job queue: " << e.what() << '\n';
+            }
+            if (!job) {
+                // Poll now and then too: another process (the admin CLI) or a finished job may have
+                // made a queued job runnable without a notify.
+                m_workAvailable.wait_for(lock, std::chrono::milliseconds(500));
+                continue;
+            }
+            state = std::make_shared<Running>();
+            state->userId = job->userId;
+            m_running[job->id] = state;
         }
-        try {
-            job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor);
-        } catch (const std::exception& e) {
-            std::cerr << "easel: job queue: " << e.what() << '\n';
-        }
-        if (!job) {
-            std::unique_lock lock(m_mutex);
-            // Poll now and then too: another process (the admin CLI) or a finished job may have made
-            // a queued job runnable without a notify.
-            m_workAvailable.wait_for(lock, std::chrono::milliseconds(500));
-            continue;
-        }
-        run(std::move(*job));
+        run(std::move(*job), std::move(state));
     }
 }
 
@@ -78,13 +85,7 @@ void JobRunner::discardImages(const storage::JobRow& job) {
     m_jobs.removeImagesOf(job.id);
 }
 
-void JobRunner::run(storage::JobRow job) {
-    auto state = std::make_shared<Running>();
-    state->userId = job.userId;
-    {
-        std::lock_guard lock(m_mutex);
-        m_running[job.id] = state;
-    }
+void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
     enum class Outcome { Succeeded, Failed, Cancelled, Requeued } outcome = Outcome::Failed;
     std::string error;
     GenerationParams params;

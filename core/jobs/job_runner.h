@@ -86,7 +86,7 @@ private:
     };
 
     void workerLoop();
-    void run(storage::JobRow job);
+    void run(storage::JobRow job, std::shared_ptr<Running> state);
     void finish(std::int64_t jobId);
     void refund(const storage::JobRow& job);
     void discardImages(const storage::JobRow& job);
