@@ -191,12 +191,19 @@ TEST_F(BuiltinModel, Img2ImgLowStrengthKeepsLayoutHighStrengthFollowsPrompt) {
     r.prompt = "a large pink triangle at the bottom right on a black background";
     r.seed = 3;
     r.strength = 0.3f;
-    const auto low = detectShapes(run(r).images[0]);
+    ContactSheet sheet;  // the init image, then strength 0.3 and 0.9
+    sheet.add(initImage);
+    const auto lowImage = run(r).images[0];
+    sheet.add(lowImage);
+    const auto low = detectShapes(lowImage);
     const double keep = iou(low.foreground, initMask);
     std::cout << "img2img strength 0.3: foreground IoU with the init image " << keep << std::endl;
     EXPECT_GE(keep, 0.8);
     r.strength = 0.9f;
-    const auto high = detectShapes(run(r).images[0]);
+    const auto highImage = run(r).images[0];
+    sheet.add(highImage);
+    sheet.save("builtin_img2img.png", 3);
+    const auto high = detectShapes(highImage);
     ASSERT_FALSE(high.shapes.empty());
     const auto want = *parseCaption(r.prompt);
     EXPECT_TRUE(easel::testing::matches(high.shapes[0], want.shapes[0]))
