@@ -1,7 +1,6 @@
 #include "app_icon.h"
 
 #include <QPainter>
-#include <QPainterPath>
 #include <QPolygonF>
 #include <QTransform>
 

@@ -55,7 +55,7 @@ void GenerationQueue::submitNext() {
     QueuedJob* next = nullptr;
     for (auto& job : m_jobs) {
         if (job.submitInFlight) return;
-        if (next == nullptr && job.state == QueuedJob::State::Submitting && !job.pendingBody.isEmpty()) next = &job;
+        if (next == nullptr && job.unsent()) next = &job;
     }
     if (next == nullptr) return;
     next->submitInFlight = true;
@@ -148,7 +148,7 @@ void GenerationQueue::cancel(int localId) {
     if (job == nullptr || !job->active() || job->cancelRequested) return;
     job->cancelRequested = true;
     // Never sent: nothing to cancel on the server.
-    if (job->state == QueuedJob::State::Submitting && !job->submitInFlight) {
+    if (job->unsent()) {
         finish(*job, QueuedJob::State::Cancelled);
         return;
     }

@@ -32,6 +32,8 @@ struct QueuedJob {
     QJsonObject pendingBody;  // the request, until it is sent (one submit at a time, in order)
 
     bool active() const { return state == State::Submitting || state == State::Queued || state == State::Running; }
+    // Waiting for its turn to be submitted: the server has never heard of it.
+    bool unsent() const { return state == State::Submitting && !submitInFlight; }
     // "Queued (2 ahead)", "Step 3 / 20 · about 4 s left", ...
     QString describe() const;
 };
