@@ -18,12 +18,12 @@ Options:
   --out DIR          model folder to write (default resources/models/easel-shapes-64)
   --work DIR         checkpoints for resume (default build/train-builtin)
   --seed N           data and initialisation seed (default 1234)
-  --vae-steps N      autoencoder steps (default 2500)
+  --vae-steps N      autoencoder steps (default 3000)
   --unet-steps N     UNet + text encoder steps (default 6000)
   --batch N          UNet batch size (default 64)
   --dataset N        scenes in the UNet data set (default 20000)
   --offset-noise X   per-channel constant added to the training noise (default 0.3)
-  --min-snr-gamma X  Min-SNR loss weighting of the UNet; 0 turns it off (default 5)
+  --min-snr-gamma X  Min-SNR loss weighting of the UNet; 0 turns it off (default 20)
   --threads N        CPU threads (default: all cores)
   --export-only      write the model folder from the latest checkpoint and stop
   -h, --help         print this help
