@@ -107,9 +107,10 @@ void Backend::sweep() {
     try {
         const int purged = m_core.accounts().sweep();
         const int expired = m_runner.sweepExpired();
-        if (purged > 0 || expired > 0) {
+        const int orphans = m_runner.sweepOrphans();
+        if (purged > 0 || expired > 0 || orphans > 0) {
             std::cout << "easel-server: maintenance purged " << purged << " account(s), " << expired
-                      << " expired image(s)" << std::endl;
+                      << " expired image(s), " << orphans << " orphaned file(s)" << std::endl;
         }
     } catch (const std::exception& e) {
         std::cerr << "easel-server: maintenance: " << e.what() << std::endl;

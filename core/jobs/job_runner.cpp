@@ -1,6 +1,7 @@
 #include "jobs/job_runner.h"
 
 #include <iostream>
+#include <limits>
 
 #include "common/random_token.h"
 #include "common/service_error.h"
@@ -299,6 +300,31 @@ int JobRunner::sweepExpired() {
         ++removed;
     }
     for (const auto& [owner, token] : m_jobs.takeExpiredUploads(now)) m_blobs.remove(owner, token);
+    return removed;
+}
+
+int JobRunner::sweepOrphans(std::int64_t minAgeSeconds) {
+    int removed = 0;
+    for (const auto owner : m_blobs.owners()) {
+        // Files first, rows second: a file written after the listing is not looked at, and a row
+        // committed after the listing is seen by the queries below.
+        const auto blobs = m_blobs.list(owner);
+        auto known = m_jobs.storedBlobNames(owner);
+        for (const auto& job : m_jobs.listForUser(owner, std::numeric_limits<int>::max(), 0, true)) {
+            try {
+                const auto params = paramsFromJson(nlohmann::json::parse(job.request));
+                known.insert(params.initBlob);
+                known.insert(params.maskBlob);
+            } catch (const std::exception&) {
+                // An unreadable request fails when it runs; its inputs are not needed.
+            }
+        }
+        for (const auto& blob : blobs) {
+            if (blob.ageSeconds < minAgeSeconds || known.contains(blob.name)) continue;
+            m_blobs.remove(owner, blob.name);
+            ++removed;
+        }
+    }
     return removed;
 }
 

@@ -77,6 +77,11 @@ public:
 
     // Deletes images and uploads past their retention (files and rows). Returns images deleted.
     int sweepExpired();
+    // Deletes stored files that no database row refers to and that are at least minAgeSeconds old:
+    // what a process killed between writing a file and committing its row left behind (generated
+    // PNGs, temporary files of interrupted writes, inputs of refused requests). Younger files may
+    // belong to a write whose row is about to be committed. Returns files deleted.
+    int sweepOrphans(std::int64_t minAgeSeconds = 3600);
 
 private:
     struct Running {

@@ -1,5 +1,7 @@
 #include "storage/blob_store.h"
 
+#include <charconv>
+#include <chrono>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
@@ -61,6 +63,35 @@ std::size_t FileBlobStore::count(std::int64_t owner) const {
         ++n;
     }
     return n;
+}
+
+std::vector<std::int64_t> FileBlobStore::owners() const {
+    std::vector<std::int64_t> out;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(m_root, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        std::int64_t id = 0;
+        const auto [end, err] = std::from_chars(name.data(), name.data() + name.size(), id);
+        if (err == std::errc() && end == name.data() + name.size() && it->is_directory(ec)) out.push_back(id);
+    }
+    return out;
+}
+
+std::vector<StoredBlob> FileBlobStore::list(std::int64_t owner) const {
+    std::vector<StoredBlob> out;
+    std::error_code ec;
+    const auto now = std::filesystem::file_time_type::clock::now();
+    for (auto it = std::filesystem::directory_iterator(m_root / std::to_string(owner), ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        std::error_code fileEc;
+        if (!it->is_regular_file(fileEc)) continue;
+        const auto written = it->last_write_time(fileEc);
+        if (fileEc) continue;
+        out.push_back(
+            {it->path().filename().string(), std::chrono::duration_cast<std::chrono::seconds>(now - written).count()});
+    }
+    return out;
 }
 
 }  // namespace easel::storage

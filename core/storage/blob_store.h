@@ -10,6 +10,11 @@
 
 namespace easel::storage {
 
+struct StoredBlob {
+    std::string name;
+    std::int64_t ageSeconds = 0;  // since it was last written
+};
+
 class BlobStore {
 public:
     virtual ~BlobStore() = default;
@@ -20,6 +25,10 @@ public:
     virtual void removeOwner(std::int64_t owner) = 0;
     // Number of stored blobs of the owner (for tests and system details).
     virtual std::size_t count(std::int64_t owner) const = 0;
+    // Every owner with a folder, and every blob of one (temporary files of interrupted writes too):
+    // for the sweep of files that a crash left without a database row.
+    virtual std::vector<std::int64_t> owners() const = 0;
+    virtual std::vector<StoredBlob> list(std::int64_t owner) const = 0;
 };
 
 class FileBlobStore final : public BlobStore {
@@ -30,6 +39,8 @@ public:
     void remove(std::int64_t owner, const std::string& name) override;
     void removeOwner(std::int64_t owner) override;
     std::size_t count(std::int64_t owner) const override;
+    std::vector<std::int64_t> owners() const override;
+    std::vector<StoredBlob> list(std::int64_t owner) const override;
 
 private:
     std::filesystem::path pathFor(std::int64_t owner, const std::string& name) const;

@@ -310,4 +310,14 @@ std::vector<std::pair<std::int64_t, std::string>> JobRepository::takeExpiredUplo
     return out;
 }
 
+std::set<std::string> JobRepository::storedBlobNames(std::int64_t userId) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT token || '.png' FROM images WHERE user_id = ? UNION ALL SELECT token FROM uploads WHERE user_id = ?");
+    s.bindAll(userId, userId);
+    std::set<std::string> out;
+    while (s.step()) out.insert(s.text(0));
+    return out;
+}
+
 }  // namespace easel::storage

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,9 @@ public:
     std::optional<std::int64_t> uploadOwner(const std::string& token, std::int64_t now) const;
     // Expired uploads as (owner, token); their rows are deleted.
     std::vector<std::pair<std::int64_t, std::string>> takeExpiredUploads(std::int64_t now) const;
+    // The blob names the database refers to for this owner: its images' files and its uploads
+    // (a queued job's inputs are in its request).
+    std::set<std::string> storedBlobNames(std::int64_t userId) const;
 
 private:
     const Database& m_db;

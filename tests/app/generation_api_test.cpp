@@ -1,5 +1,9 @@
 // The hosted-API-shaped generation endpoints, the queue and the workers, through real HTTP.
 
+#include <filesystem>
+#include <fstream>
+#include <set>
+
 #include "backend_fixture.h"
 #include "common/base64.h"
 #include "http_client.h"
@@ -300,6 +304,53 @@ TEST_F(GenerationApi, ImagesExpireAfterRetention) {
         ++files;
     }
     EXPECT_EQ(files, 0u);
+}
+
+TEST_F(GenerationApi, FilesACrashLeftWithoutARowAreSweptAndLiveOnesKept) {
+    const std::string kept = text2img(key).json()["output"][0];
+    const std::string upload =
+        post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", pngBase64(64, 64, 90)}}).json()["link"];
+    // A running and a queued img2img job: their init images are stored but not yet in any image row.
+    generator.block();
+    const auto running =
+        post("/api/v6/images/img2img",
+             {{"key", key}, {"prompt", "x"}, {"init_image", pngBase64(64, 64, 10)}, {"instant_response", true}})
+            .json();
+    const auto queued =
+        post("/api/v6/images/img2img",
+             {{"key", key}, {"prompt", "y"}, {"init_image", pngBase64(64, 64, 20)}, {"instant_response", true}})
+            .json();
+    ASSERT_TRUE(generator.waitStarted(1));
+    const auto caller = backend->accounts().authenticateKey(key);
+    const auto folder = config.dataDir / "files" / std::to_string(caller.userId);
+    // What kill -9 leaves: a PNG whose row was never committed, a half-written file, a refused input.
+    for (const auto* name : {"0badc0de.png", "0badc0de.png.tmp", "input-0badc0de"})
+        std::ofstream(folder / name) << "left by a crash";
+    auto names = [&] {
+        std::set<std::string> out;
+        for (const auto& f : std::filesystem::directory_iterator(folder)) out.insert(f.path().filename().string());
+        return out;
+    };
+    const auto live = names().size() - 3;
+    EXPECT_EQ(live, 4u);                                 // the kept PNG, the upload, two inputs
+    EXPECT_EQ(backend->runner().sweepOrphans(3600), 0);  // everything is younger than an hour
+    EXPECT_EQ(names().size(), live + 3);
+    const auto twoHoursAgo = std::filesystem::file_time_type::clock::now() - std::chrono::hours(2);
+    for (const auto& f : std::filesystem::directory_iterator(folder)) std::filesystem::last_write_time(f, twoHoursAgo);
+    std::ofstream(folder / "1badc0de.png") << "written just now";
+    EXPECT_EQ(backend->runner().sweepOrphans(3600), 3);
+    const auto after = names();
+    EXPECT_EQ(after.size(), live + 1);
+    for (const auto* gone : {"0badc0de.png", "0badc0de.png.tmp", "input-0badc0de"}) EXPECT_FALSE(after.contains(gone));
+    EXPECT_TRUE(after.contains("1badc0de.png"));
+    EXPECT_EQ(get(kept.substr(kept.find("/images/"))).status, 200);
+    // Both jobs still find their init images; the upload still works as one.
+    generator.release();
+    for (const auto& j : {running, queued}) {
+        ASSERT_TRUE(backend->runner().waitFinished(j["id"], std::chrono::milliseconds(10'000)));
+        EXPECT_EQ(post("/api/v6/images/fetch", {{"key", key}, {"request_id", j["id"]}}).json()["status"], "success");
+    }
+    EXPECT_EQ(post("/api/v6/images/img2img", {{"key", key}, {"prompt", "z"}, {"init_image", upload}}).status, 200);
 }
 
 TEST_F(GenerationApi, JobsInterruptedByACrashRunAgainOnce) {
