@@ -19,7 +19,7 @@ Options:
   --work DIR         checkpoints for resume (default build/train-builtin)
   --seed N           data and initialisation seed (default 1234)
   --vae-steps N      autoencoder steps (default 3000)
-  --unet-steps N     UNet + text encoder steps (default 6000)
+  --unet-steps N     UNet + text encoder steps (default 8000)
   --batch N          UNet batch size (default 64)
   --dataset N        scenes in the UNet data set (default 20000)
   --offset-noise X   per-channel constant added to the training noise (default 0.3)

@@ -73,7 +73,8 @@ std::vector<std::int64_t> FileBlobStore::owners() const {
         const auto name = it->path().filename().string();
         std::int64_t id = 0;
         const auto [end, err] = std::from_chars(name.data(), name.data() + name.size(), id);
-        if (err == std::errc() && end == name.data() + name.size() && it->is_directory(ec)) out.push_back(id);
+        std::error_code dirEc;
+        if (err == std::errc() && end == name.data() + name.size() && it->is_directory(dirEc)) out.push_back(id);
     }
     return out;
 }
@@ -85,11 +86,11 @@ std::vector<StoredBlob> FileBlobStore::list(std::int64_t owner) const {
     for (auto it = std::filesystem::directory_iterator(m_root / std::to_string(owner), ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
         std::error_code fileEc;
-        if (!it->is_regular_file(fileEc)) continue;
+        const auto name = it->path().filename().string();
+        if (!it->is_regular_file(fileEc) || name.front() == '.') continue;  // not a name put() writes
         const auto written = it->last_write_time(fileEc);
         if (fileEc) continue;
-        out.push_back(
-            {it->path().filename().string(), std::chrono::duration_cast<std::chrono::seconds>(now - written).count()});
+        out.push_back({name, std::chrono::duration_cast<std::chrono::seconds>(now - written).count()});
     }
     return out;
 }

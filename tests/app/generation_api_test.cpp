@@ -338,9 +338,12 @@ TEST_F(GenerationApi, FilesACrashLeftWithoutARowAreSweptAndLiveOnesKept) {
     const auto twoHoursAgo = std::filesystem::file_time_type::clock::now() - std::chrono::hours(2);
     for (const auto& f : std::filesystem::directory_iterator(folder)) std::filesystem::last_write_time(f, twoHoursAgo);
     std::ofstream(folder / "1badc0de.png") << "written just now";
+    std::ofstream(folder / ".keep") << "not a name the store writes";  // left alone, and no error
+    std::filesystem::last_write_time(folder / ".keep", twoHoursAgo);
     EXPECT_EQ(backend->runner().sweepOrphans(3600), 3);
     const auto after = names();
-    EXPECT_EQ(after.size(), live + 1);
+    EXPECT_EQ(after.size(), live + 2);
+    EXPECT_TRUE(after.contains(".keep"));
     for (const auto* gone : {"0badc0de.png", "0badc0de.png.tmp", "input-0badc0de"}) EXPECT_FALSE(after.contains(gone));
     EXPECT_TRUE(after.contains("1badc0de.png"));
     EXPECT_EQ(get(kept.substr(kept.find("/images/"))).status, 200);

@@ -20,7 +20,7 @@ struct BuiltinTrainingOptions {
     // Loss weight of shape pixels against plain background in the autoencoder's reconstruction loss.
     double vaeShapeWeight = 4.0;
     int datasetSize = 20000;
-    int unetSteps = 6000;
+    int unetSteps = 8000;
     int unetBatch = 64;
     double unetLearningRate = 4e-4;
     double emaDecay = 0.999;
