@@ -198,6 +198,16 @@ void ParameterForm::setParams(const GenerationParams& p) {
 
 void ParameterForm::setModels(const QList<ModelInfo>& models) {
     const QString current = m_model->currentData().toString();
+    // The first model list on a form nobody has set yet (no saved parameters, nothing changed): the
+    // chosen model's own size, steps and guidance apply, as when it is picked from the list. The
+    // built-in model wants guidance 1, not the 7.5 of SD models.
+    GenerationParams untouched;
+    untouched.modelId = current;
+    untouched.seed = params().seed;
+    untouched.prompt = params().prompt;
+    untouched.negativePrompt = params().negativePrompt;
+    untouched.strength = params().strength;
+    const bool adoptDefaults = m_models.isEmpty() && params() == untouched;
     m_models = models;
     m_model->clear();
     m_model->addItem(tr("Server default"), QString());
@@ -208,6 +218,7 @@ void ParameterForm::setModels(const QList<ModelInfo>& models) {
     }
     const int index = m_model->findData(current);
     m_model->setCurrentIndex(index < 0 ? 0 : index);
+    if (adoptDefaults) applyModelDefaults(m_model->currentIndex());
 }
 
 void ParameterForm::applyModelDefaults(int index) {

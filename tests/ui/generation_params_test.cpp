@@ -147,6 +147,26 @@ TEST(ParameterFormTest, FormRoundTripsParamsAndBuildsTheBody) {
     EXPECT_FALSE(form.params().seed.has_value());
 }
 
+TEST(ParameterFormTest, AFreshFormTakesTheDefaultModelsSettingsAndASetOneKeepsItsOwn) {
+    ModelInfo builtin{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20};
+    builtin.defaultGuidance = 1.0;
+    ParameterForm fresh(false);
+    fresh.setModels({builtin});
+    EXPECT_EQ(fresh.params().guidanceScale, 1.0);
+    EXPECT_EQ(fresh.params().width, 64);
+
+    ParameterForm restored(false);
+    GenerationParams p;
+    p.guidanceScale = 4.0;
+    restored.setParams(p);  // the last session's parameters
+    restored.setModels({builtin});
+    EXPECT_EQ(restored.params().guidanceScale, 4.0);
+    // A later model list (Refresh) never overrides what the user set.
+    fresh.setParams(p);
+    fresh.setModels({builtin});
+    EXPECT_EQ(fresh.params().guidanceScale, 4.0);
+}
+
 TEST(ParameterFormTest, ModelsAndLastSeed) {
     ParameterForm form(false);
     form.setModels({{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20},
