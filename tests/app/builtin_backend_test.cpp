@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "backend.h"
+#include "builtin_model_dir.h"
 #include "engine_generator.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -13,12 +14,6 @@
 
 namespace easel::testing {
 namespace {
-
-std::filesystem::path builtinModelDir() {
-    if (const char* env = std::getenv("EASEL_MODELS_DIR"); env != nullptr && *env != '\0')
-        return std::filesystem::path(env) / "easel-shapes-64";
-    return std::filesystem::path(EASEL_SOURCE_DIR) / "resources" / "models" / "easel-shapes-64";
-}
 
 TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters) {
     if (!std::filesystem::exists(builtinModelDir() / "model.json")) {

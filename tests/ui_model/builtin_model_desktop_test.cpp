@@ -14,6 +14,7 @@
 #include "account_pane.h"
 #include "api_client.h"
 #include "backend.h"
+#include "builtin_model_dir.h"
 #include "engine_generator.h"
 #include "gallery_pane.h"
 #include "generation_pane.h"
@@ -31,13 +32,9 @@
 namespace easel::ui::e2e {
 namespace {
 
-constexpr int kTimeoutMs = 60'000;
+using easel::testing::builtinModelDir;
 
-std::filesystem::path builtinModelDir() {
-    if (const char* env = std::getenv("EASEL_MODELS_DIR"); env != nullptr && *env != '\0')
-        return std::filesystem::path(env) / "easel-shapes-64";
-    return std::filesystem::path(EASEL_SOURCE_DIR) / "resources" / "models" / "easel-shapes-64";
-}
+constexpr int kTimeoutMs = 60'000;
 
 class DesktopWithBuiltinModel : public ::testing::Test {
 protected:

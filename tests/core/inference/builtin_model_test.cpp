@@ -8,6 +8,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "builtin_model_dir.h"
 #include "inference/engine.h"
 #include "shape_detector.h"
 #include "temp_dir.h"
@@ -18,22 +19,18 @@ using easel::testing::detectShapes;
 
 namespace {
 
-std::filesystem::path builtinModel() {
-    if (const char* env = std::getenv("EASEL_MODELS_DIR"); env != nullptr && *env != '\0')
-        return std::filesystem::path(env) / "easel-shapes-64";
-    return std::filesystem::path(EASEL_SOURCE_DIR) / "resources" / "models" / "easel-shapes-64";
-}
+using easel::testing::builtinModelDir;
 
 class BuiltinModel : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
-        if (!std::filesystem::exists(builtinModel() / "model.json")) return;  // every test skips, saying why
+        if (!std::filesystem::exists(builtinModelDir() / "model.json")) return;  // every test skips, saying why
         s_engine = new Engine();
-        s_engine->loadModel(builtinModel());
+        s_engine->loadModel(builtinModelDir());
     }
     void SetUp() override {
         if (s_engine == nullptr)
-            GTEST_SKIP() << "no built-in model at " << builtinModel() << " (train it with easel-train builtin)";
+            GTEST_SKIP() << "no built-in model at " << builtinModelDir() << " (train it with easel-train builtin)";
     }
     static void TearDownTestSuite() {
         delete s_engine;
@@ -89,7 +86,7 @@ TEST_F(BuiltinModel, LoadsWithItsSidecar) {
     EXPECT_EQ(info.name, "easel-shapes-64");
     EXPECT_EQ(info.defaultWidth, 64);
     EXPECT_EQ(info.sizeMultiple, 4);
-    EXPECT_LE(std::filesystem::file_size(builtinModel() / "model.safetensors"), 20u * 1024 * 1024);
+    EXPECT_LE(std::filesystem::file_size(builtinModelDir() / "model.safetensors"), 20u * 1024 * 1024);
 }
 
 TEST_F(BuiltinModel, Txt2ImgFollowsHeldOutPrompts) {
