@@ -83,10 +83,13 @@ void Backend::start() {
     sweep();
     m_runner.start();
     m_maintenance = std::thread([this] {
+        // Not before start() returns: it walks every stored file, and what it removes is an hour old anyway.
+        sweepOrphans();
         std::unique_lock lock(m_mutex);
         while (!m_wake.wait_for(lock, std::chrono::seconds(m_config.maintenanceSeconds), [&] { return m_stopping; })) {
             lock.unlock();
             sweep();
+            sweepOrphans();
             lock.lock();
         }
     });
@@ -107,11 +110,19 @@ void Backend::sweep() {
     try {
         const int purged = m_core.accounts().sweep();
         const int expired = m_runner.sweepExpired();
-        const int orphans = m_runner.sweepOrphans();
-        if (purged > 0 || expired > 0 || orphans > 0) {
+        if (purged > 0 || expired > 0) {
             std::cout << "easel-server: maintenance purged " << purged << " account(s), " << expired
-                      << " expired image(s), " << orphans << " orphaned file(s)" << std::endl;
+                      << " expired image(s)" << std::endl;
         }
+    } catch (const std::exception& e) {
+        std::cerr << "easel-server: maintenance: " << e.what() << std::endl;
+    }
+}
+
+void Backend::sweepOrphans() {
+    try {
+        if (const int orphans = m_runner.sweepOrphans(); orphans > 0)
+            std::cout << "easel-server: maintenance removed " << orphans << " orphaned file(s)" << std::endl;
     } catch (const std::exception& e) {
         std::cerr << "easel-server: maintenance: " << e.what() << std::endl;
     }

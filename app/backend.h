@@ -66,6 +66,8 @@ public:
     void stop();
     // One maintenance pass (tests call this after moving a fake clock).
     void sweep();
+    // Files a crash left without a row (JobRunner::sweepOrphans); on the maintenance thread only.
+    void sweepOrphans();
 
     // Every REST route; `version` and `device` go to /health.
     server::Router makeRouter(const std::string& version, const std::string& device);

@@ -201,13 +201,14 @@ void ParameterForm::setModels(const QList<ModelInfo>& models) {
     // The first model list on a form nobody has set yet (no saved parameters, nothing changed): the
     // chosen model's own size, steps and guidance apply, as when it is picked from the list. The
     // built-in model wants guidance 1, not the 7.5 of SD models.
-    GenerationParams untouched;
-    untouched.modelId = current;
-    untouched.seed = params().seed;
-    untouched.prompt = params().prompt;
-    untouched.negativePrompt = params().negativePrompt;
-    untouched.strength = params().strength;
-    const bool adoptDefaults = m_models.isEmpty() && params() == untouched;
+    const GenerationParams now = params();
+    GenerationParams untouched;  // a new form, apart from what is typed per request
+    untouched.modelId = now.modelId;
+    untouched.prompt = now.prompt;
+    untouched.negativePrompt = now.negativePrompt;
+    untouched.seed = now.seed;
+    untouched.strength = now.strength;
+    const bool adoptDefaults = m_models.isEmpty() && now == untouched;
     m_models = models;
     m_model->clear();
     m_model->addItem(tr("Server default"), QString());
