@@ -48,7 +48,10 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
                    return plan != nullptr ? plan->maxConcurrent : 1;
                }),
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation) {
-    m_core.accounts().addPurgeHook([this](std::int64_t userId) { m_runner.cancelAllOf(userId); });
+    m_core.accounts().addPurgeHook([this](std::int64_t userId) {
+        m_runner.cancelAllOf(userId);
+        m_webhooks->forget(userId);
+    });
     m_publicUrl = m_config.publicUrl;
     server::ModelInstallOptions install;
     install.modelsDir = m_config.dataDir / "models";
@@ -60,13 +63,18 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
         [this] { return m_core.clock().nowSeconds(); });
     m_runner.setFinishedHook([this](const storage::JobRow& job) {
         if (job.webhook.empty()) return;
-        std::string base;
-        {
+        // A job stopped by an account deletion sends nothing: the account and its data are going.
+        const auto owner = storage::UserRepository(m_core.db()).findById(job.userId);
+        if (!owner || owner->deleting) return;
+        const auto view = m_generation.view(job);
+        // The address the client used to reach us; the listening address only for jobs stored before
+        // that was recorded (it is loopback or a wildcard, which a remote receiver cannot open).
+        std::string base = view.params.linkBase;
+        if (base.empty()) {
             std::lock_guard lock(m_mutex);
             base = m_publicUrl;
         }
-        auto body =
-            server::jobJson(m_generation.view(job), base.empty() ? "http://127.0.0.1:7860" : base, m_generation, false);
+        auto body = server::jobJson(view, base.empty() ? "http://127.0.0.1:7860" : base, m_generation, false);
         body["webhook_type"] = "generation";
         m_webhooks->enqueue(job.userId, job.webhook, body.dump());
     });
@@ -134,7 +142,7 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
     server::registerHealthRoutes(router, {version, device, model ? model->id : std::string()});
     server::registerAccountRoutes(router, m_access);
     server::registerGenerationRoutes(router, m_access, m_generation,
-                                     {m_config.publicUrl, m_config.allowPrivateDownloads});
+                                     {m_config.publicUrl, m_config.allowPrivateImageUrls});
     server::registerAdminRoutes(router, m_access, m_generation, m_runner, *m_installer, device);
     return router;
 }

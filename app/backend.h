@@ -33,8 +33,9 @@ struct BackendConfig {
     server::WebhookOptions webhooks;
     std::string hubUrl = "https://huggingface.co";  // like HF_ENDPOINT
     bool allowPrivateDownloads = false;             // model URLs on private / loopback addresses
-    const Clock* clock = nullptr;                   // nullptr: the system clock
-    int maintenanceSeconds = 60;                    // how often expired images and interrupted purges are swept
+    bool allowPrivateImageUrls = false;  // users' init_image / mask_image links to private / loopback addresses
+    const Clock* clock = nullptr;        // nullptr: the system clock
+    int maintenanceSeconds = 60;         // how often expired images and interrupted purges are swept
 };
 
 // What the admin CLI needs: the database and the accounts, no workers.

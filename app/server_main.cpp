@@ -44,6 +44,8 @@ Options:
   --sync-wait S        answer "processing" when a job takes longer than S seconds (default 15)
   --hub-url URL        Hugging Face hub for load_model (default $HF_ENDPOINT or https://huggingface.co)
   --allow-private-downloads   let load_model fetch from private / loopback addresses
+  --allow-private-image-urls  let users' init_image / mask_image links reach private / loopback addresses
+                              (only where every user is trusted: it lets them probe the server's network)
   --model-memory-gb N  weights of added models kept loaded at once (default 8; least recently used go)
   --version            print the version and exit
   -h, --help           print this help and exit
@@ -116,7 +118,7 @@ int main(int argc, char** argv) {
         }
         args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
                             "--sync-wait", "--hub-url", "--model-memory-gb"},
-                           {"--closed-signup", "--allow-private-downloads"});
+                           {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
         const auto [host, port] = app::parseListen(args.value("--listen").value_or("127.0.0.1:7860"));
@@ -134,6 +136,7 @@ int main(int argc, char** argv) {
         const char* hfEndpoint = std::getenv("HF_ENDPOINT");
         config.hubUrl = args.value("--hub-url").value_or(hfEndpoint != nullptr ? hfEndpoint : "https://huggingface.co");
         config.allowPrivateDownloads = args.has("--allow-private-downloads");
+        config.allowPrivateImageUrls = args.has("--allow-private-image-urls");
         const auto memoryBudget =
             static_cast<std::uint64_t>(std::max(1.0f, args.floatValue("--model-memory-gb", 8.0f)) * (1u << 30));
         if (config.runner.retentionSeconds <= 0) throw app::UsageError("--retention-days must be at least 1");

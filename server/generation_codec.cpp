@@ -9,7 +9,9 @@ namespace {
 
 using nlohmann::json;
 
-// An image field: base64 / data URL, or a link to an upload on this server (".../uploads/<token>").
+// An image field: base64 / data URL, a link to an upload on this server (".../uploads/<token>"), a link
+// to an image this server generated (".../images/<token>.png", so results chain into img2img), or any
+// other http(s) link, fetched under the outbound policy.
 std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, const service::GenerationService& g,
                                      std::int64_t callerId, bool allowPrivate, const std::string& baseUrl) {
     const auto value = r.string(name, 40u * 1024 * 1024);
@@ -20,6 +22,16 @@ std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, co
             const auto token = value->substr(ownUploads.size());
             if (auto up = g.uploaded(token); up && up->first == callerId) return std::move(up->second);
             r.errors[name].push_back("links to an upload that does not exist, has expired or is not yours");
+            return std::nullopt;
+        }
+        const auto ownImages = baseUrl + "/images/";
+        if (!baseUrl.empty() && value->rfind(ownImages, 0) == 0) {
+            // Read from the store, not over HTTP: the server's own address is usually loopback or private,
+            // which the outbound policy refuses. The token is the same capability the public link is.
+            auto token = value->substr(ownImages.size());
+            if (token.ends_with(".png")) token.resize(token.size() - 4);
+            if (auto bytes = g.image(token)) return bytes;
+            r.errors[name].push_back("links to an image of this server that does not exist or has expired");
             return std::nullopt;
         }
         try {
@@ -92,6 +104,7 @@ service::SubmitRequest parseSubmit(const json& body, const std::string& kind, co
     if (!out.webhook.empty() && out.webhook.rfind("http://", 0) != 0 && out.webhook.rfind("https://", 0) != 0) {
         r.errors["webhook"].push_back("must be an http:// or https:// URL");
     }
+    if (!out.webhook.empty()) p.linkBase = baseUrl;
     out.trackId = r.string("track_id", 200).value_or("");
     out.temp = r.boolean("temp").value_or(false);
     out.instant = r.boolean("instant_response").value_or(false);
@@ -142,8 +155,9 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
             json output = json::array();
             for (const auto& img : v.images) {
                 if (v.params.base64 && allowBase64) {
-                    const auto bytes = g.image(img.token);
-                    output.push_back(bytes ? "data:image/png;base64," + encodeBase64(*bytes) : std::string());
+                    // An image past its expiry that the hourly sweep has not removed yet is left out.
+                    if (const auto bytes = g.image(img.token))
+                        output.push_back("data:image/png;base64," + encodeBase64(*bytes));
                 } else {
                     output.push_back(baseUrl + "/images/" + img.token + ".png");
                 }
@@ -151,7 +165,12 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
             out["output"] = output;
             out["proxy_links"] = output;
             out["generationTime"] = job.generationSeconds;
-            if (v.images.empty() && job.images > 0) out["message"] = "the images of this request have expired";
+            if (output.empty() && job.images > 0) {
+                // Clients read output[0] on "success": an answer without images must not say so.
+                out["status"] = "error";
+                out["message"] = "the images of this request have expired";
+                out["messege"] = out["message"];
+            }
             break;
         }
         case storage::JobStatus::Queued:
@@ -161,6 +180,9 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
             out["messege"] = out["message"];
             out["fetch_result"] = fetchUrl;
             out["future_links"] = json::array();
+            // Where the images will be once done (404 until then); the hosted API's future_links.
+            for (const auto& token : v.params.imageTokens)
+                out["future_links"].push_back(baseUrl + "/images/" + token + ".png");
             out["output"] = json::array();
             out["queue_position"] = v.queuePosition;
             out["tip"] = job.status == storage::JobStatus::Queued ? "queued" : "running";
@@ -181,6 +203,7 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
             break;
         case storage::JobStatus::Cancelled:
             out["message"] = "the request was cancelled (and not charged)";
+            out["messege"] = out["message"];
             out["output"] = json::array();
             break;
     }

@@ -105,8 +105,8 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
                 item["kind"] = v.job.kind;
                 items.push_back(std::move(item));
             }
-            return Response::json(200,
-                                  {{"status", "success"}, {"total", g.historyTotal(who.caller)}, {"items", items}});
+            return Response::json(
+                200, {{"status", "success"}, {"total", g.historyTotal(who.caller, activeOnly)}, {"items", items}});
         };
     };
     router.add("GET", "/api/v1/history", authenticated(access, Credential::ApiKey, listJobs(false)),

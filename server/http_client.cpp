@@ -213,7 +213,13 @@ OutboundResponse httpFetch(const OutboundRequest& request, const UrlPolicy& poli
         const bool redirect = response.status == 301 || response.status == 302 || response.status == 303 ||
                               response.status == 307 || response.status == 308;
         if (!redirect || !response.headers.contains("location")) return response;
-        if (hop >= request.maxRedirects) throw OutboundError("too many redirects from " + request.url);
+        if (hop >= request.maxRedirects) {
+            // The host only: a URL's path and query can carry a secret token (webhooks), and this text is logged.
+            throw OutboundError(parsed.host + " redirected" +
+                                (request.maxRedirects == 0
+                                     ? std::string(", which is not followed here")
+                                     : " more than " + std::to_string(request.maxRedirects) + " times"));
+        }
         url = resolveRedirect(parsed, response.headers["location"]);
     }
 }

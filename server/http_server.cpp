@@ -84,7 +84,13 @@ struct Shared {
 Response dispatchToHandler(const Router& router, Request& req) {
     auto match = router.match(req.method, req.path);
     if (match.route == nullptr) {
-        if (match.pathKnown) return Response::error(405, "method " + req.method + " is not allowed on " + req.path);
+        if (match.pathKnown) {
+            auto r = Response::error(405, "method " + req.method + " is not allowed on " + req.path);
+            std::string allow;
+            for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
+            r.headers["Allow"] = allow;  // RFC 9110 15.5.6: a 405 names the methods the path takes
+            return r;
+        }
         return Response::error(404, "no such endpoint: " + req.path);
     }
     req.pathParams = std::move(match.params);

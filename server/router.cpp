@@ -1,5 +1,7 @@
 #include "router.h"
 
+#include <algorithm>
+
 namespace easel::server {
 namespace {
 
@@ -47,8 +49,15 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
         if (route.method == method || (method == "HEAD" && route.method == "GET")) {
             result.route = &route;
             result.params = std::move(params);
+            result.allowed.clear();
             return result;
         }
+        auto add = [&](const std::string& m) {
+            if (std::find(result.allowed.begin(), result.allowed.end(), m) == result.allowed.end())
+                result.allowed.push_back(m);
+        };
+        add(route.method);
+        if (route.method == "GET") add("HEAD");
     }
     return result;
 }

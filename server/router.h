@@ -34,7 +34,8 @@ public:
     struct Match {
         const Route* route = nullptr;
         std::map<std::string, std::string> params;
-        bool pathKnown = false;  // some route has this path, maybe with another method (-> 405)
+        bool pathKnown = false;            // some route has this path, maybe with another method (-> 405)
+        std::vector<std::string> allowed;  // the methods routes on this path take (the 405's Allow header)
     };
     Match match(std::string_view method, std::string_view path) const;
 

@@ -19,6 +19,11 @@ WebhookSender::~WebhookSender() {
     m_thread.join();
 }
 
+void WebhookSender::forget(std::int64_t userId) {
+    std::lock_guard lock(m_mutex);
+    std::erase_if(m_queue, [&](const Delivery& d) { return d.userId == userId; });
+}
+
 void WebhookSender::enqueue(std::int64_t userId, std::string url, std::string body) {
     {
         std::lock_guard lock(m_mutex);

@@ -37,6 +37,8 @@ public:
     WebhookSender& operator=(const WebhookSender&) = delete;
 
     void enqueue(std::int64_t userId, std::string url, std::string body);
+    // Drops the account's waiting deliveries (a deleted account's prompts and links go nowhere).
+    void forget(std::int64_t userId);
     // Deliveries that got a 2xx, and those given up after every retry.
     int delivered() const;
     int abandoned() const;

@@ -60,7 +60,12 @@ Caller AccountService::callerFor(const storage::UserRow& row) const {
 }
 
 void AccountService::throttle(const std::string& key) const {
-    const auto d = m_loginLimiter.take(key, m_options.loginAttemptsPerMinute);
+    refuse(m_loginLimiter.take(key, m_options.loginAttemptsPerMinute));
+}
+
+void AccountService::refuseOver(const std::string& key, int limit) const { refuse(m_loginLimiter.peek(key, limit)); }
+
+void AccountService::refuse(const quota::RateDecision& d) {
     if (!d.allowed) {
         ServiceError e(ErrorCode::TooManyRequests,
                        "too many attempts; try again in " + std::to_string(d.resetSeconds) + " seconds");
@@ -120,16 +125,26 @@ NewAccount AccountService::createUser(const std::string& emailIn, const std::str
 std::string AccountService::login(const std::string& emailIn, const std::string& password,
                                   const std::string& clientIp) {
     const auto email = normalizeEmail(emailIn);
-    throttle("login-ip:" + clientIp);
-    throttle("login-email:" + email);
+    throttle("login-ip:" + clientIp);  // every attempt from one address
+    // Per account only failures count, and per address: a stranger's wrong guesses cannot lock the owner
+    // out. Guessing spread over many addresses meets the wider per-account bound (10x, so it needs
+    // ten or more addresses to reach it).
+    const int limit = m_options.loginAttemptsPerMinute;
+    const auto pairKey = "login-fail:" + clientIp + "|" + email;
+    const auto accountKey = "login-fail:" + email;
+    refuseOver(pairKey, limit);
+    refuseOver(accountKey, 10 * limit);
+    auto fail = [&] {
+        m_loginLimiter.take(pairKey, limit);
+        m_loginLimiter.take(accountKey, 10 * limit);
+        return ServiceError(ErrorCode::Unauthorized, "wrong e-mail or password");
+    };
     const auto row = m_users.findByEmail(email);
     if (!row || row->deleting) {
         m_hasher.verify(m_dummyHash, password);  // same work as a real check
-        throw ServiceError(ErrorCode::Unauthorized, "wrong e-mail or password");
+        throw fail();
     }
-    if (!m_hasher.verify(row->passwordHash, password)) {
-        throw ServiceError(ErrorCode::Unauthorized, "wrong e-mail or password");
-    }
+    if (!m_hasher.verify(row->passwordHash, password)) throw fail();
     const auto token = randomToken();
     const auto now = m_clock.nowSeconds();
     storage::SessionRepository{m_db}.insert(m_vault.lookupHash(token), row->id, now, now + m_options.sessionSeconds);

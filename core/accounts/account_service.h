@@ -93,6 +93,9 @@ public:
 private:
     Caller callerFor(const storage::UserRow& row) const;
     void throttle(const std::string& key) const;
+    // Refuses when `key` has used `limit` in this minute, without counting this attempt.
+    void refuseOver(const std::string& key, int limit) const;
+    static void refuse(const quota::RateDecision& d);
     storage::UserRow requireUser(std::int64_t userId) const;
     void checkPassword(const storage::UserRow& row, const std::string& password);
 

@@ -15,4 +15,9 @@ std::string randomToken() {
     return out;
 }
 
+std::uint32_t randomSeed() {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    return randombytes_random();
+}
+
 }  // namespace easel

@@ -19,7 +19,9 @@ nlohmann::json toJson(const GenerationParams& p) {
             {"strength", p.strength},
             {"init_blob", p.initBlob},
             {"mask_blob", p.maskBlob},
-            {"base64", p.base64}};
+            {"base64", p.base64},
+            {"image_tokens", p.imageTokens},
+            {"link_base", p.linkBase}};
 }
 
 GenerationParams paramsFromJson(const nlohmann::json& j) {
@@ -41,6 +43,8 @@ GenerationParams paramsFromJson(const nlohmann::json& j) {
     p.initBlob = j.value("init_blob", p.initBlob);
     p.maskBlob = j.value("mask_blob", p.maskBlob);
     p.base64 = j.value("base64", p.base64);
+    p.imageTokens = j.value("image_tokens", p.imageTokens);
+    p.linkBase = j.value("link_base", p.linkBase);
     return p;
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace easel::jobs {
 
@@ -27,6 +28,12 @@ struct GenerationParams {
     std::string initBlob;  // blob names of the decoded, validated input images (PNG)
     std::string maskBlob;
     bool base64 = false;  // answer with base64 images instead of links
+    // The names the images will have, one per sample, chosen when the job is accepted so that the
+    // "processing" reply can already give their links (the hosted API's future_links).
+    std::vector<std::string> imageTokens;
+    // The server address the request came in on (its Host, or the configured public URL): the base of
+    // the links in the webhook payload, which is sent long after the request has gone.
+    std::string linkBase;
 };
 
 nlohmann::json toJson(const GenerationParams& p);

@@ -123,7 +123,8 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
         bool recorded = false;
         try {
             for (std::size_t i = 0; i < result.pngs.size(); ++i) {
-                const auto token = randomToken();
+                // The links promised in future_links; a job from before they existed gets new ones.
+                const auto token = i < params.imageTokens.size() ? params.imageTokens[i] : randomToken();
                 m_blobs.put(job.userId, token + ".png", result.pngs[i]);
                 written.push_back(token);
             }

@@ -2,7 +2,11 @@
 
 namespace easel::quota {
 
-RateDecision RateLimiter::take(const std::string& key, int limit) {
+RateDecision RateLimiter::take(const std::string& key, int limit) { return decide(key, limit, true); }
+
+RateDecision RateLimiter::peek(const std::string& key, int limit) { return decide(key, limit, false); }
+
+RateDecision RateLimiter::decide(const std::string& key, int limit, bool count) {
     const std::int64_t now = m_clock.nowSeconds();
     const std::int64_t start = now - now % m_window;
     std::lock_guard lock(m_mutex);
@@ -16,7 +20,7 @@ RateDecision RateLimiter::take(const std::string& key, int limit) {
     d.limit = limit;
     d.resetSeconds = static_cast<int>(start + m_window - now);
     d.allowed = w.used < limit;
-    if (d.allowed) ++w.used;
+    if (d.allowed && count) ++w.used;
     d.remaining = std::max(0, limit - w.used);
     return d;
 }

@@ -25,8 +25,11 @@ public:
 
     // Counts one request against `key` if it fits in `limit` for the current window.
     RateDecision take(const std::string& key, int limit);
+    // Whether one more would fit, without counting it (for limits on failures, counted afterwards).
+    RateDecision peek(const std::string& key, int limit);
 
 private:
+    RateDecision decide(const std::string& key, int limit, bool count);
     struct Window {
         std::int64_t start = 0;
         int used = 0;

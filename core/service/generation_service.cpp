@@ -94,6 +94,11 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     }
     const auto model = resolveModel(r.params.modelId);
     validate(caller, r, model);
+    // Decided now rather than by the worker, so that the first reply already reports the seed and the
+    // image links, and a job re-run after a crash draws the same pictures.
+    if (!r.params.seed) r.params.seed = randomSeed();
+    r.params.imageTokens.clear();
+    for (int i = 0; i < r.params.samples; ++i) r.params.imageTokens.push_back(randomToken());
 
     // Inputs go to the blob store first; if the job is refused they are removed again.
     std::vector<std::string> stored;
@@ -155,10 +160,22 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
         throw;
     }
     m_runner.notify();
-    if (!r.instant) m_runner.waitFinished(row.id, m_options.syncWait);
+    if (!r.instant) waitBriefly(row.id);
     const auto job = m_jobs.find(row.id);
     if (!job) throw ServiceError(ErrorCode::NotFound, "the job was deleted");
     return view(*job);
+}
+
+void GenerationService::waitBriefly(std::int64_t jobId) {
+    if (m_waiting.fetch_add(1) >= m_options.maxWaiting) {
+        m_waiting.fetch_sub(1);
+        return;
+    }
+    struct Release {
+        std::atomic<int>& count;
+        ~Release() { count.fetch_sub(1); }
+    } release{m_waiting};
+    m_runner.waitFinished(jobId, m_options.syncWait);
 }
 
 JobView GenerationService::view(const storage::JobRow& job) const {
@@ -170,7 +187,8 @@ JobView GenerationService::view(const storage::JobRow& job) const {
     const double perImage = m_runner.secondsPerImage();
     if (job.status == storage::JobStatus::Queued) {
         v.queuePosition = m_jobs.queuePosition(job);
-        v.etaSeconds = perImage * (v.queuePosition + job.images);
+        // Every image that runs first (the running jobs' and those queued ahead, samples counted), then ours.
+        v.etaSeconds = perImage * static_cast<double>(m_jobs.imagesAhead(job) + job.images);
     } else if (job.status == storage::JobStatus::Running) {
         double done = 0;
         if (v.progress && v.progress->total > 0) {
@@ -187,7 +205,7 @@ JobView GenerationService::fetch(const accounts::Caller& caller, std::int64_t jo
         throw ServiceError(ErrorCode::NotFound, "no request with id " + std::to_string(jobId));
     }
     if (wait) {
-        m_runner.waitFinished(jobId, m_options.syncWait);
+        waitBriefly(jobId);
         job = m_jobs.find(jobId);
         if (!job) throw ServiceError(ErrorCode::NotFound, "no request with id " + std::to_string(jobId));
     }
@@ -231,8 +249,8 @@ std::vector<JobView> GenerationService::history(const accounts::Caller& caller, 
     return out;
 }
 
-std::int64_t GenerationService::historyTotal(const accounts::Caller& caller) const {
-    return m_jobs.countForUser(caller.userId);
+std::int64_t GenerationService::historyTotal(const accounts::Caller& caller, bool activeOnly) const {
+    return activeOnly ? m_jobs.activeCount(caller.userId) : m_jobs.countForUser(caller.userId);
 }
 
 std::optional<jobs::Bytes> GenerationService::image(const std::string& token) const {

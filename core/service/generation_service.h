@@ -3,6 +3,7 @@
 // plan, the queue cap, and the quota charge (one transaction with the job's creation, so concurrent
 // requests can never overdraw it). Both the REST controllers and any other front-end call this.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -21,6 +22,9 @@ namespace easel::service {
 
 struct GenerationOptions {
     std::chrono::milliseconds syncWait{15'000};  // answer "processing" after this
+    // Requests held open for their job at once; more answer "processing" at once, so that waiting
+    // requests cannot take every HTTP worker (the server has 16) from fetches, logins and health checks.
+    int maxWaiting = 8;
     std::int64_t uploadRetentionSeconds = 24 * 3600;
     int maxSide = 1024;
 };
@@ -56,10 +60,12 @@ public:
     void cancel(const accounts::Caller& caller, std::int64_t jobId);
     void remove(const accounts::Caller& caller, std::int64_t jobId);
     std::vector<JobView> history(const accounts::Caller& caller, int limit, int offset, bool activeOnly = false);
-    std::int64_t historyTotal(const accounts::Caller& caller) const;
+    std::int64_t historyTotal(const accounts::Caller& caller, bool activeOnly = false) const;
 
     // Images by their unguessable token (the hosted service's public links).
     std::optional<jobs::Bytes> image(const std::string& token) const;
+    // Requests held open for their job right now (at most GenerationOptions::maxWaiting).
+    int waiting() const { return m_waiting.load(); }
     // base64_to_url: stores a validated image for use as init_image; returns its token.
     std::string upload(const accounts::Caller& caller, const jobs::Bytes& image);
     // The owner and bytes of a live upload.
@@ -74,6 +80,8 @@ public:
 private:
     jobs::ModelDescription resolveModel(const std::string& modelId) const;
     void validate(const accounts::Caller& caller, SubmitRequest& request, const jobs::ModelDescription& model) const;
+    // Waits up to syncWait for the job, unless maxWaiting requests already wait.
+    void waitBriefly(std::int64_t jobId);
 
     const storage::Database& m_db;
     storage::BlobStore& m_blobs;
@@ -82,6 +90,7 @@ private:
     const Clock& m_clock;
     GenerationOptions m_options;
     storage::JobRepository m_jobs;
+    std::atomic<int> m_waiting{0};
 };
 
 }  // namespace easel::service

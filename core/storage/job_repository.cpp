@@ -108,6 +108,15 @@ int JobRepository::queuePosition(const JobRow& job) const {
     return s.step() ? static_cast<int>(s.int64(0)) : 0;
 }
 
+std::int64_t JobRepository::imagesAhead(const JobRow& job) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT COALESCE(SUM(images), 0) FROM jobs WHERE status = 'running' OR "
+        "(status = 'queued' AND (priority > ? OR (priority = ? AND id < ?)))");
+    s.bindAll(job.priority, job.priority, job.id);
+    return s.step() ? s.int64(0) : 0;
+}
+
 int JobRepository::queuedTotal() const {
     const auto l = m_db.lock();
     auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE status = 'queued'");

@@ -57,6 +57,8 @@ public:
     int activeCount(std::int64_t userId) const;
     // Jobs that run before this queued one (0 = next).
     int queuePosition(const JobRow& job) const;
+    // Images that run before a queued job: those of running jobs and of queued jobs ahead of it.
+    std::int64_t imagesAhead(const JobRow& job) const;
     int queuedTotal() const;
     std::vector<std::int64_t> queuedIds() const;
 

@@ -131,6 +131,30 @@ TEST_F(BackendTest, LoginIsThrottled) {
     login("a@example.com");
 }
 
+TEST_F(BackendTest, AStrangersWrongGuessesDoNotLockTheOwnerOut) {
+    signup("a@example.com");
+    auto& accounts = backend->accounts();
+    auto code = [&](const std::string& password, const std::string& ip) {
+        try {
+            accounts.login("a@example.com", password, ip);
+            return 200;
+        } catch (const ServiceError& e) {
+            return e.code() == ErrorCode::TooManyRequests ? 429 : e.code() == ErrorCode::Unauthorized ? 401 : 500;
+        }
+    };
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(code("guess " + std::to_string(i), "198.51.100.7"), 401);
+    EXPECT_EQ(code("guess 10", "198.51.100.7"), 429);      // that address is done for this minute
+    EXPECT_EQ(code("correct horse", "203.0.113.9"), 200);  // the owner, elsewhere, is not
+    EXPECT_EQ(code("correct horse", "203.0.113.9"), 200);  // and successes do not count
+    // Guessing spread over many addresses meets the per-account bound: 10 addresses x 10 failures.
+    for (int a = 1; a < 10; ++a) {
+        for (int i = 0; i < 10; ++i) EXPECT_EQ(code("guess", "198.51.100." + std::to_string(10 + a)), 401);
+    }
+    EXPECT_EQ(code("guess", "198.51.100.99"), 429);
+    nextMinute();
+    EXPECT_EQ(code("correct horse", "203.0.113.9"), 200);
+}
+
 TEST_F(BackendTest, RateLimitHeadersAnd429) {
     const std::string key = signup("a@example.com")["api_key"];
     auto r = text2img(key, {{"samples", 1}});

@@ -1,8 +1,10 @@
 // The hosted-API-shaped generation endpoints, the queue and the workers, through real HTTP.
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "backend_fixture.h"
 #include "common/base64.h"
@@ -145,7 +147,11 @@ TEST_F(GenerationApi, InitImageUrlsAreFetchedButNotFromPrivateAddresses) {
     ASSERT_EQ(r.status, 400);  // loopback: refused by default
     EXPECT_NE(r.json()["message"].get<std::string>().find("private"), std::string::npos);
     stop();
-    config.allowPrivateDownloads = true;
+    config.allowPrivateDownloads = true;  // the admin's model mirror does not open image links to users
+    start();
+    EXPECT_EQ(post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", url}}).status, 400);
+    stop();
+    config.allowPrivateImageUrls = true;
     start();
     r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", url}});
     EXPECT_EQ(r.status, 200) << r.body;
@@ -184,6 +190,82 @@ TEST_F(GenerationApi, ProcessingThenFetch) {
     const auto f = post("/api/v6/images/fetch", {{"key", key}, {"request_id", j["id"]}}).json();
     EXPECT_EQ(f["status"], "success");
     EXPECT_EQ(f["output"].size(), 1u);
+}
+
+TEST_F(GenerationApi, AQueuedReplyGivesTheFutureLinksAndTheSeed) {
+    generator.block();
+    const auto r = text2img(key, {{"instant_response", true}, {"samples", 2}}).json();
+    ASSERT_EQ(r["status"], "processing") << r.dump();
+    ASSERT_EQ(r["future_links"].size(), 2u) << r.dump();
+    // A random seed is drawn when the request is accepted, so the first reply can report it.
+    ASSERT_TRUE(r["meta"]["seed"].is_number_integer()) << r.dump();
+    const std::string link = r["future_links"][1];
+    ASSERT_EQ(link.rfind("http://127.0.0.1:" + std::to_string(port) + "/images/", 0), 0u) << link;
+    EXPECT_EQ(get(link.substr(link.find("/images/"))).status, 404);  // not drawn yet
+    generator.release();
+    ASSERT_TRUE(backend->runner().waitFinished(r["id"], std::chrono::milliseconds(10'000)));
+    const auto f = post("/api/v6/images/fetch", {{"key", key}, {"request_id", r["id"]}}).json();
+    EXPECT_EQ(f["status"], "success");
+    EXPECT_EQ(f["output"], r["future_links"]);  // the promised links are where the images are
+    EXPECT_EQ(f["meta"]["seed"], r["meta"]["seed"]);
+    const auto png = get(link.substr(link.find("/images/")));
+    ASSERT_EQ(png.status, 200);
+    const auto image = inference::decodeImage(std::vector<std::uint8_t>(png.body.begin(), png.body.end()));
+    EXPECT_EQ(image.rgb[5], (r["meta"]["seed"].get<std::int64_t>() + 1) % 256);  // sample 1 uses seed + 1
+}
+
+TEST_F(GenerationApi, EtaCountsTheImagesAheadAndTheQueueTotalOnlyActiveJobs) {
+    text2img(key, {{"prompt", "finished"}});
+    generator.block();
+    text2img(key, {{"instant_response", true}, {"prompt", "running"}});
+    ASSERT_TRUE(generator.waitStarted(2));
+    const auto first = text2img(key, {{"instant_response", true}, {"samples", 3}}).json();
+    const auto second = text2img(key, {{"instant_response", true}}).json();
+    EXPECT_EQ(first["queue_position"], 0);
+    EXPECT_EQ(second["queue_position"], 1);
+    // first waits for the running image, then draws 3; second waits for those 4, then draws 1.
+    const double perImage = backend->runner().secondsPerImage();
+    EXPECT_NEAR(first["eta"].get<double>(), 4 * perImage, 1e-6);
+    EXPECT_NEAR(second["eta"].get<double>(), 5 * perImage, 1e-6);
+    const auto queue = get("/api/v1/queue", {{"X-API-Key", key}}).json();
+    EXPECT_EQ(queue["total"], 3);
+    EXPECT_EQ(queue["items"].size(), 3u);
+    EXPECT_EQ(get("/api/v1/history", {{"X-API-Key", key}}).json()["total"], 4);
+    generator.release();
+}
+
+TEST_F(GenerationApi, OnlyAFewRequestsAreHeldOpenWaitingForTheirJob) {
+    stop();
+    config.generation.maxWaiting = 1;
+    start();
+    generator.block();
+    std::atomic<bool> firstAnswered = false;
+    std::string firstStatus;
+    std::thread first([&] {
+        firstStatus = text2img(key, {{"prompt", "waits"}}).json().value("status", "");
+        firstAnswered = true;
+    });
+    ASSERT_TRUE(generator.waitStarted(1));
+    for (int i = 0; i < 500 && backend->generation().waiting() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(backend->generation().waiting(), 1);
+    // The one waiting place is taken: the next request is answered at once, not after the 5 s wait.
+    const auto second = text2img(key, {{"prompt", "second"}}).json();
+    EXPECT_EQ(second["status"], "processing");
+    EXPECT_FALSE(firstAnswered.load());
+    generator.release();
+    first.join();
+    EXPECT_EQ(firstStatus, "success");
+}
+
+TEST_F(GenerationApi, AGeneratedImagesLinkWorksAsTheNextInitImage) {
+    const std::string link = text2img(key, {{"seed", 99}}).json()["output"][0];
+    // The server's own address is loopback, which URL fetches refuse; its own images are read directly.
+    const auto r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", link}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["status"], "success");
+    const auto missing = link.substr(0, link.rfind('/') + 1) + "nope.png";
+    EXPECT_EQ(post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", missing}}).status, 400);
 }
 
 TEST_F(GenerationApi, FetchOfARunningJobCarriesProgressAndALivePreview) {
@@ -296,6 +378,11 @@ TEST_F(GenerationApi, ImagesExpireAfterRetention) {
     clock.advance(29 * 24 * 3600);
     backend->sweep();
     EXPECT_EQ(get(keep.substr(keep.find("/images/"))).status, 404);  // 30 days
+    // Its request no longer says "success" with no output (clients read output[0] on success).
+    const auto history = get("/api/v1/history", {{"X-API-Key", key}}).json();
+    ASSERT_EQ(history["items"].size(), 2u);
+    EXPECT_EQ(history["items"][1]["status"], "error");
+    EXPECT_NE(history["items"][1]["message"].get<std::string>().find("expired"), std::string::npos);
     const auto caller = backend->accounts().authenticateKey(key);
     EXPECT_EQ(backend->runner().sweepExpired(), 0);
     std::size_t files = 0;
@@ -458,8 +545,35 @@ TEST_F(Webhooks, SignedPayloadArrivesWithTrackId) {
     const std::string secret = get("/api/v1/account", {{"Authorization", "Bearer " + token}}).json()["webhook_secret"];
     const auto timestamp = hook.header("X-Easel-Timestamp");
     EXPECT_EQ(hook.header("X-Easel-Signature"), "sha256=" + server::hmacSha256Hex(secret, timestamp + "." + hook.body));
-    EXPECT_NE(hook.header("X-Easel-Signature"),
-              "sha256=" + server::hmacSha256Hex("wrong", timestamp + "." + hook.body));
+}
+
+TEST_F(Webhooks, WithoutAPublicURLTheLinksUseTheAddressTheClientCalled) {
+    stop();
+    config.publicUrl.clear();
+    start();
+    WebhookReceiver receiver;
+    const auto r = post("/api/v6/images/text2img", {{"key", key}, {"prompt", "x"}, {"webhook", receiver.url()}},
+                        {{"Host", "easel.lan:7860"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(waitFor([&] { return receiver.snapshot().size() == 1; }));
+    const auto body = json::parse(receiver.snapshot()[0].body);
+    EXPECT_EQ(body["output"][0].get<std::string>().rfind("http://easel.lan:7860/images/", 0), 0u) << body.dump();
+}
+
+TEST_F(Webhooks, DeletingTheAccountDropsItsWaitingDeliveries) {
+    stop();
+    config.webhooks.retryDelays = {std::chrono::milliseconds(1500)};
+    start();
+    WebhookReceiver receiver(1);  // the first attempt gets a 500, so a retry waits
+    text2img(key, {{"webhook", receiver.url()}});
+    ASSERT_TRUE(waitFor([&] { return receiver.snapshot().size() == 1; }));
+    const auto token = login("a@example.com");
+    const auto r = httpRequest(port, "DELETE", "/api/v1/account", json{{"password", "correct horse"}}.dump(),
+                               {{"Authorization", "Bearer " + token}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past the retry's time
+    EXPECT_EQ(receiver.snapshot().size(), 1u);
+    EXPECT_EQ(backend->webhooks().delivered(), 0);
 }
 
 TEST_F(Webhooks, FailuresAreRetriedAndFailedJobsReported) {

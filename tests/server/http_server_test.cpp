@@ -66,6 +66,7 @@ TEST_F(HttpServerTest, UnknownPathAndWrongMethodGiveJsonErrors) {
     EXPECT_EQ(jsonBody(r)["message"], jsonBody(r)["messege"]);
     r = roundTrip("DELETE /health HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(RawConnection::statusOf(r), 405);
+    EXPECT_NE(r.find("Allow: GET, HEAD\r\n"), std::string::npos) << r;  // RFC 9110: what the path takes
 }
 
 TEST_F(HttpServerTest, PathParamsQueryAndBody) {

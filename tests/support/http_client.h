@@ -23,8 +23,8 @@ struct HttpResult {
 inline HttpResult httpRequest(std::uint16_t port, const std::string& method, const std::string& path,
                               const std::string& body = {}, const std::map<std::string, std::string>& headers = {}) {
     RawConnection c(port);
-    std::string req =
-        method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n";
+    std::string req = method + " " + path + " HTTP/1.1\r\nConnection: close\r\n";
+    if (!headers.contains("Host")) req += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
     if (!body.empty() || method == "POST" || method == "DELETE") {
         req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
