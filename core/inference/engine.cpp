@@ -1,10 +1,13 @@
 #include "inference/engine.h"
 
+#include "inference/runtime_info.h"
+
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -160,6 +163,10 @@ Engine::Engine(EngineOptions options) : m_impl(std::make_unique<Impl>()) {
     }
     if (m_impl->options.precision == "bf16") {
         m_impl->dtype = torch::kBFloat16;
+        if (!m_impl->device.is_cuda() && !cpuHasFastBF16()) {
+            std::cerr << "easel: warning: this CPU has no AVX-512, so libtorch runs bf16 matmuls on a slow "
+                         "single-threaded path; --precision fp32 is much faster here\n";
+        }
     } else if (m_impl->options.precision == "fp16") {
         // CPU kernels for half are slow or missing in libtorch 1.13; on CUDA it is the usual choice.
         if (!m_impl->device.is_cuda()) throw GenerationError("precision fp16 needs a CUDA device; use bf16 on the CPU");

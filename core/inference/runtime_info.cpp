@@ -18,4 +18,13 @@ RuntimeInfo runtimeInfo() {
     return info;
 }
 
+bool cpuHasFastBF16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
+#else
+    return false;
+#endif
+}
+
 }  // namespace easel::inference

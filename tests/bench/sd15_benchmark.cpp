@@ -18,6 +18,7 @@
 #include "inference/models/autoencoder_kl.h"
 #include "inference/models/clip_text_model.h"
 #include "inference/models/unet_2d_condition.h"
+#include "inference/runtime_info.h"
 
 using namespace easel::inference;
 
@@ -66,6 +67,11 @@ int main(int argc, char** argv) {
     VAEConfig vaeConfig;
     TextEncoderConfig textConfig;
     std::printf("SD 1.5 geometry, random weights, %d threads, libtorch %s\n", threads, TORCH_VERSION);
+    if (precisions.find("bf16") != std::string::npos && !cpuHasFastBF16()) {
+        std::printf(
+            "note: this CPU has no AVX-512; libtorch 1.13's bf16 matmuls take a slow single-threaded path "
+            "here, so the bf16 rows measure that path, not oneDNN\n");
+    }
     std::printf("%-6s %-5s %12s %14s %12s %14s %12s %14s %10s\n", "prec", "size", "text s", "unet s/step", "unet GF/s",
                 "vae dec s", "vae GF/s", "e2e s", "peak GiB");
     for (const auto& precision : split(precisions)) {
