@@ -186,9 +186,10 @@ JobView GenerationService::view(const storage::JobRow& job) const {
     v.progress = m_runner.progress(job.id);
     const double perImage = m_runner.secondsPerImage();
     if (job.status == storage::JobStatus::Queued) {
-        v.queuePosition = m_jobs.queuePosition(job);
-        // Every image that runs first (the running jobs' and those queued ahead, samples counted), then ours.
-        v.etaSeconds = perImage * static_cast<double>(m_jobs.imagesAhead(job) + job.images);
+        const auto standing = m_jobs.queueStanding(job);
+        v.queuePosition = standing.position;
+        // Every image that runs first, then ours.
+        v.etaSeconds = perImage * static_cast<double>(standing.imagesAhead + job.images);
     } else if (job.status == storage::JobStatus::Running) {
         double done = 0;
         if (v.progress && v.progress->total > 0) {

@@ -100,21 +100,15 @@ int JobRepository::activeCount(std::int64_t userId) const {
     return s.step() ? static_cast<int>(s.int64(0)) : 0;
 }
 
-int JobRepository::queuePosition(const JobRow& job) const {
+JobRepository::QueueStanding JobRepository::queueStanding(const JobRow& job) const {
     const auto l = m_db.lock();
     auto s = m_db.statement(
-        "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (priority > ? OR (priority = ? AND id < ?))");
+        "SELECT COUNT(*) FILTER (WHERE ahead), COALESCE(SUM(images) FILTER (WHERE ahead OR status = 'running'), 0) "
+        "FROM (SELECT images, status, status = 'queued' AND (priority > ? OR (priority = ? AND id < ?)) AS ahead "
+        "FROM jobs WHERE status IN ('queued', 'running'))");
     s.bindAll(job.priority, job.priority, job.id);
-    return s.step() ? static_cast<int>(s.int64(0)) : 0;
-}
-
-std::int64_t JobRepository::imagesAhead(const JobRow& job) const {
-    const auto l = m_db.lock();
-    auto s = m_db.statement(
-        "SELECT COALESCE(SUM(images), 0) FROM jobs WHERE status = 'running' OR "
-        "(status = 'queued' AND (priority > ? OR (priority = ? AND id < ?)))");
-    s.bindAll(job.priority, job.priority, job.id);
-    return s.step() ? s.int64(0) : 0;
+    if (!s.step()) return {};
+    return {static_cast<int>(s.int64(0)), s.int64(1)};
 }
 
 int JobRepository::queuedTotal() const {

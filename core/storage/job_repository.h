@@ -55,10 +55,13 @@ public:
     std::optional<JobRow> findByIdempotencyKey(std::int64_t userId, const std::string& key) const;
     // Queued plus running jobs of the user.
     int activeCount(std::int64_t userId) const;
-    // Jobs that run before this queued one (0 = next).
-    int queuePosition(const JobRow& job) const;
-    // Images that run before a queued job: those of running jobs and of queued jobs ahead of it.
-    std::int64_t imagesAhead(const JobRow& job) const;
+    // Where a queued job stands: the queued jobs that run before it (0 = next), and the images that run
+    // before it (those of running jobs and of the queued jobs ahead, samples counted).
+    struct QueueStanding {
+        int position = 0;
+        std::int64_t imagesAhead = 0;
+    };
+    QueueStanding queueStanding(const JobRow& job) const;
     int queuedTotal() const;
     std::vector<std::int64_t> queuedIds() const;
 
