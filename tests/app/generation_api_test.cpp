@@ -302,7 +302,9 @@ TEST_F(GenerationApi, CancelAQueuedJobRefundsIt) {
     EXPECT_EQ(queued["queue_position"], 0);
     const auto c = post("/api/v6/images/cancel", {{"key", key}, {"request_id", queued["id"]}});
     ASSERT_EQ(c.status, 200) << c.body;
-    EXPECT_EQ(post("/api/v6/images/fetch", {{"key", key}, {"request_id", queued["id"]}}).json()["status"], "cancelled");
+    const auto cancelled = post("/api/v6/images/fetch", {{"key", key}, {"request_id", queued["id"]}}).json();
+    EXPECT_EQ(cancelled["status"], "cancelled");
+    EXPECT_EQ(cancelled["messege"], cancelled["message"]);  // the hosted API's spelling, as on every status
     // Cancelling a running job stops it at the next step.
     EXPECT_EQ(post("/api/v6/images/cancel", {{"key", key}, {"request_id", running["id"]}}).status, 200);
     generator.release();
@@ -391,6 +393,16 @@ TEST_F(GenerationApi, ImagesExpireAfterRetention) {
         ++files;
     }
     EXPECT_EQ(files, 0u);
+}
+
+TEST_F(GenerationApi, ABase64AnswerLeavesOutAnImagePastItsExpiryBeforeTheSweep) {
+    const auto r = text2img(key, {{"base64", true}, {"temp", true}}).json();
+    ASSERT_EQ(r["status"], "success") << r.dump();
+    clock.advance(2 * 24 * 3600);  // past the 24 hours of "temp"; no sweep has run
+    const auto f = post("/api/v6/images/fetch", {{"key", key}, {"request_id", r["id"]}}).json();
+    EXPECT_EQ(f["output"], json::array());  // not [""]
+    EXPECT_EQ(f["status"], "error");
+    EXPECT_NE(f["message"].get<std::string>().find("expired"), std::string::npos);
 }
 
 TEST_F(GenerationApi, FilesACrashLeftWithoutARowAreSweptAndLiveOnesKept) {
@@ -595,6 +607,32 @@ TEST_F(Webhooks, PrivateAddressesAreRefusedByDefault) {
     ASSERT_TRUE(waitFor([&] { return backend->webhooks().abandoned() == 1; }));
     EXPECT_TRUE(receiver.snapshot().empty());
     EXPECT_EQ(text2img(key, {{"webhook", "ftp://example.com/x"}}).status, 400);
+}
+
+TEST(HttpClient, ARefusedRedirectNamesTheHostButNotThePathOrQuery) {
+    server::Router router;
+    router.add("GET", "/hook", [](const server::Request&) {
+        server::Response out;
+        out.status = 302;
+        out.headers["Location"] = "/elsewhere";
+        return out;
+    });
+    server::HttpServerOptions o;
+    o.port = 0;
+    server::HttpServer host(o, router);
+    host.start();
+    server::OutboundRequest r;
+    r.url = "http://127.0.0.1:" + std::to_string(host.port()) + "/hook?token=s3cret";
+    r.maxRedirects = 0;  // as webhooks send
+    try {
+        server::httpFetch(r, server::UrlPolicy{true});
+        ADD_FAILURE() << "a redirect was followed";
+    } catch (const server::OutboundError& e) {
+        const std::string message = e.what();  // it is logged
+        EXPECT_NE(message.find("127.0.0.1"), std::string::npos) << message;
+        EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+        EXPECT_EQ(message.find("/hook"), std::string::npos) << message;
+    }
 }
 
 TEST(HttpClient, PrivateAddressClassification) {
