@@ -19,6 +19,7 @@
 #include "inference/loading/diffusers_loader.h"
 #include "inference/pipelines/denoising_loop.h"
 #include "inference/schedulers/scheduler.h"
+#include "inference/tensor_utils.h"
 #include "inference/tokenizer/clip_tokenizer.h"
 #include "inference/tokenizer/prompt_parser.h"
 #include "inference/tokenizer/word_tokenizer.h"
@@ -226,11 +227,17 @@ void Engine::loadModel(const std::filesystem::path& path) {
             throw ModelLoadError("'" + sidecarPath.string() + "' has a field of the wrong type: " + e.what());
         }
     }
-    auto model = diffusers ? loadDiffusersFolder(path) : loadSingleFileCheckpoint(checkpoint, overrides);
-    if (impl.device.is_cuda() || impl.dtype != torch::kFloat32) {
+    // Built on the CPU in the compute dtype (fp16, CUDA only, is built in float32 and converted on the device).
+    const auto buildDtype = impl.dtype == torch::kFloat16 ? torch::kFloat32 : impl.dtype;
+    auto model =
+        diffusers ? loadDiffusersFolder(path, buildDtype) : loadSingleFileCheckpoint(checkpoint, overrides, buildDtype);
+    if (impl.device.is_cuda()) {
         model.unet->to(impl.device, impl.dtype);
         model.vae->to(impl.device, impl.dtype);
         model.textModule->to(impl.device, impl.dtype);
+    } else {
+        useChannelsLast(*model.unet);
+        useChannelsLast(*model.vae);
     }
     // A diffusers folder's tokenizer/ wins; clipTokenizerFor looks for it beside the checkpoint.
     if (!word) clip = impl.clipTokenizerFor(diffusers ? path / "model_index.json" : checkpoint);

@@ -45,6 +45,28 @@ torch::Tensor toTensor(const TensorView& view) {
     return out;
 }
 
+namespace {
+std::mutex& defaultDtypeMutex() {
+    static std::mutex m;
+    return m;
+}
+}  // namespace
+
+DefaultDtypeGuard::DefaultDtypeGuard(torch::Dtype dtype)
+    : m_lock(defaultDtypeMutex()), m_previous(c10::get_default_dtype()) {
+    c10::set_default_dtype(caffe2::TypeMeta::fromScalarType(dtype));
+}
+
+DefaultDtypeGuard::~DefaultDtypeGuard() { c10::set_default_dtype(m_previous); }
+
+void useChannelsLast(torch::nn::Module& module) {
+    torch::NoGradGuard noGrad;
+    for (auto& p : module.parameters(true)) {
+        if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast))
+            p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+}
+
 std::string shapeString(c10::IntArrayRef sizes) { return shapeString(sizes.vec()); }
 
 std::string shapeString(const std::vector<std::int64_t>& sizes) {

@@ -3,22 +3,30 @@
 // FLOP counts of the real SD 1.5 networks (UNet step with guidance, batch 2: 1.61 TFLOP at 512²,
 // 0.36 TFLOP at 256²; VAE decode 2.51 TFLOP at 512²), and peak RSS.
 //
-//   easel-bench [--sizes 256,512] [--precisions fp32,bf16] [--steps N] [--threads N]
+//   easel-bench [--sizes 256,512] [--precisions fp32,bf16] [--steps N] [--threads N] [--trace DIR]
+//
+// Each time is the median of N runs (default 3) after a warm-up run. --trace writes chrome://tracing
+// files of one UNet step and one decode per size into DIR.
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include "inference/models/autoencoder_kl.h"
 #include "inference/models/clip_text_model.h"
 #include "inference/models/unet_2d_condition.h"
 #include "inference/runtime_info.h"
+#include "inference/tensor_utils.h"
 
 using namespace easel::inference;
 
@@ -30,12 +38,21 @@ double peakRssGiB() {
     return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
 }
 
+// The median of `repeats` timed runs after one warm-up run (first-touch allocation and oneDNN
+// primitive creation are not what we measure). The median, not the mean: on a shared VM one run in a
+// few is slowed by the host, and that is not the code's speed.
 template <typename F>
 double timeIt(F&& f, int repeats) {
-    f();  // warm-up: first-touch allocation and oneDNN primitive creation are not what we measure
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < repeats; ++i) f();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeats;
+    f();
+    std::vector<double> seconds;
+    for (int i = 0; i < repeats; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    const auto n = seconds.size();
+    return n % 2 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -49,7 +66,8 @@ std::vector<std::string> split(const std::string& s) {
 
 int main(int argc, char** argv) {
     std::string sizes = "256,512", precisions = "fp32,bf16";
-    int steps = 2, threads = static_cast<int>(std::thread::hardware_concurrency());
+    std::string traceDir;
+    int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency());
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--sizes")
@@ -60,6 +78,8 @@ int main(int argc, char** argv) {
             steps = std::stoi(argv[i + 1]);
         else if (a == "--threads")
             threads = std::stoi(argv[i + 1]);
+        else if (a == "--trace")
+            traceDir = argv[i + 1];
     }
     torch::set_num_threads(threads);
     torch::NoGradGuard noGrad;
@@ -76,15 +96,25 @@ int main(int argc, char** argv) {
                 "vae dec s", "vae GF/s", "e2e s", "peak GiB");
     for (const auto& precision : split(precisions)) {
         const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
-        UNet2DConditionModel unet(unetConfig);
-        AutoencoderKL vae(vaeConfig);
-        CLIPTextModel text(textConfig);
+        // Built and laid out the way the engine loads a checkpoint: directly in the compute dtype,
+        // convolution weights channels-last.
+        std::optional<UNet2DConditionModel> unetHolder;
+        std::optional<AutoencoderKL> vaeHolder;
+        std::optional<CLIPTextModel> textHolder;
+        {
+            DefaultDtypeGuard dtypeGuard(dtype);
+            unetHolder.emplace(unetConfig);
+            vaeHolder.emplace(vaeConfig);
+            textHolder.emplace(textConfig);
+        }
+        auto& unet = *unetHolder;
+        auto& vae = *vaeHolder;
+        auto& text = *textHolder;
         unet->eval();
         vae->eval();
         text->eval();
-        unet->to(dtype);
-        vae->to(dtype);
-        text->to(dtype);
+        useChannelsLast(*unet);
+        useChannelsLast(*vae);
         const auto ids = torch::randint(0, 49407, {2, 77}, torch::kLong);
         torch::Tensor context;
         const double textSeconds = timeIt([&] { context = text->encode(ids, 1).hidden; }, 3);
@@ -98,7 +128,19 @@ int main(int argc, char** argv) {
             const auto t = torch::full({2}, 500.0f);
             const double unetSeconds = timeIt([&] { (void)unet->forward(x, t, context); }, steps);
             const auto z = torch::randn({1, 4, latent, latent}).to(dtype);
-            const double vaeSeconds = timeIt([&] { (void)vae->decode(z); }, 1);
+            const double vaeSeconds = timeIt([&] { (void)vae->decode(z); }, steps);
+            if (!traceDir.empty()) {
+                // chrome://tracing files of one UNet step and one decode, for finding where time goes.
+                const auto stem = traceDir + "/" + precision + "-" + sizeText;
+                {
+                    torch::autograd::profiler::RecordProfile guard(stem + "-unet.trace");
+                    (void)unet->forward(x, t, context);
+                }
+                {
+                    torch::autograd::profiler::RecordProfile guard(stem + "-vae.trace");
+                    (void)vae->decode(z);
+                }
+            }
             const double e2e = textSeconds + 20 * unetSeconds + vaeSeconds;
             std::printf("%-6s %-5d %12.3f %14.3f %12.1f %14.3f %12.1f %14.1f %10.2f\n", precision.c_str(), size,
                         textSeconds, unetSeconds, unetFlops / unetSeconds / 1e9, vaeSeconds,

@@ -25,6 +25,7 @@ void loadModuleWeights(torch::nn::Module& module, const SafetensorsFile& file, c
                                  "' contains NaN or infinite values");
         }
         target.copy_(source.to(target.scalar_type()));
+        file.releasePages(*view);
     };
     for (auto& item : module.named_parameters(true)) copyOne(item.key(), item.value());
     for (auto& item : module.named_buffers(true)) copyOne(item.key(), item.value());
@@ -57,6 +58,8 @@ StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detec
     StableDiffusionModel model;
     model.detected = std::move(detected);
     try {
+        // Built directly in the compute dtype: building in float32 and converting would hold both.
+        DefaultDtypeGuard dtypeGuard(dtype);
         model.unet = UNet2DConditionModel(model.detected.unet);
         model.vae = AutoencoderKL(model.detected.vae);
         model.textEncoder = makeTextEncoder(model.detected.text, model.textModule);
@@ -71,11 +74,6 @@ StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detec
     model.unet->eval();
     model.vae->eval();
     model.textModule->eval();
-    if (dtype != torch::kFloat32) {
-        model.unet->to(dtype);
-        model.vae->to(dtype);
-        model.textModule->to(dtype);
-    }
     return model;
 }
 

@@ -128,6 +128,21 @@ struct SafetensorsFile::Mapping {
     }
 };
 
+void SafetensorsFile::releasePages(const TensorView& view) const {
+    if (!m_mapping || view.data.empty()) return;
+    const auto* begin = reinterpret_cast<const std::byte*>(m_mapping->address);
+    if (begin != nullptr && view.data.data() >= begin &&
+        view.data.data() + view.data.size() <= begin + m_mapping->size) {
+        // Whole pages only: a page shared with a neighbour is dropped too, and simply read again.
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto first = reinterpret_cast<std::uintptr_t>(view.data.data()) & ~(page - 1);
+        const auto last = reinterpret_cast<std::uintptr_t>(view.data.data() + view.data.size());
+        ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+        return;
+    }
+    for (const auto& source : m_mapping->sources) source.releasePages(view);
+}
+
 SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
 SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
 SafetensorsFile::~SafetensorsFile() = default;

@@ -73,6 +73,10 @@ public:
     // Throws SafetensorsError naming the file and the key when absent.
     const TensorView& at(std::string_view name) const;
     const std::map<std::string, std::string>& metadata() const { return m_metadata; }
+    // Drops the pages of a mapped tensor's bytes from this process (they are read from the file
+    // again if touched), so that loading a large checkpoint does not keep all of it resident.
+    // A tensor held in memory, or not of this file, is left alone.
+    void releasePages(const TensorView& view) const;
 
 private:
     struct Mapping;

@@ -43,7 +43,7 @@ torch::Tensor VAEEncoderImpl::forward(torch::Tensor x) {
         if (lvl->downsample) x = lvl->downsample(x);
     }
     x = mid(x);
-    return conv_out(torch::silu(groupNormFloat32(norm_out, x)));
+    return conv_out(groupNormSiLU(norm_out, x));
 }
 
 VAEDecoderImpl::VAEDecoderImpl(const VAEConfig& c) {
@@ -77,7 +77,7 @@ torch::Tensor VAEDecoderImpl::forward(torch::Tensor z) {
         for (const auto& b : *lvl->block) h = b->as<VAEResnetBlockImpl>()->forward(h);
         if (lvl->upsample) h = lvl->upsample(h);
     }
-    return conv_out(torch::silu(groupNormFloat32(norm_out, h)));
+    return conv_out(groupNormSiLU(norm_out, h));
 }
 
 AutoencoderKLImpl::AutoencoderKLImpl(VAEConfig c) : config(std::move(c)) {

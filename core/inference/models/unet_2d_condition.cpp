@@ -127,8 +127,8 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& x, const to
         h = runSequence(torch::nn::ModuleList(std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(block)), h, emb,
                         context, skips.empty() ? torch::Tensor() : skips.back());
     }
-    h = groupNormFloat32(torch::nn::GroupNorm(out->ptr<torch::nn::GroupNormImpl>(0)), h);
-    return out->ptr<torch::nn::Conv2dImpl>(2)->forward(torch::silu(h));
+    h = groupNormSiLU(torch::nn::GroupNorm(out->ptr<torch::nn::GroupNormImpl>(0)), h);
+    return out->ptr<torch::nn::Conv2dImpl>(2)->forward(h);
 }
 
 }  // namespace easel::inference

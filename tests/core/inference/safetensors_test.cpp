@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "reference_dir.h"
@@ -202,4 +205,59 @@ TEST(SafetensorsMalformed, EmptyTensorAndEmptyFileAreFine) {
     EXPECT_EQ(st.at("e").numel(), 0);
     const auto p2 = dir.write("empty.safetensors", file("{}"));
     EXPECT_TRUE(SafetensorsFile::open(p2).tensors().empty());
+}
+
+namespace {
+
+// Resident set of this process in bytes (/proc/self/statm, second field, in pages).
+std::int64_t residentBytes() {
+    std::ifstream statm("/proc/self/statm");
+    std::int64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+}  // namespace
+
+TEST(Safetensors, ReleasingATensorsPagesDropsThemFromTheProcessAndKeepsItsBytes) {
+    TempDir dir;
+    std::vector<float> big(8 << 20);  // 32 MiB
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 1000) * 0.5f;
+    const std::vector<float> small{1.0f, 2.0f, 3.0f};
+    const auto path = dir / "big.safetensors";
+    easel::inference::writeSafetensors(path,
+                                       {{"big", DType::F32, {static_cast<std::int64_t>(big.size())}, bytesOf(big)},
+                                        {"small", DType::F32, {3}, bytesOf(small)}});
+    const auto st = SafetensorsFile::open(path);
+    const auto& view = st.at("big");
+    const std::size_t count = big.size();
+    auto checksum = [&] {
+        double sum = 0;
+        const auto* p = reinterpret_cast<const float*>(view.data.data());
+        for (std::size_t i = 0; i < count; ++i) sum += p[i];
+        return sum;
+    };
+    double expected = 0;
+    for (float f : big) expected += f;
+    big.clear();
+    big.shrink_to_fit();
+    const auto before = residentBytes();
+    EXPECT_EQ(checksum(), expected);  // touches every page of the mapping
+    const auto touched = residentBytes();
+    EXPECT_GT(touched - before, 24 << 20);
+    st.releasePages(view);
+    const auto released = residentBytes();
+    EXPECT_LT(released, touched - (24 << 20)) << "the tensor's pages are still resident";
+    // The bytes are read from the file again when touched; the other tensor is unharmed.
+    EXPECT_EQ(checksum(), expected);
+    EXPECT_EQ(std::memcmp(st.at("small").data.data(), small.data(), 12), 0);
+}
+
+TEST(Safetensors, ReleasingPagesLeavesTensorsHeldInMemoryAlone) {
+    std::vector<std::byte> bytes(4 << 20, std::byte{7});
+    easel::inference::OwnedTensor owned{"owned", DType::U8, {static_cast<std::int64_t>(bytes.size())}, bytes};
+    const auto st = SafetensorsFile::compose("composed", {}, {}, {std::move(owned)});
+    const auto& view = st.at("owned");
+    st.releasePages(view);
+    for (std::size_t i = 0; i < view.data.size(); i += 4096) ASSERT_EQ(view.data[i], std::byte{7}) << i;
 }

@@ -4,14 +4,38 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
+
 namespace easel::inference {
 
 // GroupNorm that runs in float32 whatever the model dtype, as LDM's GroupNorm32 does.
 torch::Tensor groupNormFloat32(torch::nn::GroupNorm norm, const torch::Tensor& x);
+// GroupNorm then SiLU, both in float32 (libtorch 1.13's bf16 SiLU is scalar and slow), back in x's dtype.
+torch::Tensor groupNormSiLU(torch::nn::GroupNorm norm, const torch::Tensor& x);
+// LayerNorm in float32 whatever the model dtype (libtorch 1.13's bf16 LayerNorm is scalar and slow).
+torch::Tensor layerNormFloat32(torch::nn::LayerNorm norm, const torch::Tensor& x);
 
 // Softmax attention over [B, heads, T, d] tensors; q is scaled by 1/sqrt(d).
 torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int heads,
                                  const torch::Tensor& mask = {});
+
+// Nearest-neighbour 2x upsampling followed by a 3x3 convolution with padding 1 (the LDM Upsample),
+// computed without building the upsampled tensor. Each output pixel parity (row a, column b) sees
+// only two input rows and two input columns: rows {i-1, i} with taps {W0, W1+W2} for a = 0, rows
+// {i, i+1} with taps {W0+W1, W2} for a = 1, and the same for columns. So the four parities are one
+// 2x2 convolution of the input (padding 1) with 4x the output channels, interleaved afterwards:
+// 16 multiply-adds per input pixel and channel pair instead of 36 (2.25x fewer FLOPs). The summed
+// weights are computed in float32 once and cached until the weight changes.
+class UpsampleConv2x {
+public:
+    torch::Tensor forward(const torch::nn::Conv2d& conv, const torch::Tensor& x);
+
+private:
+    torch::Tensor m_weight, m_bias;  // [4*out, in, 2, 2] and [4*out]
+    const void* m_source = nullptr;
+    std::uint32_t m_sourceVersion = 0;
+    torch::Dtype m_sourceDtype = torch::kFloat32;
+};
 
 struct ResBlockImpl : torch::nn::Module {
     ResBlockImpl(int inChannels, int outChannels, int embChannels);
@@ -81,6 +105,7 @@ struct UpsampleImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x);
     torch::Tensor forward(const torch::Tensor& x, std::vector<int64_t> size);  // nearest to an exact size
     torch::nn::Conv2d conv{nullptr};
+    UpsampleConv2x fused;
 };
 TORCH_MODULE(Upsample);
 

@@ -25,9 +25,9 @@ VAEResnetBlockImpl::VAEResnetBlockImpl(int in, int out) {
 }
 
 torch::Tensor VAEResnetBlockImpl::forward(const torch::Tensor& x) {
-    auto h = conv1(torch::silu(groupNormFloat32(norm1, x)));
-    h = conv2(torch::silu(groupNormFloat32(norm2, h)));
-    return (nin_shortcut ? nin_shortcut(x) : x) + h;
+    auto h = conv1(groupNormSiLU(norm1, x));
+    h = conv2(groupNormSiLU(norm2, h));
+    return h.add_(nin_shortcut ? nin_shortcut(x) : x);
 }
 
 VAEAttnBlockImpl::VAEAttnBlockImpl(int c) {
@@ -53,9 +53,7 @@ torch::Tensor VAEDownsampleImpl::forward(const torch::Tensor& x) {
 }
 
 VAEUpsampleImpl::VAEUpsampleImpl(int c) { conv = register_module("conv", easel::inference::conv(c, c, 3, 1, 1)); }
-torch::Tensor VAEUpsampleImpl::forward(const torch::Tensor& x) {
-    return conv(torch::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}));
-}
+torch::Tensor VAEUpsampleImpl::forward(const torch::Tensor& x) { return fused.forward(conv, x); }
 
 VAEMidImpl::VAEMidImpl(int c) {
     block_1 = register_module("block_1", VAEResnetBlock(c, c));

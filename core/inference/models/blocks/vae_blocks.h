@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "inference/models/blocks/unet_blocks.h"
+
 namespace easel::inference {
 
 struct VAEResnetBlockImpl : torch::nn::Module {
@@ -35,6 +37,7 @@ struct VAEUpsampleImpl : torch::nn::Module {
     explicit VAEUpsampleImpl(int channels);
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::Conv2d conv{nullptr};
+    UpsampleConv2x fused;
 };
 TORCH_MODULE(VAEUpsample);
 

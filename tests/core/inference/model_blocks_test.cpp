@@ -1,0 +1,181 @@
+// The fast paths of the network blocks against the plain computation they replace: the fused
+// nearest-upsample + 3x3 convolution, sliced attention, the float32 norms under bf16, building
+// modules directly in a dtype, and channels-last weights.
+
+#include <gtest/gtest.h>
+
+#include "inference/models/blocks/unet_blocks.h"
+#include "inference/models/blocks/vae_blocks.h"
+#include "inference/tensor_utils.h"
+
+using namespace easel::inference;
+
+namespace {
+
+torch::Tensor upsampleThenConv(torch::nn::Conv2d conv, const torch::Tensor& x, std::vector<int64_t> size) {
+    namespace F = torch::nn::functional;
+    return conv->forward(F::interpolate(x, F::InterpolateFuncOptions().size(size).mode(torch::kNearest)));
+}
+
+double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
+    return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>();
+}
+
+torch::Tensor naiveAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int heads,
+                             const torch::Tensor& mask = {}) {
+    const auto b = q.size(0), d = q.size(2) / heads;
+    auto split = [&](const torch::Tensor& t) { return t.view({b, t.size(1), heads, d}).transpose(1, 2); };
+    auto scores = torch::matmul(split(q), split(k).transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
+    if (mask.defined()) scores = scores + mask;
+    return torch::matmul(scores.softmax(-1), split(v)).transpose(1, 2).reshape({b, q.size(1), heads * d});
+}
+
+}  // namespace
+
+TEST(UpsampleConv2x, EqualsNearestUpsamplingThenTheConvolution) {
+    torch::manual_seed(1);
+    torch::NoGradGuard noGrad;
+    Upsample up(6);
+    up->conv->weight.normal_();
+    up->conv->bias.normal_();
+    for (const auto format : {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+        // Odd, non-square sizes reach every border case of the four parities.
+        const auto x = torch::randn({2, 6, 5, 7}).contiguous(format);
+        const auto expected = upsampleThenConv(up->conv, x, {10, 14});
+        const auto got = up->forward(x);
+        ASSERT_EQ(got.sizes(), expected.sizes());
+        EXPECT_LT(maxAbsDiff(got, expected), 1e-4) << "memory format " << format;
+        EXPECT_LT(maxAbsDiff(up->forward(x, {10, 14}), expected), 1e-4);
+    }
+}
+
+TEST(UpsampleConv2x, FollowsTheWeightsWhenTheyChange) {
+    torch::manual_seed(2);
+    torch::NoGradGuard noGrad;
+    VAEUpsample up(4);
+    const auto x = torch::randn({1, 4, 6, 6});
+    (void)up->forward(x);                                         // caches the folded weights
+    up->conv->weight.copy_(torch::randn_like(up->conv->weight));  // in place, as loading a checkpoint does
+    EXPECT_LT(maxAbsDiff(up->forward(x), upsampleThenConv(up->conv, x, {12, 12})), 1e-4);
+    useChannelsLast(*up);  // new storage
+    up->conv->bias.fill_(3.0);
+    EXPECT_LT(maxAbsDiff(up->forward(x), upsampleThenConv(up->conv, x, {12, 12})), 1e-4);
+}
+
+TEST(UpsampleConv2x, RunsInBf16CloseToFloat32) {
+    torch::manual_seed(3);
+    torch::NoGradGuard noGrad;
+    Upsample up(8);
+    const auto x = torch::randn({1, 8, 9, 4});
+    const auto expected = upsampleThenConv(up->conv, x, {18, 8});
+    up->to(torch::kBFloat16);
+    useChannelsLast(*up);
+    const auto got = up->forward(x.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+    EXPECT_LT(maxAbsDiff(got, expected), 0.05 * expected.abs().max().item<double>());
+}
+
+TEST(UpsampleConv2x, AnUpsampleToAnOddSizeTakesThePlainPath) {
+    torch::manual_seed(4);
+    torch::NoGradGuard noGrad;
+    Upsample up(3);
+    const auto x = torch::randn({1, 3, 5, 5});
+    // diffusers' upsample_size: the next skip may be 9x11, not 10x10.
+    EXPECT_LT(maxAbsDiff(up->forward(x, {9, 11}), upsampleThenConv(up->conv, x, {9, 11})), 1e-5);
+}
+
+TEST(Attention, SlicedAttentionEqualsTheFullSoftmaxOnLongSequences) {
+    torch::manual_seed(5);
+    torch::NoGradGuard noGrad;
+    // 2 x 2 heads x 1500 x 1000 = 6M scores: sliced over heads and over queries.
+    const auto q = torch::randn({2, 1500, 32}), k = torch::randn({2, 1000, 32}), v = torch::randn({2, 1000, 32});
+    EXPECT_LT(maxAbsDiff(multiHeadAttention(q, k, v, 2), naiveAttention(q, k, v, 2)), 1e-5);
+    // Short sequences: several heads per slice.
+    const auto qs = torch::randn({3, 77, 64}), ks = torch::randn({3, 77, 64}), vs = torch::randn({3, 77, 64});
+    const auto causal = torch::full({77, 77}, -INFINITY).triu(1);
+    EXPECT_LT(maxAbsDiff(multiHeadAttention(qs, ks, vs, 4, causal), naiveAttention(qs, ks, vs, 4, causal)), 1e-5);
+    EXPECT_LT(maxAbsDiff(multiHeadAttention(qs, ks, vs, 4), naiveAttention(qs, ks, vs, 4)), 1e-5);
+}
+
+TEST(Attention, Bf16AttentionStaysCloseToFloat32) {
+    torch::manual_seed(6);
+    torch::NoGradGuard noGrad;
+    const auto q = torch::randn({1, 2048, 80}), k = torch::randn({1, 2048, 80}), v = torch::randn({1, 2048, 80});
+    const auto expected = naiveAttention(q, k, v, 2);
+    const auto got = multiHeadAttention(q.to(torch::kBFloat16), k.to(torch::kBFloat16), v.to(torch::kBFloat16), 2);
+    EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+    EXPECT_LT(maxAbsDiff(got, expected), 0.05);
+}
+
+TEST(Norms, Float32NormsUnderBf16MatchTheFloat32Computation) {
+    torch::manual_seed(7);
+    torch::NoGradGuard noGrad;
+    torch::nn::GroupNorm gn(torch::nn::GroupNormOptions(4, 16).eps(1e-5));
+    gn->weight.normal_();
+    gn->bias.normal_();
+    const auto x = torch::randn({2, 16, 6, 5}) * 3 + 1;
+    const auto expected = torch::silu(gn(x));
+    EXPECT_LT(maxAbsDiff(groupNormSiLU(gn, x), expected), 1e-6);
+    torch::nn::LayerNorm ln(torch::nn::LayerNormOptions({24}));
+    ln->weight.normal_();
+    const auto t = torch::randn({2, 7, 24});
+    const auto lnExpected = ln(t);
+    gn->to(torch::kBFloat16);
+    ln->to(torch::kBFloat16);
+    const auto xb = x.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto got = groupNormSiLU(gn, xb);
+    EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+    // The inputs' own bf16 rounding (2^-8 relative) is most of the difference.
+    EXPECT_LT(maxAbsDiff(got, expected), 0.1);
+    const auto lnGot = layerNormFloat32(ln, t.to(torch::kBFloat16));
+    EXPECT_EQ(lnGot.scalar_type(), torch::kBFloat16);
+    EXPECT_LT(maxAbsDiff(lnGot, lnExpected), 0.1);
+}
+
+TEST(Norms, Bf16GroupNormSiLUMergesItsStatisticsOverPixelBlocks) {
+    torch::manual_seed(9);
+    torch::NoGradGuard noGrad;
+    torch::nn::GroupNorm gn(torch::nn::GroupNormOptions(32, 64).eps(1e-6));
+    gn->weight.normal_();
+    gn->bias.normal_();
+    // 20000 pixels x 64 channels: two blocks of pixels, and a mean far from zero next to a small
+    // spread, where a one-pass E[x^2] - E[x]^2 would lose the variance.
+    const auto x =
+        (torch::randn({1, 64, 200, 100}) * 0.5 + 50).to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
+    // The exact answer: the same bf16 inputs, normalised in float64.
+    const auto expected =
+        torch::silu(torch::group_norm(x.to(torch::kFloat64).contiguous(), 32, gn->weight.to(torch::kFloat64),
+                                      gn->bias.to(torch::kFloat64), 1e-6))
+            .to(torch::kFloat32);
+    gn->to(torch::kBFloat16);
+    const auto got = groupNormSiLU(gn, x);
+    EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    // Within bf16 rounding of the output and of the affine weights.
+    const auto err = (got.to(torch::kFloat32) - expected).abs() - 0.02 * expected.abs();
+    EXPECT_LT(err.max().item<double>(), 0.02);
+}
+
+TEST(ModuleBuilding, ADefaultDtypeGuardBuildsModulesInThatDtypeAndRestoresTheDefault) {
+    {
+        DefaultDtypeGuard guard(torch::kBFloat16);
+        VAEResnetBlock block(8, 16);
+        for (const auto& p : block->parameters()) EXPECT_EQ(p.scalar_type(), torch::kBFloat16);
+        EXPECT_EQ(torch::randn({2}).scalar_type(), torch::kBFloat16);
+    }
+    EXPECT_EQ(torch::randn({2}).scalar_type(), torch::kFloat32);
+    EXPECT_EQ(VAEResnetBlock(8, 16)->conv1->weight.scalar_type(), torch::kFloat32);
+}
+
+TEST(ModuleBuilding, ChannelsLastWeightsGiveTheSameOutputs) {
+    torch::manual_seed(8);
+    torch::NoGradGuard noGrad;
+    VAEResnetBlock block(32, 64);
+    const auto x = torch::randn({1, 32, 10, 10});
+    const auto expected = block->forward(x);
+    useChannelsLast(*block);
+    EXPECT_TRUE(block->conv1->weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(block->nin_shortcut->weight.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    const auto got = block->forward(x);
+    EXPECT_LT(maxAbsDiff(got, expected), 1e-5);
+}
