@@ -50,6 +50,7 @@ int runRemote(const QUrl& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    easel::inference::restartWithoutSlowBlasCoreType(argv);
     using namespace easel;
     // --help must work without a display, so it is handled before QApplication exists.
     try {

@@ -76,6 +76,7 @@ Endpoints: see README.md and server/openapi.json; GET /health answers 200 once t
 }  // namespace
 
 int main(int argc, char** argv) {
+    easel::inference::restartWithoutSlowBlasCoreType(argv);
     using namespace easel;
     try {
         const app::ArgList args(argc, argv);

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "app_args.h"
+#include "inference/runtime_info.h"
 #include "inference/training/builtin_trainer.h"
 
 namespace {
@@ -32,6 +33,7 @@ Options:
 }  // namespace
 
 int main(int argc, char** argv) {
+    easel::inference::restartWithoutSlowBlasCoreType(argv);
     using namespace easel;
     try {
         const app::ArgList args(argc, argv);

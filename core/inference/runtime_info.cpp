@@ -2,6 +2,15 @@
 
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 namespace easel::inference {
 
@@ -25,6 +34,29 @@ bool cpuHasFastBF16() {
 #else
     return false;
 #endif
+}
+
+void restartWithoutSlowBlasCoreType(char** argv) {
+    const char* coreType = std::getenv("OPENBLAS_CORETYPE");
+    if (coreType == nullptr || std::getenv("EASEL_KEEP_OPENBLAS_CORETYPE") != nullptr) return;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!__builtin_cpu_supports("avx512f")) return;
+#else
+    return;
+#endif
+    std::string name(coreType);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (const char* avx512 : {"skylakex", "cooperlake", "sapphirerapids"}) {
+        if (name == avx512) return;
+    }
+    std::fprintf(stderr,
+                 "easel: OPENBLAS_CORETYPE=%s keeps OpenBLAS off this CPU's AVX-512 kernels (float32 ~1.5x "
+                 "slower); restarting without it (EASEL_KEEP_OPENBLAS_CORETYPE=1 keeps it)\n",
+                 coreType);
+    ::unsetenv("OPENBLAS_CORETYPE");
+    ::execv("/proc/self/exe", argv);
+    std::fprintf(stderr, "easel: could not restart (%s); going on with OPENBLAS_CORETYPE=%s\n", std::strerror(errno),
+                 coreType);
 }
 
 }  // namespace easel::inference

@@ -17,4 +17,12 @@ RuntimeInfo runtimeInfo();
 // slower than fp32 (measured: an AVX2-only EPYC spent minutes on one SD 1.5 UNet step).
 bool cpuHasFastBF16();
 
+// OPENBLAS_CORETYPE pins OpenBLAS to one CPU's kernels when the library loads, before main(). Some
+// environments set it to Haswell (AVX2): on an AVX-512 CPU that made float32 matmuls, and so an SD 1.5
+// UNet step, ~1.5x slower (measured: 10.6 s vs 7.1 s per 512x512 step on a 2-core AVX-512 EPYC).
+// Call first thing in main(): when the variable names a core type without AVX-512 on a CPU with it,
+// this says so on stderr and re-executes the program without it (EASEL_KEEP_OPENBLAS_CORETYPE=1
+// keeps it). Returns only when nothing needs changing or the re-exec failed.
+void restartWithoutSlowBlasCoreType(char** argv);
+
 }  // namespace easel::inference

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "inference/engine.h"
+#include "inference/runtime_info.h"
 #include "inference/training/shapes_dataset.h"
 #include "shape_detector.h"
 
@@ -52,6 +53,7 @@ std::vector<Scene> validationScenes(int count) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    easel::inference::restartWithoutSlowBlasCoreType(argv);
     std::string modelDir = std::string(EASEL_SOURCE_DIR) + "/resources/models/easel-shapes-64";
     std::string guidance = "1.5,2,3,5";
     int prompts = 48, repeats = 10, threads = static_cast<int>(std::thread::hardware_concurrency());

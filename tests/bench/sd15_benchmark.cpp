@@ -4,6 +4,7 @@
 // 0.36 TFLOP at 256²; VAE decode 2.51 TFLOP at 512²), and peak RSS.
 //
 //   easel-bench [--sizes 256,512] [--precisions fp32,bf16] [--steps N] [--threads N] [--trace DIR]
+//               [--layout nhwc|nchw]
 //
 // Each time is the median of N runs (default 3) after a warm-up run. --trace writes chrome://tracing
 // files of one UNet step and one decode per size into DIR.
@@ -65,8 +66,10 @@ std::vector<std::string> split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    easel::inference::restartWithoutSlowBlasCoreType(argv);
     std::string sizes = "256,512", precisions = "fp32,bf16";
     std::string traceDir;
+    bool nchw = false;  // --layout nchw: convolution weights left NCHW, to compare with the engine's NHWC
     int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency());
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
@@ -78,6 +81,8 @@ int main(int argc, char** argv) {
             steps = std::stoi(argv[i + 1]);
         else if (a == "--threads")
             threads = std::stoi(argv[i + 1]);
+        else if (a == "--layout")
+            nchw = std::string(argv[i + 1]) == "nchw";
         else if (a == "--trace")
             traceDir = argv[i + 1];
     }
@@ -86,7 +91,8 @@ int main(int argc, char** argv) {
     UNetConfig unetConfig;  // the defaults are SD 1.5
     VAEConfig vaeConfig;
     TextEncoderConfig textConfig;
-    std::printf("SD 1.5 geometry, random weights, %d threads, libtorch %s\n", threads, TORCH_VERSION);
+    std::printf("SD 1.5 geometry, random weights, %d threads, libtorch %s, %s weights\n", threads, TORCH_VERSION,
+                nchw ? "NCHW" : "channels-last");
     if (precisions.find("bf16") != std::string::npos && !cpuHasFastBF16()) {
         std::printf(
             "note: this CPU has no AVX-512; libtorch 1.13's bf16 matmuls take a slow single-threaded path "
@@ -113,8 +119,10 @@ int main(int argc, char** argv) {
         unet->eval();
         vae->eval();
         text->eval();
-        useChannelsLast(*unet);
-        useChannelsLast(*vae);
+        if (!nchw) {
+            useChannelsLast(*unet);
+            useChannelsLast(*vae);
+        }
         const auto ids = torch::randint(0, 49407, {2, 77}, torch::kLong);
         torch::Tensor context;
         const double textSeconds = timeIt([&] { context = text->encode(ids, 1).hidden; }, 3);
