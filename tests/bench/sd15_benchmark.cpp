@@ -5,6 +5,9 @@
 //
 //   easel-bench [--sizes 256,512] [--precisions fp32,bf16] [--steps N] [--threads N] [--trace DIR]
 //               [--layout nhwc|nchw]
+//   easel-bench --write-checkpoint F.safetensors       SD 1.5 with random weights as an fp16 single file
+//   easel-bench --load-checkpoint F.safetensors --clip-vocab bpe_simple_vocab_16e6.txt.gz
+//               [--precisions bf16] [--sizes 512] [--steps N]   Engine load + one generation, peak RSS
 //
 // Each time is the median of N runs (default 3) after a warm-up run. --trace writes chrome://tracing
 // files of one UNet step and one decode per size into DIR.
@@ -23,6 +26,8 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include "inference/engine.h"
+#include "inference/loading/safetensors.h"
 #include "inference/models/autoencoder_kl.h"
 #include "inference/models/clip_text_model.h"
 #include "inference/models/unet_2d_condition.h"
@@ -63,12 +68,72 @@ std::vector<std::string> split(const std::string& s) {
     return out;
 }
 
+// --write-checkpoint: the SD 1.5 networks with random weights as an original-layout fp16 single file
+// (what users download, ~2 GB), for --load-checkpoint to load and run in a fresh process.
+int writeCheckpoint(const std::string& path) {
+    UNet2DConditionModel unet(UNetConfig{});
+    AutoencoderKL vae(VAEConfig{});
+    CLIPTextModel text(TextEncoderConfig{});
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorToWrite> tensors;
+    auto add = [&](torch::nn::Module& m, const std::string& prefix) {
+        for (const auto& item : m.named_parameters(true)) {
+            keep.push_back(item.value().to(torch::kFloat16).contiguous());
+            tensors.push_back({prefix + item.key(),
+                               DType::F16,
+                               keep.back().sizes().vec(),
+                               {static_cast<const std::byte*>(keep.back().data_ptr()), keep.back().nbytes()}});
+        }
+        for (const auto& item : m.named_buffers(true)) {
+            keep.push_back(item.value().contiguous());
+            tensors.push_back({prefix + item.key(),
+                               *fileDtypeOf(keep.back().scalar_type()),
+                               keep.back().sizes().vec(),
+                               {static_cast<const std::byte*>(keep.back().data_ptr()), keep.back().nbytes()}});
+        }
+    };
+    add(*unet, "model.diffusion_model.");
+    add(*vae, "first_stage_model.");
+    add(*text, "cond_stage_model.transformer.");
+    writeSafetensors(path, tensors);
+    std::printf("wrote %s (%zu tensors)\n", path.c_str(), tensors.size());
+    return 0;
+}
+
+// --load-checkpoint: what a user sees: Engine::loadModel on a single file, then one 512x512
+// generation of `steps` steps with guidance; load time, generation time and the process's peak RSS.
+int loadAndGenerate(const std::string& path, const std::string& precision, const std::string& vocab, int size,
+                    int steps, int threads) {
+    EngineOptions options;
+    options.precision = precision;
+    options.threads = threads;
+    options.clipVocabulary = vocab;
+    Engine engine(options);
+    const auto t0 = std::chrono::steady_clock::now();
+    engine.loadModel(path);
+    const double load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("loaded %s in %s: %.1f s, peak %.2f GiB\n", path.c_str(), precision.c_str(), load, peakRssGiB());
+    std::fflush(stdout);
+    GenerationRequest request;
+    request.prompt = "a photograph of an astronaut riding a horse";
+    request.width = request.height = size;
+    request.steps = steps;
+    request.guidanceScale = 7.5f;
+    request.seed = 1;
+    const auto t1 = std::chrono::steady_clock::now();
+    (void)engine.generate(request);
+    const double gen = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    std::printf("%s %dx%d, %d steps: %.1f s end to end; peak RSS %.2f GiB (%.2f GB)\n", precision.c_str(), size, size,
+                steps, gen, peakRssGiB(), peakRssGiB() * 1.073741824);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     easel::inference::restartWithoutSlowBlasCoreType(argv);
     std::string sizes = "256,512", precisions = "fp32,bf16";
-    std::string traceDir;
+    std::string traceDir, writePath, loadPath, vocab;
     bool nchw = false;  // --layout nchw: convolution weights left NCHW, to compare with the engine's NHWC
     int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency());
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -85,7 +150,17 @@ int main(int argc, char** argv) {
             nchw = std::string(argv[i + 1]) == "nchw";
         else if (a == "--trace")
             traceDir = argv[i + 1];
+        else if (a == "--write-checkpoint")
+            writePath = argv[i + 1];
+        else if (a == "--load-checkpoint")
+            loadPath = argv[i + 1];
+        else if (a == "--clip-vocab")
+            vocab = argv[i + 1];
     }
+    if (!writePath.empty()) return writeCheckpoint(writePath);
+    if (!loadPath.empty())
+        return loadAndGenerate(loadPath, split(precisions).front(), vocab, std::stoi(split(sizes).back()), steps,
+                               threads);
     torch::set_num_threads(threads);
     torch::NoGradGuard noGrad;
     UNetConfig unetConfig;  // the defaults are SD 1.5

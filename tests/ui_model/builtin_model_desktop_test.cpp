@@ -95,7 +95,8 @@ protected:
         window->gallery()->selectImage(0);
         QTemporaryDir tmp;
         const QString path = tmp.filePath(QStringLiteral("result.png"));
-        EXPECT_TRUE(window->gallery()->saveSelected(path));
+        // The list shows an entry before its image bytes have arrived (under load, seconds later).
+        EXPECT_TRUE(waitFor([&] { return window->gallery()->saveSelected(path); }, kTimeoutMs));
         QFile file(path);
         if (!file.open(QIODevice::ReadOnly)) return {};
         const QByteArray bytes = file.readAll();
