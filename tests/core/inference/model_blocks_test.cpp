@@ -179,3 +179,25 @@ TEST(ModuleBuilding, ChannelsLastWeightsGiveTheSameOutputs) {
     const auto got = block->forward(x);
     EXPECT_LT(maxAbsDiff(got, expected), 1e-5);
 }
+
+TEST(Training, GradientsFlowThroughTheUpsampleAndTheSlicedAttention) {
+    // easel-train trains these blocks: the inference shortcuts (cached folded weights, bmm_out,
+    // in-place GroupNorm) must step aside when autograd is on.
+    torch::manual_seed(10);
+    Upsample up(4);
+    const auto x = torch::randn({1, 4, 5, 6});
+    up->forward(x).square().sum().backward();
+    ASSERT_TRUE(up->conv->weight.grad().defined());
+    const auto fusedGrad = up->conv->weight.grad().clone();
+    up->conv->weight.mutable_grad().zero_();
+    upsampleThenConv(up->conv, x, {10, 12}).square().sum().backward();
+    EXPECT_LT(maxAbsDiff(fusedGrad, up->conv->weight.grad()), 1e-4);
+
+    auto q = torch::randn({1, 1500, 16}, torch::requires_grad());
+    const auto k = torch::randn({1, 1000, 16}), v = torch::randn({1, 1000, 16});
+    multiHeadAttention(q, k, v, 2).sum().backward();
+    const auto slicedGrad = q.grad().clone();
+    q.mutable_grad().zero_();
+    naiveAttention(q, k, v, 2).sum().backward();
+    EXPECT_LT(maxAbsDiff(slicedGrad, q.grad()), 1e-5);
+}

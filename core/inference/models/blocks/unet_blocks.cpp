@@ -80,8 +80,9 @@ torch::Tensor groupNormSiLUChannelsLast(torch::nn::GroupNorm norm, const torch::
 
 torch::Tensor groupNormSiLU(torch::nn::GroupNorm norm, const torch::Tensor& x) {
     if (x.scalar_type() == torch::kFloat32) return torch::silu(norm(x));
-    if (x.dim() == 4 && x.device().is_cpu() && x.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
-        norm->options.affine())
+    // The blockwise path works in place, so it is for inference only; training takes the plain one.
+    if (!torch::GradMode::is_enabled() && x.dim() == 4 && x.device().is_cpu() &&
+        x.is_contiguous(torch::MemoryFormat::ChannelsLast) && norm->options.affine())
         return groupNormSiLUChannelsLast(norm, x);
     const auto& o = norm->options;
     auto h = torch::group_norm(x.to(torch::kFloat32), o.num_groups(), norm->weight.to(torch::kFloat32),
@@ -116,6 +117,8 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
     const auto bh = qh.size(0), tq = qh.size(1), tk = kh.size(1);
     const int64_t qChunk = std::clamp<int64_t>(kBudget / std::max<int64_t>(1, tk), 1, tq);
     const int64_t perSlice = std::max<int64_t>(1, kBudget / std::max<int64_t>(1, qChunk * tk));
+    const bool training =
+        torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
     auto out = torch::empty_like(qh);
     for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
         const auto n = std::min(perSlice, bh - s0);
@@ -127,14 +130,24 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
                               ? torch::baddbmm(mask.narrow(0, q0, m).expand({n, m, tk}), qs, ks.transpose(1, 2))
                               : torch::bmm(qs, ks.transpose(1, 2));
             auto slice = out.narrow(0, s0, n).narrow(1, q0, m);
-            torch::bmm_out(slice, scores.softmax(-1), vs);
+            if (training) {
+                slice.copy_(torch::bmm(scores.softmax(-1), vs));  // autograd cannot go through bmm_out
+            } else {
+                torch::bmm_out(slice, scores.softmax(-1), vs);
+            }
         }
     }
     return out.reshape({b, heads, q.size(1), d}).permute({0, 2, 1, 3}).reshape({b, q.size(1), heads * d});
 }
 
-torch::Tensor UpsampleConv2x::forward(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
+torch::Tensor UpsampleConv2x::forward(torch::nn::Conv2d conv, const torch::Tensor& x) {
     const auto& w = conv->weight;
+    if (torch::GradMode::is_enabled() && w.requires_grad()) {
+        // Training: the cached folded weights carry no gradient back to the conv, so take the plain path.
+        namespace F = torch::nn::functional;
+        return conv->forward(F::interpolate(
+            x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
+    }
     if (!m_weight.defined() || m_source != w.data_ptr() || m_sourceVersion != w._version() ||
         m_sourceDtype != w.scalar_type()) {
         torch::NoGradGuard noGrad;

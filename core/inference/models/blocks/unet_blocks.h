@@ -28,7 +28,7 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
 // weights are computed in float32 once and cached until the weight changes.
 class UpsampleConv2x {
 public:
-    torch::Tensor forward(const torch::nn::Conv2d& conv, const torch::Tensor& x);
+    torch::Tensor forward(torch::nn::Conv2d conv, const torch::Tensor& x);
 
 private:
     torch::Tensor m_weight, m_bias;  // [4*out, in, 2, 2] and [4*out]
