@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QDialog>
+#include <QDir>
 #include <QFile>
 #include <QHBoxLayout>
 #include <QJsonDocument>
@@ -74,7 +75,16 @@ GalleryPane::GalleryPane(ApiClient* client, DialogPresenter* dialogs, QWidget* p
             auto save = [this] {
                 const QString path = m_dialogs->askSaveFile(this, tr("Save image"), QStringLiteral("easel.png"),
                                                             tr("PNG images (*.png)"));
-                if (!path.isEmpty()) saveSelected(path);
+                if (path.isEmpty() || selected() == nullptr) return;
+                if (!m_bytes.contains(selected()->url)) {
+                    m_dialogs->showMessage(this, tr("Image still loading"),
+                                           tr("The image has not finished downloading yet; try again in a moment."));
+                } else if (!saveSelected(path)) {
+                    m_dialogs->showMessage(this, tr("Could not save"),
+                                           tr("Easel could not write %1. Check that the folder exists and that you "
+                                              "may write to it.")
+                                               .arg(QDir::toNativeSeparators(path)));
+                }
             };
             connect(button, &QPushButton::clicked, this, save);
             connect(action, &QAction::triggered, this, save);

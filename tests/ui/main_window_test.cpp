@@ -141,6 +141,17 @@ TEST_F(WindowFixture, GalleryUseAsInitFeedsImageToImage) {
         return window->gallery()->saveSelected(dir.filePath(QStringLiteral("x.png")));
     }));
     saveScreenshot(*window, QStringLiteral("gallery"));
+    // "Save as PNG…" to a folder that does not exist says so instead of doing nothing.
+    QPushButton* saveButton = nullptr;
+    for (auto* b : window->gallery()->findChildren<QPushButton*>())
+        if (b->text() == QStringLiteral("Save as PNG…")) saveButton = b;
+    ASSERT_NE(saveButton, nullptr);
+    dialogs.savePath = QStringLiteral("/nonexistent-easel-folder/x.png");
+    const auto messagesBefore = dialogs.messages.size();
+    saveButton->click();
+    ASSERT_EQ(dialogs.messages.size(), messagesBefore + 1);
+    EXPECT_TRUE(dialogs.messages.back().startsWith(QStringLiteral("Could not save: ")));
+    EXPECT_TRUE(dialogs.messages.back().contains(QStringLiteral("/nonexistent-easel-folder/x.png")));
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("saved.png"));
     ASSERT_TRUE(window->gallery()->saveSelected(path));
