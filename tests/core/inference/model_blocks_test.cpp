@@ -30,6 +30,14 @@ torch::Tensor naiveAttention(const torch::Tensor& q, const torch::Tensor& k, con
     return torch::matmul(scores.softmax(-1), split(v)).transpose(1, 2).reshape({b, q.size(1), heads * d});
 }
 
+// A GroupNorm with random affine weights, as a trained one has.
+torch::nn::GroupNorm randomGroupNorm(int groups, int channels, double eps) {
+    torch::nn::GroupNorm gn(torch::nn::GroupNormOptions(groups, channels).eps(eps));
+    gn->weight.normal_();
+    gn->bias.normal_();
+    return gn;
+}
+
 }  // namespace
 
 TEST(UpsampleConv2x, EqualsNearestUpsamplingThenTheConvolution) {
@@ -110,9 +118,7 @@ TEST(Attention, Bf16AttentionStaysCloseToFloat32) {
 TEST(Norms, Float32NormsUnderBf16MatchTheFloat32Computation) {
     torch::manual_seed(7);
     torch::NoGradGuard noGrad;
-    torch::nn::GroupNorm gn(torch::nn::GroupNormOptions(4, 16).eps(1e-5));
-    gn->weight.normal_();
-    gn->bias.normal_();
+    auto gn = randomGroupNorm(4, 16, 1e-5);
     const auto x = torch::randn({2, 16, 6, 5}) * 3 + 1;
     const auto expected = torch::silu(gn(x));
     EXPECT_LT(maxAbsDiff(groupNormSiLU(gn, x), expected), 1e-6);
@@ -135,9 +141,7 @@ TEST(Norms, Float32NormsUnderBf16MatchTheFloat32Computation) {
 TEST(Norms, Bf16GroupNormSiLUMergesItsStatisticsOverPixelBlocks) {
     torch::manual_seed(9);
     torch::NoGradGuard noGrad;
-    torch::nn::GroupNorm gn(torch::nn::GroupNormOptions(32, 64).eps(1e-6));
-    gn->weight.normal_();
-    gn->bias.normal_();
+    auto gn = randomGroupNorm(32, 64, 1e-6);
     // 20000 pixels x 64 channels: two blocks of pixels, and a mean far from zero next to a small
     // spread, where a one-pass E[x^2] - E[x]^2 would lose the variance.
     const auto x =

@@ -16,12 +16,20 @@ torch::nn::GroupNorm groupNorm(int channels, double eps) {
 
 }  // namespace
 
-torch::Tensor groupNormFloat32(torch::nn::GroupNorm norm, const torch::Tensor& x) {
-    if (x.scalar_type() == torch::kFloat32) return norm(x);
+namespace {
+
+// GroupNorm of x computed and returned in float32, whatever x's dtype.
+torch::Tensor groupNormInFloat32(torch::nn::GroupNorm norm, const torch::Tensor& x) {
     const auto& o = norm->options;
     return torch::group_norm(x.to(torch::kFloat32), o.num_groups(), norm->weight.to(torch::kFloat32),
-                             norm->bias.to(torch::kFloat32), o.eps())
-        .to(x.scalar_type());
+                             norm->bias.to(torch::kFloat32), o.eps());
+}
+
+}  // namespace
+
+torch::Tensor groupNormFloat32(torch::nn::GroupNorm norm, const torch::Tensor& x) {
+    if (x.scalar_type() == torch::kFloat32) return norm(x);
+    return groupNormInFloat32(norm, x).to(x.scalar_type());
 }
 
 namespace {
@@ -84,9 +92,7 @@ torch::Tensor groupNormSiLU(torch::nn::GroupNorm norm, const torch::Tensor& x) {
     if (!torch::GradMode::is_enabled() && x.dim() == 4 && x.device().is_cpu() &&
         x.is_contiguous(torch::MemoryFormat::ChannelsLast) && norm->options.affine())
         return groupNormSiLUChannelsLast(norm, x);
-    const auto& o = norm->options;
-    auto h = torch::group_norm(x.to(torch::kFloat32), o.num_groups(), norm->weight.to(torch::kFloat32),
-                               norm->bias.to(torch::kFloat32), o.eps());
+    auto h = groupNormInFloat32(norm, x);
     return torch::silu_(h).to(x.scalar_type());
 }
 
@@ -140,13 +146,15 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
     return out.reshape({b, heads, q.size(1), d}).permute({0, 2, 1, 3}).reshape({b, q.size(1), heads * d});
 }
 
-torch::Tensor UpsampleConv2x::forward(torch::nn::Conv2d conv, const torch::Tensor& x) {
+torch::Tensor UpsampleConv2x::forward(torch::nn::Conv2d conv, const torch::Tensor& x, std::vector<int64_t> size) {
+    if (size.empty()) size = {2 * x.size(2), 2 * x.size(3)};
     const auto& w = conv->weight;
-    if (torch::GradMode::is_enabled() && w.requires_grad()) {
-        // Training: the cached folded weights carry no gradient back to the conv, so take the plain path.
+    // The plain path: any size other than exactly 2x (diffusers' upsample_size for odd latents), and
+    // training, where the cached folded weights would carry no gradient back to the conv.
+    if (size.size() != 2 || size[0] != 2 * x.size(2) || size[1] != 2 * x.size(3) ||
+        (torch::GradMode::is_enabled() && w.requires_grad())) {
         namespace F = torch::nn::functional;
-        return conv->forward(F::interpolate(
-            x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
+        return conv->forward(F::interpolate(x, F::InterpolateFuncOptions().size(size).mode(torch::kNearest)));
     }
     if (!m_weight.defined() || m_source != w.data_ptr() || m_sourceVersion != w._version() ||
         m_sourceDtype != w.scalar_type()) {
@@ -290,9 +298,7 @@ DownsampleImpl::DownsampleImpl(int channels) { op = register_module("op", conv(c
 torch::Tensor DownsampleImpl::forward(const torch::Tensor& x) { return op(x); }
 
 torch::Tensor UpsampleImpl::forward(const torch::Tensor& x, std::vector<int64_t> size) {
-    namespace F = torch::nn::functional;
-    if (size.size() == 2 && size[0] == 2 * x.size(2) && size[1] == 2 * x.size(3)) return fused.forward(conv, x);
-    return conv(F::interpolate(x, F::InterpolateFuncOptions().size(size).mode(torch::kNearest)));
+    return fused.forward(conv, x, std::move(size));
 }
 
 UpsampleImpl::UpsampleImpl(int channels) {

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace easel::inference {
 
@@ -25,10 +26,11 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
 // {i, i+1} with taps {W0+W1, W2} for a = 1, and the same for columns. So the four parities are one
 // 2x2 convolution of the input (padding 1) with 4x the output channels, interleaved afterwards:
 // 16 multiply-adds per input pixel and channel pair instead of 36 (2.25x fewer FLOPs). The summed
-// weights are computed in float32 once and cached until the weight changes.
+// weights are computed in float32 once and cached until the weight changes. `size` (default 2x) other
+// than exactly 2x, or training, takes the plain upsample-then-convolve path.
 class UpsampleConv2x {
 public:
-    torch::Tensor forward(torch::nn::Conv2d conv, const torch::Tensor& x);
+    torch::Tensor forward(torch::nn::Conv2d conv, const torch::Tensor& x, std::vector<int64_t> size = {});
 
 private:
     torch::Tensor m_weight, m_bias;  // [4*out, in, 2, 2] and [4*out]
