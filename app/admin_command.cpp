@@ -1,9 +1,9 @@
-#include "admin_command.h"
+#include "app/admin_command.h"
 
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "backend.h"
+#include "app/backend.h"
 
 namespace easel::app {
 

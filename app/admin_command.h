@@ -1,7 +1,7 @@
 #pragma once
 #include <string>
 
-#include "app_args.h"
+#include "app/app_args.h"
 
 namespace easel::app {
 

@@ -1,4 +1,4 @@
-#include "app_args.h"
+#include "app/app_args.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,8 +1,8 @@
-#include "backend_setup.h"
+#include "app/backend_setup.h"
 
 #include <iostream>
 
-#include "generate_command.h"
+#include "app/generate_command.h"
 
 namespace easel::app {
 

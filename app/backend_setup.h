@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-#include "app_args.h"
+#include "app/app_args.h"
 #include "inference/engine.h"
 
 namespace easel::app {

@@ -9,16 +9,16 @@
 #include <memory>
 #include <string_view>
 
-#include "api_client.h"
-#include "app_args.h"
-#include "app_icon.h"
-#include "backend.h"
-#include "backend_setup.h"
-#include "dialog_presenter.h"
-#include "engine_generator.h"
-#include "http_server.h"
+#include "app/app_args.h"
+#include "app/backend.h"
+#include "app/backend_setup.h"
 #include "inference/runtime_info.h"
-#include "main_window.h"
+#include "models/model_registry.h"
+#include "server/http_server.h"
+#include "ui/api_client.h"
+#include "ui/app_icon.h"
+#include "ui/dialog_presenter.h"
+#include "ui/main_window.h"
 
 namespace {
 
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     if (const auto server = args.value("--server")) return runRemote(QUrl(QString::fromStdString(*server)));
     inference::Engine engine;
     app::loadDefaultModel(engine, args, argv[0]);
-    app::EngineGenerator generator(engine);
+    models::ModelRegistry generator(engine);
     app::BackendConfig config;
     config.dataDir = args.value("--data-dir").value_or("easel-data");
     std::unique_ptr<app::Backend> backend;

@@ -1,4 +1,4 @@
-#include "generate_command.h"
+#include "app/generate_command.h"
 
 #include <cstdio>
 #include <cstdlib>

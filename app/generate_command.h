@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "app_args.h"
+#include "app/app_args.h"
 
 namespace easel::app {
 

@@ -11,15 +11,15 @@
 #include <string>
 #include <string_view>
 
-#include "admin_command.h"
-#include "app_args.h"
-#include "backend.h"
-#include "backend_setup.h"
-#include "engine_generator.h"
-#include "generate_command.h"
-#include "http_server.h"
+#include "app/admin_command.h"
+#include "app/app_args.h"
+#include "app/backend.h"
+#include "app/backend_setup.h"
+#include "app/generate_command.h"
 #include "inference/runtime_info.h"
-#include "openapi.h"
+#include "models/model_registry.h"
+#include "server/http_server.h"
+#include "server/openapi.h"
 
 namespace {
 
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
 
         inference::Engine engine;
         app::loadDefaultModel(engine, args, argv[0]);
-        app::EngineGenerator generator(engine, {}, memoryBudget);
+        models::ModelRegistry generator(engine, {}, memoryBudget);
         generator.addInstalled(config.dataDir / "models");
         app::Backend backend(config, generator);
         backend.start();

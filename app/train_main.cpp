@@ -4,7 +4,7 @@
 #include <iostream>
 #include <string_view>
 
-#include "app_args.h"
+#include "app/app_args.h"
 #include "inference/runtime_info.h"
 #include "inference/training/builtin_trainer.h"
 

@@ -19,7 +19,7 @@ START=$(date +%s)
 phase() { echo "=== [$(date +%H:%M:%S) +$(($(date +%s) - START))s] $*"; }
 
 if [[ ${1:-} == --prepare ]]; then
-    REF=${EASEL_REFERENCE_DIR:-$ROOT/../shared/reference}
+    REF=${EASEL_REFERENCE_DIR:-$ROOT/tests/data/reference}
     rm -rf "$DEPS"
     mkdir -p "$DEPS/include" "$DEPS/reference"
     cp -r /usr/include/nlohmann "$DEPS/include/"

@@ -1,8 +1,8 @@
-#include "account_controller.h"
+#include "server/account_controller.h"
 
 #include <nlohmann/json.hpp>
 
-#include "authenticated.h"
+#include "server/authenticated.h"
 
 namespace easel::server {
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
 // /api/v1/auth/* and /api/v1/account/*: sign-up, login, logout, the dashboard's account calls.
 
-#include "router.h"
+#include "server/router.h"
 #include "service/access_control.h"
 
 namespace easel::server {

@@ -1,9 +1,9 @@
-#include "admin_controller.h"
+#include "server/admin_controller.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "authenticated.h"
+#include "server/authenticated.h"
 
 namespace easel::server {
 
@@ -32,16 +32,15 @@ double residentMegabytes() {
     return 0;
 }
 
-json installJson(const std::string& id, const InstallStatus& s) {
+json installJson(const std::string& id, const models::InstallStatus& s) {
     const bool done = s.state == "ready";
     const bool failed = s.state == "failed";
     json out{{"status", done     ? "success"
                         : failed ? "error"
                                  : "processing"},
              {"model_id", id},
-             {"model_status", s.state},
-             {"message", s.message},
-             {"messege", s.message}};
+             {"model_status", s.state}};
+    setMessage(out, s.message);
     if (!done && !failed) {
         out["eta"] = s.etaSeconds;
         out["progress"] = {{"bytes_done", s.bytesDone}, {"bytes_total", s.bytesTotal}};
@@ -50,7 +49,7 @@ json installJson(const std::string& id, const InstallStatus& s) {
 }
 
 void registerAdminRoutes(Router& router, service::AccessControl& access, service::GenerationService& g,
-                         jobs::JobRunner& runner, ModelInstaller& installer, const std::string& device) {
+                         jobs::JobRunner& runner, models::ModelInstaller& installer, const std::string& device) {
     auto& accounts = access.accounts();
     router.add("GET", "/api/v1/admin/users",
                authenticated(access, Credential::AdminKey,
@@ -112,26 +111,26 @@ void registerAdminRoutes(Router& router, service::AccessControl& access, service
             }),
         "Admin: models on this server");
 
-    router.add("POST", "/api/v1/enterprise/load_model",
-               authenticated(access, Credential::AdminKey,
-                             [&installer](const Request&, const json& body, const service::Access&) {
-                                 FieldReader r{body, {}};
-                                 ModelSource s;
-                                 s.modelId = r.string("model_id", 200).value_or("");
-                                 s.url = r.string("url", 4000).value_or(r.string("model_url", 4000).value_or(""));
-                                 s.hfRepo =
-                                     r.string("hf_id", 200).value_or(r.string("huggingface_id", 200).value_or(""));
-                                 s.path = r.string("path", 4000).value_or("");
-                                 s.revision = r.string("revision", 100).value_or("main");
-                                 r.check();
-                                 if (s.url.empty() && s.hfRepo.empty() && s.path.empty() && isHubRepoId(s.modelId)) {
-                                     s.hfRepo = s.modelId;  // the hosted API's "model_id": "owner/name"
-                                     s.modelId.clear();
-                                 }
-                                 const auto started = installer.start(s);
-                                 return Response::json(200, installJson(started.modelId, started));
-                             }),
-               "Admin: load a model from a local path, an http(s) .safetensors URL or a Hugging Face repo id");
+    router.add(
+        "POST", "/api/v1/enterprise/load_model",
+        authenticated(access, Credential::AdminKey,
+                      [&installer](const Request&, const json& body, const service::Access&) {
+                          FieldReader r{body, {}};
+                          models::ModelSource s;
+                          s.modelId = r.string("model_id", 200).value_or("");
+                          s.url = r.string("url", 4000).value_or(r.string("model_url", 4000).value_or(""));
+                          s.hfRepo = r.string("hf_id", 200).value_or(r.string("huggingface_id", 200).value_or(""));
+                          s.path = r.string("path", 4000).value_or("");
+                          s.revision = r.string("revision", 100).value_or("main");
+                          r.check();
+                          if (s.url.empty() && s.hfRepo.empty() && s.path.empty() && models::isHubRepoId(s.modelId)) {
+                              s.hfRepo = s.modelId;  // the hosted API's "model_id": "owner/name"
+                              s.modelId.clear();
+                          }
+                          const auto started = installer.start(s);
+                          return Response::json(200, installJson(started.modelId, started));
+                      }),
+        "Admin: load a model from a local path, an http(s) .safetensors URL or a Hugging Face repo id");
     router.add(
         "POST", "/api/v1/enterprise/verify_model",
         authenticated(access, Credential::AdminKey,

@@ -1,4 +1,4 @@
-#include "api_support.h"
+#include "server/api_support.h"
 
 #include <algorithm>
 #include <cctype>
@@ -42,7 +42,8 @@ int httpStatus(ErrorCode code) {
 }
 
 Response errorResponse(const ServiceError& e) {
-    nlohmann::json body{{"status", "error"}, {"message", e.what()}, {"messege", e.what()}};
+    nlohmann::json body{{"status", "error"}};
+    setMessage(body, e.what());
     if (!e.fieldErrors.empty()) body["errors"] = e.fieldErrors;
     if (e.retryAfterSeconds) body["retry_after"] = *e.retryAfterSeconds;
     auto r = Response::json(httpStatus(e.code()), body);

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/service_error.h"
-#include "http_types.h"
+#include "server/http_types.h"
 
 namespace easel::server {
 

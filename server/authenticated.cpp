@@ -1,4 +1,4 @@
-#include "authenticated.h"
+#include "server/authenticated.h"
 
 namespace easel::server {
 namespace {

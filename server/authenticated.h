@@ -5,8 +5,8 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "api_support.h"
-#include "router.h"
+#include "server/api_support.h"
+#include "server/router.h"
 #include "service/access_control.h"
 
 namespace easel::server {

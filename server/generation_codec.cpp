@@ -1,8 +1,8 @@
-#include "generation_codec.h"
+#include "server/generation_codec.h"
 
-#include "api_support.h"
 #include "common/base64.h"
-#include "http_client.h"
+#include "net/http_client.h"
+#include "server/api_support.h"
 
 namespace easel::server {
 namespace {
@@ -35,17 +35,17 @@ std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, co
             return std::nullopt;
         }
         try {
-            OutboundRequest fetch;
+            net::OutboundRequest fetch;
             fetch.url = *value;
             fetch.timeout = std::chrono::seconds(20);
             fetch.maxBody = 20u * 1024 * 1024;
-            const auto response = httpFetch(fetch, UrlPolicy{allowPrivate});
+            const auto response = net::httpFetch(fetch, net::UrlPolicy{allowPrivate});
             if (response.status != 200) {
                 r.errors[name].push_back("could not be fetched: HTTP " + std::to_string(response.status));
                 return std::nullopt;
             }
             return jobs::Bytes(response.body.begin(), response.body.end());
-        } catch (const OutboundError& e) {
+        } catch (const net::OutboundError& e) {
             r.errors[name].push_back(std::string("could not be fetched: ") + e.what());
             return std::nullopt;
         }
@@ -168,16 +168,14 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
             if (output.empty() && job.images > 0) {
                 // Clients read output[0] on "success": an answer without images must not say so.
                 out["status"] = "error";
-                out["message"] = "the images of this request have expired";
-                out["messege"] = out["message"];
+                setMessage(out, "the images of this request have expired");
             }
             break;
         }
         case storage::JobStatus::Queued:
         case storage::JobStatus::Running:
             out["eta"] = v.etaSeconds;
-            out["message"] = "Try to fetch request after given estimated time";
-            out["messege"] = out["message"];
+            setMessage(out, "Try to fetch request after given estimated time");
             out["fetch_result"] = fetchUrl;
             out["future_links"] = json::array();
             // Where the images will be once done (404 until then); the hosted API's future_links.
@@ -197,13 +195,11 @@ json jobJson(const service::JobView& v, const std::string& baseUrl, const servic
             }
             break;
         case storage::JobStatus::Failed:
-            out["message"] = "generation failed: " + job.error + " (the request was not charged)";
-            out["messege"] = out["message"];
+            setMessage(out, "generation failed: " + job.error + " (the request was not charged)");
             out["output"] = json::array();
             break;
         case storage::JobStatus::Cancelled:
-            out["message"] = "the request was cancelled (and not charged)";
-            out["messege"] = out["message"];
+            setMessage(out, "the request was cancelled (and not charged)");
             out["output"] = json::array();
             break;
     }

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "http_types.h"
+#include "server/http_types.h"
 #include "service/generation_service.h"
 
 namespace easel::server {

@@ -1,10 +1,10 @@
-#include "generation_controller.h"
+#include "server/generation_controller.h"
 
 #include <nlohmann/json.hpp>
 
-#include "authenticated.h"
 #include "common/base64.h"
-#include "generation_codec.h"
+#include "server/authenticated.h"
+#include "server/generation_codec.h"
 
 namespace easel::server {
 namespace {

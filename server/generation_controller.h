@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "router.h"
+#include "server/router.h"
 #include "service/access_control.h"
 #include "service/generation_service.h"
 

@@ -1,4 +1,4 @@
-#include "health_controller.h"
+#include "server/health_controller.h"
 
 #include <nlohmann/json.hpp>
 

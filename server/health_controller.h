@@ -1,7 +1,7 @@
 #pragma once
 #include <string>
 
-#include "router.h"
+#include "server/router.h"
 
 namespace easel::server {
 

@@ -1,6 +1,6 @@
-#include "http_server.h"
+#include "server/http_server.h"
 
-#include "api_support.h"
+#include "server/api_support.h"
 
 #include <array>
 #include <boost/asio/dispatch.hpp>

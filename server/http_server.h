@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "router.h"
+#include "server/router.h"
 
 namespace easel::server {
 

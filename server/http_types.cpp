@@ -1,4 +1,4 @@
-#include "http_types.h"
+#include "server/http_types.h"
 
 #include <algorithm>
 #include <cctype>
@@ -26,7 +26,14 @@ Response Response::json(int status, const nlohmann::json& body) {
 }
 
 Response Response::error(int status, std::string_view message) {
-    return json(status, {{"status", "error"}, {"message", message}, {"messege", message}});
+    nlohmann::json body{{"status", "error"}};
+    setMessage(body, message);
+    return json(status, body);
+}
+
+void setMessage(nlohmann::json& body, std::string_view message) {
+    body["message"] = message;
+    body["messege"] = message;
 }
 
 }  // namespace easel::server

@@ -41,4 +41,8 @@ struct Response {
     static Response error(int status, std::string_view message);
 };
 
+// Sets "message" and the hosted API's legacy spelling "messege" (its clients still read it) to the
+// same text. Every answer that carries a message goes through here, so the alias is added in one place.
+void setMessage(nlohmann::json& body, std::string_view message);
+
 }  // namespace easel::server

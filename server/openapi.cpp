@@ -1,6 +1,8 @@
-#include "openapi.h"
+#include "server/openapi.h"
 
 #include <map>
+
+#include "common/request_limits.h"
 
 namespace easel::server {
 namespace {
@@ -11,23 +13,33 @@ json stringProp(const std::string& description) { return {{"type", "string"}, {"
 json numberProp(const std::string& description) {
     return {{"oneOf", json::array({{{"type", "number"}}, {{"type", "string"}}})}, {"description", description}};
 }
+// A number within one of the request limits (common/request_limits.h), bounds stated in the schema.
+template <typename T>
+json limitedProp(const limits::Range<T>& range, const std::string& description) {
+    auto p = numberProp(range.describe() + (description.empty() ? "" : "; " + description));
+    p["minimum"] = range.min;
+    p["maximum"] = range.max;
+    return p;
+}
 
 json generationSchema(const std::string& kind) {
+    const auto side = "multiple of the model's size multiple (8 for SD), at most " +
+                      std::to_string(limits::kDefaultMaxSide) + " unless the server allows more; default: the model's";
     json props{
         {"key", stringProp("API key (or Authorization: Bearer / X-API-Key)")},
         {"model_id", stringProp("model id; default: the server's default model")},
         {"prompt", stringProp("what to draw; A1111 weighting (word:1.3) works")},
         {"negative_prompt", stringProp("what to avoid")},
-        {"width", numberProp("multiple of 8, at most 1024; default: the model's")},
-        {"height", numberProp("multiple of 8, at most 1024; default: the model's")},
-        {"samples", numberProp("1 to 4 images")},
-        {"num_inference_steps", numberProp("sampling steps, clamped to the plan's cap")},
-        {"guidance_scale", numberProp("1 to 20")},
-        {"seed", numberProp("null or -1: random; image i uses seed + i")},
+        {"width", numberProp(side)},
+        {"height", numberProp(side)},
+        {"samples", limitedProp(limits::kSamples, "images")},
+        {"num_inference_steps", limitedProp(limits::kSteps, "sampling steps, clamped to the plan's cap")},
+        {"guidance_scale", limitedProp(limits::kGuidance, "at most 1: no classifier-free guidance")},
+        {"seed", numberProp(limits::kSeed.describe() + "; null or -1: random; image i uses seed + i")},
         {"scheduler", stringProp("diffusers name (DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, "
                                  "EulerDiscreteScheduler, DDIMScheduler, LCMScheduler) or A1111 name")},
         {"use_karras_sigmas", stringProp("\"yes\"/\"no\" or a boolean")},
-        {"clip_skip", numberProp("1 = last layer")},
+        {"clip_skip", limitedProp(limits::kClipSkip, "1 = last layer")},
         {"base64", stringProp("\"yes\": output holds data URLs instead of links")},
         {"webhook", stringProp("URL notified when the request finishes")},
         {"track_id", stringProp("echoed back in responses and webhooks")},
@@ -37,7 +49,7 @@ json generationSchema(const std::string& kind) {
     json required = json::array({"prompt"});
     if (kind != "text2img") {
         props["init_image"] = stringProp("base64 / data URL image, or a link from /api/v6/base64_to_url");
-        props["strength"] = numberProp("0 to 1 (v3: prompt_strength); how much to change the init image");
+        props["strength"] = limitedProp(limits::kStrength, "(v3: prompt_strength) how much to change the init image");
         required.push_back("init_image");
     }
     if (kind == "inpaint") {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "router.h"
+#include "server/router.h"
 
 namespace easel::server {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http_types.h"
+#include "server/http_types.h"
 
 namespace easel::server {
 

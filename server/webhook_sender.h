@@ -3,7 +3,8 @@
 // there from a background thread, retried with backoff on failure. Each POST carries
 //   X-Easel-Timestamp: <unix seconds>
 //   X-Easel-Signature: sha256=<hex HMAC-SHA256(account's webhook secret, timestamp + "." + body)>
-// so the receiver can check that it came from this server and is not a replay.
+// so the receiver can check that it came from this server and is not a replay. Retry delays run on the
+// injected Clock, so tests move a fake one instead of sleeping.
 
 #include <chrono>
 #include <condition_variable>
@@ -11,16 +12,18 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "http_client.h"
+#include "common/clock.h"
+#include "net/http_client.h"
 
 namespace easel::server {
 
 struct WebhookOptions {
-    UrlPolicy policy;
+    net::UrlPolicy policy;
     std::vector<std::chrono::milliseconds> retryDelays{std::chrono::seconds(2), std::chrono::seconds(10),
                                                        std::chrono::seconds(60)};
     std::chrono::milliseconds timeout{10'000};
@@ -29,9 +32,9 @@ struct WebhookOptions {
 class WebhookSender {
 public:
     using SecretFor = std::function<std::string(std::int64_t userId)>;
-    using Now = std::function<std::int64_t()>;
 
-    WebhookSender(WebhookOptions options, SecretFor secretFor, Now now);
+    // `clock` gives the signed timestamp and times the retries; it must outlive the sender.
+    WebhookSender(WebhookOptions options, SecretFor secretFor, const Clock& clock);
     ~WebhookSender();
     WebhookSender(const WebhookSender&) = delete;
     WebhookSender& operator=(const WebhookSender&) = delete;
@@ -42,6 +45,8 @@ public:
     // Deliveries that got a 2xx, and those given up after every retry.
     int delivered() const;
     int abandoned() const;
+    // Deliveries waiting for their first attempt or for a retry (not the one being attempted).
+    int pending() const;
 
 private:
     struct Delivery {
@@ -49,17 +54,21 @@ private:
         std::string url;
         std::string body;
         std::size_t attempt = 0;
-        std::chrono::steady_clock::time_point due;
+        std::int64_t dueMs = 0;  // on Clock::steadyMilliseconds()
     };
     void loop();
     bool attempt(const Delivery& d);
 
     WebhookOptions m_options;
     SecretFor m_secretFor;
-    Now m_now;
+    const Clock& m_clock;
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
     std::deque<Delivery> m_queue;
+    // The account whose delivery is being attempted (outside the lock), and whether forget() asked
+    // for it meanwhile: then a failed attempt is not retried.
+    std::optional<std::int64_t> m_attempting;
+    bool m_attemptForgotten = false;
     bool m_stopping = false;
     int m_delivered = 0;
     int m_abandoned = 0;

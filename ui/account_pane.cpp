@@ -1,4 +1,4 @@
-#include "account_pane.h"
+#include "ui/account_pane.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -13,8 +13,8 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
-#include "api_client.h"
-#include "dialog_presenter.h"
+#include "ui/api_client.h"
+#include "ui/dialog_presenter.h"
 
 namespace easel::ui {
 

@@ -4,7 +4,7 @@
 
 #include <QWidget>
 
-#include "api_types.h"
+#include "ui/api_types.h"
 
 class QLabel;
 class QLineEdit;

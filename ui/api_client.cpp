@@ -1,4 +1,4 @@
-#include "api_client.h"
+#include "ui/api_client.h"
 
 #include <QJsonDocument>
 #include <QNetworkReply>

@@ -10,8 +10,8 @@
 #include <functional>
 #include <optional>
 
-#include "api_error.h"
-#include "generation_params.h"
+#include "ui/api_error.h"
+#include "ui/generation_params.h"
 
 namespace easel::ui {
 

@@ -1,4 +1,4 @@
-#include "api_types.h"
+#include "ui/api_types.h"
 
 #include <QCoreApplication>
 #include <QJsonArray>

@@ -1,4 +1,4 @@
-#include "curl_command.h"
+#include "ui/curl_command.h"
 
 #include <QJsonDocument>
 

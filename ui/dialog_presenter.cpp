@@ -1,4 +1,4 @@
-#include "dialog_presenter.h"
+#include "ui/dialog_presenter.h"
 
 #include <QFileDialog>
 #include <QInputDialog>

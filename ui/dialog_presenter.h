@@ -6,7 +6,7 @@
 #include <QStringList>
 #include <optional>
 
-#include "api_error.h"
+#include "ui/api_error.h"
 
 class QWidget;
 

@@ -1,4 +1,4 @@
-#include "gallery_pane.h"
+#include "ui/gallery_pane.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -15,9 +15,9 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
-#include "api_client.h"
-#include "dialog_presenter.h"
-#include "infotext.h"
+#include "ui/api_client.h"
+#include "ui/dialog_presenter.h"
+#include "ui/infotext.h"
 
 namespace easel::ui {
 

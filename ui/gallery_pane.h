@@ -6,8 +6,8 @@
 #include <QList>
 #include <QWidget>
 
-#include "api_types.h"
-#include "generation_params.h"
+#include "ui/api_types.h"
+#include "ui/generation_params.h"
 
 class QLabel;
 class QListWidget;

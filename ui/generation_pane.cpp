@@ -1,4 +1,4 @@
-#include "generation_pane.h"
+#include "ui/generation_pane.h"
 
 #include <QHBoxLayout>
 #include <QKeyEvent>
@@ -8,7 +8,7 @@
 #include <QPushButton>
 #include <QVBoxLayout>
 
-#include "parameter_form.h"
+#include "ui/parameter_form.h"
 
 namespace easel::ui {
 

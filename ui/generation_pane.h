@@ -7,7 +7,7 @@
 #include <QPixmap>
 #include <QWidget>
 
-#include "generation_params.h"
+#include "ui/generation_params.h"
 
 class QLabel;
 class QPlainTextEdit;

@@ -1,8 +1,8 @@
-#include "generation_params.h"
+#include "ui/generation_params.h"
 
 #include <QBuffer>
 
-#include "infotext.h"
+#include "ui/infotext.h"
 
 namespace easel::ui {
 

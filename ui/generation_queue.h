@@ -12,9 +12,9 @@
 #include <QObject>
 #include <QTimer>
 
-#include "api_client.h"
-#include "api_types.h"
-#include "generation_params.h"
+#include "ui/api_client.h"
+#include "ui/api_types.h"
+#include "ui/generation_params.h"
 
 namespace easel::ui {
 

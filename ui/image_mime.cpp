@@ -1,4 +1,4 @@
-#include "image_mime.h"
+#include "ui/image_mime.h"
 
 #include <QImageReader>
 #include <QUrl>

@@ -1,10 +1,10 @@
-#include "image_to_image_pane.h"
+#include "ui/image_to_image_pane.h"
 
 #include <QHBoxLayout>
 #include <QPushButton>
 #include <QVBoxLayout>
 
-#include "init_image_view.h"
+#include "ui/init_image_view.h"
 
 namespace easel::ui {
 

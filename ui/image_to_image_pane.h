@@ -1,7 +1,7 @@
 #pragma once
 // img2img: the shared form (with strength) plus an init image.
 
-#include "generation_pane.h"
+#include "ui/generation_pane.h"
 
 namespace easel::ui {
 

@@ -1,120 +1,43 @@
-#include "infotext.h"
+#include "ui/infotext.h"
 
 #include <QStringList>
-#include <array>
+
+#include "common/infotext.h"
+#include "common/sampler_names.h"
 
 namespace easel::ui {
 
-namespace {
-
-constexpr auto kNegativePrefix = QLatin1String("Negative prompt: ");
-
-struct SamplerName {
-    const char* sampler;
-    const char* scheduler;
-    bool karras;
-};
-
-constexpr std::array<SamplerName, 9> kSamplers{{
-    {"DPM++ 2M", "DPMSolverMultistepScheduler", false},
-    {"DPM++ 2M Karras", "DPMSolverMultistepScheduler", true},
-    {"Euler", "EulerDiscreteScheduler", false},
-    {"Euler Karras", "EulerDiscreteScheduler", true},
-    {"Euler a", "EulerAncestralDiscreteScheduler", false},
-    {"DDIM", "DDIMScheduler", false},
-    {"LCM", "LCMScheduler", false},
-    {"LCM Karras", "LCMScheduler", true},
-    {"Euler a Karras", "EulerAncestralDiscreteScheduler", true},
-}};
-
-// Splits "Steps: 20, Sampler: Euler a, Lora hashes: \"a: 1, b: 2\"" into key/value pairs.
-QMap<QString, QString> parseFields(const QString& line) {
-    QMap<QString, QString> fields;
-    qsizetype i = 0;
-    while (i < line.size()) {
-        while (i < line.size() && (line[i] == QLatin1Char(' ') || line[i] == QLatin1Char(','))) ++i;
-        const auto colon = line.indexOf(QLatin1String(": "), i);
-        if (colon < 0) break;
-        const QString key = line.mid(i, colon - i).trimmed();
-        i = colon + 2;
-        QString value;
-        if (i < line.size() && line[i] == QLatin1Char('"')) {
-            const auto end = line.indexOf(QLatin1Char('"'), i + 1);
-            value = line.mid(i + 1, (end < 0 ? line.size() : end) - i - 1);
-            i = end < 0 ? line.size() : end + 1;
-        } else {
-            const auto comma = line.indexOf(QLatin1String(", "), i);
-            value = line.mid(i, (comma < 0 ? line.size() : comma) - i);
-            i = comma < 0 ? line.size() : comma;
-        }
-        fields.insert(key, value.trimmed());
-    }
-    return fields;
-}
-
-}  // namespace
+// The format and the sampler names live in core/common (one implementation for the engine that
+// writes infotexts and the app that reads them); this file only converts to and from Qt types.
 
 Infotext Infotext::parse(const QString& text) {
+    const auto parsed = easel::Infotext::parse(text.toStdString());
     Infotext info;
-    QStringList lines = QString(text).replace(QLatin1String("\r\n"), QLatin1String("\n")).split(QLatin1Char('\n'));
-    while (!lines.isEmpty() && lines.back().trimmed().isEmpty()) lines.removeLast();
-    if (!lines.isEmpty() && lines.back().contains(QLatin1String("Steps: ")))
-        info.fields = parseFields(lines.takeLast());
-    bool negative = false;
-    QStringList prompt;
-    QStringList negativeLines;
-    for (const auto& line : lines) {
-        if (!negative && line.startsWith(kNegativePrefix)) {
-            negative = true;
-            negativeLines << line.mid(kNegativePrefix.size());
-        } else if (negative) {
-            negativeLines << line;
-        } else {
-            prompt << line;
-        }
-    }
-    info.prompt = prompt.join(QLatin1Char('\n'));
-    info.negativePrompt = negativeLines.join(QLatin1Char('\n'));
+    info.prompt = QString::fromStdString(parsed.prompt);
+    info.negativePrompt = QString::fromStdString(parsed.negativePrompt);
+    for (const auto& [k, v] : parsed.fields) info.fields.insert(QString::fromStdString(k), QString::fromStdString(v));
     return info;
 }
 
 QString Infotext::format() const {
-    QString out = prompt;
-    if (!negativePrompt.isEmpty()) out += QLatin1Char('\n') + kNegativePrefix + negativePrompt;
-    out += QLatin1Char('\n');
-    const QStringList order = {QStringLiteral("Steps"), QStringLiteral("Sampler"), QStringLiteral("CFG scale"),
-                               QStringLiteral("Seed"),  QStringLiteral("Size"),    QStringLiteral("Model")};
-    QStringList keys;
-    for (const auto& k : order) {
-        if (fields.contains(k)) keys << k;
-    }
-    for (auto it = fields.begin(); it != fields.end(); ++it) {
-        if (!order.contains(it.key())) keys << it.key();
-    }
-    QStringList parts;
-    for (const auto& k : keys) {
-        const QString v = fields.value(k);
-        const bool quote = v.contains(QLatin1Char(',')) || v.contains(QLatin1Char(':'));
-        parts << k + QLatin1String(": ") + (quote ? QLatin1Char('"') + v + QLatin1Char('"') : v);
-    }
-    return out + parts.join(QLatin1String(", "));
+    easel::Infotext text;
+    text.prompt = prompt.toStdString();
+    text.negativePrompt = negativePrompt.toStdString();
+    for (auto it = fields.begin(); it != fields.end(); ++it)
+        text.fields[it.key().toStdString()] = it.value().toStdString();
+    return QString::fromStdString(text.format());
 }
 
 std::optional<std::pair<QString, bool>> schedulerFromSampler(const QString& sampler) {
-    for (const auto& s : kSamplers) {
-        if (sampler.compare(QLatin1String(s.sampler), Qt::CaseInsensitive) == 0 ||
-            sampler.compare(QLatin1String(s.scheduler), Qt::CaseInsensitive) == 0) {
-            return std::pair{QString::fromLatin1(s.scheduler), s.karras};
-        }
-    }
-    return std::nullopt;
+    const auto entry = easel::findSamplerName(sampler.toStdString());
+    if (!entry) return std::nullopt;
+    return std::pair{
+        QString::fromUtf8(entry->diffusersClass.data(), static_cast<qsizetype>(entry->diffusersClass.size())),
+        entry->karras};
 }
 
 QString samplerName(const QString& scheduler, bool karrasSigmas) {
-    for (const auto& s : kSamplers) {
-        if (scheduler == QLatin1String(s.scheduler) && karrasSigmas == s.karras) return QString::fromLatin1(s.sampler);
-    }
-    return scheduler;
+    return QString::fromStdString(easel::a1111SamplerName(scheduler.toStdString(), karrasSigmas));
 }
 
 std::optional<GenerationParams> paramsFromInfotext(const QString& text, GenerationParams base) {

@@ -1,6 +1,6 @@
 #pragma once
-// The A1111 "parameters" PNG text chunk, read and written with Qt only (the core has its own copy
-// but pulls libtorch, which ui must not link):
+// The A1111 "parameters" PNG text chunk in Qt types, over the one implementation in
+// core/common/infotext.h (which the engine writes with):
 //   prompt
 //   Negative prompt: ...
 //   Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 5, Seed: 1, Size: 64x64, Model: easel-shapes-64
@@ -9,7 +9,7 @@
 #include <QString>
 #include <optional>
 
-#include "generation_params.h"
+#include "ui/generation_params.h"
 
 namespace easel::ui {
 

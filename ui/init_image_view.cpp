@@ -1,4 +1,4 @@
-#include "init_image_view.h"
+#include "ui/init_image_view.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -9,7 +9,7 @@
 #include <QMimeData>
 #include <QPainter>
 
-#include "image_mime.h"
+#include "ui/image_mime.h"
 
 namespace easel::ui {
 

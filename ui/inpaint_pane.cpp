@@ -1,4 +1,4 @@
-#include "inpaint_pane.h"
+#include "ui/inpaint_pane.h"
 
 #include <QApplication>
 #include <QButtonGroup>
@@ -12,9 +12,9 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
-#include "image_mime.h"
-#include "init_image_view.h"
-#include "mask_canvas.h"
+#include "ui/image_mime.h"
+#include "ui/init_image_view.h"
+#include "ui/mask_canvas.h"
 
 namespace easel::ui {
 

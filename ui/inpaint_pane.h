@@ -1,7 +1,7 @@
 #pragma once
 // Inpainting: the shared form (with strength) plus the mask painted over the init image.
 
-#include "generation_pane.h"
+#include "ui/generation_pane.h"
 
 namespace easel::ui {
 

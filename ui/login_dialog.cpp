@@ -1,4 +1,4 @@
-#include "login_dialog.h"
+#include "ui/login_dialog.h"
 
 #include <QDialogButtonBox>
 #include <QFormLayout>
@@ -8,7 +8,7 @@
 #include <QSettings>
 #include <QVBoxLayout>
 
-#include "api_client.h"
+#include "ui/api_client.h"
 
 namespace easel::ui {
 

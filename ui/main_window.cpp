@@ -1,4 +1,4 @@
-#include "main_window.h"
+#include "ui/main_window.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -11,19 +11,19 @@
 #include <QStatusBar>
 #include <QTabWidget>
 
-#include "account_pane.h"
-#include "curl_command.h"
-#include "dialog_presenter.h"
-#include "gallery_pane.h"
-#include "generation_queue.h"
-#include "image_to_image_pane.h"
-#include "infotext.h"
-#include "init_image_view.h"
-#include "inpaint_pane.h"
-#include "login_dialog.h"
-#include "parameter_form.h"
-#include "queue_panel.h"
-#include "text_to_image_pane.h"
+#include "ui/account_pane.h"
+#include "ui/curl_command.h"
+#include "ui/dialog_presenter.h"
+#include "ui/gallery_pane.h"
+#include "ui/generation_queue.h"
+#include "ui/image_to_image_pane.h"
+#include "ui/infotext.h"
+#include "ui/init_image_view.h"
+#include "ui/inpaint_pane.h"
+#include "ui/login_dialog.h"
+#include "ui/parameter_form.h"
+#include "ui/queue_panel.h"
+#include "ui/text_to_image_pane.h"
 
 namespace easel::ui {
 

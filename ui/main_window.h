@@ -6,8 +6,8 @@
 #include <QLabel>
 #include <QMainWindow>
 
-#include "api_client.h"
-#include "api_types.h"
+#include "ui/api_client.h"
+#include "ui/api_types.h"
 
 class QTabWidget;
 

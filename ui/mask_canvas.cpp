@@ -1,11 +1,11 @@
-#include "mask_canvas.h"
+#include "ui/mask_canvas.h"
 
 #include <QDragEnterEvent>
 #include <QMimeData>
 #include <QMouseEvent>
 #include <QPainter>
 
-#include "image_mime.h"
+#include "ui/image_mime.h"
 
 namespace easel::ui {
 

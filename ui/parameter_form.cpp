@@ -1,4 +1,4 @@
-#include "parameter_form.h"
+#include "ui/parameter_form.h"
 
 #include <QCheckBox>
 #include <QComboBox>

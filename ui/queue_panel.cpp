@@ -1,4 +1,4 @@
-#include "queue_panel.h"
+#include "ui/queue_panel.h"
 
 #include <QHBoxLayout>
 #include <QLabel>
@@ -8,7 +8,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
-#include "generation_queue.h"
+#include "ui/generation_queue.h"
 
 namespace easel::ui {
 

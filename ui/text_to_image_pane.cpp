@@ -1,4 +1,4 @@
-#include "text_to_image_pane.h"
+#include "ui/text_to_image_pane.h"
 
 namespace easel::ui {
 

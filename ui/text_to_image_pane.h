@@ -1,7 +1,7 @@
 #pragma once
 // txt2img: the shared prompts and form, nothing more.
 
-#include "generation_pane.h"
+#include "ui/generation_pane.h"
 
 namespace easel::ui {
 

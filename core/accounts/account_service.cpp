@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "quota/quota_ledger.h"
+
 namespace easel::accounts {
 namespace {
 
@@ -212,11 +214,11 @@ std::string AccountService::regenerateKey(std::int64_t userId) {
 }
 
 std::vector<storage::UsageRow> AccountService::usage(std::int64_t userId, int limit, int offset) const {
-    return storage::UsageRepository{m_db}.list(userId, std::clamp(limit, 1, 500), std::max(0, offset));
+    return quota::QuotaLedger(m_db).usage(userId, limit, offset);
 }
 
 std::int64_t AccountService::usageCount(std::int64_t userId) const {
-    return storage::UsageRepository{m_db}.count(userId);
+    return quota::QuotaLedger(m_db).usageCount(userId);
 }
 
 void AccountService::deleteAccount(std::int64_t userId, const std::string& password) {

@@ -2,7 +2,6 @@
 // Time as a collaborator: services take a Clock so that tests can move time (retention, inactivity,
 // rate-limit windows) without sleeping.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -14,6 +13,9 @@ public:
     virtual ~Clock() = default;
     // Seconds since the Unix epoch.
     virtual std::int64_t nowSeconds() const = 0;
+    // Milliseconds on a monotonic clock (any epoch), for delays that a change of the wall clock must
+    // not stretch or cut short (webhook retries). A clock that only has seconds counts in whole ones.
+    virtual std::int64_t steadyMilliseconds() const { return nowSeconds() * 1000; }
 };
 
 class SystemClock final : public Clock {
@@ -22,17 +24,11 @@ public:
         return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
     }
-};
-
-class FakeClock final : public Clock {
-public:
-    explicit FakeClock(std::int64_t start = 1'700'000'000) : m_now(start) {}
-    std::int64_t nowSeconds() const override { return m_now.load(); }
-    void advance(std::int64_t seconds) { m_now += seconds; }
-    void set(std::int64_t seconds) { m_now = seconds; }
-
-private:
-    std::atomic<std::int64_t> m_now;
+    std::int64_t steadyMilliseconds() const override {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
 };
 
 // "2026-11-26T14:00:00Z"

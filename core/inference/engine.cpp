@@ -15,56 +15,23 @@
 #include <sstream>
 #include <thread>
 
+#include "common/request_limits.h"
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/loading/diffusers_loader.h"
-#include "inference/pipelines/denoising_loop.h"
+#include "inference/pipelines/image_to_image.h"
+#include "inference/pipelines/inpaint.h"
+#include "inference/pipelines/pipeline.h"
+#include "inference/pipelines/text_to_image.h"
 #include "inference/schedulers/scheduler.h"
 #include "inference/tensor_utils.h"
 #include "inference/tokenizer/clip_tokenizer.h"
-#include "inference/tokenizer/prompt_parser.h"
 #include "inference/tokenizer/word_tokenizer.h"
 
 namespace easel::inference {
 namespace {
 
-constexpr int kMaxSamples = 4;
-constexpr int kMaxSteps = 150;
-constexpr int kMaxSide = 2048;
-constexpr int kMaxPromptChunks = 8;  // 600 tokens; each chunk adds 77 context tokens to every cross-attention
-
-// Text -> one or more 77-token chunks with per-token weights.
-struct Tokenized {
-    std::vector<std::vector<int>> chunks;
-    std::vector<std::vector<float>> weights;
-};
-
-torch::Tensor imageToTensor(const Image& image) {
-    auto t =
-        torch::from_blob(const_cast<std::uint8_t*>(image.rgb.data()), {image.height, image.width, 3}, torch::kUInt8);
-    return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div(127.5).sub(1.0);
-}
-
-Image tensorToImage(const torch::Tensor& decoded) {
-    auto u8 = ((decoded.to(torch::kFloat32).to(torch::kCPU) / 2 + 0.5).clamp(0, 1) * 255).round().to(torch::kUInt8);
-    u8 = u8.squeeze(0).permute({1, 2, 0}).contiguous();
-    Image out;
-    out.height = static_cast<int>(u8.size(0));
-    out.width = static_cast<int>(u8.size(1));
-    out.rgb.assign(u8.data_ptr<std::uint8_t>(), u8.data_ptr<std::uint8_t>() + u8.numel());
-    return out;
-}
-
-// Latents up to this many positions are decoded by the VAE for previews (32x32 = a 256x256 image).
-constexpr std::int64_t kMaxDecodedPreviewLatents = 32 * 32;
-
-// SD 1.x/2.x latents (already multiplied by the scaling factor) to approximate RGB in [-1, 1]: one row
-// per latent channel (the widely used "cheap approximation" coefficients).
-const torch::Tensor& sdLatentToRgb() {
-    static const torch::Tensor m = torch::tensor({0.298f, 0.207f, 0.208f, 0.187f, 0.286f, 0.173f, -0.158f, 0.189f,
-                                                  0.264f, -0.184f, -0.271f, -0.473f})
-                                       .view({4, 3});
-    return m;
-}
+constexpr int kMaxSamples = limits::kSamples.max;
+constexpr int kMaxSide = limits::kEngineMaxSide;
 
 std::string stemOf(const std::filesystem::path& p) {
     return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
@@ -81,52 +48,6 @@ struct Engine::Impl {
     ModelInfo info;
     std::optional<CLIPTokenizer> clipTokenizer;
     std::optional<WordTokenizer> wordTokenizer;
-
-    Tokenized tokenize(const std::string& text) const {
-        Tokenized t;
-        if (wordTokenizer) {
-            t.chunks.push_back(wordTokenizer->encodePadded(text, model->detected.text.maxPositions));
-            t.weights.emplace_back(t.chunks.back().size(), 1.0f);
-            return t;
-        }
-        // SD 2.x (OpenCLIP, also as a diffusers CLIPTextModel) pads with 0, SD 1.x with EOS.
-        const int pad = model->detected.family == ModelFamily::SD2 ? 0 : clipTokenizer->eosId();
-        auto w = tokenizeWeighted(*clipTokenizer, text, pad);
-        t.chunks = std::move(w.chunks);
-        t.weights = std::move(w.weights);
-        return t;
-    }
-
-    // Encodes each chunk, applies the A1111 emphasis (scale the hidden states by the weights, then
-    // restore the original mean) and concatenates the chunks along the token axis.
-    torch::Tensor encode(const Tokenized& t, int chunks, int clipSkip) {
-        std::vector<torch::Tensor> parts;
-        std::optional<Tokenized> empty;  // padding chunks, only when the other prompt is longer
-        for (int c = 0; c < chunks; ++c) {
-            const bool real = c < static_cast<int>(t.chunks.size());
-            if (!real && !empty) empty = tokenize("");
-            const auto& ids = real ? t.chunks[static_cast<std::size_t>(c)] : empty->chunks[0];
-            const auto& weights = real ? t.weights[static_cast<std::size_t>(c)] : empty->weights[0];
-            for (int id : ids) {
-                if (id < 0 || id >= model->detected.text.vocabSize) {
-                    throw GenerationError("the prompt's token " + std::to_string(id) +
-                                          " is outside the text encoder's vocabulary of " +
-                                          std::to_string(model->detected.text.vocabSize));
-                }
-            }
-            auto idTensor =
-                torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), torch::kLong).unsqueeze(0).to(device);
-            auto z = model->textEncoder->encode(idTensor, clipSkip).hidden.to(torch::kFloat32);
-            const bool weighted = std::any_of(weights.begin(), weights.end(), [](float w) { return w != 1.0f; });
-            if (weighted) {
-                const auto originalMean = z.mean();
-                z = z * torch::tensor(weights).to(device).view({1, -1, 1});
-                z = z * (originalMean / z.mean());
-            }
-            parts.push_back(z);
-        }
-        return torch::cat(parts, 1);
-    }
 
     CLIPTokenizer clipTokenizerFor(const std::filesystem::path& checkpoint) const {
         std::vector<std::filesystem::path> candidates;
@@ -281,22 +202,26 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     auto& model = *impl.model;
     const auto& info = impl.info;
 
-    const int width = r.width > 0 ? r.width : info.defaultWidth;
-    const int height = r.height > 0 ? r.height : info.defaultHeight;
-    const int steps = r.steps > 0 ? r.steps : info.defaultSteps;
-    const float guidance = r.guidanceScale >= 0 ? r.guidanceScale : info.defaultGuidance;
-    const std::string schedulerName = r.scheduler.empty() ? info.defaultScheduler : r.scheduler;
+    // The request with the model's defaults, every value checked before any work starts.
+    ResolvedRequest resolved(r);
+    resolved.width = r.width > 0 ? r.width : info.defaultWidth;
+    resolved.height = r.height > 0 ? r.height : info.defaultHeight;
+    resolved.steps = r.steps > 0 ? r.steps : info.defaultSteps;
+    resolved.guidance = r.guidanceScale >= 0 ? r.guidanceScale : info.defaultGuidance;
+    resolved.schedulerName = r.scheduler.empty() ? info.defaultScheduler : r.scheduler;
+    const int width = resolved.width, height = resolved.height;
     const int m = info.sizeMultiple;
     if (width % m != 0 || height % m != 0 || width < m || height < m || width > kMaxSide || height > kMaxSide) {
         throw GenerationError("width and height must be multiples of " + std::to_string(m) + " between " +
                               std::to_string(m) + " and " + std::to_string(kMaxSide) + " for this model, got " +
                               std::to_string(width) + "x" + std::to_string(height));
     }
-    if (r.samples < 1 || r.samples > kMaxSamples)
-        throw GenerationError("samples must be 1 to " + std::to_string(kMaxSamples));
-    if (steps < 1 || steps > kMaxSteps) throw GenerationError("steps must be 1 to " + std::to_string(kMaxSteps));
-    if (guidance < 0 || guidance > 30) throw GenerationError("guidance scale must be 0 to 30");
-    if (!(r.strength >= 0 && r.strength <= 1)) throw GenerationError("strength must be between 0 and 1");  // NaN too
+    if (!limits::kSamples.contains(r.samples)) throw GenerationError("samples must be " + limits::kSamples.describe());
+    if (!limits::kSteps.contains(resolved.steps)) throw GenerationError("steps must be " + limits::kSteps.describe());
+    if (!limits::kGuidance.contains(resolved.guidance))
+        throw GenerationError("guidance scale must be " + limits::kGuidance.describe());
+    if (!limits::kStrength.contains(r.strength))  // NaN too
+        throw GenerationError("strength must be " + limits::kStrength.describe());
     if (r.clipSkip < 1 || r.clipSkip > model.detected.text.numLayers)
         throw GenerationError("clip_skip must be 1 to " + std::to_string(model.detected.text.numLayers));
     if (r.mask && !r.initImage) throw GenerationError("a mask needs an init image");
@@ -312,148 +237,34 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         throw GenerationError("the seed is too large");
     SchedulerChoice choice;
     try {
-        choice = parseSchedulerName(schedulerName);
+        choice = parseSchedulerName(resolved.schedulerName);
     } catch (const std::invalid_argument& e) {
         throw GenerationError(e.what());
     }
-    SchedulerConfig schedulerConfig;
-    schedulerConfig.prediction = model.detected.prediction;
+    resolved.schedulerKind = choice.kind;
+    resolved.schedulerConfig.prediction = model.detected.prediction;
     // Only the sigma-space samplers have a Karras schedule; the others ignore the flag.
     const bool karrasCapable = choice.kind == SchedulerKind::Euler || choice.kind == SchedulerKind::DPMPP2M ||
                                choice.kind == SchedulerKind::Heun;
-    schedulerConfig.useKarrasSigmas = karrasCapable && (choice.karras || r.karras);
-
-    torch::NoGradGuard noGrad;
-    const auto start = std::chrono::steady_clock::now();
-    const auto cond = impl.tokenize(r.prompt);
-    const auto uncond = impl.tokenize(r.negativePrompt);
-    const int chunks = static_cast<int>(std::max(cond.chunks.size(), uncond.chunks.size()));
-    if (chunks > kMaxPromptChunks) {
-        throw GenerationError("the prompt is too long: at most " + std::to_string(kMaxPromptChunks * 75) + " tokens");
-    }
-    const auto condHidden = impl.encode(cond, chunks, r.clipSkip);
-    const auto uncondHidden = impl.encode(uncond, chunks, r.clipSkip);
-
-    const int factor = model.detected.vae.downsampleFactor();
-    const float scaling = model.detected.vae.scalingFactor;
-    const int lh = height / factor, lw = width / factor;
-    torch::Tensor initLatents, maskLatent, maskedImageLatents, initPixels, maskPixels;
-    auto vaeEncode = [&](const torch::Tensor& pixels) {
-        return model.vae->encode(pixels.to(impl.device, impl.dtype)).mean.to(torch::kFloat32) * scaling;
-    };
-    if (r.initImage) {
-        initPixels = imageToTensor(resizeImage(*r.initImage, width, height));
-        initLatents = vaeEncode(initPixels);
-    }
-    if (r.mask) {
-        const auto maskImage = resizeImage(*r.mask, width, height);
-        maskPixels =
-            (imageToTensor(maskImage).mean(1, true) > 0.0).to(torch::kFloat32);  // white (> mid grey) = repaint
-        maskLatent = torch::nn::functional::interpolate(maskPixels, torch::nn::functional::InterpolateFuncOptions()
-                                                                        .size(std::vector<int64_t>{lh, lw})
-                                                                        .mode(torch::kNearest))
-                         .to(impl.device);
-        if (info.inpainting) maskedImageLatents = vaeEncode(initPixels * (maskPixels < 0.5).to(torch::kFloat32));
-    }
-
-    if (info.inpainting && !r.mask) {
-        // A 9-channel model without a mask: repaint everything (mask of ones, masked image zero).
-        maskLatent = torch::ones({1, 1, lh, lw}, torch::TensorOptions().device(impl.device));
-        maskedImageLatents = vaeEncode(torch::zeros({1, 3, height, width}));
-    }
-
-    std::int64_t seed = 0;
+    resolved.schedulerConfig.useKarrasSigmas = karrasCapable && (choice.karras || r.karras);
     if (r.seed && *r.seed >= 0) {
-        seed = *r.seed;
+        resolved.seed = *r.seed;
     } else {
         std::random_device rd;
-        seed = static_cast<std::int64_t>(rd() & 0xFFFFFFFFu);
+        resolved.seed = static_cast<std::int64_t>(rd() & 0xFFFFFFFFu);
     }
 
-    GenerationResult result;
-    auto scheduler = makeScheduler(choice.kind, schedulerConfig);
-    for (int s = 0; s < r.samples; ++s) {
-        const std::int64_t sampleSeed = seed + s;
-        auto generator = torch::make_generator<torch::CPUGeneratorImpl>(static_cast<std::uint64_t>(sampleSeed));
-        DenoiseInputs in;
-        in.cond = condHidden;
-        in.uncond = uncondHidden;
-        in.noise =
-            torch::randn({1, model.detected.unet.outChannels, lh, lw}, generator, torch::kFloat32).to(impl.device);
-        in.guidanceScale = guidance;
-        in.numInferenceSteps = steps;
-        in.ancestralNoise = [&](const torch::Tensor& like, int) {
-            return torch::randn(like.sizes(), generator, torch::kFloat32).to(like.device());
-        };
-        if (r.initImage) {
-            in.initLatents = initLatents;
-            in.strength = r.strength;
-            in.pureNoiseAtFullStrength = r.mask.has_value();
-        }
-        in.mask = maskLatent;
-        in.maskedImageLatents = maskedImageLatents;
-        Image preview;
-        in.callback = [&](const StepProgress& p) {
-            if (!progress) return true;
-            GenerationProgress g;
-            g.step = p.step;
-            g.total = p.total;
-            g.sample = s;
-            g.elapsedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            if (r.previewEvery > 0 && p.predictedLatents != nullptr &&
-                (p.step % r.previewEvery == 0 || p.step == p.total)) {
-                const auto& x0 = *p.predictedLatents;
-                if (x0.size(2) * x0.size(3) <= kMaxDecodedPreviewLatents) {
-                    // Small latents (Easel's built-in model): the VAE itself, a few milliseconds.
-                    preview = tensorToImage(model.vae->decode((x0 / scaling).to(impl.dtype)));
-                    g.preview = &preview;
-                } else if (x0.size(1) == 4) {
-                    // SD's 4-channel latents: a fixed linear map to RGB at latent resolution, the "cheap"
-                    // preview of the web UIs, instead of a decode that costs seconds per step on a CPU.
-                    const auto rgb =
-                        torch::einsum("bchw,cr->brhw", {x0.to(torch::kFloat32).to(torch::kCPU), sdLatentToRgb()});
-                    preview = tensorToImage(rgb);
-                    g.preview = &preview;
-                }
-            }
-            return progress(g);
-        };
-        torch::Tensor latents;
-        try {
-            latents = denoise(model.unet, *scheduler, in);
-        } catch (const GenerationCancelled&) {
-            throw GenerationCancelledError();
-        }
-        auto pixels = model.vae->decode((latents / scaling).to(impl.dtype)).to(torch::kFloat32).to(torch::kCPU);
-        if (r.mask) {
-            // Outside the mask, return the caller's pixels exactly (the VAE round trip would blur them).
-            pixels = maskPixels * pixels + (1.0f - maskPixels) * initPixels;
-        }
-        result.images.push_back(tensorToImage(pixels));
-        result.seeds.push_back(sampleSeed);
-        Infotext text;
-        text.prompt = r.prompt;
-        text.negativePrompt = r.negativePrompt;
-        text.fields["Steps"] = std::to_string(steps);
-        text.fields["Sampler"] = schedulerName;
-        std::ostringstream cfg;
-        cfg << guidance;
-        text.fields["CFG scale"] = cfg.str();
-        text.fields["Seed"] = std::to_string(sampleSeed);
-        text.fields["Size"] = std::to_string(width) + "x" + std::to_string(height);
-        text.fields["Model"] = info.name;
-        if (schedulerConfig.useKarrasSigmas) text.fields["Schedule type"] = "Karras";
-        if (r.initImage) {
-            std::ostringstream st;
-            st << r.strength;
-            text.fields["Denoising strength"] = st.str();
-        }
-        if (r.clipSkip > 1) text.fields["Clip skip"] = std::to_string(r.clipSkip);
-        result.infotexts.push_back(text.format());
-    }
-    result.scheduler = schedulerName;
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return result;
+    torch::NoGradGuard noGrad;
+    resolved.start = std::chrono::steady_clock::now();
+    const PipelineContext ctx{model,
+                              info,
+                              impl.device,
+                              impl.dtype,
+                              impl.clipTokenizer ? &*impl.clipTokenizer : nullptr,
+                              impl.wordTokenizer ? &*impl.wordTokenizer : nullptr};
+    if (r.mask) return inpaint(ctx, resolved, progress);
+    if (r.initImage) return imageToImage(ctx, resolved, progress);
+    return textToImage(ctx, resolved, progress);
 }
 
 }  // namespace easel::inference

@@ -5,7 +5,6 @@
 
 #include "common/random_token.h"
 #include "common/service_error.h"
-#include "storage/user_repository.h"
 
 namespace easel::jobs {
 
@@ -17,18 +16,19 @@ JobRunner::JobRunner(const storage::Database& db, storage::BlobStore& blobs, Ima
       m_clock(clock),
       m_options(options),
       m_maxRunningFor(std::move(maxRunningFor)),
-      m_jobs(db) {}
+      m_jobs(db),
+      m_ledger(db) {}
 
 JobRunner::~JobRunner() { stop(); }
 
 void JobRunner::start() {
     for (const auto& job : m_jobs.requeueRunning(m_options.maxAttempts)) {
         discardImages(job);
-        if (m_jobs.markFailed(job.id,
-                              "the job stopped the server " + std::to_string(job.attempts) + " times and was given up",
-                              m_clock.nowSeconds())) {
-            refund(job);
-        }
+        m_ledger.endWithRefund(job.userId, job.images, [&] {
+            return m_jobs.markFailed(
+                job.id, "the job stopped the server " + std::to_string(job.attempts) + " times and was given up",
+                m_clock.nowSeconds());
+        });
     }
     std::lock_guard lock(m_mutex);
     m_stopping = false;
@@ -79,8 +79,6 @@ void JobRunner::workerLoop() {
     }
 }
 
-void JobRunner::refund(const storage::JobRow& job) { storage::UserRepository(m_db).refund(job.userId, job.images); }
-
 void JobRunner::discardImages(const storage::JobRow& job) {
     for (const auto& img : m_jobs.imagesOf(job.id)) m_blobs.remove(job.userId, img.token + ".png");
     m_jobs.removeImagesOf(job.id);
@@ -128,15 +126,14 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
                 m_blobs.put(job.userId, token + ".png", result.pngs[i]);
                 written.push_back(token);
             }
-            m_db.transaction([&] {
+            recorded = m_ledger.completeWithUsage(job.userId, job.id, job.kind, job.images, now, [&] {
                 // Only a job still running succeeds: one cancelled meanwhile keeps its refund and
                 // gets no images.
-                if (!m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now)) return;
+                if (!m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now)) return false;
                 for (std::size_t i = 0; i < written.size(); ++i) {
                     m_jobs.insertImage({0, job.id, job.userId, static_cast<int>(i), written[i], expires}, now);
                 }
-                storage::UsageRepository{m_db}.add(job.userId, job.id, job.kind, job.images, now);
-                recorded = true;
+                return true;
             });
         } catch (...) {
             // The account was deleted meanwhile (foreign key) or the disk failed: leave no orphan file.
@@ -168,10 +165,10 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
                 m_jobs.requeue(job.id);
                 break;
             case Outcome::Cancelled:
-                if (m_jobs.markCancelled(job.id, now)) refund(job);
+                m_ledger.endWithRefund(job.userId, job.images, [&] { return m_jobs.markCancelled(job.id, now); });
                 break;
             case Outcome::Failed:
-                if (m_jobs.markFailed(job.id, error, now)) refund(job);
+                m_ledger.endWithRefund(job.userId, job.images, [&] { return m_jobs.markFailed(job.id, error, now); });
                 break;
         }
         // The inputs are not needed once the job has ended (a re-queued job needs them again).
@@ -213,7 +210,9 @@ bool JobRunner::cancel(std::int64_t jobId) {
     }
     const auto job = m_jobs.find(jobId);
     if (!job || job->status != storage::JobStatus::Queued) return false;
-    if (!m_jobs.cancelIfQueued(jobId, m_clock.nowSeconds())) {
+    const bool cancelled = m_ledger.endWithRefund(job->userId, job->images,
+                                                  [&] { return m_jobs.cancelIfQueued(jobId, m_clock.nowSeconds()); });
+    if (!cancelled) {
         // A worker claimed it in between: ask that run to stop instead.
         std::lock_guard lock(m_mutex);
         const auto it = m_running.find(jobId);
@@ -221,7 +220,6 @@ bool JobRunner::cancel(std::int64_t jobId) {
         it->second->cancel = true;
         return true;
     }
-    refund(*job);
     const auto params = paramsFromJson(nlohmann::json::parse(job->request));
     if (!params.initBlob.empty()) m_blobs.remove(job->userId, params.initBlob);
     if (!params.maskBlob.empty()) m_blobs.remove(job->userId, params.maskBlob);

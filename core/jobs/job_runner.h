@@ -19,6 +19,7 @@
 
 #include "common/clock.h"
 #include "jobs/image_generator.h"
+#include "quota/quota_ledger.h"
 #include "storage/blob_store.h"
 #include "storage/database.h"
 #include "storage/job_repository.h"
@@ -93,7 +94,6 @@ private:
     void workerLoop();
     void run(storage::JobRow job, std::shared_ptr<Running> state);
     void finish(std::int64_t jobId);
-    void refund(const storage::JobRow& job);
     void discardImages(const storage::JobRow& job);
 
     const storage::Database& m_db;
@@ -104,6 +104,7 @@ private:
     MaxRunningFor m_maxRunningFor;
     FinishedHook m_finishedHook;
     storage::JobRepository m_jobs;
+    quota::QuotaLedger m_ledger;
 
     mutable std::mutex m_mutex;
     std::condition_variable m_workAvailable;

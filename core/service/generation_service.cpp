@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/random_token.h"
+#include "common/request_limits.h"
 #include "inference/image/image.h"
 #include "storage/user_repository.h"
 
@@ -33,7 +34,8 @@ GenerationService::GenerationService(const storage::Database& db, storage::BlobS
       m_generator(generator),
       m_clock(clock),
       m_options(options),
-      m_jobs(db) {}
+      m_jobs(db),
+      m_ledger(db) {}
 
 jobs::ModelDescription GenerationService::resolveModel(const std::string& modelId) const {
     if (modelId.empty()) {
@@ -60,15 +62,19 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
                                    std::to_string(model.sizeMultiple) + " to " + std::to_string(m_options.maxSide));
         }
     }
-    if (p.samples < 1 || p.samples > 4) errors["samples"].push_back("must be from 1 to 4");
+    if (!limits::kSamples.contains(p.samples)) errors["samples"].push_back("must be " + limits::kSamples.describe());
     if (p.steps == 0) p.steps = model.defaultSteps;
-    if (p.steps < 1) errors["num_inference_steps"].push_back("must be at least 1");
-    p.steps = std::min(p.steps, caller.plan->maxSteps);  // the plan's cap, like the hosted service
+    if (p.steps < limits::kSteps.min) errors["num_inference_steps"].push_back("must be at least 1");
+    // The plan's cap, like the hosted service, and never past what the engine runs.
+    p.steps = std::min({p.steps, caller.plan->maxSteps, limits::kSteps.max});
     if (p.guidance < 0) p.guidance = model.defaultGuidance;
-    if (p.guidance < 1 || p.guidance > 20) errors["guidance_scale"].push_back("must be from 1 to 20");
-    if (p.strength < 0 || p.strength > 1) errors["strength"].push_back("must be from 0 to 1");
-    if (p.clipSkip < 1 || p.clipSkip > 12) errors["clip_skip"].push_back("must be from 1 to 12");
-    if (p.seed && (*p.seed < 0 || *p.seed > 4294967295LL)) errors["seed"].push_back("must be from 0 to 4294967295");
+    if (!limits::kGuidance.contains(p.guidance))
+        errors["guidance_scale"].push_back("must be " + limits::kGuidance.describe());
+    if (!limits::kStrength.contains(p.strength))
+        errors["strength"].push_back("must be " + limits::kStrength.describe());
+    if (!limits::kClipSkip.contains(p.clipSkip))
+        errors["clip_skip"].push_back("must be " + limits::kClipSkip.describe());
+    if (p.seed && !limits::kSeed.contains(*p.seed)) errors["seed"].push_back("must be " + limits::kSeed.describe());
     if (!p.scheduler.empty()) {
         if (auto problem = m_generator.checkScheduler(p.scheduler)) errors["scheduler"].push_back(*problem);
     }
@@ -138,7 +144,7 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
                 e.retryAfterSeconds = std::max(1, static_cast<int>(std::ceil(m_runner.secondsPerImage())));
                 throw e;
             }
-            if (!storage::UserRepository(m_db).charge(caller.userId, row.images, caller.plan->imageQuota)) {
+            if (!m_ledger.charge(caller.userId, row.images, caller.plan->imageQuota)) {
                 const auto user = storage::UserRepository(m_db).findById(caller.userId);
                 if (!user || user->deleting || !caller.plan->imageQuota) {
                     throw ServiceError(ErrorCode::Unauthorized, "the account no longer exists");

@@ -12,8 +12,10 @@
 
 #include "accounts/account_service.h"
 #include "common/clock.h"
+#include "common/request_limits.h"
 #include "jobs/image_generator.h"
 #include "jobs/job_runner.h"
+#include "quota/quota_ledger.h"
 #include "storage/blob_store.h"
 #include "storage/database.h"
 #include "storage/job_repository.h"
@@ -26,7 +28,7 @@ struct GenerationOptions {
     // requests cannot take every HTTP worker (the server has 16) from fetches, logins and health checks.
     int maxWaiting = 8;
     std::int64_t uploadRetentionSeconds = 24 * 3600;
-    int maxSide = 1024;
+    int maxSide = limits::kDefaultMaxSide;  // at most limits::kEngineMaxSide
 };
 
 struct SubmitRequest {
@@ -90,6 +92,7 @@ private:
     const Clock& m_clock;
     GenerationOptions m_options;
     storage::JobRepository m_jobs;
+    quota::QuotaLedger m_ledger;
     std::atomic<int> m_waiting{0};
 };
 

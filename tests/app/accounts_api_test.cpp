@@ -4,7 +4,7 @@
 
 #include <sstream>
 
-#include "admin_command.h"
+#include "app/admin_command.h"
 #include "backend_fixture.h"
 #include "storage/database.h"
 

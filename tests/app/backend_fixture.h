@@ -6,10 +6,11 @@
 
 #include <memory>
 
-#include "backend.h"
+#include "app/backend.h"
+#include "fake_clock.h"
 #include "fake_generator.h"
 #include "http_client.h"
-#include "http_server.h"
+#include "server/http_server.h"
 #include "temp_dir.h"
 
 namespace easel::testing {

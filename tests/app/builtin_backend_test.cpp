@@ -2,13 +2,12 @@
 
 #include <gtest/gtest.h>
 
-#include "backend.h"
+#include "app/backend.h"
 #include "builtin_model_dir.h"
-#include "engine_generator.h"
 #include "http_client.h"
-#include "http_server.h"
 #include "inference/engine.h"
-#include "reference_dir.h"
+#include "models/model_registry.h"
+#include "server/http_server.h"
 #include "shape_detector.h"
 #include "temp_dir.h"
 
@@ -16,13 +15,12 @@ namespace easel::testing {
 namespace {
 
 TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters) {
-    if (!std::filesystem::exists(builtinModelDir() / "model.json")) {
-        GTEST_SKIP() << "no built-in model at " << builtinModelDir();
-    }
+    ASSERT_TRUE(std::filesystem::exists(builtinModelDir() / "model.json"))
+        << "no built-in model at " << builtinModelDir() << " (it is committed: restore it with git)";
     TempDir dir;
     inference::Engine engine;
     engine.loadModel(builtinModelDir());
-    app::EngineGenerator generator(engine);
+    models::ModelRegistry generator(engine);
     app::BackendConfig config;
     config.dataDir = dir.path() / "data";
     config.passwordCost = accounts::PasswordCost::fastForTests();
@@ -75,38 +73,6 @@ TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters
     const auto got = inference::decodeImage(bytes);
     EXPECT_EQ(got.rgb, expected.rgb);
     EXPECT_FALSE(detectShapes(got).shapes.empty());  // it drew something, not a blank page
-}
-
-}  // namespace
-}  // namespace easel::testing
-
-namespace easel::testing {
-namespace {
-
-// Added models are loaded on demand and evicted least-recently-used beyond the memory budget.
-TEST(EngineGeneratorModels, AddedModelsStayWithinTheMemoryBudget) {
-    const auto checkpoint = referenceDir() / "tiny_sd_checkpoint.safetensors";
-    if (!std::filesystem::exists(checkpoint)) GTEST_SKIP() << "no reference data at " << referenceDir();
-    const auto size = std::filesystem::file_size(checkpoint);
-    inference::Engine none;
-    inference::EngineOptions options;
-    options.clipVocabulary = referenceDir() / "bpe_simple_vocab_16e6.txt.gz";
-    app::EngineGenerator generator(none, options, size + size / 2);  // room for one of them
-    const auto a = generator.addModel("tiny-a", checkpoint);
-    EXPECT_EQ(a.id, "tiny-a");
-    EXPECT_EQ(generator.loadedCount(), 1u);
-    generator.addModel("tiny-b", checkpoint);
-    EXPECT_EQ(generator.loadedCount(), 1u);  // tiny-a was evicted to make room
-    const auto models = generator.models();
-    ASSERT_EQ(models.size(), 2u);  // both still listed; tiny-a loads again when asked for
-    EXPECT_EQ(models[0].id, "tiny-a");
-    EXPECT_EQ(models[1].id, "tiny-b");
-    EXPECT_TRUE(generator.removeModel("tiny-a"));
-    EXPECT_FALSE(generator.removeModel("tiny-a"));
-    EXPECT_EQ(generator.models().size(), 1u);
-    EXPECT_THROW(generator.addModel("broken", referenceDir() / "README.md"), std::exception);
-    EXPECT_EQ(generator.models().size(), 1u);
-    EXPECT_FALSE(generator.defaultModel().has_value());
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // `easel-server generate`: options are checked before the model loads, with messages that name them.
 
-#include "generate_command.h"
+#include "app/generate_command.h"
 
 #include <gtest/gtest.h>
 

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "backend_fixture.h"
+#include "eventually.h"
 
 namespace easel::testing {
 namespace {
@@ -77,13 +78,15 @@ protected:
         BackendTest::SetUp();
         admin = backend->accounts().createUser("root@example.com", "correct horse", "premium", true).apiKey;
     }
+    // The last verify_model answer: once the install is ready or failed, or when the wait gave up.
     json waitReady(const std::string& id) {
         json last;
-        for (int i = 0; i < 400; ++i) {
-            last = post("/api/v1/enterprise/verify_model", {{"key", admin}, {"model_id", id}}).json();
-            if (last["model_status"] == "ready" || last["model_status"] == "failed") return last;
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
+        eventually(
+            [&] {
+                last = post("/api/v1/enterprise/verify_model", {{"key", admin}, {"model_id", id}}).json();
+                return last["model_status"] == "ready" || last["model_status"] == "failed";
+            },
+            std::chrono::seconds(10), std::chrono::milliseconds(25));
         return last;
     }
     std::string readFile(const std::filesystem::path& p) {

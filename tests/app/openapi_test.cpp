@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "backend_fixture.h"
-#include "openapi.h"
+#include "server/openapi.h"
 
 namespace easel::testing {
 namespace {

@@ -1,12 +1,12 @@
-#include "http_server.h"
+#include "server/http_server.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "health_controller.h"
 #include "raw_http.h"
+#include "server/health_controller.h"
 
 using easel::server::HttpServer;
 using easel::server::HttpServerOptions;

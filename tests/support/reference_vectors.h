@@ -1,5 +1,5 @@
 #pragma once
-// Reads the shared reference vectors (see ../shared/reference/README.md) as torch tensors.
+// Reads the reference vectors (see tests/data/reference/README.md) as torch tensors.
 
 #include <torch/torch.h>
 
@@ -15,7 +15,7 @@ namespace easel::testing {
 class ReferenceVectors {
 public:
     explicit ReferenceVectors(const std::string& fileName)
-        : m_file(inference::SafetensorsFile::open(referenceDir() / fileName)) {}
+        : m_file(inference::SafetensorsFile::open(referenceFile(fileName))) {}
     torch::Tensor operator[](const std::string& name) const { return inference::toTensor(m_file.at(name)); }
     bool has(const std::string& name) const { return m_file.find(name) != nullptr; }
     const inference::SafetensorsFile& file() const { return m_file; }
@@ -25,12 +25,12 @@ private:
 };
 
 inline nlohmann::json referenceConfig() {
-    std::ifstream in(referenceDir() / "config.json");
+    std::ifstream in(referenceFile("config.json"));
     return nlohmann::json::parse(in);
 }
 
 inline nlohmann::json referenceJson(const std::string& name) {
-    std::ifstream in(referenceDir() / name);
+    std::ifstream in(referenceFile(name));
     return nlohmann::json::parse(in);
 }
 

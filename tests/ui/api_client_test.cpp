@@ -1,4 +1,4 @@
-#include "api_client.h"
+#include "ui/api_client.h"
 
 #include <gtest/gtest.h>
 
@@ -6,8 +6,8 @@
 #include <QImage>
 #include <QJsonArray>
 
-#include "api_types.h"
 #include "fake_api_server.h"
+#include "ui/api_types.h"
 #include "ui_test_support.h"
 
 namespace easel::ui {

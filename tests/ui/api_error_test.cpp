@@ -1,4 +1,4 @@
-#include "api_error.h"
+#include "ui/api_error.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "curl_command.h"
+#include "ui/curl_command.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <QProcess>
 #include <QStandardPaths>
 
-#include "generation_params.h"
+#include "ui/generation_params.h"
 
 namespace easel::ui {
 namespace {

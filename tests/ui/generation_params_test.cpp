@@ -1,4 +1,4 @@
-#include "generation_params.h"
+#include "ui/generation_params.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <QJsonArray>
 #include <QTemporaryDir>
 
-#include "parameter_form.h"
+#include "ui/parameter_form.h"
 
 namespace easel::ui {
 namespace {

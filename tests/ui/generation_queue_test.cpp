@@ -1,4 +1,4 @@
-#include "generation_queue.h"
+#include "ui/generation_queue.h"
 
 #include <gtest/gtest.h>
 

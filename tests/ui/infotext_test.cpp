@@ -1,4 +1,4 @@
-#include "infotext.h"
+#include "ui/infotext.h"
 
 #include <gtest/gtest.h>
 

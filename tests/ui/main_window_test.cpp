@@ -1,4 +1,4 @@
-#include "main_window.h"
+#include "ui/main_window.h"
 
 #include <gtest/gtest.h>
 
@@ -12,17 +12,17 @@
 #include <QTemporaryDir>
 #include <QtTest/QTest>
 
-#include "account_pane.h"
 #include "fake_easel_backend.h"
-#include "gallery_pane.h"
-#include "generation_queue.h"
-#include "image_to_image_pane.h"
-#include "infotext.h"
-#include "inpaint_pane.h"
-#include "mask_canvas.h"
-#include "parameter_form.h"
 #include "recording_presenter.h"
-#include "text_to_image_pane.h"
+#include "ui/account_pane.h"
+#include "ui/gallery_pane.h"
+#include "ui/generation_queue.h"
+#include "ui/image_to_image_pane.h"
+#include "ui/infotext.h"
+#include "ui/inpaint_pane.h"
+#include "ui/mask_canvas.h"
+#include "ui/parameter_form.h"
+#include "ui/text_to_image_pane.h"
 #include "ui_test_support.h"
 
 namespace easel::ui {

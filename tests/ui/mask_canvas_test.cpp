@@ -1,4 +1,4 @@
-#include "mask_canvas.h"
+#include "ui/mask_canvas.h"
 
 #include <gtest/gtest.h>
 

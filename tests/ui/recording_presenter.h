@@ -4,7 +4,7 @@
 #include <QQueue>
 #include <QStringList>
 
-#include "dialog_presenter.h"
+#include "ui/dialog_presenter.h"
 
 namespace easel::ui::testing {
 

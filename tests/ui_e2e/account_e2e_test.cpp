@@ -15,8 +15,8 @@
 #include <QTimer>
 
 #include "desktop_window_fixture.h"
-#include "dialog_presenter.h"
-#include "text_to_image_pane.h"
+#include "ui/dialog_presenter.h"
+#include "ui/text_to_image_pane.h"
 
 namespace easel::ui::e2e {
 namespace {

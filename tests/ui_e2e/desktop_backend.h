@@ -9,9 +9,10 @@
 #include <optional>
 #include <string>
 
-#include "backend.h"
+#include "app/backend.h"
+#include "fake_clock.h"
 #include "fake_generator.h"
-#include "http_server.h"
+#include "server/http_server.h"
 #include "temp_dir.h"
 
 namespace easel::testing {

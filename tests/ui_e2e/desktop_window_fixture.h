@@ -11,14 +11,14 @@
 #include <memory>
 #include <optional>
 
-#include "account_pane.h"
-#include "api_client.h"
 #include "desktop_backend.h"
-#include "gallery_pane.h"
-#include "generation_pane.h"
-#include "generation_queue.h"
-#include "main_window.h"
 #include "recording_presenter.h"
+#include "ui/account_pane.h"
+#include "ui/api_client.h"
+#include "ui/gallery_pane.h"
+#include "ui/generation_pane.h"
+#include "ui/generation_queue.h"
+#include "ui/main_window.h"
 #include "ui_test_support.h"
 
 namespace easel::ui::e2e {

@@ -8,10 +8,10 @@
 #include <QTemporaryDir>
 
 #include "desktop_window_fixture.h"
-#include "image_to_image_pane.h"
-#include "inpaint_pane.h"
-#include "mask_canvas.h"
-#include "text_to_image_pane.h"
+#include "ui/image_to_image_pane.h"
+#include "ui/inpaint_pane.h"
+#include "ui/mask_canvas.h"
+#include "ui/text_to_image_pane.h"
 
 namespace easel::ui::e2e {
 namespace {

@@ -8,7 +8,7 @@
 #include <QTcpServer>
 
 #include "desktop_window_fixture.h"
-#include "login_dialog.h"
+#include "ui/login_dialog.h"
 
 namespace easel::ui::e2e {
 namespace {

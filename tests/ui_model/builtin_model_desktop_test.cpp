@@ -13,22 +13,22 @@
 #include <QtTest/QTest>
 #include <memory>
 
-#include "account_pane.h"
-#include "api_client.h"
-#include "backend.h"
+#include "app/backend.h"
 #include "builtin_model_dir.h"
-#include "engine_generator.h"
-#include "gallery_pane.h"
-#include "generation_pane.h"
-#include "generation_queue.h"
-#include "http_server.h"
 #include "inference/engine.h"
 #include "inference/image/image.h"
-#include "main_window.h"
+#include "models/model_registry.h"
 #include "recording_presenter.h"
+#include "server/http_server.h"
 #include "shape_detector.h"
 #include "temp_dir.h"
-#include "text_to_image_pane.h"
+#include "ui/account_pane.h"
+#include "ui/api_client.h"
+#include "ui/gallery_pane.h"
+#include "ui/generation_pane.h"
+#include "ui/generation_queue.h"
+#include "ui/main_window.h"
+#include "ui/text_to_image_pane.h"
 #include "ui_test_support.h"
 
 namespace easel::ui::e2e {
@@ -41,10 +41,10 @@ constexpr int kTimeoutMs = 60'000;
 class DesktopWithBuiltinModel : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (!std::filesystem::exists(builtinModelDir() / "model.json"))
-            GTEST_SKIP() << "no built-in model at " << builtinModelDir() << " (train it with easel-train builtin)";
+        ASSERT_TRUE(std::filesystem::exists(builtinModelDir() / "model.json"))
+            << "no built-in model at " << builtinModelDir() << " (it is committed: restore it with git)";
         engine.loadModel(builtinModelDir());
-        generator = std::make_unique<app::EngineGenerator>(engine);
+        generator = std::make_unique<models::ModelRegistry>(engine);
         config.dataDir = dir.path() / "data";
         config.passwordCost = accounts::PasswordCost::fastForTests();
         backend = std::make_unique<app::Backend>(config, *generator);
@@ -111,7 +111,7 @@ protected:
 
     easel::testing::TempDir dir;
     inference::Engine engine;
-    std::unique_ptr<app::EngineGenerator> generator;
+    std::unique_ptr<models::ModelRegistry> generator;
     app::BackendConfig config;
     std::unique_ptr<app::Backend> backend;
     std::unique_ptr<server::HttpServer> http;

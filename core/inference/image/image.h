@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/infotext.h"
+
 namespace easel::inference {
 
 struct Image {
@@ -39,14 +41,7 @@ std::map<std::string, std::string> readPngText(const std::vector<std::uint8_t>& 
 // Resizes with area averaging when shrinking and bicubic when enlarging.
 Image resizeImage(const Image& image, int width, int height);
 
-// The A1111 infotext: "prompt\nNegative prompt: ...\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512,
-// Model: x".
-struct Infotext {
-    std::string prompt;
-    std::string negativePrompt;
-    std::map<std::string, std::string> fields;  // "Steps" -> "20", ...
-    std::string format() const;
-    static Infotext parse(const std::string& text);
-};
+// The A1111 infotext (common/infotext.h), which PNGs carry in their "parameters" chunk.
+using Infotext = easel::Infotext;
 
 }  // namespace easel::inference

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
+
+#include "common/sampler_names.h"
 
 namespace easel::inference {
 
@@ -92,49 +95,43 @@ std::vector<double> spacedTimesteps(TimestepSpacing spacing, int numTrain, int n
 
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
-struct NamedScheduler {
-    const char* name;
-    SchedulerChoice choice;
+// The algorithm behind each diffusers class name; both spellings of a name come from the one table
+// in common/sampler_names.h.
+struct SchedulerClass {
+    std::string_view name;
+    SchedulerKind kind;
 };
 
-constexpr NamedScheduler kNames[] = {
-    {"EulerDiscreteScheduler", {SchedulerKind::Euler, false}},
-    {"EulerAncestralDiscreteScheduler", {SchedulerKind::EulerAncestral, false}},
-    {"DDIMScheduler", {SchedulerKind::DDIM, false}},
-    {"DPMSolverMultistepScheduler", {SchedulerKind::DPMPP2M, false}},
-    {"LCMScheduler", {SchedulerKind::LCM, false}},
-    {"HeunDiscreteScheduler", {SchedulerKind::Heun, false}},
-    {"Euler", {SchedulerKind::Euler, false}},
-    {"Euler Karras", {SchedulerKind::Euler, true}},
-    {"Euler a", {SchedulerKind::EulerAncestral, false}},
-    {"DDIM", {SchedulerKind::DDIM, false}},
-    {"DPM++ 2M", {SchedulerKind::DPMPP2M, false}},
-    {"DPM++ 2M Karras", {SchedulerKind::DPMPP2M, true}},
-    {"LCM", {SchedulerKind::LCM, false}},
-    {"Heun", {SchedulerKind::Heun, false}},
-    {"Heun Karras", {SchedulerKind::Heun, true}},
+constexpr SchedulerClass kClasses[] = {
+    {"EulerDiscreteScheduler", SchedulerKind::Euler},
+    {"EulerAncestralDiscreteScheduler", SchedulerKind::EulerAncestral},
+    {"DDIMScheduler", SchedulerKind::DDIM},
+    {"DPMSolverMultistepScheduler", SchedulerKind::DPMPP2M},
+    {"LCMScheduler", SchedulerKind::LCM},
+    {"HeunDiscreteScheduler", SchedulerKind::Heun},
 };
 
 }  // namespace
 
 SchedulerChoice parseSchedulerName(const std::string& name) {
-    const auto wanted = lower(name);
-    for (const auto& n : kNames) {
-        if (lower(n.name) == wanted) return n.choice;
+    if (const auto entry = findSamplerName(name)) {
+        for (const auto& c : kClasses) {
+            if (c.name == entry->diffusersClass) return {c.kind, entry->karras};
+        }
     }
     std::string list;
-    for (const auto& n : kNames) list += (list.empty() ? "" : ", ") + std::string(n.name);
+    for (const auto& n : schedulerNames()) list += (list.empty() ? "" : ", ") + n;
     throw std::invalid_argument("unknown scheduler '" + name + "'; use one of: " + list);
 }
 
 std::vector<std::string> schedulerNames() {
     std::vector<std::string> out;
-    for (const auto& n : kNames) out.emplace_back(n.name);
+    for (const auto& c : kClasses) out.emplace_back(c.name);
+    for (const auto& n : kSamplerNames) {
+        const bool implemented = std::any_of(std::begin(kClasses), std::end(kClasses),
+                                             [&](const SchedulerClass& c) { return c.name == n.diffusersClass; });
+        if (implemented) out.emplace_back(n.a1111);
+    }
     return out;
 }
 

@@ -14,15 +14,12 @@
 
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/pipelines/denoising_loop.h"
-#include "inference/schedulers/euler_discrete.h"
 #include "reference_models.h"
 
 using namespace easel::inference;
-using easel::testing::guidanceOf;
 using easel::testing::overridesFor;
 using easel::testing::parityTolerance;
 using easel::testing::ReferenceVectors;
-using easel::testing::sd15SchedulerConfig;
 
 namespace {
 
@@ -69,7 +66,7 @@ StableDiffusionModel loadOnGpu(Checkpoint which) {
     if (which == Checkpoint::SD2) o.prediction = PredictionType::VPrediction;
     if (which == Checkpoint::SD1) o.vaeScalingFactor = cfg["vae"]["derived"]["pipeline_scale_factor"].get<float>();
     auto model =
-        loadSingleFileCheckpoint(easel::testing::referenceDir() / section["checkpoint"]["file"].get<std::string>(), o);
+        loadSingleFileCheckpoint(easel::testing::referenceFile(section["checkpoint"]["file"].get<std::string>()), o);
     model.unet->to(kCuda);
     model.vae->to(kCuda);
     model.textModule->to(kCuda);
@@ -196,17 +193,19 @@ TEST_F(CudaParity, Sd1UNetHalfPrecision) {
     }
 }
 
-TEST_F(CudaParity, Txt2ImgEulerCfgStepByStep) {
+TEST_F(CudaParity, Txt2ImgCfgStepByStep) {
     auto model = loadOnGpu(Checkpoint::SD1);
-    ReferenceVectors v("pipeline_vectors.safetensors");
+    ReferenceVectors v(easel::testing::pipelineSpec().file);
     torch::NoGradGuard noGrad;
     const auto context = model.textEncoder->encode(gpu(v["pipe.input_ids"]), 1).hidden;
     expectNear("pipe context", context, v["pipe.context"], parityTolerance(v["pipe.context"]));
 
-    EulerDiscreteScheduler scheduler(sd15SchedulerConfig(), false);
-    const auto steps = static_cast<int>(v["pipe.timesteps"].numel());
-    scheduler.setTimesteps(steps);
-    const float g = guidanceOf(v);
+    const auto spec = easel::testing::pipelineSpec();
+    auto schedulerPtr = spec.makeScheduler();
+    auto& scheduler = *schedulerPtr;
+    scheduler.setTimesteps(spec.numInferenceSteps);
+    const auto steps = static_cast<int>(scheduler.timesteps().size());
+    const float g = spec.guidanceScale;
     auto latents = gpu(v["pipe.noise"]) * scheduler.initNoiseSigma();
     for (int i = 0; i < steps; ++i) {
         const std::string s = "pipe.step" + std::to_string(i) + ".";
@@ -235,18 +234,20 @@ TEST_F(CudaParity, Txt2ImgEulerCfgStepByStep) {
 
 TEST_F(CudaParity, DenoiseLoopMatchesFinalLatents) {
     auto model = loadOnGpu(Checkpoint::SD1);
-    ReferenceVectors v("pipeline_vectors.safetensors");
-    EulerDiscreteScheduler scheduler(sd15SchedulerConfig(), false);
+    ReferenceVectors v(easel::testing::pipelineSpec().file);
+    const auto spec = easel::testing::pipelineSpec();
+    auto schedulerPtr = spec.makeScheduler();
+    auto& scheduler = *schedulerPtr;
     DenoiseInputs in;
     auto ctx = gpu(v["pipe.context"]).chunk(2);
     in.uncond = ctx[0];
     in.cond = ctx[1];
     in.noise = gpu(v["pipe.noise"]);
-    in.guidanceScale = guidanceOf(v);
-    in.numInferenceSteps = static_cast<int>(v["pipe.timesteps"].numel());
+    in.guidanceScale = spec.guidanceScale;
+    in.numInferenceSteps = spec.numInferenceSteps;
     int calls = 0;
     in.callback = [&](const StepProgress&) { return ++calls > 0; };
-    const auto last = "pipe.step" + std::to_string(in.numInferenceSteps - 1) + ".latents";
+    const auto last = "pipe.step" + std::to_string(v["pipe.timesteps"].numel() - 1) + ".latents";
     const auto latents = denoise(model.unet, scheduler, in);
     EXPECT_EQ(calls, in.numInferenceSteps);
     // The CPU test's tolerance: float32 rounding over the loop moves latents of ~56 by ~2e-4.

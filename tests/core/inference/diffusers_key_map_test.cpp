@@ -28,7 +28,7 @@ std::string toOriginal(DiffusersComponent c, const std::string& key) {
     return diffusersToOriginalKey(c, key, sd15Layout()).value_or("<none>");
 }
 
-std::filesystem::path referenceFolder() { return easel::testing::referenceDir() / "diffusers"; }
+std::filesystem::path referenceFolder() { return easel::testing::referenceFile("diffusers"); }
 
 nlohmann::json readJson(const std::filesystem::path& p) { return nlohmann::json::parse(std::ifstream(p)); }
 
@@ -111,9 +111,9 @@ TEST(DiffusersKeyMap, InverseGivesTodaysNamesAndNothingForOtherKeys) {
 // Every tensor of the reference folder is a tensor of the single-file checkpoint, byte for byte,
 // and the inverse map leads back to it.
 TEST(DiffusersFolder, ReferenceFolderIsTheSingleFileCheckpoint) {
-    const auto cfg = readJson(easel::testing::referenceDir() / "config.json");
+    const auto cfg = readJson(easel::testing::referenceFile("config.json"));
     const auto single =
-        SafetensorsFile::open(easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>());
+        SafetensorsFile::open(easel::testing::referenceFile(cfg["checkpoint"]["file"].get<std::string>()));
     const auto folder = openDiffusersFolder(referenceFolder());
     std::set<std::string> seen;
     for (const auto& t : folder.weights.tensors()) {
@@ -148,7 +148,7 @@ TEST(DiffusersFolder, ConfigsGiveLayoutHeadsAndScaling) {
     EXPECT_EQ(folder.layout.unetLayersPerBlock, unet["layers_per_block"].get<int>());
     EXPECT_EQ(folder.layout.unetUpBlockAttention.size(), unet["up_block_types"].size());
     EXPECT_EQ(folder.layout.vaeLevels, static_cast<int>(vae["block_out_channels"].size()));
-    const auto ldm = readJson(easel::testing::referenceDir() / "config.json");
+    const auto ldm = readJson(easel::testing::referenceFile("config.json"));
     EXPECT_EQ(folder.overrides.unetNumHeads, ldm["unet"]["params"]["num_heads"].get<int>());
     EXPECT_EQ(folder.overrides.textNumHeads, text["num_attention_heads"].get<int>());
     EXPECT_EQ(folder.overrides.textQuickGELU, text["hidden_act"] == "quick_gelu");

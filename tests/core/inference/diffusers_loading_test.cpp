@@ -16,14 +16,14 @@ using easel::testing::ReferenceVectors;
 
 namespace {
 
-std::filesystem::path folderPath() { return easel::testing::referenceDir() / "diffusers"; }
+std::filesystem::path folderPath() { return easel::testing::referenceFile("diffusers"); }
 
 StableDiffusionModel loadSingleFile() {
     const auto cfg = easel::testing::referenceConfig();
     ModelOverrides o;
     o.unetNumHeads = cfg["unet"]["params"]["num_heads"].get<int>();
     o.textNumHeads = cfg["text_encoder"]["config"]["num_attention_heads"].get<int>();
-    return loadSingleFileCheckpoint(easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>(), o);
+    return loadSingleFileCheckpoint(easel::testing::referenceFile(cfg["checkpoint"]["file"].get<std::string>()), o);
 }
 
 void expectSameTensors(torch::nn::Module& a, torch::nn::Module& b) {

@@ -19,7 +19,7 @@ namespace {
 std::filesystem::path modelFolder(const easel::testing::TempDir& dir, const std::string& defaultScheduler) {
     const auto cfg = easel::testing::referenceConfig();
     const nlohmann::json sidecar = {
-        {"checkpoint", (easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>()).string()},
+        {"checkpoint", easel::testing::referenceFile(cfg["checkpoint"]["file"].get<std::string>()).string()},
         {"unet_num_heads", cfg["unet"]["params"]["num_heads"].get<int>()},
         {"text_num_heads", cfg["text_encoder"]["config"]["num_attention_heads"].get<int>()},
         {"default_width", 32},

@@ -23,7 +23,7 @@ struct Fixture {
 
 Fixture sd1() {
     const auto cfg = easel::testing::referenceConfig();
-    return {easel::testing::referenceDir() / cfg["checkpoint"]["file"].get<std::string>(),
+    return {easel::testing::referenceFile(cfg["checkpoint"]["file"].get<std::string>()),
             overridesFor(cfg, cfg["text_encoder"])};
 }
 Fixture sd2() {
@@ -31,13 +31,13 @@ Fixture sd2() {
     const auto& s = cfg["sd2"];
     auto o = overridesFor(s, s["text_encoder"]);
     o.prediction = PredictionType::VPrediction;
-    return {easel::testing::referenceDir() / s["checkpoint"]["file"].get<std::string>(), o};
+    return {easel::testing::referenceFile(s["checkpoint"]["file"].get<std::string>()), o};
 }
 Fixture inpainting() {
     const auto cfg = easel::testing::referenceConfig();
     const auto& s = cfg["inpainting"];
     // The inpainting file reuses the SD 1.x text encoder.
-    return {easel::testing::referenceDir() / s["checkpoint"]["file"].get<std::string>(),
+    return {easel::testing::referenceFile(s["checkpoint"]["file"].get<std::string>()),
             overridesFor(s, cfg["text_encoder"])};
 }
 

@@ -5,61 +5,20 @@
 #include <gtest/gtest.h>
 
 #include "inference/schedulers/scheduler.h"
-#include "reference_vectors.h"
+#include "reference_models.h"
 
 using namespace easel::inference;
+using easel::testing::pythonReprJson;
 using easel::testing::ReferenceVectors;
+using easel::testing::schedulerConfigOf;
+using easel::testing::schedulerKindOf;
 
 namespace {
-
-SchedulerKind kindOf(const std::string& cls) {
-    if (cls == "EulerDiscreteScheduler") return SchedulerKind::Euler;
-    if (cls == "EulerAncestralDiscreteScheduler") return SchedulerKind::EulerAncestral;
-    if (cls == "DDIMScheduler") return SchedulerKind::DDIM;
-    if (cls == "DPMSolverMultistepScheduler") return SchedulerKind::DPMPP2M;
-    if (cls == "LCMScheduler") return SchedulerKind::LCM;
-    throw std::runtime_error("no Easel scheduler for " + cls);
-}
-
-SchedulerConfig configOf(const nlohmann::json& c) {
-    SchedulerConfig s;
-    s.numTrainTimesteps = c.value("num_train_timesteps", 1000);
-    s.betaStart = c.value("beta_start", 0.00085);
-    s.betaEnd = c.value("beta_end", 0.012);
-    s.scaledLinear = c.value("beta_schedule", std::string("scaled_linear")) == "scaled_linear";
-    s.stepsOffset = c.value("steps_offset", 0);
-    s.setAlphaToOne = c.value("set_alpha_to_one", false);
-    s.prediction = c.value("prediction_type", std::string("epsilon")) == "v_prediction" ? PredictionType::VPrediction
-                                                                                        : PredictionType::Epsilon;
-    const auto spacing = c.value("timestep_spacing", std::string());
-    if (spacing == "linspace") s.spacing = TimestepSpacing::Linspace;
-    if (spacing == "leading") s.spacing = TimestepSpacing::Leading;
-    if (spacing == "trailing") s.spacing = TimestepSpacing::Trailing;
-    s.useKarrasSigmas = c.value("use_karras_sigmas", false);
-    s.originalInferenceSteps = c.value("original_inference_steps", 50);
-    s.timestepScaling = c.value("timestep_scaling", 10.0);
-    return s;
-}
 
 std::vector<double> parseList(const nlohmann::json& v) {
     // The schedules section stores lists as JSON strings of Python lists.
     const auto parsed = v.is_string() ? nlohmann::json::parse(v.get<std::string>()) : v;
     return parsed.get<std::vector<double>>();
-}
-
-nlohmann::json configJson(const nlohmann::json& v) {
-    if (!v.is_string()) return v;
-    // Python repr: swap quotes and literals so it parses as JSON.
-    std::string s = v.get<std::string>();
-    for (auto& ch : s) {
-        if (ch == '\'') ch = '"';
-    }
-    for (const auto& [from, to] :
-         {std::pair<std::string, std::string>{"None", "null"}, {"True", "true"}, {"False", "false"}}) {
-        for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
-            s.replace(pos, from.size(), to);
-    }
-    return nlohmann::json::parse(s);
 }
 
 void checkSchedules(const std::string& jsonName, const std::string& tensorName) {
@@ -68,7 +27,8 @@ void checkSchedules(const std::string& jsonName, const std::string& tensorName) 
     int checked = 0;
     for (const auto& [name, entry] : ref["schedules"].items()) {
         SCOPED_TRACE(jsonName + " " + name);
-        auto scheduler = makeScheduler(kindOf(entry["scheduler_class"]), configOf(configJson(entry["config"])));
+        auto scheduler = makeScheduler(schedulerKindOf(entry["scheduler_class"]),
+                                       schedulerConfigOf(pythonReprJson(entry["config"])));
         const int n =
             std::stoi(entry["num_inference_steps"].is_string() ? entry["num_inference_steps"].get<std::string>()
                                                                : entry["num_inference_steps"].dump());
@@ -101,7 +61,8 @@ void checkTrajectories(const std::string& jsonName, const std::string& tensorNam
     int checked = 0;
     for (const auto& [name, entry] : ref["trajectories"].items()) {
         SCOPED_TRACE(jsonName + " trajectory " + name);
-        auto scheduler = makeScheduler(kindOf(entry["scheduler_class"]), configOf(configJson(entry["config"])));
+        auto scheduler = makeScheduler(schedulerKindOf(entry["scheduler_class"]),
+                                       schedulerConfigOf(pythonReprJson(entry["config"])));
         scheduler->setTimesteps(entry["num_inference_steps"].get<int>());
         const std::string p = "traj." + name + ".";
         auto x = v[p + "noise"] * scheduler->initNoiseSigma();

@@ -17,10 +17,10 @@ using easel::testing::TempDir;
 
 namespace {
 
-std::filesystem::path vocabGz() { return easel::testing::referenceDir() / "bpe_simple_vocab_16e6.txt.gz"; }
+std::filesystem::path vocabGz() { return easel::testing::referenceFile("bpe_simple_vocab_16e6.txt.gz"); }
 
 nlohmann::json loadReference() {
-    std::ifstream in(easel::testing::referenceDir() / "tokenizer_reference.json");
+    std::ifstream in(easel::testing::referenceFile("tokenizer_reference.json"));
     if (!in) throw std::runtime_error("tokenizer_reference.json not found in the reference folder");
     return nlohmann::json::parse(in);
 }

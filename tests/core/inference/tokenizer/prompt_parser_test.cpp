@@ -111,7 +111,7 @@ class TokenizeWeightedTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         s_tokenizer = std::make_unique<CLIPTokenizer>(
-            CLIPTokenizer::fromBpeGz(easel::testing::referenceDir() / "bpe_simple_vocab_16e6.txt.gz"));
+            CLIPTokenizer::fromBpeGz(easel::testing::referenceFile("bpe_simple_vocab_16e6.txt.gz")));
     }
     static void TearDownTestSuite() { s_tokenizer.reset(); }
     static const CLIPTokenizer& tokenizer() { return *s_tokenizer; }

@@ -1,10 +1,16 @@
 #pragma once
-// jobs::ImageGenerator over inference::Engine: the one place where the backend meets libtorch's world
-// (through the Engine's torch-free header). Holds the default model plus the models an admin added,
-// loaded on demand and evicted least-recently-used when their weights exceed the memory budget.
+// The model registry: jobs::ImageGenerator over inference::Engine, the one place where the backend
+// meets libtorch's world (through the Engine's torch-free header). Holds the default model plus the
+// models an admin added or installed, loaded on demand and evicted least-recently-used when their
+// weights exceed the memory budget (--model-memory-gb). Used by easel-server and the desktop app alike.
+//
+// Locking: m_tableMutex guards the table and is what every submit takes (models(), checkScheduler);
+// it is never held while a model loads or generates. Loads happen in generate() (one at a time,
+// under m_generateMutex) and in addModel(), both outside the table lock.
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,13 +19,17 @@
 #include "inference/engine.h"
 #include "jobs/image_generator.h"
 
-namespace easel::app {
+namespace easel::models {
 
-class EngineGenerator final : public jobs::ImageGenerator {
+// Makes a loaded engine from a model folder or file; the default reads it with inference::Engine.
+using EngineLoader =
+    std::function<std::shared_ptr<inference::Engine>(const std::filesystem::path&, const inference::EngineOptions&)>;
+
+class ModelRegistry final : public jobs::ImageGenerator {
 public:
     // `defaultEngine` holds the default model (it may have none); it is never evicted.
-    EngineGenerator(inference::Engine& defaultEngine, inference::EngineOptions options = {},
-                    std::uint64_t memoryBudgetBytes = 8ull << 30);
+    ModelRegistry(inference::Engine& defaultEngine, inference::EngineOptions options = {},
+                  std::uint64_t memoryBudgetBytes = 8ull << 30, EngineLoader loader = {});
 
     std::vector<jobs::ModelDescription> models() const override;
     std::optional<jobs::ModelDescription> defaultModel() const override;
@@ -45,17 +55,20 @@ private:
         std::uint64_t bytes = 0;
         std::uint64_t lastUse = 0;
     };
-    // The engine for `id`, loading it if needed (hold m_tableMutex).
+    // The engine for `id`, loading it if needed; takes m_tableMutex itself, but not during the load.
     std::shared_ptr<inference::Engine> engineFor(const std::string& id);
+    Entry* find(const std::string& id);
+    // Unloads least-recently-used models until `bytes` more fit the budget (hold m_tableMutex).
     void evictFor(std::uint64_t bytes, const std::string& keep);
 
     inference::Engine& m_default;
     inference::EngineOptions m_options;
     std::uint64_t m_budget;
+    EngineLoader m_loader;
     std::uint64_t m_clock = 0;
     std::mutex m_generateMutex;       // one generation at a time
     mutable std::mutex m_tableMutex;  // the model table; never held during a generation
     std::vector<Entry> m_entries;
 };
 
-}  // namespace easel::app
+}  // namespace easel::models

@@ -1,4 +1,4 @@
-#include "http_client.h"
+#include "net/http_client.h"
 
 #include <sodium.h>
 
@@ -12,13 +12,13 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
 
-namespace easel::server {
+namespace easel::net {
 namespace {
 
-namespace net = boost::asio;
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = net::ip::tcp;
+using tcp = asio::ip::tcp;
 
 struct ParsedUrl {
     bool https = false;
@@ -127,7 +127,7 @@ OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, const Par
 
 OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const UrlPolicy& policy) {
     const auto deadline = std::chrono::steady_clock::now() + r.timeout;
-    net::io_context io;
+    asio::io_context io;
     tcp::resolver resolver(io);
     beast::error_code ec;
     const auto results = resolver.resolve(u.host, u.port, ec);
@@ -150,15 +150,15 @@ OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const U
             stream.socket().shutdown(tcp::socket::shutdown_both, ec);
             return out;
         }
-        net::ssl::context ctx(net::ssl::context::tls_client);
+        asio::ssl::context ctx(asio::ssl::context::tls_client);
         ctx.set_default_verify_paths();
-        ctx.set_verify_mode(net::ssl::verify_peer);
+        ctx.set_verify_mode(asio::ssl::verify_peer);
         beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
         if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str())) throw OutboundError("TLS setup failed");
-        stream.set_verify_callback(net::ssl::host_name_verification(u.host));
+        stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
         beast::get_lowest_layer(stream).expires_at(deadline);
         beast::get_lowest_layer(stream).connect(allowed);
-        stream.handshake(net::ssl::stream_base::client);
+        stream.handshake(asio::ssl::stream_base::client);
         auto out = exchange(stream, beast::get_lowest_layer(stream), u, r, deadline);
         stream.shutdown(ec);
         return out;
@@ -178,7 +178,7 @@ OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const U
 
 bool isPrivateAddress(const std::string& text) {
     beast::error_code ec;
-    auto a = net::ip::make_address(text, ec);
+    auto a = asio::ip::make_address(text, ec);
     if (ec) return true;  // not an address: refuse
     if (a.is_v6()) {
         // IPv6 forms that carry an IPv4 address: check that address instead.
@@ -239,4 +239,4 @@ std::string hmacSha256Hex(std::string_view key, std::string_view message) {
     return out;
 }
 
-}  // namespace easel::server
+}  // namespace easel::net

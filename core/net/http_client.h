@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace easel::server {
+namespace easel::net {
 
 struct OutboundRequest {
     std::string method = "GET";
@@ -52,4 +52,4 @@ bool isPrivateAddress(const std::string& address);
 // Hex HMAC-SHA256 of `message` under `key`.
 std::string hmacSha256Hex(std::string_view key, std::string_view message);
 
-}  // namespace easel::server
+}  // namespace easel::net

@@ -1,10 +1,10 @@
-#include "engine_generator.h"
+#include "models/model_registry.h"
 
 #include <iostream>
 
 #include "common/service_error.h"
 
-namespace easel::app {
+namespace easel::models {
 
 namespace {
 
@@ -35,11 +35,22 @@ std::uint64_t weightBytes(const std::filesystem::path& path) {
 
 }  // namespace
 
-EngineGenerator::EngineGenerator(inference::Engine& defaultEngine, inference::EngineOptions options,
-                                 std::uint64_t memoryBudgetBytes)
-    : m_default(defaultEngine), m_options(std::move(options)), m_budget(memoryBudgetBytes) {}
+ModelRegistry::ModelRegistry(inference::Engine& defaultEngine, inference::EngineOptions options,
+                             std::uint64_t memoryBudgetBytes, EngineLoader loader)
+    : m_default(defaultEngine),
+      m_options(std::move(options)),
+      m_budget(memoryBudgetBytes),
+      m_loader(std::move(loader)) {
+    if (!m_loader) {
+        m_loader = [](const std::filesystem::path& path, const inference::EngineOptions& options) {
+            auto engine = std::make_shared<inference::Engine>(options);
+            engine->loadModel(path);  // throws a message naming what is wrong
+            return engine;
+        };
+    }
+}
 
-std::vector<jobs::ModelDescription> EngineGenerator::models() const {
+std::vector<jobs::ModelDescription> ModelRegistry::models() const {
     std::vector<jobs::ModelDescription> out;
     if (auto m = defaultModel()) out.push_back(*m);
     std::lock_guard lock(m_tableMutex);
@@ -47,19 +58,19 @@ std::vector<jobs::ModelDescription> EngineGenerator::models() const {
     return out;
 }
 
-std::optional<jobs::ModelDescription> EngineGenerator::defaultModel() const {
+std::optional<jobs::ModelDescription> ModelRegistry::defaultModel() const {
     if (!m_default.hasModel()) return std::nullopt;
     return describe(m_default.model(), {});
 }
 
-std::size_t EngineGenerator::loadedCount() const {
+std::size_t ModelRegistry::loadedCount() const {
     std::lock_guard lock(m_tableMutex);
     std::size_t n = 0;
     for (const auto& e : m_entries) n += e.engine != nullptr;
     return n;
 }
 
-void EngineGenerator::evictFor(std::uint64_t bytes, const std::string& keep) {
+void ModelRegistry::evictFor(std::uint64_t bytes, const std::string& keep) {
     for (;;) {
         std::uint64_t used = 0;
         Entry* oldest = nullptr;
@@ -73,27 +84,38 @@ void EngineGenerator::evictFor(std::uint64_t bytes, const std::string& keep) {
     }
 }
 
-std::shared_ptr<inference::Engine> EngineGenerator::engineFor(const std::string& id) {
+ModelRegistry::Entry* ModelRegistry::find(const std::string& id) {
+    for (auto& e : m_entries) {
+        if (e.id == id) return &e;
+    }
+    return nullptr;
+}
+
+std::shared_ptr<inference::Engine> ModelRegistry::engineFor(const std::string& id) {
     if (m_default.hasModel() && (id.empty() || id == m_default.model().id)) {
         return {std::shared_ptr<inference::Engine>{}, &m_default};  // not owned
     }
-    for (auto& e : m_entries) {
-        if (e.id != id) continue;
-        e.lastUse = ++m_clock;
-        if (!e.engine) {
-            evictFor(e.bytes, e.id);
-            auto engine = std::make_shared<inference::Engine>(m_options);
-            engine->loadModel(e.path);
-            e.engine = std::move(engine);
-        }
-        return e.engine;
+    std::filesystem::path path;
+    {
+        std::lock_guard lock(m_tableMutex);
+        Entry* e = find(id);
+        if (e == nullptr) throw ServiceError(ErrorCode::BadRequest, "model '" + id + "' is not on this server");
+        e->lastUse = ++m_clock;
+        if (e->engine) return e->engine;
+        path = e->path;
+        // Unload first, so that peak memory stays within the budget during the load.
+        evictFor(e->bytes, id);
     }
-    throw ServiceError(ErrorCode::BadRequest, "model '" + id + "' is not on this server");
+    // A load takes seconds to minutes: outside the table lock, so that submits go on meanwhile.
+    auto engine = m_loader(path, m_options);
+    std::lock_guard lock(m_tableMutex);
+    // Removed or replaced during the load: the job that asked still runs on what it loaded.
+    if (Entry* e = find(id); e != nullptr && e->path == path) e->engine = engine;
+    return engine;
 }
 
-jobs::ModelDescription EngineGenerator::addModel(const std::string& id, const std::filesystem::path& path) {
-    auto engine = std::make_shared<inference::Engine>(m_options);
-    engine->loadModel(path);  // throws a message naming what is wrong
+jobs::ModelDescription ModelRegistry::addModel(const std::string& id, const std::filesystem::path& path) {
+    auto engine = m_loader(path, m_options);  // outside the table lock
     std::lock_guard lock(m_tableMutex);
     std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; });
     Entry e;
@@ -108,12 +130,12 @@ jobs::ModelDescription EngineGenerator::addModel(const std::string& id, const st
     return m_entries.back().description;
 }
 
-bool EngineGenerator::removeModel(const std::string& id) {
+bool ModelRegistry::removeModel(const std::string& id) {
     std::lock_guard lock(m_tableMutex);
     return std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; }) > 0;
 }
 
-void EngineGenerator::addInstalled(const std::filesystem::path& modelsDir) {
+void ModelRegistry::addInstalled(const std::filesystem::path& modelsDir) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(modelsDir, ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
@@ -136,8 +158,8 @@ void EngineGenerator::addInstalled(const std::filesystem::path& modelsDir) {
     }
 }
 
-jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p, const jobs::Bytes* initImage,
-                                                const jobs::Bytes* maskImage, const jobs::ProgressCallback& progress) {
+jobs::GeneratedImages ModelRegistry::generate(const jobs::GenerationParams& p, const jobs::Bytes* initImage,
+                                              const jobs::Bytes* maskImage, const jobs::ProgressCallback& progress) {
     inference::GenerationRequest r;
     r.prompt = p.prompt;
     r.negativePrompt = p.negativePrompt;
@@ -156,11 +178,7 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     if (maskImage != nullptr) r.mask = inference::decodeImage(*maskImage);
 
     std::lock_guard generating(m_generateMutex);
-    std::shared_ptr<inference::Engine> engine;
-    {
-        std::lock_guard table(m_tableMutex);
-        engine = engineFor(p.modelId);
-    }
+    const auto engine = engineFor(p.modelId);
     inference::GenerationResult result;
     try {
         result = engine->generate(r, [&](const inference::GenerationProgress& g) {
@@ -201,4 +219,4 @@ jobs::GeneratedImages EngineGenerator::generate(const jobs::GenerationParams& p,
     return out;
 }
 
-}  // namespace easel::app
+}  // namespace easel::models

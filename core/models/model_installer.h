@@ -14,15 +14,15 @@
 #include <thread>
 #include <vector>
 
-#include "http_client.h"
 #include "jobs/image_generator.h"
+#include "net/http_client.h"
 
-namespace easel::server {
+namespace easel::models {
 
 struct ModelInstallOptions {
     std::filesystem::path modelsDir;
     std::string hubUrl = "https://huggingface.co";
-    UrlPolicy policy;
+    net::UrlPolicy policy;
     std::uint64_t maxDownloadBytes = 16ull << 30;
 };
 
@@ -73,4 +73,4 @@ private:
 // "owner/name" with the hub's allowed characters.
 bool isHubRepoId(const std::string& id);
 
-}  // namespace easel::server
+}  // namespace easel::models

@@ -1,4 +1,4 @@
-#include "model_installer.h"
+#include "models/model_installer.h"
 
 #include <fstream>
 #include <iostream>
@@ -6,7 +6,7 @@
 
 #include "common/service_error.h"
 
-namespace easel::server {
+namespace easel::models {
 namespace {
 
 bool safeName(const std::string& s) {
@@ -117,7 +117,7 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
     std::filesystem::create_directories(target.parent_path());
     std::error_code ec;
     std::uint64_t have = std::filesystem::exists(target) ? std::filesystem::file_size(target, ec) : 0;
-    OutboundRequest get;
+    net::OutboundRequest get;
     get.url = url;
     get.timeout = std::chrono::hours(6);
     get.maxBody = m_options.maxDownloadBytes;
@@ -135,7 +135,7 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
             const auto dash = cr.find('-'), slash = cr.find('/');
             if (cr.rfind("bytes ", 0) != 0 || dash == std::string::npos || slash == std::string::npos ||
                 std::stoull(cr.substr(6, dash - 6)) != have) {
-                throw OutboundError(url + " answered a resumed download with a wrong range");
+                throw net::OutboundError(url + " answered a resumed download with a wrong range");
             }
             if (cr.substr(slash + 1) != "*") total = std::stoull(cr.substr(slash + 1));
             out.open(target, std::ios::binary | std::ios::app);
@@ -155,7 +155,7 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
         setStatus(modelId, st);
         return static_cast<bool>(out);
     };
-    const auto res = httpFetch(get, m_options.policy);
+    const auto res = net::httpFetch(get, m_options.policy);
     out.close();
     if (res.status == 416 && have > 0) {
         // Nothing left to fetch, or the partial file is longer than the remote one: start over once.
@@ -164,14 +164,14 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
         std::filesystem::remove(target);
         return download(modelId, url, target);
     }
-    if (res.status == 404) throw OutboundError(url + " was not found (404)");
+    if (res.status == 404) throw net::OutboundError(url + " was not found (404)");
     if (res.status != 200 && res.status != 206) {
-        throw OutboundError(url + " answered HTTP " + std::to_string(res.status));
+        throw net::OutboundError(url + " answered HTTP " + std::to_string(res.status));
     }
     const auto size = std::filesystem::file_size(target);
     if (total > 0 && size != total) {
-        throw OutboundError("the download of " + url + " stopped at " + std::to_string(size) + " of " +
-                            std::to_string(total) + " bytes; load it again to resume");
+        throw net::OutboundError("the download of " + url + " stopped at " + std::to_string(size) + " of " +
+                                 std::to_string(total) + " bytes; load it again to resume");
     }
 }
 
@@ -186,17 +186,17 @@ void ModelInstaller::run(ModelSource s) {
             download(s.modelId, s.url, partial / "model.safetensors");
             modelPath = finalDir / "model.safetensors";
         } else {
-            OutboundRequest info;
+            net::OutboundRequest info;
             info.url = m_options.hubUrl + "/api/models/" + s.hfRepo +
                        (s.revision == "main" ? std::string() : "/revision/" + s.revision);
-            const auto meta = httpFetch(info, m_options.policy);
+            const auto meta = net::httpFetch(info, m_options.policy);
             if (meta.status == 404 || meta.status == 401) {
-                throw OutboundError("the hub has no public repository " + s.hfRepo);
+                throw net::OutboundError("the hub has no public repository " + s.hfRepo);
             }
             const auto j = nlohmann::json::parse(meta.body, nullptr, false);
             if (meta.status != 200 || j.is_discarded() || !j.contains("siblings")) {
-                throw OutboundError("the hub's answer for " + s.hfRepo + " was not understood (HTTP " +
-                                    std::to_string(meta.status) + ")");
+                throw net::OutboundError("the hub's answer for " + s.hfRepo + " was not understood (HTTP " +
+                                         std::to_string(meta.status) + ")");
             }
             std::vector<std::string> files;
             for (const auto& f : j["siblings"]) files.push_back(f.value("rfilename", ""));
@@ -204,7 +204,7 @@ void ModelInstaller::run(ModelSource s) {
             const std::string base = m_options.hubUrl + "/" + s.hfRepo + "/resolve/" + s.revision + "/";
             if (has("model_index.json")) {
                 if (!has("unet/diffusion_pytorch_model.safetensors")) {
-                    throw OutboundError(s.hfRepo + " has no safetensors weights (pickles are refused)");
+                    throw net::OutboundError(s.hfRepo + " has no safetensors weights (pickles are refused)");
                 }
                 for (const auto& f : diffusersFiles()) {
                     if (has(f)) download(s.modelId, base + f, partial / f);
@@ -216,7 +216,8 @@ void ModelInstaller::run(ModelSource s) {
                     if (f.find('/') != std::string::npos || !f.ends_with(".safetensors")) continue;
                     if (pick.empty() || f.find("emaonly") != std::string::npos) pick = f;
                 }
-                if (pick.empty()) throw OutboundError(s.hfRepo + " has no .safetensors checkpoint at its top level");
+                if (pick.empty())
+                    throw net::OutboundError(s.hfRepo + " has no .safetensors checkpoint at its top level");
                 download(s.modelId, base + pick, partial / "model.safetensors");
                 modelPath = finalDir / "model.safetensors";
             }
@@ -246,4 +247,4 @@ bool ModelInstaller::remove(const std::string& modelId) {
     return known || files;
 }
 
-}  // namespace easel::server
+}  // namespace easel::models

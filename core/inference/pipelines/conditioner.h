@@ -1,0 +1,49 @@
+#pragma once
+// Prompt -> text-encoder hidden states, the conditioning every pipeline starts from: tokenizing (the
+// CLIP BPE with A1111 weighting and 75-token chunks, or a model's own word tokenizer), encoding
+// each chunk, applying the emphasis, and giving the prompt and the negative prompt the same number
+// of chunks (the shorter is padded with empty ones) so that they batch for guidance.
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "inference/loading/checkpoint_loader.h"
+#include "inference/tokenizer/clip_tokenizer.h"
+#include "inference/tokenizer/word_tokenizer.h"
+
+namespace easel::inference {
+
+struct Conditioning {
+    torch::Tensor cond;    // [1, 77 * chunks, D] float32
+    torch::Tensor uncond;  // the negative prompt's, same shape
+};
+
+class Conditioner {
+public:
+    // Exactly one of `clip` and `word` is set (the model's tokenizer); both must outlive the conditioner.
+    Conditioner(StableDiffusionModel& model, const CLIPTokenizer* clip, const WordTokenizer* word, torch::Device device)
+        : m_model(model), m_clip(clip), m_word(word), m_device(device) {}
+
+    // Throws GenerationError when the prompt needs more than `maxChunks` chunks or holds a token
+    // outside the encoder's vocabulary.
+    Conditioning encode(const std::string& prompt, const std::string& negativePrompt, int clipSkip,
+                        int maxChunks) const;
+
+private:
+    // Text -> one or more 77-token chunks with per-token weights.
+    struct Tokenized {
+        std::vector<std::vector<int>> chunks;
+        std::vector<std::vector<float>> weights;
+    };
+    Tokenized tokenize(const std::string& text) const;
+    torch::Tensor encodeChunks(const Tokenized& t, int chunks, int clipSkip) const;
+
+    StableDiffusionModel& m_model;
+    const CLIPTokenizer* m_clip;
+    const WordTokenizer* m_word;
+    torch::Device m_device;
+};
+
+}  // namespace easel::inference

@@ -1,0 +1,165 @@
+#include "inference/pipelines/pipeline.h"
+
+#include <chrono>
+#include <sstream>
+
+#include "common/request_limits.h"
+#include "inference/pipelines/conditioner.h"
+#include "inference/pipelines/denoising_loop.h"
+
+namespace easel::inference {
+namespace {
+
+// Latents up to this many positions are decoded by the VAE for previews (32x32 = a 256x256 image).
+constexpr std::int64_t kMaxDecodedPreviewLatents = 32 * 32;
+
+// SD 1.x/2.x latents (already multiplied by the scaling factor) to approximate RGB in [-1, 1]: one row
+// per latent channel (the widely used "cheap approximation" coefficients).
+const torch::Tensor& sdLatentToRgb() {
+    static const torch::Tensor m = torch::tensor({0.298f, 0.207f, 0.208f, 0.187f, 0.286f, 0.173f, -0.158f, 0.189f,
+                                                  0.264f, -0.184f, -0.271f, -0.473f})
+                                       .view({4, 3});
+    return m;
+}
+
+std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, std::int64_t sampleSeed) {
+    const auto& req = r.request;
+    Infotext text;
+    text.prompt = req.prompt;
+    text.negativePrompt = req.negativePrompt;
+    text.fields["Steps"] = std::to_string(r.steps);
+    text.fields["Sampler"] = r.schedulerName;
+    std::ostringstream cfg;
+    cfg << r.guidance;
+    text.fields["CFG scale"] = cfg.str();
+    text.fields["Seed"] = std::to_string(sampleSeed);
+    text.fields["Size"] = std::to_string(r.width) + "x" + std::to_string(r.height);
+    text.fields["Model"] = ctx.info.name;
+    if (r.schedulerConfig.useKarrasSigmas) text.fields["Schedule type"] = "Karras";
+    if (req.initImage) {
+        std::ostringstream st;
+        st << req.strength;
+        text.fields["Denoising strength"] = st.str();
+    }
+    if (req.clipSkip > 1) text.fields["Clip skip"] = std::to_string(req.clipSkip);
+    return text.format();
+}
+
+}  // namespace
+
+torch::Tensor imageToTensor(const Image& image) {
+    auto t =
+        torch::from_blob(const_cast<std::uint8_t*>(image.rgb.data()), {image.height, image.width, 3}, torch::kUInt8);
+    return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div(127.5).sub(1.0);
+}
+
+Image tensorToImage(const torch::Tensor& decoded) {
+    auto u8 = ((decoded.to(torch::kFloat32).to(torch::kCPU) / 2 + 0.5).clamp(0, 1) * 255).round().to(torch::kUInt8);
+    u8 = u8.squeeze(0).permute({1, 2, 0}).contiguous();
+    Image out;
+    out.height = static_cast<int>(u8.size(0));
+    out.width = static_cast<int>(u8.size(1));
+    out.rgb.assign(u8.data_ptr<std::uint8_t>(), u8.data_ptr<std::uint8_t>() + u8.numel());
+    return out;
+}
+
+torch::Tensor encodeLatents(const PipelineContext& ctx, const torch::Tensor& pixels) {
+    return ctx.model.vae->encode(pixels.to(ctx.device, ctx.dtype)).mean.to(torch::kFloat32) *
+           ctx.model.detected.vae.scalingFactor;
+}
+
+void repaintEverything(const PipelineContext& ctx, const ResolvedRequest& r, TaskLatents& task) {
+    const int factor = ctx.model.detected.vae.downsampleFactor();
+    task.mask = torch::ones({1, 1, r.height / factor, r.width / factor}, torch::TensorOptions().device(ctx.device));
+    task.maskedImageLatents = encodeLatents(ctx, torch::zeros({1, 3, r.height, r.width}));
+}
+
+GenerationResult runPipeline(const PipelineContext& ctx, const ResolvedRequest& r, const TaskLatents& task,
+                             const ProgressCallback& progress) {
+    const auto& req = r.request;
+    auto& model = ctx.model;
+    const auto start = r.start;
+
+    // 1. Conditioning.
+    const Conditioner conditioner(model, ctx.clipTokenizer, ctx.wordTokenizer, ctx.device);
+    const auto conditioning =
+        conditioner.encode(req.prompt, req.negativePrompt, req.clipSkip, limits::kMaxPromptChunks);
+
+    const int factor = model.detected.vae.downsampleFactor();
+    const float scaling = model.detected.vae.scalingFactor;
+    const int lh = r.height / factor, lw = r.width / factor;
+    GenerationResult result;
+    auto scheduler = makeScheduler(r.schedulerKind, r.schedulerConfig);
+    for (int s = 0; s < req.samples; ++s) {
+        // 2. The sample's noise, from a CPU generator seeded with seed + s, so that a seed gives the
+        // same image on any device.
+        const std::int64_t sampleSeed = r.seed + s;
+        auto generator = torch::make_generator<torch::CPUGeneratorImpl>(static_cast<std::uint64_t>(sampleSeed));
+        DenoiseInputs in;
+        in.cond = conditioning.cond;
+        in.uncond = conditioning.uncond;
+        in.noise =
+            torch::randn({1, model.detected.unet.outChannels, lh, lw}, generator, torch::kFloat32).to(ctx.device);
+        in.guidanceScale = r.guidance;
+        in.numInferenceSteps = r.steps;
+        in.ancestralNoise = [&](const torch::Tensor& like, int) {
+            return torch::randn(like.sizes(), generator, torch::kFloat32).to(like.device());
+        };
+        if (task.initLatents.defined()) {
+            in.initLatents = task.initLatents;
+            in.strength = task.strength;
+            in.pureNoiseAtFullStrength = task.pureNoiseAtFullStrength;
+        }
+        in.mask = task.mask;
+        in.maskedImageLatents = task.maskedImageLatents;
+
+        // 3. The denoising loop, reporting each step with an optional preview.
+        Image preview;
+        in.callback = [&](const StepProgress& p) {
+            if (!progress) return true;
+            GenerationProgress g;
+            g.step = p.step;
+            g.total = p.total;
+            g.sample = s;
+            g.elapsedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            if (req.previewEvery > 0 && p.predictedLatents != nullptr &&
+                (p.step % req.previewEvery == 0 || p.step == p.total)) {
+                const auto& x0 = *p.predictedLatents;
+                if (x0.size(2) * x0.size(3) <= kMaxDecodedPreviewLatents) {
+                    // Small latents (Easel's built-in model): the VAE itself, a few milliseconds.
+                    preview = tensorToImage(model.vae->decode((x0 / scaling).to(ctx.dtype)));
+                    g.preview = &preview;
+                } else if (x0.size(1) == 4) {
+                    // SD's 4-channel latents: a fixed linear map to RGB at latent resolution, the "cheap"
+                    // preview of the web UIs, instead of a decode that costs seconds per step on a CPU.
+                    const auto rgb =
+                        torch::einsum("bchw,cr->brhw", {x0.to(torch::kFloat32).to(torch::kCPU), sdLatentToRgb()});
+                    preview = tensorToImage(rgb);
+                    g.preview = &preview;
+                }
+            }
+            return progress(g);
+        };
+        torch::Tensor latents;
+        try {
+            latents = denoise(model.unet, *scheduler, in);
+        } catch (const GenerationCancelled&) {
+            throw GenerationCancelledError();
+        }
+
+        // 4. Decode; inpainting returns the caller's pixels exactly outside the mask (the VAE round
+        // trip would blur them).
+        auto pixels = model.vae->decode((latents / scaling).to(ctx.dtype)).to(torch::kFloat32).to(torch::kCPU);
+        if (task.maskPixels.defined()) pixels = task.maskPixels * pixels + (1.0f - task.maskPixels) * task.initPixels;
+        result.images.push_back(tensorToImage(pixels));
+        result.seeds.push_back(sampleSeed);
+
+        // 5. The A1111 parameters text.
+        result.infotexts.push_back(infotextFor(ctx, r, sampleSeed));
+    }
+    result.scheduler = r.schedulerName;
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+}  // namespace easel::inference

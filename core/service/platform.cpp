@@ -1,0 +1,123 @@
+#include "service/platform.h"
+
+#include <iostream>
+
+#include "accounts/plans.h"
+#include "storage/migrations.h"
+#include "storage/user_repository.h"
+
+namespace easel::service {
+namespace {
+
+std::filesystem::path prepared(const std::filesystem::path& dataDir) {
+    std::filesystem::create_directories(dataDir);
+    return dataDir;
+}
+
+}  // namespace
+
+AccountsCore::AccountsCore(const PlatformConfig& config)
+    : m_clock(config.clock != nullptr ? config.clock : &m_systemClock),
+      m_db(prepared(config.dataDir) / "easel.db"),
+      m_vault(accounts::KeyVault::openOrCreate(config.dataDir / "server.key")),
+      m_hasher(config.passwordCost),
+      m_blobs(config.dataDir / "files"),
+      m_accounts(m_db, m_hasher, m_vault, m_blobs, *m_clock, config.accounts) {
+    storage::migrate(m_db);
+}
+
+Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator)
+    : m_config(std::move(config)),
+      m_generator(generator),
+      m_core(m_config),
+      m_access(m_core.accounts(), m_core.clock()),
+      m_runner(m_core.db(), m_core.blobs(), generator, m_core.clock(), m_config.runner,
+               [this](std::int64_t userId) { return concurrencyOf(userId); }),
+      m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation),
+      m_publicUrl(m_config.publicUrl) {
+    m_core.accounts().addPurgeHook([this](std::int64_t userId) {
+        m_runner.cancelAllOf(userId);
+        if (m_notifier != nullptr) m_notifier->forgetAccount(userId);
+    });
+    m_runner.setFinishedHook([this](const storage::JobRow& job) { jobFinished(job); });
+}
+
+Platform::~Platform() { stop(); }
+
+int Platform::concurrencyOf(std::int64_t userId) {
+    // Read per claim, so a plan change applies from the next job on.
+    const auto row = storage::UserRepository(m_core.db()).findById(userId);
+    const auto* plan = row ? accounts::findPlan(row->plan) : nullptr;
+    return plan != nullptr ? plan->maxConcurrent : 1;
+}
+
+void Platform::jobFinished(const storage::JobRow& job) {
+    if (m_notifier == nullptr || job.webhook.empty()) return;
+    // A job stopped by an account deletion sends nothing: the account and its data are going.
+    const auto owner = storage::UserRepository(m_core.db()).findById(job.userId);
+    if (!owner || owner->deleting) return;
+    const auto view = m_generation.view(job);
+    // The address the client used to reach us; the listening address only for jobs stored before
+    // that was recorded (it is loopback or a wildcard, which a remote receiver cannot open).
+    std::string base = view.params.linkBase;
+    if (base.empty()) {
+        std::lock_guard lock(m_mutex);
+        base = m_publicUrl;
+    }
+    m_notifier->jobFinished(job.userId, job.webhook, view, base.empty() ? "http://127.0.0.1:7860" : base);
+}
+
+void Platform::setPublicUrl(std::string url) {
+    std::lock_guard lock(m_mutex);
+    if (m_config.publicUrl.empty()) m_publicUrl = std::move(url);
+}
+
+void Platform::start() {
+    sweep();
+    m_runner.start();
+    m_maintenance = std::thread([this] {
+        // Not before start() returns: it walks every stored file, and what it removes is an hour old anyway.
+        sweepOrphans();
+        std::unique_lock lock(m_mutex);
+        while (!m_wake.wait_for(lock, std::chrono::seconds(m_config.maintenanceSeconds), [&] { return m_stopping; })) {
+            lock.unlock();
+            sweep();
+            sweepOrphans();
+            lock.lock();
+        }
+    });
+}
+
+void Platform::stop() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_stopping = true;
+    }
+    m_wake.notify_all();
+    if (m_maintenance.joinable()) m_maintenance.join();
+    m_runner.stop();
+}
+
+void Platform::sweep() {
+    try {
+        const int purged = m_core.accounts().sweep();
+        const int expired = m_runner.sweepExpired();
+        if (purged > 0 || expired > 0) {
+            std::cout << "easel: maintenance purged " << purged << " account(s), " << expired << " expired image(s)"
+                      << std::endl;
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "easel: maintenance: " << e.what() << std::endl;
+    }
+}
+
+void Platform::sweepOrphans() {
+    try {
+        if (const int orphans = m_runner.sweepOrphans(); orphans > 0)
+            std::cout << "easel: maintenance removed " << orphans << " orphaned file(s)" << std::endl;
+    } catch (const std::exception& e) {
+        std::cerr << "easel: maintenance: " << e.what() << std::endl;
+    }
+}
+
+}  // namespace easel::service

@@ -1,0 +1,14 @@
+#include "server/job_webhooks.h"
+
+#include "server/generation_codec.h"
+
+namespace easel::server {
+
+void JobWebhooks::jobFinished(std::int64_t userId, const std::string& webhookUrl, const service::JobView& view,
+                              const std::string& linkBase) {
+    auto body = jobJson(view, linkBase, m_generation, false);
+    body["webhook_type"] = "generation";
+    m_sender.enqueue(userId, webhookUrl, body.dump());
+}
+
+}  // namespace easel::server

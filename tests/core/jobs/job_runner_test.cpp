@@ -1,0 +1,267 @@
+// The workers over the persistent queue, with the fake generator: a job runs to success with its
+// images stored and its usage recorded once; a failed or cancelled one gives its charge back; a
+// crash's leftovers are re-run or given up; retention and orphan sweeps.
+
+#include "jobs/job_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "eventually.h"
+#include "fake_clock.h"
+#include "fake_generator.h"
+#include "storage/user_repository.h"
+#include "test_database.h"
+
+namespace easel::jobs {
+namespace {
+
+using namespace std::chrono_literals;
+using storage::JobStatus;
+using testing::imagesUsed;
+
+class JobRunnerTest : public ::testing::Test {
+protected:
+    void TearDown() override {
+        generator.release();
+        generator.resume();
+        runner.stop();
+    }
+
+    // A job as GenerationService would queue it: the images are charged first.
+    std::int64_t queue(const std::string& prompt, int samples = 1, bool temp = false) {
+        return queueFor(user, prompt, samples, temp);
+    }
+    std::int64_t queueFor(std::int64_t owner, const std::string& prompt, int samples = 1, bool temp = false) {
+        GenerationParams p;
+        p.prompt = prompt;
+        p.width = 16;
+        p.height = 16;
+        p.steps = 4;
+        p.samples = samples;
+        p.seed = 40;
+        for (int i = 0; i < samples; ++i) p.imageTokens.push_back(prompt + "-token-" + std::to_string(i));
+        storage::JobRow row;
+        row.userId = owner;
+        row.kind = "text2img";
+        row.images = samples;
+        row.request = toJson(p).dump();
+        row.temp = temp;
+        row.createdAt = clock.nowSeconds();
+        EXPECT_TRUE(storage::UserRepository(db).charge(owner, samples, std::nullopt));
+        const auto id = jobs.insert(row);
+        runner.notify();
+        return id;
+    }
+    storage::JobRow job(std::int64_t id) const { return jobs.find(id).value(); }
+    bool finishes(std::int64_t id) { return runner.waitFinished(id, 10s); }
+
+    testing::TestDatabase database;
+    const storage::Database& db = database.db();
+    storage::JobRepository jobs{db};
+    storage::FileBlobStore blobs{database.dir() / "files"};
+    FakeClock clock;
+    testing::FakeGenerator generator;
+    JobRunnerOptions options = [] {
+        JobRunnerOptions o;
+        o.workers = 2;
+        return o;
+    }();
+    JobRunner runner{db, blobs, generator, clock, options, [](std::int64_t) { return 1; }};
+    std::int64_t user = testing::addUser(db, "ada@example.com");
+};
+
+TEST_F(JobRunnerTest, AQueuedJobRunsToSuccessWithItsImagesStored) {
+    runner.start();
+    const auto id = queue("a red circle", 2);
+    ASSERT_TRUE(finishes(id));
+    const auto done = job(id);
+    EXPECT_EQ(done.status, JobStatus::Succeeded);
+    EXPECT_EQ(done.attempts, 1);
+    EXPECT_EQ(done.finishedAt, clock.nowSeconds());
+    EXPECT_EQ(nlohmann::json::parse(done.meta)["seed"], 40);
+    const auto images = jobs.imagesOf(id);
+    ASSERT_EQ(images.size(), 2u);
+    for (int i = 0; i < 2; ++i) {
+        // The links promised when the job was accepted.
+        EXPECT_EQ(images[i].token, "a red circle-token-" + std::to_string(i));
+        EXPECT_EQ(images[i].expiresAt, clock.nowSeconds() + options.retentionSeconds);
+        const auto png = blobs.get(user, images[i].token + ".png");
+        ASSERT_TRUE(png);
+        EXPECT_EQ(inference::decodeImage(*png).width, 16);
+    }
+    EXPECT_EQ(imagesUsed(db, user), 2);  // the charge stands
+}
+
+TEST_F(JobRunnerTest, ASucceededJobWritesExactlyOneUsageRow) {
+    runner.start();
+    const auto id = queue("once", 3);
+    ASSERT_TRUE(finishes(id));
+    const auto usage = storage::UsageRepository{db}.list(user, 10, 0);
+    ASSERT_EQ(usage.size(), 1u);
+    EXPECT_EQ(usage[0].requestId, id);
+    EXPECT_EQ(usage[0].images, 3);
+    EXPECT_EQ(usage[0].kind, "text2img");
+}
+
+TEST_F(JobRunnerTest, TempImagesExpireSooner) {
+    runner.start();
+    const auto id = queue("temporary", 1, true);
+    ASSERT_TRUE(finishes(id));
+    EXPECT_EQ(jobs.imagesOf(id).at(0).expiresAt, clock.nowSeconds() + options.tempRetentionSeconds);
+}
+
+TEST_F(JobRunnerTest, AFailedJobKeepsItsErrorAndIsRefunded) {
+    runner.start();
+    const auto id = queue("explode", 2);
+    ASSERT_TRUE(finishes(id));
+    const auto failed = job(id);
+    EXPECT_EQ(failed.status, JobStatus::Failed);
+    EXPECT_EQ(failed.error, "the model ran out of memory");
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_TRUE(jobs.imagesOf(id).empty());
+    EXPECT_EQ(blobs.count(user), 0u);
+    EXPECT_EQ(storage::UsageRepository{db}.count(user), 0);
+}
+
+TEST_F(JobRunnerTest, CancellingAQueuedJobRefundsItAtOnce) {
+    // No workers: the job stays queued.
+    const auto id = queue("never runs", 2);
+    EXPECT_TRUE(runner.cancel(id));
+    EXPECT_EQ(job(id).status, JobStatus::Cancelled);
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_FALSE(runner.cancel(id));  // already finished: nothing to refund twice
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_FALSE(runner.cancel(id + 100));
+}
+
+TEST_F(JobRunnerTest, CancellingARunningJobStopsItAndRefunds) {
+    generator.pauseAtStep(2);
+    runner.start();
+    const auto id = queue("stopped midway", 2);
+    ASSERT_TRUE(generator.waitPaused());
+    const auto progress = runner.progress(id);
+    ASSERT_TRUE(progress);
+    EXPECT_EQ(progress->step, 2);
+    EXPECT_EQ(progress->total, 4);
+    EXPECT_EQ(progress->samples, 2);
+    EXPECT_TRUE(progress->preview);  // the fake draws a preview every other step
+    EXPECT_EQ(runner.runningCount(), 1);
+    EXPECT_TRUE(runner.cancel(id));
+    generator.resume();
+    ASSERT_TRUE(finishes(id));
+    EXPECT_EQ(job(id).status, JobStatus::Cancelled);
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_EQ(blobs.count(user), 0u);
+    EXPECT_EQ(storage::UsageRepository{db}.count(user), 0);
+    EXPECT_FALSE(runner.progress(id));
+    EXPECT_EQ(runner.runningCount(), 0);
+}
+
+TEST_F(JobRunnerTest, CancellingEveryQueuedJobRefundsEachOnce) {
+    queue("one", 1);
+    queue("two", 2);
+    EXPECT_EQ(imagesUsed(db, user), 3);
+    EXPECT_EQ(runner.cancelAllQueued(), 2);
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_EQ(runner.cancelAllQueued(), 0);
+}
+
+TEST_F(JobRunnerTest, AJobACrashLeftRunningRunsAgainOnStartAndIsRecordedOnce) {
+    const auto id = queue("interrupted", 1);
+    ASSERT_TRUE(jobs.claimNext(clock.nowSeconds(), [](std::int64_t) { return 1; }));  // the crashed attempt
+    blobs.put(user, "interrupted-token-0.png", {1, 2, 3});                            // and its half-finished image
+    jobs.insertImage({0, id, user, 0, "interrupted-token-0", clock.nowSeconds() + 10}, clock.nowSeconds());
+    runner.start();
+    ASSERT_TRUE(finishes(id));
+    const auto done = job(id);
+    EXPECT_EQ(done.status, JobStatus::Succeeded);
+    EXPECT_EQ(done.attempts, 2);
+    EXPECT_EQ(jobs.imagesOf(id).size(), 1u);
+    EXPECT_NE(blobs.get(user, "interrupted-token-0.png"), (std::vector<unsigned char>{1, 2, 3}));
+    EXPECT_EQ(storage::UsageRepository{db}.count(user), 1);
+    EXPECT_EQ(imagesUsed(db, user), 1);
+}
+
+TEST_F(JobRunnerTest, AJobThatCrashedTheServerEveryAttemptIsFailedAndRefunded) {
+    const auto id = queue("poison", 2);
+    for (int attempt = 1; attempt <= options.maxAttempts; ++attempt) {
+        ASSERT_TRUE(jobs.claimNext(clock.nowSeconds(), [](std::int64_t) { return 1; }));
+        if (attempt < options.maxAttempts) jobs.requeue(id);
+    }
+    runner.start();
+    const auto failed = job(id);
+    EXPECT_EQ(failed.status, JobStatus::Failed);
+    EXPECT_NE(failed.error.find("3 times"), std::string::npos) << failed.error;
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_TRUE(generator.started().empty());
+}
+
+TEST_F(JobRunnerTest, AnAccountAtItsConcurrencyCapWaitsWhileAnotherAccountsJobRuns) {
+    const auto bob = testing::addUser(db, "bob@example.com");
+    generator.block();
+    runner.start();
+    const auto first = queue("first");
+    const auto second = queue("second");
+    const auto other = queueFor(bob, "bob's");
+    ASSERT_TRUE(generator.waitStarted(2));
+    auto started = generator.started();  // the two workers may start in either order
+    std::sort(started.begin(), started.end());
+    EXPECT_EQ(started, (std::vector<std::string>{"bob's", "first"}));
+    EXPECT_EQ(job(second).status, JobStatus::Queued);  // the cap is 1 running job per account
+    generator.release();
+    for (const auto id : {first, second, other}) ASSERT_TRUE(finishes(id));
+    EXPECT_EQ(generator.started().back(), "second");
+}
+
+TEST_F(JobRunnerTest, TheFinishedHookSeesTheFinalRow) {
+    std::mutex mutex;
+    std::vector<std::pair<std::int64_t, JobStatus>> seen;
+    runner.setFinishedHook([&](const storage::JobRow& row) {
+        std::lock_guard lock(mutex);
+        seen.emplace_back(row.id, row.status);
+    });
+    runner.start();
+    const auto ok = queue("fine");
+    const auto bad = queue("explode");
+    ASSERT_TRUE(finishes(ok));
+    ASSERT_TRUE(finishes(bad));
+    ASSERT_TRUE(testing::eventually([&] {
+        std::lock_guard lock(mutex);
+        return seen.size() == 2;
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(seen[0], std::make_pair(ok, JobStatus::Succeeded));
+    EXPECT_EQ(seen[1], std::make_pair(bad, JobStatus::Failed));
+}
+
+TEST_F(JobRunnerTest, ExpiredImagesAreSweptWithTheirFiles) {
+    runner.start();
+    const auto id = queue("kept a while", 2);
+    ASSERT_TRUE(finishes(id));
+    clock.advance(options.retentionSeconds - 1);
+    EXPECT_EQ(runner.sweepExpired(), 0);
+    clock.advance(1);
+    EXPECT_EQ(runner.sweepExpired(), 2);
+    EXPECT_TRUE(jobs.imagesOf(id).empty());
+    EXPECT_EQ(blobs.count(user), 0u);
+}
+
+TEST_F(JobRunnerTest, OrphanSweepRemovesOnlyOldFilesThatNoRowNames) {
+    runner.start();
+    const auto id = queue("has a row", 1);
+    ASSERT_TRUE(finishes(id));
+    blobs.put(user, "orphan.png", {1});
+    jobs.insertUpload(user, "upload-live", clock.nowSeconds(), clock.nowSeconds() + 3600);
+    blobs.put(user, "upload-live", {2});
+    EXPECT_EQ(runner.sweepOrphans(3600), 0);  // too young: its row may be about to be committed
+    EXPECT_EQ(runner.sweepOrphans(0), 1);
+    EXPECT_EQ(blobs.get(user, "orphan.png"), std::nullopt);
+    EXPECT_TRUE(blobs.get(user, "upload-live"));
+    EXPECT_TRUE(blobs.get(user, "has a row-token-0.png"));
+}
+
+}  // namespace
+}  // namespace easel::jobs

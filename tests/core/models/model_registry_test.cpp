@@ -1,0 +1,102 @@
+// The model registry: models added by an admin are loaded on demand and evicted least-recently-used
+// beyond the memory budget, and a load (seconds to minutes for a real checkpoint) never blocks the
+// table that every submit reads.
+
+#include "models/model_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "inference/engine.h"
+#include "reference_dir.h"
+
+namespace easel::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ModelRegistry, AddedModelsStayWithinTheMemoryBudget) {
+    const auto checkpoint = referenceFile("tiny_sd_checkpoint.safetensors");
+    const auto size = std::filesystem::file_size(checkpoint);
+    inference::Engine none;
+    inference::EngineOptions options;
+    options.clipVocabulary = referenceFile("bpe_simple_vocab_16e6.txt.gz");
+    models::ModelRegistry registry(none, options, size + size / 2);  // room for one of them
+    const auto a = registry.addModel("tiny-a", checkpoint);
+    EXPECT_EQ(a.id, "tiny-a");
+    EXPECT_EQ(registry.loadedCount(), 1u);
+    registry.addModel("tiny-b", checkpoint);
+    EXPECT_EQ(registry.loadedCount(), 1u);  // tiny-a was evicted to make room
+    const auto listed = registry.models();
+    ASSERT_EQ(listed.size(), 2u);  // both still listed; tiny-a loads again when asked for
+    EXPECT_EQ(listed[0].id, "tiny-a");
+    EXPECT_EQ(listed[1].id, "tiny-b");
+    EXPECT_TRUE(registry.removeModel("tiny-a"));
+    EXPECT_FALSE(registry.removeModel("tiny-a"));
+    EXPECT_EQ(registry.models().size(), 1u);
+    EXPECT_THROW(registry.addModel("broken", referenceFile("README.md")), std::exception);
+    EXPECT_EQ(registry.models().size(), 1u);
+    EXPECT_FALSE(registry.defaultModel().has_value());
+}
+
+TEST(ModelRegistry, TheTableAnswersWhileAModelLoads) {
+    const auto checkpoint = referenceFile("tiny_sd_checkpoint.safetensors");
+    const auto size = std::filesystem::file_size(checkpoint);
+    inference::Engine none;
+    inference::EngineOptions options;
+    options.clipVocabulary = referenceFile("bpe_simple_vocab_16e6.txt.gz");
+
+    // The third load (tiny-a coming back after its eviction) stops half-way until the test lets it go.
+    std::atomic<int> loads{0};
+    std::promise<void> loading;
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    models::EngineLoader loader = [&](const std::filesystem::path& path, const inference::EngineOptions& o) {
+        auto engine = std::make_shared<inference::Engine>(o);
+        engine->loadModel(path);
+        if (++loads == 3) {
+            loading.set_value();
+            released.wait();
+        }
+        return engine;
+    };
+    models::ModelRegistry registry(none, options, size + size / 2, loader);
+    registry.addModel("tiny-a", checkpoint);
+    registry.addModel("tiny-b", checkpoint);  // evicts tiny-a
+    ASSERT_EQ(loads.load(), 2);
+
+    std::thread job([&] {
+        jobs::GenerationParams p;
+        p.modelId = "tiny-a";
+        p.prompt = "x";
+        p.width = p.height = 64;
+        p.steps = 1;
+        try {
+            registry.generate(p, nullptr, nullptr, {});
+        } catch (const std::exception&) {
+            // The tiny reference model's vocabulary is not CLIP's; only the load matters here.
+        }
+    });
+    ASSERT_EQ(loading.get_future().wait_for(60s), std::future_status::ready);
+
+    // What a submit does meanwhile: list the models and check a scheduler name.
+    auto listed = std::async(std::launch::async, [&] { return registry.models().size(); });
+    auto counted = std::async(std::launch::async, [&] { return registry.loadedCount(); });
+    const bool answered =
+        listed.wait_for(5s) == std::future_status::ready && counted.wait_for(5s) == std::future_status::ready;
+    release.set_value();
+    job.join();
+    ASSERT_TRUE(answered) << "the model table was locked during a load";
+    EXPECT_EQ(listed.get(), 2u);
+    EXPECT_EQ(counted.get(), 0u);  // tiny-b was unloaded before tiny-a's load began, to stay in budget
+    EXPECT_EQ(registry.loadedCount(), 1u);
+    EXPECT_EQ(loads.load(), 3);
+    EXPECT_FALSE(registry.checkScheduler("Euler a").has_value());
+}
+
+}  // namespace
+}  // namespace easel::testing

@@ -1,0 +1,269 @@
+// The persistent queue: claim order and concurrency caps, the status transitions that only go one
+// way, queue standing, crash recovery, and the images and uploads tables.
+
+#include "storage/job_repository.h"
+
+#include <gtest/gtest.h>
+
+#include "test_database.h"
+
+namespace easel::storage {
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000;
+
+class JobRepositoryTest : public ::testing::Test {
+protected:
+    std::int64_t queue(std::int64_t userId, int priority = 0, int images = 1, const std::string& idempotencyKey = {}) {
+        JobRow row;
+        row.userId = userId;
+        row.kind = "text2img";
+        row.priority = priority;
+        row.images = images;
+        row.request = R"({"prompt":"p"})";
+        row.idempotencyKey = idempotencyKey;
+        row.createdAt = kNow;
+        return jobs.insert(row);
+    }
+    std::optional<JobRow> claim(int cap = 10) {
+        return jobs.claimNext(kNow + 5, [cap](std::int64_t) { return cap; });
+    }
+    JobStatus status(std::int64_t id) { return jobs.find(id).value().status; }
+
+    testing::TestDatabase database;
+    const Database& db = database.db();
+    JobRepository jobs{db};
+    std::int64_t ada = testing::addUser(db, "ada@example.com");
+    std::int64_t bob = testing::addUser(db, "bob@example.com");
+};
+
+TEST_F(JobRepositoryTest, AnInsertedJobIsQueuedWithEveryField) {
+    JobRow row;
+    row.userId = ada;
+    row.kind = "img2img";
+    row.priority = 2;
+    row.images = 3;
+    row.request = R"({"prompt":"x"})";
+    row.trackId = "order-1";
+    row.webhook = "https://example.com/hook";
+    row.temp = true;
+    row.idempotencyKey = "k1";
+    row.createdAt = kNow;
+    const auto id = jobs.insert(row);
+    const auto found = jobs.find(id);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->status, JobStatus::Queued);
+    EXPECT_EQ(found->userId, ada);
+    EXPECT_EQ(found->kind, "img2img");
+    EXPECT_EQ(found->priority, 2);
+    EXPECT_EQ(found->images, 3);
+    EXPECT_EQ(found->request, row.request);
+    EXPECT_EQ(found->trackId, "order-1");
+    EXPECT_EQ(found->webhook, "https://example.com/hook");
+    EXPECT_TRUE(found->temp);
+    EXPECT_EQ(found->attempts, 0);
+    EXPECT_EQ(found->createdAt, kNow);
+    EXPECT_FALSE(found->startedAt);
+    EXPECT_FALSE(found->finishedAt);
+    EXPECT_EQ(jobs.activeCount(ada), 1);
+    EXPECT_EQ(jobs.queuedTotal(), 1);
+}
+
+TEST_F(JobRepositoryTest, StatusNamesRoundTripAndUnknownOnesAreRefused) {
+    for (auto s :
+         {JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded, JobStatus::Failed, JobStatus::Cancelled}) {
+        EXPECT_EQ(parseJobStatus(jobStatusName(s)), s);
+    }
+    EXPECT_THROW(parseJobStatus("paused"), DatabaseError);
+}
+
+TEST_F(JobRepositoryTest, ClaimsTakeTheHighestPriorityFirstThenTheOldest) {
+    const auto low = queue(ada, 0);
+    const auto highOld = queue(bob, 3);
+    const auto highNew = queue(ada, 3);
+    const auto mid = queue(bob, 1);
+    std::vector<std::int64_t> order;
+    while (const auto job = claim()) order.push_back(job->id);
+    EXPECT_EQ(order, (std::vector<std::int64_t>{highOld, highNew, mid, low}));
+}
+
+TEST_F(JobRepositoryTest, AClaimMarksTheJobRunningAndCountsTheAttempt) {
+    const auto id = queue(ada);
+    const auto job = claim();
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->id, id);
+    EXPECT_EQ(job->status, JobStatus::Running);
+    EXPECT_EQ(job->attempts, 1);
+    const auto stored = jobs.find(id);
+    EXPECT_EQ(stored->status, JobStatus::Running);
+    EXPECT_EQ(stored->startedAt, kNow + 5);
+    EXPECT_EQ(stored->attempts, 1);
+    EXPECT_EQ(jobs.queuedTotal(), 0);
+    EXPECT_EQ(jobs.activeCount(ada), 1);
+    EXPECT_FALSE(claim());
+}
+
+TEST_F(JobRepositoryTest, AnOwnerAtItsConcurrencyCapIsSkippedForTheNextOwner) {
+    queue(ada);
+    const auto adaSecond = queue(ada);
+    const auto bobs = queue(bob);
+    ASSERT_TRUE(claim(1));  // ada's first runs
+    const auto next = claim(1);
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->id, bobs);  // ada's second waits for her slot
+    EXPECT_FALSE(claim(1));
+    EXPECT_EQ(status(adaSecond), JobStatus::Queued);
+}
+
+TEST_F(JobRepositoryTest, OnlyARunningJobCanSucceed) {
+    const auto id = queue(ada);
+    EXPECT_FALSE(jobs.markSucceeded(id, "{}", 1.0, kNow));
+    claim();
+    EXPECT_TRUE(jobs.markSucceeded(id, R"({"seed":1})", 2.5, kNow + 9));
+    const auto job = jobs.find(id);
+    EXPECT_EQ(job->status, JobStatus::Succeeded);
+    EXPECT_EQ(job->meta, R"({"seed":1})");
+    EXPECT_DOUBLE_EQ(job->generationSeconds, 2.5);
+    EXPECT_EQ(job->finishedAt, kNow + 9);
+    EXPECT_FALSE(jobs.markSucceeded(id, "{}", 1.0, kNow));
+}
+
+TEST_F(JobRepositoryTest, AFinishedJobCanNeitherFailNorBeCancelled) {
+    const auto failed = queue(ada);
+    EXPECT_TRUE(jobs.markFailed(failed, "out of memory", kNow));
+    EXPECT_EQ(jobs.find(failed)->error, "out of memory");
+    EXPECT_FALSE(jobs.markFailed(failed, "again", kNow));
+    EXPECT_FALSE(jobs.markCancelled(failed, kNow));
+    EXPECT_EQ(status(failed), JobStatus::Failed);
+
+    const auto running = queue(ada);
+    claim();
+    EXPECT_TRUE(jobs.markCancelled(running, kNow));
+    EXPECT_FALSE(jobs.markCancelled(running, kNow));
+    EXPECT_FALSE(jobs.markFailed(running, "late", kNow));
+    EXPECT_EQ(status(running), JobStatus::Cancelled);
+    EXPECT_EQ(jobs.activeCount(ada), 0);
+}
+
+TEST_F(JobRepositoryTest, CancelIfQueuedLeavesARunningJobAlone) {
+    const auto running = queue(ada);
+    claim();
+    const auto queued = queue(ada);
+    EXPECT_FALSE(jobs.cancelIfQueued(running, kNow));
+    EXPECT_EQ(status(running), JobStatus::Running);
+    EXPECT_TRUE(jobs.cancelIfQueued(queued, kNow));
+    EXPECT_EQ(status(queued), JobStatus::Cancelled);
+    EXPECT_EQ(jobs.find(queued)->finishedAt, kNow);
+}
+
+TEST_F(JobRepositoryTest, QueueStandingCountsTheJobsAndImagesAhead) {
+    queue(bob, 0, 2);
+    claim();           // running: its 2 images are ahead of everyone
+    queue(bob, 1, 1);  // ahead: higher priority
+    queue(ada, 0, 3);  // ahead: same priority, older
+    const auto mine = queue(ada, 0, 1);
+    queue(bob, 0, 4);  // behind: newer
+    const auto standing = jobs.queueStanding(*jobs.find(mine));
+    EXPECT_EQ(standing.position, 2);
+    EXPECT_EQ(standing.imagesAhead, 2 + 1 + 3);
+    EXPECT_EQ(jobs.queuedIds().size(), 4u);
+}
+
+TEST_F(JobRepositoryTest, AfterACrashRunningJobsRequeueUntilTheyUsedEveryAttempt) {
+    const auto once = queue(ada);
+    const auto thrice = queue(bob);
+    claim();
+    claim();
+    for (int i = 0; i < 2; ++i) {  // bob's job crashed the server twice already
+        jobs.requeue(thrice);
+        ASSERT_EQ(claim()->id, thrice);
+    }
+    const auto exhausted = jobs.requeueRunning(3);
+    ASSERT_EQ(exhausted.size(), 1u);
+    EXPECT_EQ(exhausted[0].id, thrice);
+    EXPECT_EQ(exhausted[0].attempts, 3);
+    EXPECT_EQ(status(thrice), JobStatus::Running);  // for the caller to fail and refund
+    EXPECT_EQ(status(once), JobStatus::Queued);
+    EXPECT_FALSE(jobs.find(once)->startedAt);
+}
+
+TEST_F(JobRepositoryTest, AnIdempotencyKeyFindsTheFirstJobAndIsUniquePerAccount) {
+    const auto first = queue(ada, 0, 1, "retry-me");
+    EXPECT_EQ(jobs.findByIdempotencyKey(ada, "retry-me")->id, first);
+    EXPECT_FALSE(jobs.findByIdempotencyKey(bob, "retry-me"));
+    EXPECT_THROW(queue(ada, 0, 1, "retry-me"), DatabaseError);
+    EXPECT_NO_THROW(queue(bob, 0, 1, "retry-me"));  // another account may use the same key
+    EXPECT_NO_THROW(queue(ada));                    // no key: no constraint
+    EXPECT_NO_THROW(queue(ada));
+}
+
+TEST_F(JobRepositoryTest, CancellingAnAccountsQueueLeavesOthersAndRunningJobs) {
+    const auto running = queue(ada);
+    claim();
+    const auto a1 = queue(ada);
+    const auto a2 = queue(ada);
+    const auto b1 = queue(bob);
+    const auto cancelled = jobs.cancelQueuedOf(ada, kNow);
+    EXPECT_EQ(cancelled, (std::vector<std::int64_t>{a1, a2}));
+    EXPECT_EQ(status(running), JobStatus::Running);
+    EXPECT_EQ(status(b1), JobStatus::Queued);
+}
+
+TEST_F(JobRepositoryTest, HistoryListsNewestFirstAndCanKeepOnlyActiveJobs) {
+    const auto done = queue(ada);
+    jobs.markFailed(done, "x", kNow);
+    const auto waiting = queue(ada);
+    queue(bob);
+    const auto all = jobs.listForUser(ada, 10, 0, false);
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].id, waiting);
+    EXPECT_EQ(all[1].id, done);
+    const auto active = jobs.listForUser(ada, 10, 0, true);
+    ASSERT_EQ(active.size(), 1u);
+    EXPECT_EQ(active[0].id, waiting);
+    EXPECT_EQ(jobs.countForUser(ada), 2);
+    jobs.remove(done);
+    EXPECT_EQ(jobs.countForUser(ada), 1);
+}
+
+TEST_F(JobRepositoryTest, ImagesAreFoundByJobAndTokenAndExpire) {
+    const auto id = queue(ada, 0, 2);
+    jobs.insertImage({0, id, ada, 1, "tok-b", kNow + 100}, kNow);
+    jobs.insertImage({0, id, ada, 0, "tok-a", kNow + 50}, kNow);
+    const auto images = jobs.imagesOf(id);
+    ASSERT_EQ(images.size(), 2u);
+    EXPECT_EQ(images[0].token, "tok-a");  // in sample order
+    EXPECT_EQ(images[1].index, 1);
+    EXPECT_EQ(jobs.imageByToken("tok-b")->jobId, id);
+    EXPECT_FALSE(jobs.imageByToken("tok-c"));
+    const auto expired = jobs.expiredImages(kNow + 50);
+    ASSERT_EQ(expired.size(), 1u);
+    EXPECT_EQ(expired[0].token, "tok-a");
+    jobs.removeImage(expired[0].id);
+    EXPECT_EQ(jobs.imagesOf(id).size(), 1u);
+    jobs.removeImagesOf(id);
+    EXPECT_TRUE(jobs.imagesOf(id).empty());
+}
+
+TEST_F(JobRepositoryTest, UploadsBelongToTheirOwnerUntilTheyExpire) {
+    jobs.insertUpload(ada, "upload-1", kNow, kNow + 10);
+    jobs.insertUpload(bob, "upload-2", kNow, kNow + 20);
+    EXPECT_EQ(jobs.uploadOwner("upload-1", kNow + 9), ada);
+    EXPECT_FALSE(jobs.uploadOwner("upload-1", kNow + 10));
+    const auto taken = jobs.takeExpiredUploads(kNow + 10);
+    ASSERT_EQ(taken.size(), 1u);
+    EXPECT_EQ(taken[0], (std::pair<std::int64_t, std::string>{ada, "upload-1"}));
+    EXPECT_TRUE(jobs.takeExpiredUploads(kNow + 10).empty());  // the row is gone
+    EXPECT_EQ(jobs.uploadOwner("upload-2", kNow + 10), bob);
+}
+
+TEST_F(JobRepositoryTest, StoredBlobNamesAreTheOwnersImageFilesAndUploads) {
+    const auto id = queue(ada);
+    jobs.insertImage({0, id, ada, 0, "tok-a", kNow + 100}, kNow);
+    jobs.insertUpload(ada, "upload-1", kNow, kNow + 10);
+    jobs.insertUpload(bob, "upload-2", kNow, kNow + 10);
+    EXPECT_EQ(jobs.storedBlobNames(ada), (std::set<std::string>{"tok-a.png", "upload-1"}));
+}
+
+}  // namespace
+}  // namespace easel::storage
