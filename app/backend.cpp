@@ -9,9 +9,10 @@ namespace easel::app {
 
 Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
     : m_config(std::move(config)), m_platform(m_config, generator) {
+    m_outbound = std::make_unique<net::OutboundPool>(m_config.outbound);
     m_webhooks = std::make_unique<server::WebhookSender>(
         m_config.webhooks, [this](std::int64_t userId) { return m_platform.accounts().webhookSecret(userId); },
-        m_platform.clock());
+        m_platform.clock(), *m_outbound);
     m_jobWebhooks = std::make_unique<server::JobWebhooks>(*m_webhooks, m_platform.generation());
     m_platform.setNotifier(m_jobWebhooks.get());
     models::ModelInstallOptions install;
@@ -23,7 +24,14 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
 
 Backend::~Backend() { stop(); }
 
+void Backend::beginShutdown() {
+    m_outbound->stop();
+    m_installer->cancel();
+    m_platform.beginShutdown();
+}
+
 void Backend::stop() {
+    beginShutdown();
     m_installer->join();
     m_platform.stop();
 }
@@ -33,8 +41,9 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
     const auto model = m_platform.generator().defaultModel();
     server::registerHealthRoutes(router, {version, device, model ? model->id : std::string()});
     server::registerAccountRoutes(router, m_platform.access());
-    server::registerGenerationRoutes(router, m_platform.access(), m_platform.generation(),
-                                     {m_config.publicUrl, m_config.allowPrivateImageUrls});
+    server::registerGenerationRoutes(
+        router, m_platform.access(), m_platform.generation(),
+        {m_config.publicUrl, m_config.allowPrivateImageUrls, m_outbound.get(), m_config.imageFetchTimeout});
     server::registerAdminRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner(), *m_installer,
                                 device);
     return router;

@@ -3,10 +3,12 @@
 // integration tests: the core's Platform (all domain policy) plus the HTTP-facing pieces (webhook
 // delivery, the model installer, the route table). Wiring only; no decisions live here.
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "models/model_installer.h"
+#include "net/outbound_pool.h"
 #include "server/job_webhooks.h"
 #include "server/router.h"
 #include "server/webhook_sender.h"
@@ -16,9 +18,11 @@ namespace easel::app {
 
 struct BackendConfig : service::PlatformConfig {
     server::WebhookOptions webhooks;
+    net::OutboundPoolOptions outbound;              // users' image URLs and webhooks
     std::string hubUrl = "https://huggingface.co";  // like HF_ENDPOINT
     bool allowPrivateDownloads = false;             // model URLs on private / loopback addresses
     bool allowPrivateImageUrls = false;  // users' init_image / mask_image links to private / loopback addresses
+    std::chrono::milliseconds imageFetchTimeout{std::chrono::seconds(20)};  // such a link, fetched
 };
 
 // The admin CLI's view: the stores and the accounts, no workers.
@@ -30,6 +34,10 @@ public:
     ~Backend();
 
     void start() { m_platform.start(); }
+    // The first step of a shutdown, before the HTTP server joins its workers: outbound fetches and
+    // downloads are cancelled and requests waiting for their job are answered, so nothing holds a
+    // worker. stop() does it too.
+    void beginShutdown();
     void stop();
     void sweep() { m_platform.sweep(); }
     void sweepOrphans() { m_platform.sweepOrphans(); }
@@ -43,12 +51,14 @@ public:
     jobs::JobRunner& runner() { return m_platform.runner(); }
     storage::Database& db() { return m_platform.db(); }
     server::WebhookSender& webhooks() { return *m_webhooks; }
+    net::OutboundPool& outbound() { return *m_outbound; }
     models::ModelInstaller& installer() { return *m_installer; }
     void setPublicUrl(std::string url) { m_platform.setPublicUrl(std::move(url)); }
 
 private:
     BackendConfig m_config;
     service::Platform m_platform;
+    std::unique_ptr<net::OutboundPool> m_outbound;  // before the sender, which posts to it
     std::unique_ptr<server::WebhookSender> m_webhooks;
     std::unique_ptr<server::JobWebhooks> m_jobWebhooks;
     std::unique_ptr<models::ModelInstaller> m_installer;

@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
         backend.setPublicUrl("http://" + host + ":" + std::to_string(httpServer.port()));
         std::cout << "easel-server " << EASEL_VERSION << " listening on http://" << host << ':' << httpServer.port()
                   << " (data dir " << std::filesystem::absolute(config.dataDir).string() << ")" << std::endl;
-        httpServer.runUntilSignalled();
+        httpServer.runUntilSignalled([&backend] { backend.beginShutdown(); });
         backend.stop();
         std::cout << "easel-server stopped" << std::endl;
         return EXIT_SUCCESS;

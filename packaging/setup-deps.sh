@@ -14,7 +14,7 @@ packages=(
   # desktop app
   qt6-base-dev qt6-base-dev-tools libgl-dev
   # tests
-  libgtest-dev libgmock-dev xvfb xauth
+  libgtest-dev libgmock-dev xvfb xauth python3
 )
 
 missing=()

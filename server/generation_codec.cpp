@@ -13,7 +13,7 @@ using nlohmann::json;
 // to an image this server generated (".../images/<token>.png", so results chain into img2img), or any
 // other http(s) link, fetched under the outbound policy.
 std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, const service::GenerationService& g,
-                                     std::int64_t callerId, bool allowPrivate, const std::string& baseUrl) {
+                                     std::int64_t callerId, const ImageFetcher& fetcher, const std::string& baseUrl) {
     const auto value = r.string(name, 40u * 1024 * 1024);
     if (!value || value->empty()) return std::nullopt;
     if (value->rfind("http://", 0) == 0 || value->rfind("https://", 0) == 0) {
@@ -37,15 +37,23 @@ std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, co
         try {
             net::OutboundRequest fetch;
             fetch.url = *value;
-            fetch.timeout = std::chrono::seconds(20);
+            fetch.timeout = fetcher.timeout;
             fetch.maxBody = 20u * 1024 * 1024;
-            const auto response = net::httpFetch(fetch, net::UrlPolicy{allowPrivate});
+            const net::UrlPolicy policy{fetcher.allowPrivate};
+            const auto response =
+                fetcher.pool != nullptr ? fetcher.pool->fetch(fetch, policy) : net::httpFetch(fetch, policy);
             if (response.status != 200) {
                 r.errors[name].push_back("could not be fetched: HTTP " + std::to_string(response.status));
                 return std::nullopt;
             }
             return jobs::Bytes(response.body.begin(), response.body.end());
         } catch (const net::OutboundError& e) {
+            if (e.kind() == net::OutboundError::Kind::Busy || e.kind() == net::OutboundError::Kind::Cancelled) {
+                // Not the link's fault: the server is full or stopping. 503 with a time to come back.
+                ServiceError busy(ErrorCode::Unavailable, std::string(name) + ": " + e.what());
+                busy.retryAfterSeconds = 5;
+                throw busy;
+            }
             r.errors[name].push_back(std::string("could not be fetched: ") + e.what());
             return std::nullopt;
         }
@@ -73,7 +81,7 @@ std::string statusWord(storage::JobStatus s) {
 }  // namespace
 
 service::SubmitRequest parseSubmit(const json& body, const std::string& kind, const service::GenerationService& g,
-                                   std::int64_t callerId, bool allowPrivateImageUrls, const std::string& baseUrl) {
+                                   std::int64_t callerId, const ImageFetcher& fetcher, const std::string& baseUrl) {
     service::SubmitRequest out;
     auto& p = out.params;
     p.kind = kind;
@@ -109,8 +117,8 @@ service::SubmitRequest parseSubmit(const json& body, const std::string& kind, co
     out.temp = r.boolean("temp").value_or(false);
     out.instant = r.boolean("instant_response").value_or(false);
     if (kind != "text2img") {
-        out.initImage = readImage(r, "init_image", g, callerId, allowPrivateImageUrls, baseUrl);
-        if (kind == "inpaint") out.maskImage = readImage(r, "mask_image", g, callerId, allowPrivateImageUrls, baseUrl);
+        out.initImage = readImage(r, "init_image", g, callerId, fetcher, baseUrl);
+        if (kind == "inpaint") out.maskImage = readImage(r, "mask_image", g, callerId, fetcher, baseUrl);
     }
     r.check();
     return out;

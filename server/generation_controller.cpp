@@ -50,12 +50,12 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
                               GenerationRoutesOptions options) {
     const auto base = options.publicUrl;
 
-    const bool allowPrivate = options.allowPrivateImageUrls;
-    auto submit = [&access, &g, base, allowPrivate](const std::string& kind) {
+    const ImageFetcher fetcher{options.outbound, options.allowPrivateImageUrls, options.imageFetchTimeout};
+    auto submit = [&access, &g, base, fetcher](const std::string& kind) {
         return authenticated(
             access, Credential::ApiKeyGeneration,
-            [&g, base, kind, allowPrivate](const Request& req, const json& body, const service::Access& who) {
-                auto request = parseSubmit(body, kind, g, who.caller.userId, allowPrivate, baseUrlFor(req, base));
+            [&g, base, kind, fetcher](const Request& req, const json& body, const service::Access& who) {
+                auto request = parseSubmit(body, kind, g, who.caller.userId, fetcher, baseUrlFor(req, base));
                 request.idempotencyKey = req.header("Idempotency-Key").substr(0, 200);
                 const auto view = g.submit(who.caller, std::move(request));
                 return Response::json(200, jobJson(view, baseUrlFor(req, base), g));

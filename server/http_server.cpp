@@ -355,7 +355,7 @@ void HttpServer::stop() {
     impl.shared.workers.join();
 }
 
-void HttpServer::runUntilSignalled() {
+void HttpServer::runUntilSignalled(const std::function<void()>& beforeStop) {
     net::io_context signalContext;
     net::signal_set signals(signalContext, SIGINT, SIGTERM);
     signals.async_wait([](beast::error_code, int) {});
@@ -369,6 +369,7 @@ void HttpServer::runUntilSignalled() {
         std::lock_guard lock(m_impl->waitMutex);
         m_impl->waitContext = nullptr;
     }
+    if (beforeStop) beforeStop();
     stop();
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,8 +38,9 @@ public:
     std::uint16_t port() const;
     // Stops accepting, closes connections and joins all threads. Idempotent.
     void stop();
-    // Blocks until stop() is called or SIGINT/SIGTERM arrives, then stops.
-    void runUntilSignalled();
+    // Blocks until stop() is called or SIGINT/SIGTERM arrives, then calls `beforeStop` (which should
+    // release whatever handlers wait for) and stops.
+    void runUntilSignalled(const std::function<void()>& beforeStop = {});
 
 private:
     struct Impl;

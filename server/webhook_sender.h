@@ -11,14 +11,15 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
 #include "net/http_client.h"
+#include "net/outbound_pool.h"
 
 namespace easel::server {
 
@@ -27,14 +28,18 @@ struct WebhookOptions {
     std::vector<std::chrono::milliseconds> retryDelays{std::chrono::seconds(2), std::chrono::seconds(10),
                                                        std::chrono::seconds(60)};
     std::chrono::milliseconds timeout{10'000};
+    // Attempts on the wire at once (on the outbound pool), and never two of one account: a receiver
+    // that stalls holds one slot until its timeout and delays no other account's webhooks.
+    int maxConcurrent = 2;
 };
 
 class WebhookSender {
 public:
     using SecretFor = std::function<std::string(std::int64_t userId)>;
 
-    // `clock` gives the signed timestamp and times the retries; it must outlive the sender.
-    WebhookSender(WebhookOptions options, SecretFor secretFor, const Clock& clock);
+    // `clock` gives the signed timestamp and times the retries; `pool` carries the attempts. Both
+    // must outlive the sender; stopping the pool cancels attempts on the wire.
+    WebhookSender(WebhookOptions options, SecretFor secretFor, const Clock& clock, net::OutboundPool& pool);
     ~WebhookSender();
     WebhookSender(const WebhookSender&) = delete;
     WebhookSender& operator=(const WebhookSender&) = delete;
@@ -56,19 +61,24 @@ private:
         std::size_t attempt = 0;
         std::int64_t dueMs = 0;  // on Clock::steadyMilliseconds()
     };
+    struct InFlight {
+        int attempts = 0;
+        bool forgotten = false;  // forget() came while an attempt was on the wire: no retry
+    };
     void loop();
-    bool attempt(const Delivery& d);
+    // Signs and posts one attempt to the pool (hold m_mutex); false when the pool refused it.
+    bool dispatch(Delivery& d);
+    void finished(Delivery d, bool ok);
 
     WebhookOptions m_options;
     SecretFor m_secretFor;
     const Clock& m_clock;
+    net::OutboundPool& m_pool;
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
     std::deque<Delivery> m_queue;
-    // The account whose delivery is being attempted (outside the lock), and whether forget() asked
-    // for it meanwhile: then a failed attempt is not retried.
-    std::optional<std::int64_t> m_attempting;
-    bool m_attemptForgotten = false;
+    std::map<std::int64_t, InFlight> m_inFlight;  // by account
+    int m_inFlightTotal = 0;
     bool m_stopping = false;
     int m_delivered = 0;
     int m_abandoned = 0;

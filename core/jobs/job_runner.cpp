@@ -282,12 +282,20 @@ bool JobRunner::waitFinished(std::int64_t jobId, std::chrono::milliseconds timeo
         const bool done = finished();
         lock.lock();
         if (done) return true;
-        if (std::chrono::steady_clock::now() >= deadline) return false;
+        if (m_waitersReleased || std::chrono::steady_clock::now() >= deadline) return false;
         const auto seen = m_finishedCount;
         m_jobFinished.wait_until(lock,
                                  std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(250)),
-                                 [&] { return m_finishedCount != seen; });
+                                 [&] { return m_finishedCount != seen || m_waitersReleased; });
     }
+}
+
+void JobRunner::releaseWaiters() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_waitersReleased = true;
+    }
+    m_jobFinished.notify_all();
 }
 
 int JobRunner::sweepExpired() {

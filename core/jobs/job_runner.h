@@ -70,6 +70,9 @@ public:
     std::optional<JobProgress> progress(std::int64_t jobId) const;
     // Waits until the job has finished (any final state) or the timeout passed; true if finished.
     bool waitFinished(std::int64_t jobId, std::chrono::milliseconds timeout);
+    // Ends every waitFinished() now (they return false) and makes later ones return at once: the
+    // server is shutting down and must not hold its HTTP workers for a sync wait.
+    void releaseWaiters();
     // Seconds one image took recently (for ETAs).
     double secondsPerImage() const { return m_secondsPerImage.load(); }
     int runningCount() const;
@@ -112,6 +115,7 @@ private:
     std::map<std::int64_t, std::shared_ptr<Running>> m_running;
     std::vector<std::thread> m_threads;
     bool m_stopping = false;
+    bool m_waitersReleased = false;
     std::uint64_t m_finishedCount = 0;
     std::atomic<double> m_secondsPerImage{1.0};
 };

@@ -50,7 +50,12 @@ ModelInstaller::ModelInstaller(ModelInstallOptions options, jobs::ImageGenerator
     std::filesystem::create_directories(m_options.modelsDir);
 }
 
-ModelInstaller::~ModelInstaller() { join(); }
+ModelInstaller::~ModelInstaller() {
+    cancel();
+    join();
+}
+
+void ModelInstaller::cancel() { m_cancel->store(true); }
 
 void ModelInstaller::join() {
     std::vector<std::thread> threads;
@@ -120,6 +125,9 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
     net::OutboundRequest get;
     get.url = url;
     get.timeout = std::chrono::hours(6);
+    // A stalled mirror fails the install after a minute of silence instead of holding it for hours.
+    get.idleTimeout = std::chrono::seconds(60);
+    get.cancelled = m_cancel;
     get.maxBody = m_options.maxDownloadBytes;
     if (have > 0) get.headers["Range"] = "bytes=" + std::to_string(have) + "-";
     std::ofstream out;
@@ -187,6 +195,7 @@ void ModelInstaller::run(ModelSource s) {
             modelPath = finalDir / "model.safetensors";
         } else {
             net::OutboundRequest info;
+            info.cancelled = m_cancel;
             info.url = m_options.hubUrl + "/api/models/" + s.hfRepo +
                        (s.revision == "main" ? std::string() : "/revision/" + s.revision);
             const auto meta = net::httpFetch(info, m_options.policy);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -55,6 +56,8 @@ public:
     std::optional<InstallStatus> status(const std::string& modelId) const;
     // Removes the model from the generator and its files from disk. False when unknown.
     bool remove(const std::string& modelId);
+    // Aborts running downloads (they end as failed, their partial files kept for a resume).
+    void cancel();
     // Waits for all running installations (tests, shutdown).
     void join();
 
@@ -68,6 +71,7 @@ private:
     mutable std::mutex m_mutex;
     std::map<std::string, InstallStatus> m_status;
     std::vector<std::thread> m_threads;
+    std::shared_ptr<std::atomic<bool>> m_cancel = std::make_shared<std::atomic<bool>>(false);
 };
 
 // "owner/name" with the hub's allowed characters.

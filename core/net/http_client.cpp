@@ -78,9 +78,60 @@ void readStatusAndHeaders(const Message& message, OutboundResponse& out) {
     }
 }
 
+// Runs one asynchronous operation at a time on a private io_context and waits for it, but never past
+// the exchange's deadline, the idle timeout or a cancel: then `abort` closes the socket (or cancels
+// the resolver) and the exchange fails. Beast's expires_at alone would not do: it covers only
+// asynchronous operations, and the blocking calls this replaces could wait forever on a silent peer.
+class Deadline {
+public:
+    Deadline(asio::io_context& io, const OutboundRequest& r, std::chrono::steady_clock::time_point deadline,
+             std::string host)
+        : m_io(io), m_request(r), m_deadline(deadline), m_host(std::move(host)) {}
+
+    // `start(handler)` begins the operation; the handler is called with its error_code first.
+    template <typename Start, typename Abort>
+    void await(Start&& start, Abort&& abort) {
+        bool done = false;
+        beast::error_code result;
+        start([&done, &result](beast::error_code ec, auto&&...) {
+            result = ec;
+            done = true;
+        });
+        auto idleEnd = m_request.idleTimeout.count() > 0 ? std::chrono::steady_clock::now() + m_request.idleTimeout
+                                                         : std::chrono::steady_clock::time_point::max();
+        while (!done) {
+            const auto now = std::chrono::steady_clock::now();
+            const bool cancelled = m_request.cancelled && m_request.cancelled->load();
+            if (cancelled || now >= m_deadline || now >= idleEnd) {
+                abort();
+                m_io.restart();
+                m_io.run_for(std::chrono::seconds(1));  // lets the aborted operation finish
+                if (cancelled)
+                    throw OutboundError("the request to " + m_host + " was cancelled", OutboundError::Kind::Cancelled);
+                throw OutboundError(m_host + (now >= m_deadline ? " did not answer in time" : " stopped sending data"),
+                                    OutboundError::Kind::TimedOut);
+            }
+            m_io.restart();
+            m_io.run_for(std::min<std::chrono::steady_clock::duration>(
+                {std::chrono::milliseconds(100), m_deadline - now, idleEnd - now}));
+        }
+        if (result) throw beast::system_error(result);
+    }
+
+private:
+    asio::io_context& m_io;
+    const OutboundRequest& m_request;
+    std::chrono::steady_clock::time_point m_deadline;
+    std::string m_host;
+};
+
 template <typename Stream>
-OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, const ParsedUrl& u, const OutboundRequest& r,
-                          std::chrono::steady_clock::time_point deadline) {
+OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, Deadline& deadline, const ParsedUrl& u,
+                          const OutboundRequest& r) {
+    auto close = [&] {
+        beast::error_code ignored;
+        tcpLayer.socket().close(ignored);
+    };
     http::request<http::string_body> req;
     req.method(http::string_to_verb(r.method));
     if (req.method() == http::verb::unknown) throw OutboundError("unknown HTTP method " + r.method);
@@ -93,45 +144,59 @@ OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, const Par
         req.body() = r.body;
         req.prepare_payload();
     }
-    tcpLayer.expires_at(deadline);
-    http::write(stream, req);
+    deadline.await([&](auto handler) { http::async_write(stream, req, std::move(handler)); }, close);
 
     beast::flat_buffer buffer;
     OutboundResponse out;
     if (!r.sink) {
         http::response_parser<http::string_body> parser;
         parser.body_limit(r.maxBody);
-        http::read(stream, buffer, parser);
+        deadline.await([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); }, close);
         readStatusAndHeaders(parser.get(), out);
         out.body = std::move(parser.get().body());
         return out;
     }
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(r.maxBody);
-    http::read_header(stream, buffer, parser);
+    deadline.await([&](auto handler) { http::async_read_header(stream, buffer, parser, std::move(handler)); }, close);
     readStatusAndHeaders(parser.get(), out);
     if (r.onHeaders) r.onHeaders(out.status, out.headers);
     const bool deliver = out.status >= 200 && out.status < 300;
-    char chunk[64 * 1024];
+    std::vector<char> chunk(64 * 1024);
     while (!parser.is_done()) {
-        parser.get().body().data = chunk;
-        parser.get().body().size = sizeof chunk;
-        beast::error_code ec;
-        http::read(stream, buffer, parser, ec);
-        if (ec && ec != http::error::need_buffer) throw beast::system_error(ec);
-        const auto n = sizeof chunk - parser.get().body().size;
-        if (deliver && n > 0 && !r.sink(std::string_view(chunk, n))) throw OutboundError("download aborted");
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        try {
+            deadline.await([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); }, close);
+        } catch (const beast::system_error& e) {
+            if (e.code() != http::error::need_buffer) throw;
+        }
+        const auto n = chunk.size() - parser.get().body().size;
+        if (deliver && n > 0 && !r.sink(std::string_view(chunk.data(), n))) throw OutboundError("download aborted");
     }
     return out;
 }
 
-OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const UrlPolicy& policy) {
-    const auto deadline = std::chrono::steady_clock::now() + r.timeout;
+OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const UrlPolicy& policy,
+                           std::chrono::steady_clock::time_point until) {
     asio::io_context io;
+    Deadline deadline(io, r, until, u.host);
     tcp::resolver resolver(io);
-    beast::error_code ec;
-    const auto results = resolver.resolve(u.host, u.port, ec);
-    if (ec) throw OutboundError("cannot resolve " + u.host + ": " + ec.message());
+    tcp::resolver::results_type results;
+    try {
+        deadline.await(
+            [&](auto handler) {
+                resolver.async_resolve(
+                    u.host, u.port,
+                    [&results, handler](beast::error_code ec, tcp::resolver::results_type found) mutable {
+                        results = std::move(found);
+                        handler(ec);
+                    });
+            },
+            [&] { resolver.cancel(); });
+    } catch (const beast::system_error& e) {
+        throw OutboundError("cannot resolve " + u.host + ": " + e.code().message());
+    }
     std::vector<tcp::endpoint> allowed;
     for (const auto& e : results) {
         if (policy.allowPrivateAddresses || !isPrivateAddress(e.endpoint().address().to_string())) {
@@ -142,11 +207,12 @@ OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const U
         throw OutboundError(u.host + " resolves to a private or loopback address, which this server does not fetch");
     }
     try {
+        beast::error_code ec;
         if (!u.https) {
             beast::tcp_stream stream(io);
-            stream.expires_at(deadline);
-            stream.connect(allowed);
-            auto out = exchange(stream, stream, u, r, deadline);
+            auto close = [&] { stream.socket().close(ec); };
+            deadline.await([&](auto handler) { stream.async_connect(allowed, std::move(handler)); }, close);
+            auto out = exchange(stream, stream, deadline, u, r);
             stream.socket().shutdown(tcp::socket::shutdown_both, ec);
             return out;
         }
@@ -156,11 +222,13 @@ OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const U
         beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
         if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str())) throw OutboundError("TLS setup failed");
         stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
-        beast::get_lowest_layer(stream).expires_at(deadline);
-        beast::get_lowest_layer(stream).connect(allowed);
-        stream.handshake(asio::ssl::stream_base::client);
-        auto out = exchange(stream, beast::get_lowest_layer(stream), u, r, deadline);
-        stream.shutdown(ec);
+        auto& tcpLayer = beast::get_lowest_layer(stream);
+        auto close = [&] { tcpLayer.socket().close(ec); };
+        deadline.await([&](auto handler) { tcpLayer.async_connect(allowed, std::move(handler)); }, close);
+        deadline.await(
+            [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, std::move(handler)); }, close);
+        auto out = exchange(stream, tcpLayer, deadline, u, r);
+        tcpLayer.socket().close(ec);  // no TLS close_notify round trip: the answer is complete
         return out;
     } catch (const OutboundError&) {
         throw;
@@ -169,7 +237,6 @@ OutboundResponse fetchOnce(const ParsedUrl& u, const OutboundRequest& r, const U
             throw OutboundError("the response from " + u.host + " is larger than " + std::to_string(r.maxBody) +
                                 " bytes");
         }
-        if (e.code() == beast::error::timeout) throw OutboundError(u.host + " did not answer in time");
         throw OutboundError("request to " + u.host + " failed: " + e.code().message());
     }
 }
@@ -206,10 +273,12 @@ bool isPrivateAddress(const std::string& text) {
 }
 
 OutboundResponse httpFetch(const OutboundRequest& request, const UrlPolicy& policy) {
+    // One deadline for the whole chain: a redirect loop of slow hops cannot stretch it.
+    const auto until = std::chrono::steady_clock::now() + request.timeout;
     std::string url = request.url;
     for (int hop = 0;; ++hop) {
         const auto parsed = parseUrl(url);
-        auto response = fetchOnce(parsed, request, policy);
+        auto response = fetchOnce(parsed, request, policy, until);
         const bool redirect = response.status == 301 || response.status == 302 || response.status == 303 ||
                               response.status == 307 || response.status == 308;
         if (!redirect || !response.headers.contains("location")) return response;
@@ -221,6 +290,9 @@ OutboundResponse httpFetch(const OutboundRequest& request, const UrlPolicy& poli
                                      : " more than " + std::to_string(request.maxRedirects) + " times"));
         }
         url = resolveRedirect(parsed, response.headers["location"]);
+        if (parsed.https && url.rfind("https://", 0) != 0) {
+            throw OutboundError(parsed.host + " redirected from https to plain http, which is not followed");
+        }
     }
 }
 

@@ -69,6 +69,8 @@ public:
 
     // Recovers interrupted jobs and purges, starts the workers and the maintenance thread.
     void start();
+    // The first step of a shutdown: requests waiting for their job are answered now.
+    void beginShutdown() { m_runner.releaseWaiters(); }
     void stop();
     // One maintenance pass: interrupted account purges and expired images (tests call it after
     // moving a fake clock).

@@ -32,7 +32,7 @@ protected:
     void start() {
         backend = std::make_unique<app::Backend>(config, generator);
         backend->start();
-        server::HttpServerOptions o;
+        auto o = httpOptions;
         o.port = 0;
         http = std::make_unique<server::HttpServer>(o, backend->makeRouter("test", "cpu"));
         http->start();
@@ -75,6 +75,7 @@ protected:
     FakeClock clock;
     FakeGenerator generator;
     app::BackendConfig config;
+    server::HttpServerOptions httpOptions;  // the port is always an ephemeral one
     std::unique_ptr<app::Backend> backend;
     std::unique_ptr<server::HttpServer> http;
     std::uint16_t port = 0;

@@ -80,8 +80,9 @@ WebhookOptions loopbackOptions() {
 TEST(WebhookSender, AnAccountDeletedDuringAnAttemptGetsNoRetry) {
     HeldReceiver receiver;
     FakeClock clock;
+    net::OutboundPool pool;
     WebhookSender sender(
-        loopbackOptions(), [](std::int64_t) { return std::string("secret"); }, clock);
+        loopbackOptions(), [](std::int64_t) { return std::string("secret"); }, clock, pool);
     sender.enqueue(7, receiver.url(), R"({"status":"success"})");
     ASSERT_TRUE(testing::eventually([&] { return receiver.received() == 1; }));
     sender.forget(7);       // the account is deleted while its delivery waits for an answer
@@ -97,8 +98,9 @@ TEST(WebhookSender, AnAccountDeletedDuringAnAttemptGetsNoRetry) {
 TEST(WebhookSender, AFailedAttemptOfAnotherAccountIsStillRetried) {
     HeldReceiver receiver;
     FakeClock clock;
+    net::OutboundPool pool;
     WebhookSender sender(
-        loopbackOptions(), [](std::int64_t) { return std::string("secret"); }, clock);
+        loopbackOptions(), [](std::int64_t) { return std::string("secret"); }, clock, pool);
     sender.enqueue(7, receiver.url(), R"({"status":"success"})");
     ASSERT_TRUE(testing::eventually([&] { return receiver.received() == 1; }));
     sender.forget(8);  // someone else's account
