@@ -1,11 +1,52 @@
 #include "app/admin_command.h"
 
+#include <termios.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "app/backend.h"
 
 namespace easel::app {
+namespace {
+
+// The password from --password-file, else --password (visible to other users in `ps` and kept in shell
+// history: for scripts that cannot do better), else one line of standard input, read without echo when
+// it is a terminal.
+std::string passwordArgument(const ArgList& args) {
+    std::string password;
+    if (const auto file = args.value("--password-file")) {
+        std::ifstream in(*file);
+        if (!in) throw UsageError("cannot read --password-file " + *file);
+        std::getline(in, password);
+    } else if (const auto given = args.value("--password")) {
+        password = *given;
+    } else {
+        const bool terminal = ::isatty(STDIN_FILENO) != 0;
+        termios saved{};
+        if (terminal) {
+            std::cerr << "Password: " << std::flush;
+            ::tcgetattr(STDIN_FILENO, &saved);
+            termios quiet = saved;
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+        }
+        std::getline(std::cin, password);
+        if (terminal) {
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+            std::cerr << '\n';
+        }
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    if (password.empty()) {
+        throw UsageError("admin create-user needs a password: on standard input, with --password-file, or --password");
+    }
+    return password;
+}
+
+}  // namespace
 
 int runAdmin(const std::string& verb, const ArgList& args) {
     BackendConfig config;
@@ -16,9 +57,9 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return *v;
     };
     if (verb == "create-user") {
-        args.rejectUnknown({"--email", "--password", "--plan", "--data-dir"}, {"--admin"});
+        args.rejectUnknown({"--email", "--password", "--password-file", "--plan", "--data-dir"}, {"--admin"});
         const auto email = required("--email");
-        const auto password = required("--password");
+        const auto password = passwordArgument(args);
         AccountsCore core(config);
         const auto a =
             core.accounts().createUser(email, password, args.value("--plan").value_or("free"), args.has("--admin"));

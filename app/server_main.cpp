@@ -25,7 +25,8 @@ namespace {
 
 constexpr std::string_view kUsage = R"(Usage: easel-server [options]
        easel-server generate --prompt TEXT [generate options]
-       easel-server admin create-user --email E --password P [--plan PLAN] [--admin] [--data-dir DIR]
+       easel-server admin create-user --email E [--plan PLAN] [--admin] [--data-dir DIR]  (password on stdin,
+                                          or --password-file F)
        easel-server admin set-plan --email E --plan PLAN [--data-dir DIR]
        easel-server admin list-users [--data-dir DIR]
        easel-server admin delete-user --email E [--data-dir DIR]

@@ -82,13 +82,21 @@ void registerAccountRoutes(Router& router, service::AccessControl& access) {
     router.add("POST", "/api/v1/account/password",
                authenticated(access, Credential::SessionToken,
                              [&accounts](const Request& req, const json& body, const service::Access& who) {
-                                 accounts.changePassword(who.caller.userId, bearerToken(req),
-                                                         requireString(body, "old_password", 1024),
-                                                         requireString(body, "new_password", 1024));
-                                 return Response::json(200, {{"status", "success"},
-                                                             {"message", "password changed; other sessions ended"}});
+                                 FieldReader fields{body, {}};
+                                 const bool replaceKey = fields.boolean("regenerate_api_key").value_or(false);
+                                 fields.check();
+                                 const auto key = accounts.changePassword(
+                                     who.caller.userId, bearerToken(req), requireString(body, "old_password", 1024),
+                                     requireString(body, "new_password", 1024), replaceKey);
+                                 json out{{"status", "success"}};
+                                 setMessage(out, key ? "password changed; other sessions ended; the API key was "
+                                                       "replaced and the old one no longer works"
+                                                     : "password changed; other sessions ended");
+                                 if (key) out["api_key"] = *key;
+                                 return Response::json(200, out);
                              }),
-               "Change the password (needs the old one); ends the account's other sessions");
+               "Change the password (needs the old one); ends the account's other sessions, and with "
+               "regenerate_api_key also replaces the API key");
 
     router.add("POST", "/api/v1/account/api-key/view",
                authenticated(access, Credential::SessionToken,
@@ -101,11 +109,12 @@ void registerAccountRoutes(Router& router, service::AccessControl& access) {
 
     router.add("POST", "/api/v1/account/api-key/regenerate",
                authenticated(access, Credential::SessionToken,
-                             [&accounts](const Request&, const json&, const service::Access& who) {
-                                 const auto key = accounts.regenerateKey(who.caller.userId);
+                             [&accounts](const Request&, const json& body, const service::Access& who) {
+                                 const auto key =
+                                     accounts.regenerateKey(who.caller.userId, requireString(body, "password", 1024));
                                  return Response::json(200, {{"status", "success"}, {"api_key", key}});
                              }),
-               "Replace the API key; the old one is rejected at once");
+               "Replace the API key (needs the password); the old one is rejected at once");
 
     router.add("GET", "/api/v1/account/usage",
                authenticated(access, Credential::SessionToken,

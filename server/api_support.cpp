@@ -7,8 +7,42 @@
 
 namespace easel::server {
 
+namespace {
+
+// True when arrays/objects nest deeper than `limit`: checked on the raw text before parsing, since
+// building (and destroying) a value a million brackets deep is what a hostile body would aim at.
+bool nestsDeeperThan(std::string_view text, int limit) {
+    int depth = 0;
+    bool inString = false;
+    bool escaped = false;
+    for (const char c : text) {
+        if (inString) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                inString = false;
+            }
+        } else if (c == '"') {
+            inString = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return true;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
 nlohmann::json jsonBody(const Request& req) {
     if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return nlohmann::json::object();
+    if (nestsDeeperThan(req.body, kMaxJsonDepth)) {
+        throw ServiceError(ErrorCode::BadRequest,
+                           "the request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
     auto body = nlohmann::json::parse(req.body, nullptr, false);
     if (body.is_discarded()) throw ServiceError(ErrorCode::BadRequest, "the request body is not valid JSON");
     if (!body.is_object()) throw ServiceError(ErrorCode::BadRequest, "the request body must be a JSON object");

@@ -13,6 +13,9 @@
 
 namespace easel::server {
 
+// Arrays and objects nested deeper than this are refused before parsing (400).
+inline constexpr int kMaxJsonDepth = 64;
+
 // The body as a JSON object; an empty body is {}. Throws a 400 ServiceError for anything else.
 nlohmann::json jsonBody(const Request& req);
 

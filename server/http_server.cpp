@@ -125,7 +125,9 @@ private:
     void readHeader() {
         m_parser.emplace();
         m_parser->header_limit(static_cast<std::uint32_t>(m_shared.options.headerLimit));
-        m_parser->body_limit(Router::kDefaultBodyLimit);
+        // Beast checks Content-Length against this limit while parsing the header, before the route is
+        // known: so here the largest any route takes, and onHeader sets the route's own before the body.
+        m_parser->body_limit(m_shared.router.largestBodyLimit());
         m_stream.expires_after(m_shared.options.headerTimeout);
         http::async_read_header(m_stream, m_buffer, *m_parser,
                                 beast::bind_front_handler(&Session::onHeader, shared_from_this()));

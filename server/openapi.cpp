@@ -69,12 +69,16 @@ std::map<std::string, json> requestSchemas() {
     s["POST /api/v1/account/password"] = {
         {"type", "object"},
         {"properties",
-         {{"old_password", stringProp("current password")}, {"new_password", stringProp("8+ characters")}}},
+         {{"old_password", stringProp("current password")},
+          {"new_password", stringProp("8+ characters")},
+          {"regenerate_api_key",
+           {{"type", "boolean"}, {"description", "also replace the API key (answered as api_key)"}}}}},
         {"required", json::array({"old_password", "new_password"})}};
     const json password{{"type", "object"},
                         {"properties", {{"password", stringProp("the account's password")}}},
                         {"required", json::array({"password"})}};
     s["POST /api/v1/account/api-key/view"] = password;
+    s["POST /api/v1/account/api-key/regenerate"] = password;
     s["DELETE /api/v1/account"] = password;
     const json requestId{
         {"type", "object"},

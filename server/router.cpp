@@ -62,6 +62,12 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
     return result;
 }
 
+std::size_t Router::largestBodyLimit() const {
+    std::size_t largest = kDefaultBodyLimit;
+    for (const auto& route : m_routes) largest = std::max(largest, route.bodyLimit);
+    return largest;
+}
+
 std::size_t Router::bodyLimitFor(std::string_view method, std::string_view path) const {
     const auto m = match(method, path);
     return m.route != nullptr ? m.route->bodyLimit : kDefaultBodyLimit;

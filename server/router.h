@@ -41,6 +41,8 @@ public:
 
     // The largest body any route on this path accepts; decides how much of a body is read at all.
     std::size_t bodyLimitFor(std::string_view method, std::string_view path) const;
+    // The largest body any route takes: the limit while only the header has been read.
+    std::size_t largestBodyLimit() const;
 
     const std::vector<Route>& routes() const { return m_routes; }
 

@@ -1,6 +1,7 @@
 #include "ui/account_pane.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QClipboard>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -47,6 +48,7 @@ AccountPane::AccountPane(ApiClient* client, DialogPresenter* dialogs, QWidget* p
       m_oldPassword(passwordEdit(QStringLiteral("old_password"), this)),
       m_newPassword(passwordEdit(QStringLiteral("new_password"), this)),
       m_confirmPassword(passwordEdit(QStringLiteral("confirm_password"), this)),
+      m_replaceKey(new QCheckBox(tr("Also replace the API key (if the password may have leaked)"), this)),
       m_usage(new QTableWidget(0, 4, this)) {
     m_quota->setObjectName(QStringLiteral("quota"));
     m_limits->setWordWrap(true);
@@ -79,6 +81,8 @@ AccountPane::AccountPane(ApiClient* client, DialogPresenter* dialogs, QWidget* p
     passwordForm->addRow(tr("Current"), m_oldPassword);
     passwordForm->addRow(tr("New"), m_newPassword);
     passwordForm->addRow(tr("New, again"), m_confirmPassword);
+    m_replaceKey->setObjectName(QStringLiteral("replace_key"));
+    passwordForm->addRow(QString(), m_replaceKey);
     auto* change = button(tr("Change &password"), QStringLiteral("change_password"), passwordBox);
     passwordForm->addRow(QString(), change);
 
@@ -194,7 +198,9 @@ void AccountPane::regenerateKey() {
                                "Regenerate the key?"))) {
         return;
     }
-    m_client->regenerateApiKey(this, [this](const ApiResult& r) {
+    const auto password = m_dialogs->askText(this, tr("Regenerate API key"), tr("Your password:"), true);
+    if (!password) return;
+    m_client->regenerateApiKey(*password, this, [this](const ApiResult& r) {
         if (!r.ok()) {
             m_dialogs->showError(this, *r.error);
             return;
@@ -208,14 +214,21 @@ void AccountPane::changePassword() {
         m_dialogs->showMessage(this, tr("Change password"), tr("The two new passwords differ."));
         return;
     }
-    m_client->changePassword(m_oldPassword->text(), m_newPassword->text(), this, [this](const ApiResult& r) {
-        if (!r.ok()) {
-            m_dialogs->showError(this, *r.error);
-            return;
-        }
-        for (auto* edit : {m_oldPassword, m_newPassword, m_confirmPassword}) edit->clear();
-        m_dialogs->showMessage(this, tr("Change password"), tr("Your password was changed."));
-    });
+    const bool replaceKey = m_replaceKey->isChecked();
+    m_client->changePassword(m_oldPassword->text(), m_newPassword->text(), replaceKey, this,
+                             [this, replaceKey](const ApiResult& r) {
+                                 if (!r.ok()) {
+                                     m_dialogs->showError(this, *r.error);
+                                     return;
+                                 }
+                                 for (auto* edit : {m_oldPassword, m_newPassword, m_confirmPassword}) edit->clear();
+                                 m_replaceKey->setChecked(false);
+                                 if (replaceKey) showKey(r.json.value(QStringLiteral("api_key")).toString());
+                                 m_dialogs->showMessage(this, tr("Change password"),
+                                                        replaceKey ? tr("Your password was changed and the API key "
+                                                                        "replaced: the old key no longer works.")
+                                                                   : tr("Your password was changed."));
+                             });
 }
 
 void AccountPane::deleteAccount() {

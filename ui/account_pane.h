@@ -4,6 +4,8 @@
 
 #include <QWidget>
 
+class QCheckBox;
+
 #include "ui/api_types.h"
 
 class QLabel;
@@ -54,6 +56,7 @@ private:
     QLineEdit* m_oldPassword;
     QLineEdit* m_newPassword;
     QLineEdit* m_confirmPassword;
+    QCheckBox* m_replaceKey;
     QTableWidget* m_usage;
 };
 

@@ -104,10 +104,15 @@ void ApiClient::account(QObject* context, ApiCallback done) {
     send("GET", str("/api/v1/account"), Auth::Session, std::nullopt, context, std::move(done));
 }
 
-void ApiClient::changePassword(const QString& oldPassword, const QString& newPassword, QObject* context,
-                               ApiCallback done) {
-    send("POST", str("/api/v1/account/password"), Auth::Session,
-         QJsonObject{{str("old_password"), oldPassword}, {str("new_password"), newPassword}}, context, std::move(done));
+void ApiClient::changePassword(const QString& oldPassword, const QString& newPassword, bool alsoReplaceKey,
+                               QObject* context, ApiCallback done) {
+    QJsonObject body{{str("old_password"), oldPassword}, {str("new_password"), newPassword}};
+    if (alsoReplaceKey) body[str("regenerate_api_key")] = true;
+    send("POST", str("/api/v1/account/password"), Auth::Session, body, context,
+         [this, done = std::move(done)](const ApiResult& r) {
+             if (r.ok() && r.json.contains(str("api_key"))) setApiKey(r.json.value(str("api_key")).toString());
+             if (done) done(r);
+         });
 }
 
 void ApiClient::viewApiKey(const QString& password, QObject* context, ApiCallback done) {
@@ -118,9 +123,9 @@ void ApiClient::viewApiKey(const QString& password, QObject* context, ApiCallbac
          });
 }
 
-void ApiClient::regenerateApiKey(QObject* context, ApiCallback done) {
-    send("POST", str("/api/v1/account/api-key/regenerate"), Auth::Session, QJsonObject{}, context,
-         [this, done = std::move(done)](const ApiResult& r) {
+void ApiClient::regenerateApiKey(const QString& password, QObject* context, ApiCallback done) {
+    send("POST", str("/api/v1/account/api-key/regenerate"), Auth::Session, QJsonObject{{str("password"), password}},
+         context, [this, done = std::move(done)](const ApiResult& r) {
              if (r.ok()) setApiKey(r.json.value(str("api_key")).toString());
              if (done) done(r);
          });

@@ -46,9 +46,11 @@ public:
     void logout(QObject* context, ApiCallback done);
 
     void account(QObject* context, ApiCallback done);
-    void changePassword(const QString& oldPassword, const QString& newPassword, QObject* context, ApiCallback done);
+    // With `alsoReplaceKey` the answer carries the new api_key, which is stored like a regenerated one.
+    void changePassword(const QString& oldPassword, const QString& newPassword, bool alsoReplaceKey, QObject* context,
+                        ApiCallback done);
     void viewApiKey(const QString& password, QObject* context, ApiCallback done);
-    void regenerateApiKey(QObject* context, ApiCallback done);
+    void regenerateApiKey(const QString& password, QObject* context, ApiCallback done);
     void usage(QObject* context, ApiCallback done);
     void deleteAccount(const QString& password, QObject* context, ApiCallback done);
 

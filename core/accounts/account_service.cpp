@@ -186,17 +186,31 @@ AccountView AccountService::account(std::int64_t userId) const {
     return {row.id, row.email, c.plan, row.imagesUsed, row.isAdmin, row.createdAt};
 }
 
-void AccountService::changePassword(std::int64_t userId, const std::string& currentToken,
-                                    const std::string& oldPassword, const std::string& newPassword) {
+std::optional<std::string> AccountService::changePassword(std::int64_t userId, const std::string& currentToken,
+                                                          const std::string& oldPassword,
+                                                          const std::string& newPassword, bool alsoReplaceKey) {
     const auto row = requireUser(userId);
     if (newPassword.size() < kMinPassword || newPassword.size() > kMaxPassword) {
         throw validationError({{"new_password", {"must have between 8 and 1024 characters"}}});
     }
     throttle("password:" + std::to_string(userId));
     checkPassword(row, oldPassword);
-    m_users.setPasswordHash(userId, m_hasher.hash(newPassword));
-    storage::SessionRepository{m_db}.removeForUser(
-        userId, currentToken.empty() ? storage::Blob{} : m_vault.lookupHash(currentToken));
+    const auto hash = m_hasher.hash(newPassword);
+    std::optional<std::string> key;
+    // One transaction: a leaked password and key are replaced together or not at all.
+    m_db.transaction([&] {
+        m_users.setPasswordHash(userId, hash);
+        storage::SessionRepository{m_db}.removeForUser(
+            userId, currentToken.empty() ? storage::Blob{} : m_vault.lookupHash(currentToken));
+        if (alsoReplaceKey) key = replaceKey(userId);
+    });
+    return key;
+}
+
+std::string AccountService::replaceKey(std::int64_t userId) {
+    const auto key = randomToken();
+    m_users.setApiKey(userId, m_vault.lookupHash(key), m_vault.seal(key));
+    return key;
 }
 
 std::string AccountService::viewKey(std::int64_t userId, const std::string& password) {
@@ -206,11 +220,12 @@ std::string AccountService::viewKey(std::int64_t userId, const std::string& pass
     return m_vault.open(row.apiKeySealed);
 }
 
-std::string AccountService::regenerateKey(std::int64_t userId) {
-    requireUser(userId);
-    const auto key = randomToken();
-    m_users.setApiKey(userId, m_vault.lookupHash(key), m_vault.seal(key));
-    return key;
+std::string AccountService::regenerateKey(std::int64_t userId, const std::string& password) {
+    // Like viewing it: whoever holds only a stolen session token must not get a working key.
+    const auto row = requireUser(userId);
+    throttle("password:" + std::to_string(userId));
+    checkPassword(row, password);
+    return replaceKey(userId);
 }
 
 std::vector<storage::UsageRow> AccountService::usage(std::int64_t userId, int limit, int offset) const {
@@ -248,6 +263,7 @@ void AccountService::setPlan(const std::string& email, const std::string& plan) 
 std::vector<storage::UserRow> AccountService::listUsers() const { return m_users.list(); }
 
 int AccountService::sweep() {
+    storage::SessionRepository{m_db}.removeExpired(m_clock.nowSeconds());
     int purged = 0;
     for (const auto id : m_users.idsMarkedDeleting()) {
         purge(id);

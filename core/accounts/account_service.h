@@ -66,12 +66,14 @@ public:
     Caller authenticateToken(const std::string& token) const;
 
     AccountView account(std::int64_t userId) const;
-    // Needs the current password; ends every other session of the account.
-    void changePassword(std::int64_t userId, const std::string& currentToken, const std::string& oldPassword,
-                        const std::string& newPassword);
+    // Needs the current password; ends every other session of the account and, when asked (a leak),
+    // replaces the API key too, in the same transaction. Returns the new key when it was replaced.
+    std::optional<std::string> changePassword(std::int64_t userId, const std::string& currentToken,
+                                              const std::string& oldPassword, const std::string& newPassword,
+                                              bool alsoReplaceKey = false);
     std::string viewKey(std::int64_t userId, const std::string& password);
-    // The old key is rejected from the moment this returns.
-    std::string regenerateKey(std::int64_t userId);
+    // Needs the password, like viewing the key. The old key is rejected from the moment this returns.
+    std::string regenerateKey(std::int64_t userId, const std::string& password);
     // Signs the account's webhooks (shown on the account page).
     std::string webhookSecret(std::int64_t userId) const { return m_vault.webhookSecret(userId); }
     std::vector<storage::UsageRow> usage(std::int64_t userId, int limit, int offset) const;
@@ -87,10 +89,12 @@ public:
     void setPlan(const std::string& email, const std::string& plan);
     std::vector<storage::UserRow> listUsers() const;
 
-    // Finishes purges a crash interrupted and deletes inactive free accounts. Returns accounts purged.
+    // Deletes expired sessions, finishes purges a crash interrupted and deletes inactive free
+    // accounts. Returns accounts purged.
     int sweep();
 
 private:
+    std::string replaceKey(std::int64_t userId);
     Caller callerFor(const storage::UserRow& row) const;
     void throttle(const std::string& key) const;
     // Refuses when `key` has used `limit` in this minute, without counting this attempt.

@@ -36,6 +36,11 @@ inline constexpr Range<std::int64_t> kSeed{0, 4294967295LL};
 // sets GenerationOptions::maxSide. Both are multiples of every model's size multiple.
 inline constexpr int kEngineMaxSide = 2048;
 inline constexpr int kDefaultMaxSide = 1024;
+// Init images and masks: at most this many pixels (2048 x 2048), checked from the file's header
+// before anything is decoded; and at most this many decoded at once, so a burst of large uploads
+// cannot take every core and gigabytes of memory.
+inline constexpr std::uint64_t kMaxInputPixels = 2048ull * 2048ull;
+inline constexpr int kConcurrentDecodes = 2;
 // Prompt length: 8 chunks of 75 tokens; each chunk adds 77 context tokens to every cross-attention.
 inline constexpr int kMaxPromptChunks = 8;
 

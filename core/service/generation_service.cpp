@@ -14,9 +14,15 @@ namespace {
 using Errors = std::map<std::string, std::vector<std::string>>;
 
 // Decodes to check the bytes really are an image of an accepted format and size.
-std::pair<int, int> checkImage(const jobs::Bytes& bytes, const std::string& field, Errors& errors) {
+// Decodes to check, holding one of the service's decode slots.
+std::pair<int, int> checkImage(DecodeSlots& slots, const jobs::Bytes& bytes, const std::string& field, Errors& errors) {
     try {
-        const auto img = inference::decodeImage(bytes, 4096ull * 4096ull);
+        slots.acquire();
+        struct Release {
+            DecodeSlots& slots;
+            ~Release() { slots.release(); }
+        } release{slots};
+        const auto img = inference::decodeImage(bytes, limits::kMaxInputPixels);
         return {img.width, img.height};
     } catch (const std::exception& e) {
         errors[field].push_back(std::string("is not a usable image: ") + e.what());
@@ -81,9 +87,9 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
     if (p.kind != "text2img" && !r.initImage) errors["init_image"].push_back("is required for " + p.kind);
     if (p.kind == "inpaint" && !r.maskImage) errors["mask_image"].push_back("is required for inpaint");
     std::pair<int, int> initSize{0, 0};
-    if (r.initImage) initSize = checkImage(*r.initImage, "init_image", errors);
+    if (r.initImage) initSize = checkImage(m_decodes, *r.initImage, "init_image", errors);
     if (r.maskImage) {
-        const auto maskSize = checkImage(*r.maskImage, "mask_image", errors);
+        const auto maskSize = checkImage(m_decodes, *r.maskImage, "mask_image", errors);
         if (maskSize.first > 0 && initSize.first > 0 && maskSize != initSize) {
             errors["mask_image"].push_back("must have the init image's size (" + std::to_string(initSize.first) + "x" +
                                            std::to_string(initSize.second) + "), not " +
@@ -268,7 +274,7 @@ std::optional<jobs::Bytes> GenerationService::image(const std::string& token) co
 
 std::string GenerationService::upload(const accounts::Caller& caller, const jobs::Bytes& image) {
     Errors errors;
-    checkImage(image, "image", errors);
+    checkImage(m_decodes, image, "image", errors);
     if (!errors.empty()) throw validationError(std::move(errors));
     const auto token = "upload-" + randomToken();
     m_blobs.put(caller.userId, token, image);

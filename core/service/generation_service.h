@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@
 #include "storage/job_repository.h"
 
 namespace easel::service {
+
+// Images being decoded to be checked, at most limits::kConcurrentDecodes at once.
+using DecodeSlots = std::counting_semaphore<limits::kConcurrentDecodes>;
 
 struct GenerationOptions {
     std::chrono::milliseconds syncWait{15'000};  // answer "processing" after this
@@ -93,6 +97,7 @@ private:
     GenerationOptions m_options;
     storage::JobRepository m_jobs;
     quota::QuotaLedger m_ledger;
+    mutable DecodeSlots m_decodes{limits::kConcurrentDecodes};
     std::atomic<int> m_waiting{0};
 };
 

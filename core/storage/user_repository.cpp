@@ -157,6 +157,11 @@ void SessionRepository::removeForUser(std::int64_t userId, const Blob& keep) con
     db.statement("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?").bindAll(userId, keep).run();
 }
 
+int SessionRepository::removeExpired(std::int64_t now) const {
+    const auto l = db.lock();
+    return db.statement("DELETE FROM sessions WHERE expires_at <= ?").bindAll(now).run();
+}
+
 void UsageRepository::add(std::int64_t userId, std::optional<std::int64_t> requestId, const std::string& kind,
                           std::int64_t images, std::int64_t now) const {
     const auto l = db.lock();

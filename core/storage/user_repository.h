@@ -63,6 +63,8 @@ struct SessionRepository {
     void remove(const Blob& tokenHash) const;
     // Ends every session of the user except `keep` (empty: all).
     void removeForUser(std::int64_t userId, const Blob& keep = {}) const;
+    // Deletes the sessions that expired by `now`; returns how many.
+    int removeExpired(std::int64_t now) const;
 };
 
 struct UsageRow {

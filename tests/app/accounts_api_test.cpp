@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <fstream>
 #include <sstream>
 
 #include "app/admin_command.h"
@@ -57,7 +58,12 @@ TEST_F(BackendTest, WrongOldOrAbsentKeysAreRejected) {
     EXPECT_EQ(post("/api/v6/images/text2img", {{"prompt", "x"}}).status, 401);
 
     const auto token = login("a@example.com");
-    const auto r = post("/api/v1/account/api-key/regenerate", json::object(), {{"Authorization", "Bearer " + token}});
+    const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + token}};
+    // A session token alone (stolen from a browser, say) cannot mint a working key: the password is needed.
+    EXPECT_EQ(post("/api/v1/account/api-key/regenerate", json::object(), auth).status, 400);
+    EXPECT_EQ(post("/api/v1/account/api-key/regenerate", {{"password", "wrong password"}}, auth).status, 401);
+    EXPECT_EQ(text2img(key).status, 200);  // refused attempts changed nothing
+    const auto r = post("/api/v1/account/api-key/regenerate", {{"password", "correct horse"}}, auth);
     ASSERT_EQ(r.status, 200) << r.body;
     const std::string fresh = r.json()["api_key"];
     EXPECT_NE(fresh, key);
@@ -113,6 +119,46 @@ TEST_F(BackendTest, SessionsLoginLogoutAndPasswordChange) {
 
     EXPECT_EQ(post("/api/v1/auth/logout", json::object(), {{"Authorization", "Bearer " + t1}}).status, 200);
     EXPECT_EQ(get("/api/v1/account", {{"Authorization", "Bearer " + t1}}).status, 401);
+}
+
+TEST_F(BackendTest, AChangedPasswordCanReplaceTheKeyInTheSameStep) {
+    const std::string key = signup("a@example.com")["api_key"];
+    const auto token = login("a@example.com");
+    const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + token}};
+    const auto r = post(
+        "/api/v1/account/password",
+        {{"old_password", "correct horse"}, {"new_password", "battery staple"}, {"regenerate_api_key", true}}, auth);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const std::string fresh = r.json().value("api_key", "");
+    ASSERT_FALSE(fresh.empty()) << r.body;
+    EXPECT_NE(fresh, key);
+    EXPECT_EQ(text2img(key).status, 401);  // the leaked key is dead with the leaked password
+    EXPECT_EQ(text2img(fresh).status, 200);
+    const auto shown = post("/api/v1/account/api-key/view", {{"password", "battery staple"}}, auth);
+    EXPECT_EQ(shown.json().value("api_key", ""), fresh);
+    // Without the flag the key stays.
+    const auto again =
+        post("/api/v1/account/password", {{"old_password", "battery staple"}, {"new_password", "correct horse"}}, auth);
+    ASSERT_EQ(again.status, 200) << again.body;
+    EXPECT_FALSE(again.json().contains("api_key"));
+    EXPECT_EQ(text2img(fresh).status, 200);
+}
+
+TEST_F(BackendTest, MaintenanceDeletesExpiredSessions) {
+    backend->accounts().createUser("a@example.com", "correct horse", "premium");  // never deleted for idling
+    const auto token = login("a@example.com");
+    auto sessions = [&] {
+        storage::Database db(config.dataDir / "easel.db");
+        auto s = db.statement("SELECT COUNT(*) FROM sessions");
+        return s.step() ? s.int64(0) : -1;
+    };
+    EXPECT_EQ(sessions(), 1);
+    backend->sweep();
+    EXPECT_EQ(sessions(), 1);          // still valid
+    clock.advance(400LL * 24 * 3600);  // far past any session's lifetime
+    EXPECT_EQ(get("/api/v1/account", {{"Authorization", "Bearer " + token}}).status, 401);
+    backend->sweep();
+    EXPECT_EQ(sessions(), 0);
 }
 
 TEST_F(BackendTest, LoginIsThrottled) {
@@ -363,6 +409,17 @@ TEST_F(BackendTest, AdminCommandsWorkWhileTheServerRuns) {
     ASSERT_EQ(users.size(), 1u);
     EXPECT_EQ(users[0]["plan"], "premium");
     EXPECT_EQ(users[0]["images_used"], 2);
+
+    // Without --password the password comes from standard input (or a file), out of `ps` and shell history.
+    std::istringstream typed("from stdin pass\n");
+    auto* oldIn = std::cin.rdbuf(typed.rdbuf());
+    run("create-user", {"--email", "stdin@example.com"});
+    std::cin.rdbuf(oldIn);
+    login("stdin@example.com", "from stdin pass");
+    const auto file = dir.path() / "password.txt";
+    std::ofstream(file) << "from a file pass\n";
+    run("create-user", {"--email", "file@example.com", "--password-file", file.string()});
+    login("file@example.com", "from a file pass");
 }
 
 }  // namespace

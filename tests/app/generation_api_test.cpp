@@ -83,6 +83,25 @@ TEST_F(GenerationApi, LenientFieldsAsRealClientsSendThem) {
     EXPECT_EQ(j["meta"]["steps"], 3);
 }
 
+TEST_F(GenerationApi, MalformedAndDeeplyNestedBodiesAreRefusedBeforeAnyWork) {
+    const auto bad = httpRequest(port, "POST", "/api/v6/images/text2img", "{\"key\": \"" + key + "\", \"prompt\": ");
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("not valid JSON"), std::string::npos) << bad.body;
+    // 64 levels are fine; 65, or a hundred thousand, get a 400 that says why.
+    auto nested = [&](int depth) {
+        return "{\"key\": \"" + key + "\", \"prompt\": \"a red circle\", \"extra\": " + std::string(depth - 1, '[') +
+               std::string(depth - 1, ']') + "}";
+    };
+    EXPECT_EQ(httpRequest(port, "POST", "/api/v6/images/text2img", nested(64)).status, 200);
+    for (const int depth : {65, 100'000}) {
+        const auto deep = httpRequest(port, "POST", "/api/v6/images/text2img", nested(depth));
+        EXPECT_EQ(deep.status, 400) << depth;
+        EXPECT_NE(deep.body.find("nests deeper than 64"), std::string::npos) << deep.body.substr(0, 200);
+    }
+    // Brackets inside strings are text, not nesting.
+    EXPECT_EQ(text2img(key, {{"prompt", std::string(1000, '[')}}).status, 200);
+}
+
 TEST_F(GenerationApi, BadValuesGetFieldErrors) {
     auto r = text2img(key, {{"width", 100}, {"samples", 9}, {"guidance_scale", "lots"}, {"prompt", ""}});
     ASSERT_EQ(r.status, 400);
@@ -175,6 +194,43 @@ TEST_F(GenerationApi, UploadedImageWorksAsInitImage) {
     const std::string other = signup("b@example.com")["api_key"];
     EXPECT_EQ(post("/api/v6/images/img2img", {{"key", other}, {"prompt", "x"}, {"init_image", link}}).status, 400);
     EXPECT_EQ(post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", "aGVsbG8="}}).status, 400);
+}
+
+TEST_F(GenerationApi, UploadsUpToFiveMegabytesAreAcceptedAndLargerOnesRefusedClearly) {
+    // Noise does not compress: 700x700 is a ~1.5 MB PNG (a 2 MB body), 1250x1250 a ~4.7 MB one.
+    auto noisePng = [](int side) {
+        inference::Image img;
+        img.width = img.height = side;
+        img.rgb.resize(static_cast<std::size_t>(side) * static_cast<std::size_t>(side) * 3);
+        std::uint32_t x = 12345;
+        for (auto& v : img.rgb) {
+            x = x * 1664525u + 1013904223u;
+            v = static_cast<std::uint8_t>(x >> 24);
+        }
+        return inference::encodePng(img);
+    };
+    for (const int side : {700, 1250}) {
+        const auto png = noisePng(side);
+        ASSERT_LE(png.size(), 5u * 1024 * 1024) << side;
+        const auto r = post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", encodeBase64(png)}});
+        EXPECT_EQ(r.status, 200) << side << ": " << r.body.substr(0, 300);
+        nextMinute();
+    }
+    // The same as an init image inline: a body well over 1 MiB on a generation route.
+    const auto inline700 =
+        post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", encodeBase64(noisePng(700))}});
+    EXPECT_EQ(inline700.status, 200) << inline700.body.substr(0, 300);
+    const auto tooBig = noisePng(1400);  // ~5.9 MB
+    ASSERT_GT(tooBig.size(), 5u * 1024 * 1024);
+    const auto r = post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", encodeBase64(tooBig)}});
+    EXPECT_EQ(r.status, 400) << r.body.substr(0, 300);
+    EXPECT_NE(r.body.find("at most 5 MB"), std::string::npos) << r.body.substr(0, 300);
+    // A small file of too many pixels is refused from its header (2048 x 2048 at most).
+    nextMinute();
+    const auto wide = post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", pngBase64(2100, 2048, 7)}});
+    EXPECT_EQ(wide.status, 400);
+    EXPECT_NE(wide.body.find("2100x2048, larger than allowed"), std::string::npos) << wide.body;
+    EXPECT_EQ(post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", pngBase64(2048, 2048, 7)}}).status, 200);
 }
 
 TEST_F(GenerationApi, ProcessingThenFetch) {

@@ -56,9 +56,9 @@ def main():
     binary = sys.argv[1]
     data = tempfile.mkdtemp(prefix="easel-sigterm-")
     try:
-        created = subprocess.run([binary, "admin", "create-user", "--email", "heavy@example.com", "--password",
-                                  "correct horse", "--plan", "premium", "--data-dir", data],
-                                 capture_output=True, text=True, check=True)
+        created = subprocess.run([binary, "admin", "create-user", "--email", "heavy@example.com", "--plan", "premium",
+                                  "--data-dir", data], input="correct horse\n", capture_output=True, text=True,
+                                 check=True)
         key = json.loads(created.stdout)["api_key"]
         server = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", data, "--allow-private-image-urls"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

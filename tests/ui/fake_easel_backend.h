@@ -105,6 +105,8 @@ private:
                     200, {{QStringLiteral("status"), QStringLiteral("success")}, {QStringLiteral("api_key"), apiKey}});
             }
             if (path.endsWith(QStringLiteral("/regenerate"))) {
+                if (json.value(QStringLiteral("password")).toString() != password)
+                    return CannedResponse::json(401, error(QStringLiteral("wrong password")));
                 apiKey = QStringLiteral("key-%1").arg(m_nextKey++);
                 return CannedResponse::json(
                     200, {{QStringLiteral("status"), QStringLiteral("success")}, {QStringLiteral("api_key"), apiKey}});

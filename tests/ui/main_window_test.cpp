@@ -184,6 +184,7 @@ TEST_F(WindowFixture, GalleryUseAsInitFeedsImageToImage) {
 TEST_F(WindowFixture, RegeneratedKeyIsShownAndTheOldOneIsRejected) {
     window->tabs()->setCurrentWidget(window->accountPane());
     const QString oldKey = client.apiKey();
+    dialogs.answers.enqueue(backend.password);  // the pane asks for it after the confirmation
     window->accountPane()->regenerateKey();
     ASSERT_EQ(dialogs.confirmations.size(), 1);
     EXPECT_TRUE(dialogs.confirmations[0].contains(QStringLiteral("stops working at once")));

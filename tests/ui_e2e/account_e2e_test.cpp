@@ -2,6 +2,7 @@
 // plan's quota bar and its 402, rate limits while polling, and a server that is not there.
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QFile>
 #include <QJsonDocument>
 #include <QLabel>
@@ -37,6 +38,7 @@ TEST_F(AccountE2E, RegeneratedKeyIsShownAndTheOldKeyIsRefused) {
     auto* shown = pane->findChild<QLineEdit*>(QStringLiteral("api_key"));
     EXPECT_EQ(shown->echoMode(), QLineEdit::Password);  // hidden until asked for
 
+    dialogs.answers.enqueue(ownerPassword(server.config.dataDir));  // asked for after the confirmation
     QTest::mouseClick(pane->findChild<QPushButton*>(QStringLiteral("regenerate_key")), Qt::LeftButton);
     ASSERT_EQ(dialogs.confirmations.size(), 1);
     EXPECT_TRUE(dialogs.confirmations[0].contains(QStringLiteral("stops working at once")));
@@ -70,6 +72,37 @@ TEST_F(AccountE2E, RegeneratedKeyIsShownAndTheOldKeyIsRefused) {
     pane->viewKey();
     ASSERT_TRUE(waitFor([&] { return shown->text() == newKey; }, kTimeoutMs));
     EXPECT_TRUE(dialogs.errors.isEmpty()) << dialogs.errors.value(0).message.toStdString();
+}
+
+TEST_F(AccountE2E, ChangingThePasswordCanReplaceTheKeyToo) {
+    ASSERT_NO_FATAL_FAILURE(openLocalMode());
+    auto* pane = window->accountPane();
+    window->tabs()->setCurrentWidget(pane);
+    const QString oldKey = client.apiKey();
+    const QString newPassword = QStringLiteral("a brand new passphrase");
+    pane->findChild<QLineEdit*>(QStringLiteral("old_password"))->setText(ownerPassword(server.config.dataDir));
+    pane->findChild<QLineEdit*>(QStringLiteral("new_password"))->setText(newPassword);
+    pane->findChild<QLineEdit*>(QStringLiteral("confirm_password"))->setText(newPassword);
+    auto* replace = pane->findChild<QCheckBox*>(QStringLiteral("replace_key"));
+    ASSERT_NE(replace, nullptr);
+    replace->setChecked(true);
+    QTest::mouseClick(pane->findChild<QPushButton*>(QStringLiteral("change_password")), Qt::LeftButton);
+
+    auto* shown = pane->findChild<QLineEdit*>(QStringLiteral("api_key"));
+    ASSERT_TRUE(waitFor([&] { return !shown->text().isEmpty() && shown->text() != oldKey; }, kTimeoutMs));
+    EXPECT_EQ(client.apiKey(), shown->text());
+    ASSERT_FALSE(dialogs.messages.isEmpty());
+    EXPECT_TRUE(dialogs.messages.last().contains(QStringLiteral("old key no longer works")))
+        << dialogs.messages.last().toStdString();
+    EXPECT_FALSE(replace->isChecked());
+
+    ApiClient stale(server.url());
+    stale.setApiKey(oldKey);
+    const auto models = await([&](ApiCallback done) { stale.models(nullptr, done); });
+    ASSERT_FALSE(models.ok());
+    EXPECT_EQ(models.error->httpStatus, 401);
+    const auto fresh = await([&](ApiCallback done) { client.models(nullptr, done); });
+    EXPECT_TRUE(fresh.ok());
 }
 
 TEST_F(AccountE2E, FreePlanQuotaBarMovesThenTheQuotaDialogShows) {

@@ -137,9 +137,12 @@ TEST_F(AccountServiceTest, AnEmptyUnknownOrOversizedKeyIsUnauthorized) {
     }
 }
 
-TEST_F(AccountServiceTest, RegeneratingTheKeyRejectsTheOldOneAtOnce) {
+TEST_F(AccountServiceTest, RegeneratingTheKeyNeedsThePasswordAndRejectsTheOldOneAtOnce) {
     const auto account = service.signup("ada@example.com", kPassword, "ip");
-    const auto fresh = service.regenerateKey(account.userId);
+    EXPECT_EQ(errorOf([&] { service.regenerateKey(account.userId, "wrong password"); }).code(),
+              ErrorCode::Unauthorized);
+    EXPECT_EQ(service.authenticateKey(account.apiKey).userId, account.userId);  // a refused attempt changes nothing
+    const auto fresh = service.regenerateKey(account.userId, kPassword);
     EXPECT_NE(fresh, account.apiKey);
     EXPECT_EQ(errorOf([&] { service.authenticateKey(account.apiKey); }).code(), ErrorCode::Unauthorized);
     EXPECT_EQ(service.authenticateKey(fresh).userId, account.userId);
