@@ -43,6 +43,8 @@ Options:
   --retention-days N   keep generated images N days (default 30; "temp": true keeps them 1 day)
   --inactive-days N    delete free accounts idle N days (default 365; 0 = never)
   --sync-wait S        answer "processing" when a job takes longer than S seconds (default 15)
+  --min-free-disk-mb N refuse new uploads and generations (503) while the data dir's disk has less
+                       than N MB free (default 512)
   --hub-url URL        Hugging Face hub for load_model (default $HF_ENDPOINT or https://huggingface.co)
   --allow-private-downloads   let load_model fetch from private / loopback addresses
   --allow-private-image-urls  let users' init_image / mask_image links reach private / loopback addresses
@@ -119,7 +121,7 @@ int main(int argc, char** argv) {
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
         args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
-                            "--sync-wait", "--hub-url", "--model-memory-gb"},
+                            "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb"},
                            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
@@ -135,6 +137,8 @@ int main(int argc, char** argv) {
         config.generation.syncWait =
             std::chrono::milliseconds(static_cast<std::int64_t>(args.floatValue("--sync-wait", 15.0f) * 1000.0f));
         config.publicUrl = args.value("--public-url").value_or("");
+        config.generation.minFreeDiskBytes =
+            static_cast<std::uint64_t>(std::max(0, args.intValue("--min-free-disk-mb", 512))) << 20;
         const char* hfEndpoint = std::getenv("HF_ENDPOINT");
         config.hubUrl = args.value("--hub-url").value_or(hfEndpoint != nullptr ? hfEndpoint : "https://huggingface.co");
         config.allowPrivateDownloads = args.has("--allow-private-downloads");

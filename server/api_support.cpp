@@ -67,6 +67,8 @@ int httpStatus(ErrorCode code) {
             return 413;
         case ErrorCode::TooManyRequests:
             return 429;
+        case ErrorCode::InsufficientStorage:
+            return 507;
         case ErrorCode::Unavailable:
             return 503;
         case ErrorCode::Internal:

@@ -130,8 +130,10 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
     router.add("GET", "/api/v1/models", models, "Models on this server (the first is the default)");
     router.add("POST", "/api/v4/dreambooth/model_list", models, "Models on this server (hosted API spelling)");
 
+    // Uploads spend the generation bucket, not the read one: each stores up to 5 MB for a day.
     auto upload = authenticated(
-        access, Credential::ApiKey, [&g, base](const Request& req, const json& body, const service::Access& who) {
+        access, Credential::ApiKeyGeneration,
+        [&g, base](const Request& req, const json& body, const service::Access& who) {
             FieldReader r{body, {}};
             auto text = r.string("base64_string", 30u * 1024 * 1024);
             if (!text) text = r.string("image", 30u * 1024 * 1024);  // the v3 base64_crop spelling

@@ -16,6 +16,8 @@ struct Plan {
     int priority = 0;                        // higher runs first
     int requestsPerMinute = 10;
     int maxSteps = 50;  // num_inference_steps is clamped to this
+    // Bytes of kept images and uploads; past it, new uploads and generations are refused (507).
+    std::int64_t storageBytes = 100ll << 20;
 };
 
 const std::vector<Plan>& plans();

@@ -11,16 +11,17 @@
 namespace easel {
 
 enum class ErrorCode {
-    BadRequest,       // 400: the request itself is wrong
-    Unauthorized,     // 401: no, wrong or revoked key / token / password
-    PaymentRequired,  // 402: the plan's image quota is used up
-    Forbidden,        // 403: authenticated but not allowed (admin-only, sign-up closed)
-    NotFound,         // 404: absent, or someone else's
-    Conflict,         // 409: e.g. the e-mail is taken
-    TooLarge,         // 413
-    TooManyRequests,  // 429: rate limit or queue cap; retryAfter says when to come back
-    Unavailable,      // 503: no model loaded, shutting down
-    Internal,         // 500
+    BadRequest,           // 400: the request itself is wrong
+    Unauthorized,         // 401: no, wrong or revoked key / token / password
+    PaymentRequired,      // 402: the plan's image quota is used up
+    Forbidden,            // 403: authenticated but not allowed (admin-only, sign-up closed)
+    NotFound,             // 404: absent, or someone else's
+    Conflict,             // 409: e.g. the e-mail is taken
+    TooLarge,             // 413
+    TooManyRequests,      // 429: rate limit or queue cap; retryAfter says when to come back
+    Unavailable,          // 503: no model loaded, shutting down, the disk nearly full
+    InsufficientStorage,  // 507: the plan's storage cap is reached
+    Internal,             // 500
 };
 
 class ServiceError : public std::runtime_error {

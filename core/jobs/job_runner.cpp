@@ -131,7 +131,9 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
                 // gets no images.
                 if (!m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now)) return false;
                 for (std::size_t i = 0; i < written.size(); ++i) {
-                    m_jobs.insertImage({0, job.id, job.userId, static_cast<int>(i), written[i], expires}, now);
+                    m_jobs.insertImage({0, job.id, job.userId, static_cast<int>(i), written[i], expires,
+                                        static_cast<std::int64_t>(result.pngs[i].size())},
+                                       now);
                 }
                 return true;
             });

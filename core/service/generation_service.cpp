@@ -106,6 +106,8 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     }
     const auto model = resolveModel(r.params.modelId);
     validate(caller, r, model);
+    // Room for the images to come: a generated PNG takes about 1.5 bytes a pixel.
+    checkStorage(caller, static_cast<std::int64_t>(r.params.width) * r.params.height * 3 / 2 * r.params.samples);
     // Decided now rather than by the worker, so that the first reply already reports the seed and the
     // image links, and a job re-run after a crash draws the same pictures.
     if (!r.params.seed) r.params.seed = randomSeed();
@@ -176,6 +178,26 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     const auto job = m_jobs.find(row.id);
     if (!job) throw ServiceError(ErrorCode::NotFound, "the job was deleted");
     return view(*job);
+}
+
+void GenerationService::checkStorage(const accounts::Caller& caller, std::int64_t adding) const {
+    if (const auto free = m_blobs.freeBytes();
+        free && *free < m_options.minFreeDiskBytes + static_cast<std::uint64_t>(adding)) {
+        ServiceError e(ErrorCode::Unavailable,
+                       "the server's disk is nearly full; new requests are refused until an "
+                       "operator frees space");
+        e.retryAfterSeconds = 600;
+        throw e;
+    }
+    const auto stored = m_jobs.storedBytes(caller.userId, m_clock.nowSeconds());
+    const auto cap = caller.plan->storageBytes;
+    if (stored + adding > cap) {
+        auto mib = [](std::int64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; };
+        throw ServiceError(ErrorCode::InsufficientStorage,
+                           "the " + caller.plan->name + " plan keeps at most " + mib(cap) + " of images and uploads; " +
+                               mib(stored) + " are kept now" + (adding > 0 ? ", and this adds " + mib(adding) : "") +
+                               ". Delete old requests (DELETE /api/v1/history/{id}) or wait for uploads to expire");
+    }
 }
 
 void GenerationService::waitBriefly(std::int64_t jobId) {
@@ -276,10 +298,12 @@ std::string GenerationService::upload(const accounts::Caller& caller, const jobs
     Errors errors;
     checkImage(m_decodes, image, "image", errors);
     if (!errors.empty()) throw validationError(std::move(errors));
+    checkStorage(caller, static_cast<std::int64_t>(image.size()));
     const auto token = "upload-" + randomToken();
     m_blobs.put(caller.userId, token, image);
     const auto now = m_clock.nowSeconds();
-    m_jobs.insertUpload(caller.userId, token, now, now + m_options.uploadRetentionSeconds);
+    m_jobs.insertUpload(caller.userId, token, now, now + m_options.uploadRetentionSeconds,
+                        static_cast<std::int64_t>(image.size()));
     return token;
 }
 

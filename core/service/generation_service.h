@@ -33,6 +33,9 @@ struct GenerationOptions {
     int maxWaiting = 8;
     std::int64_t uploadRetentionSeconds = 24 * 3600;
     int maxSide = limits::kDefaultMaxSide;  // at most limits::kEngineMaxSide
+    // New uploads and generations are refused (503) while the data dir's disk has less free space,
+    // rather than failing half-way through writing images.
+    std::uint64_t minFreeDiskBytes = 512ull << 20;
 };
 
 struct SubmitRequest {
@@ -88,6 +91,9 @@ private:
     void validate(const accounts::Caller& caller, SubmitRequest& request, const jobs::ModelDescription& model) const;
     // Waits up to syncWait for the job, unless maxWaiting requests already wait.
     void waitBriefly(std::int64_t jobId);
+    // Throws 507 when the account's kept images and uploads plus `adding` bytes pass its plan's cap,
+    // and 503 when the disk is nearly full.
+    void checkStorage(const accounts::Caller& caller, std::int64_t adding) const;
 
     const storage::Database& m_db;
     storage::BlobStore& m_blobs;

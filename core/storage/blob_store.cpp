@@ -1,7 +1,13 @@
 #include "storage/blob_store.h"
 
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
@@ -20,21 +26,54 @@ std::filesystem::path FileBlobStore::pathFor(std::int64_t owner, const std::stri
     return m_root / std::to_string(owner) / name;
 }
 
+namespace {
+
+// fsync of a file or folder; a rename is durable only once its folder is synced too.
+bool syncPath(const std::filesystem::path& path, bool directory) {
+    const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_WRONLY) | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
 void FileBlobStore::put(std::int64_t owner, const std::string& name, const std::vector<unsigned char>& bytes) {
     const auto path = pathFor(owner, name);
     std::filesystem::create_directories(path.parent_path());
     const auto tmp = path.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        out.flush();
-        if (!out) {
-            std::error_code ec;
-            std::filesystem::remove(tmp, ec);
-            throw std::runtime_error("cannot write " + path.string());
+    auto fail = [&](const std::string& what) {
+        std::error_code ec;
+        std::filesystem::remove(tmp, ec);
+        throw std::runtime_error("cannot write " + path.string() + ": " + what);
+    };
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) fail(std::strerror(errno));
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const std::string why = std::strerror(errno);  // ENOSPC: "No space left on device"
+            ::close(fd);
+            fail(why);
         }
+        done += static_cast<std::size_t>(n);
     }
+    // On disk before the database row that points at it commits (the caller commits after put()).
+    const bool synced = ::fsync(fd) == 0;
+    const std::string why = synced ? std::string() : std::strerror(errno);
+    ::close(fd);
+    if (!synced) fail(why);
     std::filesystem::rename(tmp, path);
+    syncPath(path.parent_path(), true);
+}
+
+std::optional<std::uint64_t> FileBlobStore::freeBytes() const {
+    struct statvfs st {};
+    if (::statvfs(m_root.c_str(), &st) != 0) return std::nullopt;
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
 std::optional<std::vector<unsigned char>> FileBlobStore::get(std::int64_t owner, const std::string& name) const {

@@ -18,7 +18,9 @@ struct StoredBlob {
 class BlobStore {
 public:
     virtual ~BlobStore() = default;
-    // Writes atomically (temporary file + rename). Throws on failure.
+    // Writes atomically (temporary file + rename) and durably (the file and its folder synced before
+    // it returns, so a row committed afterwards never points at a lost file). Throws on failure, a
+    // full disk included, leaving nothing behind.
     virtual void put(std::int64_t owner, const std::string& name, const std::vector<unsigned char>& bytes) = 0;
     virtual std::optional<std::vector<unsigned char>> get(std::int64_t owner, const std::string& name) const = 0;
     virtual void remove(std::int64_t owner, const std::string& name) = 0;
@@ -29,6 +31,8 @@ public:
     // for the sweep of files that a crash left without a database row.
     virtual std::vector<std::int64_t> owners() const = 0;
     virtual std::vector<StoredBlob> list(std::int64_t owner) const = 0;
+    // Bytes still free where the blobs are written; nullopt when unknown.
+    virtual std::optional<std::uint64_t> freeBytes() const { return std::nullopt; }
 };
 
 class FileBlobStore final : public BlobStore {
@@ -41,6 +45,7 @@ public:
     std::size_t count(std::int64_t owner) const override;
     std::vector<std::int64_t> owners() const override;
     std::vector<StoredBlob> list(std::int64_t owner) const override;
+    std::optional<std::uint64_t> freeBytes() const override;
 
 private:
     std::filesystem::path pathFor(std::int64_t owner, const std::string& name) const;

@@ -244,8 +244,10 @@ void JobRepository::remove(std::int64_t id) const {
 
 void JobRepository::insertImage(const ImageRow& r, std::int64_t now) const {
     const auto l = m_db.lock();
-    m_db.statement("INSERT INTO images (job_id, user_id, idx, token, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bindAll(r.jobId, r.userId, r.index, r.token, now, r.expiresAt)
+    m_db.statement(
+            "INSERT INTO images (job_id, user_id, idx, token, created_at, expires_at, bytes) VALUES (?, ?, ?, ?, ?, ?, "
+            "?)")
+        .bindAll(r.jobId, r.userId, r.index, r.token, now, r.expiresAt, r.bytes)
         .run();
 }
 
@@ -286,11 +288,20 @@ void JobRepository::removeImage(std::int64_t id) const {
 }
 
 void JobRepository::insertUpload(std::int64_t userId, const std::string& token, std::int64_t now,
-                                 std::int64_t expiresAt) const {
+                                 std::int64_t expiresAt, std::int64_t bytes) const {
     const auto l = m_db.lock();
-    m_db.statement("INSERT INTO uploads (user_id, token, created_at, expires_at) VALUES (?, ?, ?, ?)")
-        .bindAll(userId, token, now, expiresAt)
+    m_db.statement("INSERT INTO uploads (user_id, token, created_at, expires_at, bytes) VALUES (?, ?, ?, ?, ?)")
+        .bindAll(userId, token, now, expiresAt, bytes)
         .run();
+}
+
+std::int64_t JobRepository::storedBytes(std::int64_t userId, std::int64_t now) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM images WHERE user_id = ?1 AND expires_at > ?2) + "
+        "(SELECT COALESCE(SUM(bytes), 0) FROM uploads WHERE user_id = ?1 AND expires_at > ?2)");
+    s.bindAll(userId, now);
+    return s.step() ? s.int64(0) : 0;
 }
 
 std::optional<std::int64_t> JobRepository::uploadOwner(const std::string& token, std::int64_t now) const {

@@ -44,6 +44,7 @@ struct ImageRow {
     int index = 0;
     std::string token;
     std::int64_t expiresAt = 0;
+    std::int64_t bytes = 0;  // of the PNG, for the plan's storage cap
 };
 
 class JobRepository {
@@ -96,7 +97,10 @@ public:
     void removeImage(std::int64_t id) const;
 
     // Uploaded init/mask images (base64_to_url): blob name = token.
-    void insertUpload(std::int64_t userId, const std::string& token, std::int64_t now, std::int64_t expiresAt) const;
+    void insertUpload(std::int64_t userId, const std::string& token, std::int64_t now, std::int64_t expiresAt,
+                      std::int64_t bytes = 0) const;
+    // Bytes the account keeps: its live images and uploads (what a plan's storage cap counts).
+    std::int64_t storedBytes(std::int64_t userId, std::int64_t now) const;
     // The owner of a live upload.
     std::optional<std::int64_t> uploadOwner(const std::string& token, std::int64_t now) const;
     // Expired uploads as (owner, token); their rows are deleted.

@@ -7,7 +7,8 @@ namespace easel::storage {
 namespace {
 
 // Append only: never edit a migration that has shipped.
-constexpr std::array<std::string_view, 1> kMigrations{R"sql(
+constexpr std::array<std::string_view, 2> kMigrations{
+    R"sql(
 CREATE TABLE users (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids derive secrets and links
     email           TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -79,6 +80,11 @@ CREATE TABLE uploads (
     expires_at  INTEGER NOT NULL
 );
 CREATE INDEX uploads_expiry ON uploads(expires_at);
+)sql",
+    // 2: stored bytes per image and upload, for the plans' storage caps
+    R"sql(
+ALTER TABLE images ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 }  // namespace
