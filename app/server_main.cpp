@@ -45,6 +45,7 @@ Options:
   --sync-wait S        answer "processing" when a job takes longer than S seconds (default 15)
   --min-free-disk-mb N refuse new uploads and generations (503) while the data dir's disk has less
                        than N MB free (default 512)
+  --job-time-limit S   stop and fail (refund) a job still running after S seconds (default 1800; 0: none)
   --hub-url URL        Hugging Face hub for load_model (default $HF_ENDPOINT or https://huggingface.co)
   --allow-private-downloads   let load_model fetch from private / loopback addresses
   --allow-private-image-urls  let users' init_image / mask_image links reach private / loopback addresses
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
         args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
-                            "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb"},
+                            "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit"},
                            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
         config.accounts.openSignup = !args.has("--closed-signup");
         config.accounts.inactiveFreeDays = args.intValue("--inactive-days", 365);
         config.runner.retentionSeconds = std::int64_t{args.intValue("--retention-days", 30)} * 24 * 3600;
+        config.runner.maxJobSeconds = std::max(0, args.intValue("--job-time-limit", 1800));
         config.generation.syncWait =
             std::chrono::milliseconds(static_cast<std::int64_t>(args.floatValue("--sync-wait", 15.0f) * 1000.0f));
         config.publicUrl = args.value("--public-url").value_or("");

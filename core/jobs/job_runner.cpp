@@ -87,6 +87,7 @@ void JobRunner::discardImages(const storage::JobRow& job) {
 void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
     enum class Outcome { Succeeded, Failed, Cancelled, Requeued } outcome = Outcome::Failed;
     std::string error;
+    bool timedOut = false;
     GenerationParams params;
     try {
         params = paramsFromJson(nlohmann::json::parse(job.request));
@@ -99,8 +100,13 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
         if (!params.initBlob.empty() && !init) throw std::runtime_error("the init image is no longer stored");
         if (!params.maskBlob.empty() && !mask) throw std::runtime_error("the mask image is no longer stored");
         const auto t0 = std::chrono::steady_clock::now();
+        const auto startedAt = m_clock.nowSeconds();
         auto result = m_generator.generate(
             params, init ? &*init : nullptr, mask ? &*mask : nullptr, [&](const GenerationStep& g) {
+                if (m_options.maxJobSeconds > 0 && m_clock.nowSeconds() - startedAt > m_options.maxJobSeconds) {
+                    timedOut = true;
+                    return false;  // stops at this step; failed and refunded below
+                }
                 // Copy the preview before taking the lock.
                 auto preview = g.previewPng != nullptr ? std::make_shared<const Bytes>(*g.previewPng) : nullptr;
                 {
@@ -152,6 +158,10 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
     } catch (const GenerationCancelledError&) {
         std::lock_guard lock(m_mutex);
         outcome = m_stopping ? Outcome::Requeued : Outcome::Cancelled;
+        if (timedOut && outcome == Outcome::Cancelled) {
+            outcome = Outcome::Failed;
+            error = "the job ran longer than this server's limit of " + std::to_string(m_options.maxJobSeconds) + " s";
+        }
     } catch (const std::exception& e) {
         error = e.what();
     } catch (...) {

@@ -31,6 +31,9 @@ struct JobRunnerOptions {
     std::int64_t retentionSeconds = 30 * 24 * 3600;  // the hosted service keeps images 30 days
     std::int64_t tempRetentionSeconds = 24 * 3600;   // "temp": true
     int maxAttempts = 3;
+    // A job still running after this long (on the injected Clock) is stopped at its next step and
+    // failed (refunded); 0: no limit.
+    std::int64_t maxJobSeconds = 1800;
 };
 
 struct JobProgress {

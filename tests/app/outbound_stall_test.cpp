@@ -32,12 +32,7 @@ protected:
         key = account.apiKey;
         userId = account.userId;
     }
-    std::int64_t imagesUsed() {
-        for (const auto& u : backend->accounts().listUsers()) {
-            if (u.id == userId) return u.imagesUsed;
-        }
-        return -1;
-    }
+    std::int64_t imagesUsed() { return imagesUsedBy(userId); }
     std::string key;
     std::int64_t userId = 0;
 };

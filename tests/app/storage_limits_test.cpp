@@ -39,12 +39,7 @@ protected:
                                                 clock.nowSeconds(), clock.nowSeconds() + forSeconds, bytes);
     }
     HttpResult upload() { return post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", noisePngBase64()}}); }
-    std::int64_t imagesUsed() {
-        for (const auto& u : backend->accounts().listUsers()) {
-            if (u.id == userId) return u.imagesUsed;
-        }
-        return -1;
-    }
+    std::int64_t imagesUsed() { return imagesUsedBy(userId); }
 
     std::string key;
     std::int64_t userId = 0;

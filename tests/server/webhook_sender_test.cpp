@@ -77,12 +77,16 @@ WebhookOptions loopbackOptions() {
     return o;
 }
 
-TEST(WebhookSender, AnAccountDeletedDuringAnAttemptGetsNoRetry) {
+// A sender over a real pool, its first delivery held by the receiver until the test lets it go.
+class WebhookSenderTest : public ::testing::Test {
+protected:
     HeldReceiver receiver;
     FakeClock clock;
     net::OutboundPool pool;
-    WebhookSender sender(
-        loopbackOptions(), [](std::int64_t) { return std::string("secret"); }, clock, pool);
+    WebhookSender sender{loopbackOptions(), [](std::int64_t) { return std::string("secret"); }, clock, pool};
+};
+
+TEST_F(WebhookSenderTest, AnAccountDeletedDuringAnAttemptGetsNoRetry) {
     sender.enqueue(7, receiver.url(), R"({"status":"success"})");
     ASSERT_TRUE(testing::eventually([&] { return receiver.received() == 1; }));
     sender.forget(7);       // the account is deleted while its delivery waits for an answer
@@ -95,12 +99,7 @@ TEST(WebhookSender, AnAccountDeletedDuringAnAttemptGetsNoRetry) {
     EXPECT_EQ(sender.delivered(), 0);
 }
 
-TEST(WebhookSender, AFailedAttemptOfAnotherAccountIsStillRetried) {
-    HeldReceiver receiver;
-    FakeClock clock;
-    net::OutboundPool pool;
-    WebhookSender sender(
-        loopbackOptions(), [](std::int64_t) { return std::string("secret"); }, clock, pool);
+TEST_F(WebhookSenderTest, AFailedAttemptOfAnotherAccountIsStillRetried) {
     sender.enqueue(7, receiver.url(), R"({"status":"success"})");
     ASSERT_TRUE(testing::eventually([&] { return receiver.received() == 1; }));
     sender.forget(8);  // someone else's account

@@ -38,8 +38,8 @@ storage accounts/account_service.h easel_storage easel_common
 storage inference/engine.h easel_storage easel_common
 jobs service/platform.h easel_jobs easel_quota easel_storage easel_common
 quota jobs/job_runner.h easel_quota easel_storage easel_common
-inference storage/database.h easel_formats easel_common
-inference server/router.h easel_formats easel_common
+inference storage/database.h easel_inference_formats easel_common
+inference server/router.h easel_inference_formats easel_common
 service server/router.h easel_service easel_jobs easel_accounts easel_quota easel_storage easel_common
 server ui/main_window.h easel_server easel_service easel_models easel_net easel_jobs easel_accounts easel_quota easel_storage easel_common
 server app/backend.h easel_server easel_service easel_models easel_net easel_jobs easel_accounts easel_quota easel_storage easel_common

@@ -59,9 +59,8 @@ Image fromMat(const cv::Mat& rgb) {
 std::optional<std::pair<std::uint64_t, std::uint64_t>> probeSize(const std::vector<std::uint8_t>& b) {
     auto be16 = [&](std::size_t i) { return static_cast<std::uint32_t>(b[i] << 8 | b[i + 1]); };
     auto le16 = [&](std::size_t i) { return static_cast<std::uint32_t>(b[i] | b[i + 1] << 8); };
-    auto le32 = [&](std::size_t i) {
-        return static_cast<std::uint32_t>(b[i] | b[i + 1] << 8 | b[i + 2] << 16 | std::uint32_t{b[i + 3]} << 24);
-    };
+    auto le24 = [&](std::size_t i) { return static_cast<std::uint32_t>(b[i] | b[i + 1] << 8 | b[i + 2] << 16); };
+    auto le32 = [&](std::size_t i) { return le24(i) | std::uint32_t{b[i + 3]} << 24; };
     if (b.size() >= 24 && std::equal(kPngSignature.begin(), kPngSignature.end(), b.begin()))
         return {{readBE32(&b[16]), readBE32(&b[20])}};
     if (b.size() >= 26 && b[0] == 'B' && b[1] == 'M') {
@@ -75,7 +74,9 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> probeSize(const std::vect
             return {{(bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1}};
         }
         if (std::memcmp(b.data() + 12, "VP8X", 4) == 0) {
-            return {{(le32(24) & 0xFFFFFF) + 1, ((le32(27) & 0xFFFFFF)) + 1}};
+            // Canvas width - 1 and height - 1, 24 bits each at bytes 24 and 27 (the last byte read is 29;
+            // a 32-bit read here ran one byte past a 30-byte file, found by the image fuzzer).
+            return {{le24(24) + 1, le24(27) + 1}};
         }
         return std::nullopt;
     }

@@ -6,28 +6,19 @@
 #include <gtest/gtest.h>
 
 #include "fake_clock.h"
+#include "service_error_of.h"
 #include "test_accounts.h"
 #include "test_database.h"
 
 namespace easel::accounts {
 namespace {
 
+using testing::errorOf;
+
 constexpr const char* kPassword = "correct horse";
 
 class AccountServiceTest : public ::testing::Test {
 protected:
-    // Runs `fn`, expecting a ServiceError with `code`.
-    template <typename Fn>
-    static ServiceError errorOf(Fn&& fn) {
-        try {
-            fn();
-        } catch (const ServiceError& e) {
-            return e;
-        }
-        ADD_FAILURE() << "no ServiceError was thrown";
-        return ServiceError(ErrorCode::Internal, "none");
-    }
-
     testing::TestDatabase database;
     FakeClock clock;
     storage::FileBlobStore blobs{database.dir() / "files"};

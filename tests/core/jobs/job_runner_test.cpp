@@ -113,6 +113,25 @@ TEST_F(JobRunnerTest, TempImagesExpireSooner) {
     EXPECT_EQ(jobs.imagesOf(id).at(0).expiresAt, clock.nowSeconds() + options.tempRetentionSeconds);
 }
 
+TEST_F(JobRunnerTest, AJobPastTheTimeLimitIsStoppedFailedAndRefunded) {
+    generator.pauseAtStep(2);
+    runner.start();
+    const auto id = queue("slow", 2);
+    ASSERT_TRUE(generator.waitPaused(10s));
+    clock.advance(options.maxJobSeconds + 1);  // the job has now run longer than allowed
+    generator.resume();
+    ASSERT_TRUE(finishes(id));
+    const auto failed = job(id);
+    EXPECT_EQ(failed.status, JobStatus::Failed);
+    EXPECT_EQ(failed.error, "the job ran longer than this server's limit of 1800 s");
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_TRUE(jobs.imagesOf(id).empty());
+    // A job within the limit is not touched.
+    const auto quick = queue("quick");
+    ASSERT_TRUE(finishes(quick));
+    EXPECT_EQ(job(quick).status, JobStatus::Succeeded);
+}
+
 TEST_F(JobRunnerTest, AFailedJobKeepsItsErrorAndIsRefunded) {
     runner.start();
     const auto id = queue("explode", 2);

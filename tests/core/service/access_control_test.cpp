@@ -6,22 +6,14 @@
 #include <gtest/gtest.h>
 
 #include "fake_clock.h"
+#include "service_error_of.h"
 #include "test_accounts.h"
 #include "test_database.h"
 
 namespace easel::service {
 namespace {
 
-template <typename Fn>
-ServiceError errorOf(Fn&& fn) {
-    try {
-        fn();
-    } catch (const ServiceError& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no ServiceError was thrown";
-    return ServiceError(ErrorCode::Internal, "none");
-}
+using testing::errorOf;
 
 class AccessControlTest : public ::testing::Test {
 protected:

@@ -8,6 +8,7 @@
 #include "accounts/plans.h"
 #include "fake_clock.h"
 #include "fake_generator.h"
+#include "service_error_of.h"
 #include "storage/user_repository.h"
 #include "test_database.h"
 
@@ -18,16 +19,7 @@ using namespace std::chrono_literals;
 using storage::JobStatus;
 using testing::imagesUsed;
 
-template <typename Fn>
-ServiceError errorOf(Fn&& fn) {
-    try {
-        fn();
-    } catch (const ServiceError& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no ServiceError was thrown";
-    return ServiceError(ErrorCode::Internal, "none");
-}
+using testing::errorOf;
 
 class GenerationServiceTest : public ::testing::Test {
 protected:

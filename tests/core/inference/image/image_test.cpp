@@ -104,6 +104,23 @@ TEST(Infotext, ParsesTextWithoutNegativePrompt) {
     EXPECT_EQ(t.fields.at("Seed"), "9");
 }
 
+TEST(ImageDecode, ReadsAWebPCanvasSizeWithinAThirtyByteHeader) {
+    // RIFF....WEBPVP8X, then flags and canvas width - 1 / height - 1 as 24-bit little-endian at
+    // bytes 24 and 27: 4096 x 3000, ending exactly at byte 29. (A 32-bit read once ran past it.)
+    std::vector<std::uint8_t> webp{'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P',
+                                   'V', 'P', '8', 'X', 10, 0, 0, 0, 0,   0,   0,   0};
+    for (const std::uint32_t v : {4095u, 2999u}) {
+        for (int i = 0; i < 3; ++i) webp.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+    ASSERT_EQ(webp.size(), 30u);
+    try {
+        decodeImage(webp, 2048ull * 2048ull);
+        FAIL() << "a 4096x3000 canvas was accepted";
+    } catch (const ImageError& e) {
+        EXPECT_NE(std::string(e.what()).find("4096x3000, larger than allowed"), std::string::npos) << e.what();
+    }
+}
+
 TEST(ImageDecode, RefusesAHugeBitmapFromItsHeaderAlone) {
     // A ~100-byte PNG whose IHDR claims 40000x40000: refused before anything is allocated.
     auto png = encodePng(gradient(8, 8));
