@@ -107,6 +107,13 @@ Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels)
     if (bytes.empty()) throw ImageError("the image is empty");
     const auto size = probeSize(bytes);
     if (!size) throw ImageError("the data is not a PNG, JPEG, WebP or BMP image");
+    // cv::imdecode picks its decoder by content, not by our probe: a file with one of our headers that
+    // OpenCV's own check for that format turns down falls through to the next decoder that claims it.
+    // DICOM claims any data with "DICM" at byte 128, and its reader (GDCM) aborts the process on
+    // malformed input (found by the image fuzzer). None of our four formats is also DICOM: refuse it.
+    if (bytes.size() >= 132 && std::memcmp(bytes.data() + 128, "DICM", 4) == 0) {
+        throw ImageError("the data is not a PNG, JPEG, WebP or BMP image");
+    }
     if (size->first == 0 || size->second == 0 || size->first * size->second > maxPixels) {
         throw ImageError("the image is " + std::to_string(size->first) + "x" + std::to_string(size->second) +
                          ", larger than allowed");

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <opencv2/imgcodecs.hpp>
 
 #include "temp_dir.h"
@@ -119,6 +122,18 @@ TEST(ImageDecode, ReadsAWebPCanvasSizeWithinAThirtyByteHeader) {
     } catch (const ImageError& e) {
         EXPECT_NE(std::string(e.what()).find("4096x3000, larger than allowed"), std::string::npos) << e.what();
     }
+}
+
+TEST(ImageDecode, ADicomFileBehindAWebPHeaderIsRefusedNotHandedToGdcm) {
+    // What the image fuzzer found: RIFF/WEBP at the start, DICOM's "DICM" at byte 128. OpenCV's WebP
+    // check turned it down and its DICOM reader (GDCM) then aborted the whole process.
+    const auto crash =
+        std::filesystem::path(EASEL_SOURCE_DIR) / "tests" / "fuzz" / "regressions" / "image_decode_webp_dicom_abort";
+    std::ifstream in(crash, std::ios::binary);
+    ASSERT_TRUE(in) << crash;
+    const std::vector<std::uint8_t> bytes(std::istreambuf_iterator<char>(in), {});
+    ASSERT_GT(bytes.size(), 132u);
+    EXPECT_THROW(decodeImage(bytes), ImageError);
 }
 
 TEST(ImageDecode, RefusesAHugeBitmapFromItsHeaderAlone) {
