@@ -82,23 +82,24 @@ bool WebhookSender::dispatch(Delivery& d) {
 }
 
 void WebhookSender::finished(Delivery d, bool ok) {
-    {
-        std::lock_guard lock(m_mutex);
-        auto it = m_inFlight.find(d.userId);
-        const bool forgotten = it != m_inFlight.end() && it->second.forgotten;
-        if (it != m_inFlight.end() && --it->second.attempts == 0) m_inFlight.erase(it);
-        --m_inFlightTotal;
-        if (ok) {
-            ++m_delivered;
-        } else if (forgotten || m_stopping) {
-            ++m_abandoned;  // the account was deleted during the attempt, or the server stops
-        } else if (d.attempt < m_options.retryDelays.size()) {
-            d.dueMs = m_clock.steadyMilliseconds() + m_options.retryDelays[d.attempt].count();
-            ++d.attempt;
-            m_queue.push_back(std::move(d));
-        } else {
-            ++m_abandoned;
-        }
+    // Everything, the notify included, under the lock: the destructor waits for m_inFlightTotal == 0
+    // and may destroy this object as soon as the lock is released (ThreadSanitizer caught a notify
+    // after the release).
+    std::lock_guard lock(m_mutex);
+    auto it = m_inFlight.find(d.userId);
+    const bool forgotten = it != m_inFlight.end() && it->second.forgotten;
+    if (it != m_inFlight.end() && --it->second.attempts == 0) m_inFlight.erase(it);
+    --m_inFlightTotal;
+    if (ok) {
+        ++m_delivered;
+    } else if (forgotten || m_stopping) {
+        ++m_abandoned;  // the account was deleted during the attempt, or the server stops
+    } else if (d.attempt < m_options.retryDelays.size()) {
+        d.dueMs = m_clock.steadyMilliseconds() + m_options.retryDelays[d.attempt].count();
+        ++d.attempt;
+        m_queue.push_back(std::move(d));
+    } else {
+        ++m_abandoned;
     }
     m_wake.notify_all();
 }

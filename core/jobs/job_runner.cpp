@@ -91,7 +91,10 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
     GenerationParams params;
     try {
         params = paramsFromJson(nlohmann::json::parse(job.request));
-        state->progress.samples = params.samples;
+        {
+            std::lock_guard lock(m_mutex);  // progress() copies it from other threads
+            state->progress.samples = params.samples;
+        }
         discardImages(job);  // a previous, interrupted attempt
 
         std::optional<Bytes> init, mask;
