@@ -60,7 +60,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         args.rejectUnknown({"--email", "--password", "--password-file", "--plan", "--data-dir"}, {"--admin"});
         const auto email = required("--email");
         const auto password = passwordArgument(args);
-        AccountsCore core(config);
+        service::AccountsCore core(config);
         const auto a =
             core.accounts().createUser(email, password, args.value("--plan").value_or("free"), args.has("--admin"));
         std::cout << nlohmann::json{{"user_id", a.userId},
@@ -76,14 +76,14 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         args.rejectUnknown({"--email", "--plan", "--data-dir"}, {});
         const auto email = required("--email");
         const auto plan = required("--plan");
-        AccountsCore core(config);
+        service::AccountsCore core(config);
         core.accounts().setPlan(email, plan);
         std::cout << nlohmann::json{{"status", "success"}, {"email", email}, {"plan", plan}}.dump() << std::endl;
         return 0;
     }
     if (verb == "list-users") {
         args.rejectUnknown({"--data-dir"}, {});
-        AccountsCore core(config);
+        service::AccountsCore core(config);
         auto users = nlohmann::json::array();
         for (const auto& u : core.accounts().listUsers()) {
             users.push_back({{"user_id", u.id},
@@ -100,7 +100,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
     if (verb == "delete-user") {
         args.rejectUnknown({"--email", "--data-dir"}, {});
         const auto email = required("--email");
-        AccountsCore core(config);
+        service::AccountsCore core(config);
         for (const auto& u : core.accounts().listUsers()) {
             if (u.email == email) {
                 core.accounts().purge(u.id);

@@ -25,9 +25,6 @@ struct BackendConfig : service::PlatformConfig {
     std::chrono::milliseconds imageFetchTimeout{std::chrono::seconds(20)};  // such a link, fetched
 };
 
-// The admin CLI's view: the stores and the accounts, no workers.
-using AccountsCore = service::AccountsCore;
-
 class Backend {
 public:
     Backend(BackendConfig config, jobs::ImageGenerator& generator);
@@ -63,10 +60,5 @@ private:
     std::unique_ptr<server::JobWebhooks> m_jobWebhooks;
     std::unique_ptr<models::ModelInstaller> m_installer;
 };
-
-using DesktopOwner = service::DesktopOwner;
-inline DesktopOwner ensureDesktopOwner(Backend& backend, const std::filesystem::path& dataDir) {
-    return service::ensureDesktopOwner(backend.accounts(), dataDir);
-}
 
 }  // namespace easel::app

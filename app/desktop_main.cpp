@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     window.setBundledServer(client.baseUrl());
     try {
         // Local mode: the bundled backend's owner account, created on the first launch.
-        const auto owner = app::ensureDesktopOwner(*backend, config.dataDir);
+        const auto owner = service::ensureDesktopOwner(backend->accounts(), config.dataDir);
         client.setSessionToken(QString::fromStdString(owner.sessionToken));
         client.setApiKey(QString::fromStdString(owner.apiKey));
     } catch (const std::exception& e) {

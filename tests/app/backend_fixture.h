@@ -70,13 +70,6 @@ protected:
     }
     // Moves past the current rate-limit window.
     void nextMinute() { clock.advance(60); }
-    // Images the account has been charged for (-1 when there is no such account).
-    std::int64_t imagesUsedBy(std::int64_t userId) {
-        for (const auto& u : backend->accounts().listUsers()) {
-            if (u.id == userId) return u.imagesUsed;
-        }
-        return -1;
-    }
 
     TempDir dir;
     FakeClock clock;

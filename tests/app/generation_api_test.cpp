@@ -11,6 +11,7 @@
 #include "eventually.h"
 #include "http_client.h"
 #include "net/http_client.h"
+#include "noise_png.h"
 #include "storage/database.h"
 
 namespace easel::testing {
@@ -198,17 +199,6 @@ TEST_F(GenerationApi, UploadedImageWorksAsInitImage) {
 
 TEST_F(GenerationApi, UploadsUpToFiveMegabytesAreAcceptedAndLargerOnesRefusedClearly) {
     // Noise does not compress: 700x700 is a ~1.5 MB PNG (a 2 MB body), 1250x1250 a ~4.7 MB one.
-    auto noisePng = [](int side) {
-        inference::Image img;
-        img.width = img.height = side;
-        img.rgb.resize(static_cast<std::size_t>(side) * static_cast<std::size_t>(side) * 3);
-        std::uint32_t x = 12345;
-        for (auto& v : img.rgb) {
-            x = x * 1664525u + 1013904223u;
-            v = static_cast<std::uint8_t>(x >> 24);
-        }
-        return inference::encodePng(img);
-    };
     for (const int side : {700, 1250}) {
         const auto png = noisePng(side);
         ASSERT_LE(png.size(), 5u * 1024 * 1024) << side;

@@ -9,6 +9,7 @@
 #include "backend_fixture.h"
 #include "eventually.h"
 #include "tarpit.h"
+#include "test_database.h"
 
 namespace easel::testing {
 namespace {
@@ -32,7 +33,7 @@ protected:
         key = account.apiKey;
         userId = account.userId;
     }
-    std::int64_t imagesUsed() { return imagesUsedBy(userId); }
+    std::int64_t imagesUsed() { return testing::imagesUsed(backend->db(), userId); }
     std::string key;
     std::int64_t userId = 0;
 };

@@ -4,25 +4,12 @@
 
 #include "backend_fixture.h"
 #include "common/base64.h"
-#include "inference/image/image.h"
-#include "storage/database.h"
+#include "noise_png.h"
 #include "storage/job_repository.h"
+#include "test_database.h"
 
 namespace easel::testing {
 namespace {
-
-// 64x64 of noise: a ~12 KB PNG (noise does not compress).
-std::string noisePngBase64() {
-    inference::Image img;
-    img.width = img.height = 64;
-    img.rgb.resize(64 * 64 * 3);
-    std::uint32_t x = 7;
-    for (auto& v : img.rgb) {
-        x = x * 1664525u + 1013904223u;
-        v = static_cast<std::uint8_t>(x >> 24);
-    }
-    return encodeBase64(inference::encodePng(img));
-}
 
 class StorageLimits : public BackendTest {
 protected:
@@ -34,12 +21,14 @@ protected:
     }
     // Bytes this account already keeps, as if from earlier uploads (the rows are what the cap counts).
     void alreadyStored(std::int64_t bytes, std::int64_t forSeconds = 24 * 3600) {
-        storage::Database db(config.dataDir / "easel.db");
-        storage::JobRepository(db).insertUpload(userId, "upload-earlier-" + std::to_string(++m_rows),
-                                                clock.nowSeconds(), clock.nowSeconds() + forSeconds, bytes);
+        storage::JobRepository(backend->db())
+            .insertUpload(userId, "upload-earlier-" + std::to_string(++m_rows), clock.nowSeconds(),
+                          clock.nowSeconds() + forSeconds, bytes);
     }
-    HttpResult upload() { return post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", noisePngBase64()}}); }
-    std::int64_t imagesUsed() { return imagesUsedBy(userId); }
+    HttpResult upload() {
+        return post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", encodeBase64(noisePng(64))}});
+    }
+    std::int64_t imagesUsed() { return testing::imagesUsed(backend->db(), userId); }
 
     std::string key;
     std::int64_t userId = 0;
@@ -59,7 +48,7 @@ TEST_F(StorageLimits, UploadsSpendTheGenerationBucket) {
 
 TEST_F(StorageLimits, ThePlansStorageCapRefusesUploadsAndGenerationsWith507) {
     alreadyStored((100ll << 20) - 1000);  // the free plan keeps 100 MB; 1000 bytes are left
-    const auto r = upload();              // ~12 KB: more than what is left
+    const auto r = upload();              // 64x64 of noise, ~12 KB: more than what is left
     ASSERT_EQ(r.status, 507) << r.body;
     EXPECT_NE(r.json().value("message", "").find("free plan keeps at most 100 MB"), std::string::npos) << r.body;
     const auto g = text2img(key, {{"width", 64}, {"height", 64}});

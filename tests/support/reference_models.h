@@ -93,10 +93,6 @@ inline nlohmann::json referenceJsonSection(const std::string& fileColonKey) {
     return referenceJson(trim(fileColonKey.substr(0, colon))).at(trim(fileColonKey.substr(colon + 1)));
 }
 
-inline inference::SchedulerConfig sd15SchedulerConfig() {
-    return schedulerConfigOf(referenceJson("scheduler_reference.json")["sd15_base_config"]);
-}
-
 // config.json's "pipeline" section: the scheduler (class, base config and options), step count and
 // guidance behind pipeline_vectors.safetensors.
 struct PipelineSpec {

@@ -30,7 +30,7 @@ protected:
     // Local mode as desktop_main does it: the window first, then the owner's credentials, then a reload.
     void openLocalMode() {
         window = makeWindow();
-        const auto owner = app::ensureDesktopOwner(*server.backend, server.config.dataDir);
+        const auto owner = service::ensureDesktopOwner(server.backend->accounts(), server.config.dataDir);
         ownerEmail = owner.email;
         client.setSessionToken(QString::fromStdString(owner.sessionToken));
         client.setApiKey(QString::fromStdString(owner.apiKey));

@@ -60,7 +60,7 @@ protected:
         window->queue()->setPollInterval(50);
         window->resize(1200, 800);
         window->show();
-        const auto owner = app::ensureDesktopOwner(*backend, config.dataDir);
+        const auto owner = service::ensureDesktopOwner(backend->accounts(), config.dataDir);
         client->setSessionToken(QString::fromStdString(owner.sessionToken));
         client->setApiKey(QString::fromStdString(owner.apiKey));
         window->reloadFromServer();
