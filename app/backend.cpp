@@ -1,5 +1,6 @@
 #include "app/backend.h"
 
+#include "common/service_error.h"
 #include "server/account_controller.h"
 #include "server/admin_controller.h"
 #include "server/generation_controller.h"
@@ -46,6 +47,15 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
         {m_config.publicUrl, m_config.allowPrivateImageUrls, m_outbound.get(), m_config.imageFetchTimeout});
     server::registerAdminRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner(), *m_installer,
                                 device);
+    // Lets the server refuse a large body with a bad header key before reading it.
+    router.setCredentialCheck([&accounts = m_platform.access().accounts()](const std::string& key) {
+        try {
+            accounts.authenticateKey(key);
+            return true;
+        } catch (const ServiceError&) {
+            return false;
+        }
+    });
     return router;
 }
 

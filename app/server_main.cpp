@@ -46,6 +46,10 @@ Options:
   --min-free-disk-mb N refuse new uploads and generations (503) while the data dir's disk has less
                        than N MB free (default 512)
   --job-time-limit S   stop and fail (refund) a job still running after S seconds (default 1800; 0: none)
+  --max-connections N  open connections in all (default 1024); past it only /health is answered,
+                       everything else gets 503 (one address: at most 64, an IPv6 /64 counts as one)
+  --trusted-proxy CIDR[,CIDR...]  reverse proxies whose X-Forwarded-For names the client (for the
+                       per-address limits); without it the TCP peer is the client
   --hub-url URL        Hugging Face hub for load_model (default $HF_ENDPOINT or https://huggingface.co)
   --allow-private-downloads   let load_model fetch from private / loopback addresses
   --allow-private-image-urls  let users' init_image / mask_image links reach private / loopback addresses
@@ -122,7 +126,8 @@ int main(int argc, char** argv) {
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
         args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
-                            "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit"},
+                            "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
+                            "--max-connections", "--trusted-proxy"},
                            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
@@ -130,6 +135,12 @@ int main(int argc, char** argv) {
         options.address = host;
         options.port = port;
         options.workerThreads = 16;  // handlers may wait for a job (--sync-wait); keep room for others
+        options.maxConnections = static_cast<std::size_t>(std::max(1, args.intValue("--max-connections", 1024)));
+        try {
+            options.trustedProxies = server::parseCidrList(args.value("--trusted-proxy").value_or(""));
+        } catch (const std::invalid_argument& e) {
+            throw app::UsageError(std::string("--trusted-proxy: ") + e.what());
+        }
         app::BackendConfig config;
         config.dataDir = args.value("--data-dir").value_or("easel-data");
         config.accounts.openSignup = !args.has("--closed-signup");

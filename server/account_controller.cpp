@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/authenticated.h"
+#include "server/client_address.h"
 
 namespace easel::server {
 namespace {
@@ -42,7 +43,7 @@ void registerAccountRoutes(Router& router, service::AccessControl& access) {
         [&accounts](const Request& req) {
             const auto body = jsonBody(req);
             const auto a = accounts.signup(requireString(body, "email", 254), requireString(body, "password", 1024),
-                                           req.remoteAddress);
+                                           addressGroup(req.remoteAddress));
             return Response::json(201, {{"status", "success"},
                                         {"user_id", a.userId},
                                         {"email", a.email},
@@ -56,7 +57,7 @@ void registerAccountRoutes(Router& router, service::AccessControl& access) {
         [&accounts](const Request& req) {
             const auto body = jsonBody(req);
             const auto token = accounts.login(requireString(body, "email", 254), requireString(body, "password", 1024),
-                                              req.remoteAddress);
+                                              addressGroup(req.remoteAddress));
             const auto who = accounts.authenticateToken(token);
             return Response::json(200, {{"status", "success"}, {"token", token}, {"user_id", who.userId}});
         },

@@ -5,7 +5,7 @@
 namespace easel::server {
 
 void registerHealthRoutes(Router& router, HealthInfo info) {
-    router.add(
+    router.addInline(
         "GET", "/health",
         [info](const Request&) {
             nlohmann::json body{{"status", "ok"}, {"version", info.version}, {"device", info.device}};

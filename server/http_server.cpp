@@ -2,7 +2,9 @@
 
 #include "server/api_support.h"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -15,6 +17,7 @@
 #include <cctype>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -70,16 +73,42 @@ void splitTarget(std::string_view target, Request& req) {
     }
 }
 
+// Connections past HttpServerOptions::maxConnections that are still read, to answer the readiness
+// probe and tell the rest to come back; beyond these, new connections are closed unanswered.
+constexpr std::size_t kOverflowConnections = 64;
+
 struct Shared {
     HttpServerOptions options;
     Router router;
     net::thread_pool workers;
     std::mutex connectionsMutex;
-    std::map<std::string, std::size_t> connectionsPerIp;
+    std::map<std::string, std::size_t> connectionsPerIp;  // by addressGroup(); guarded by connectionsMutex
+    std::size_t openConnections = 0;                      // guarded by connectionsMutex
+    std::atomic<std::size_t> queued{0};                   // requests posted to the workers, not yet started
+    std::atomic<std::size_t> anonymousLarge{0};           // large bodies being read without a header key
 
     Shared(HttpServerOptions o, Router r)
         : options(std::move(o)), router(std::move(r)), workers(static_cast<std::size_t>(options.workerThreads)) {}
+
+    bool trustedProxy(const std::string& ip) const {
+        return std::any_of(options.trustedProxies.begin(), options.trustedProxies.end(),
+                           [&](const CidrBlock& b) { return b.contains(ip); });
+    }
 };
+
+// The API key or session token a client sent in a header (the hosted API's SDKs put the key in the JSON
+// body instead, which cannot be read before the body).
+std::string headerCredential(const http::request_parser<http::string_body>::value_type& req) {
+    const auto auth = req[http::field::authorization];
+    if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "Bearer ")) return std::string(auth.substr(7));
+    return std::string(req["X-API-Key"]);
+}
+
+Response busy(std::string message, int retryAfterSeconds) {
+    auto r = Response::error(503, message);
+    r.headers["Retry-After"] = std::to_string(retryAfterSeconds);
+    return r;
+}
 
 Response dispatchToHandler(const Router& router, Request& req) {
     auto match = router.match(req.method, req.path);
@@ -108,12 +137,21 @@ Response dispatchToHandler(const Router& router, Request& req) {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, Shared& shared, std::string ip)
-        : m_stream(std::move(socket)), m_shared(shared), m_ip(std::move(ip)) {}
+    // `group` is the per-address counter this connection holds (empty: none, a trusted proxy);
+    // `overflow`: admitted past the connection cap, so only inline routes are served.
+    Session(tcp::socket socket, Shared& shared, std::string ip, std::string group, bool overflow)
+        : m_stream(std::move(socket)),
+          m_shared(shared),
+          m_ip(std::move(ip)),
+          m_group(std::move(group)),
+          m_overflow(overflow) {}
 
     ~Session() {
+        releaseLargeBodySlot();
         std::lock_guard lock(m_shared.connectionsMutex);
-        auto it = m_shared.connectionsPerIp.find(m_ip);
+        --m_shared.openConnections;
+        if (m_group.empty()) return;
+        auto it = m_shared.connectionsPerIp.find(m_group);
         if (it != m_shared.connectionsPerIp.end() && --it->second == 0) m_shared.connectionsPerIp.erase(it);
     }
 
@@ -128,7 +166,10 @@ private:
         // Beast checks Content-Length against this limit while parsing the header, before the route is
         // known: so here the largest any route takes, and onHeader sets the route's own before the body.
         m_parser->body_limit(m_shared.router.largestBodyLimit());
-        m_stream.expires_after(m_shared.options.headerTimeout);
+        // An overflow connection gets one short chance: it is there to answer the readiness probe.
+        m_stream.expires_after(
+            m_overflow ? std::min<std::chrono::milliseconds>(m_shared.options.headerTimeout, std::chrono::seconds(2))
+                       : m_shared.options.headerTimeout);
         http::async_read_header(m_stream, m_buffer, *m_parser,
                                 beast::bind_front_handler(&Session::onHeader, shared_from_this()));
     }
@@ -151,8 +192,16 @@ private:
         auto& req = m_parser->get();
         const std::string target(req.target());
         const auto q = target.find('?');
-        const std::size_t limit =
-            m_shared.router.bodyLimitFor(std::string(req.method_string()), percentDecode(target.substr(0, q), false));
+        const auto match =
+            m_shared.router.match(std::string(req.method_string()), percentDecode(target.substr(0, q), false));
+        m_inline = match.route != nullptr && match.route->runsInline;
+        if (m_overflow && !m_inline) {
+            return send(busy("the server is at its limit of " + std::to_string(m_shared.options.maxConnections) +
+                                 " connections; retry shortly",
+                             1),
+                        false);
+        }
+        const std::size_t limit = match.route != nullptr ? match.route->bodyLimit : Router::kDefaultBodyLimit;
         const auto length = m_parser->content_length();
         if (length && *length > limit) {
             return sendError(413,
@@ -161,6 +210,46 @@ private:
                              false);
         }
         m_parser->body_limit(limit);
+        const bool large = limit > Router::kUnauthenticatedBodyLimit &&
+                           ((length && *length > Router::kUnauthenticatedBodyLimit) || m_parser->chunked());
+        if (!large) return startBody();
+        // A large body costs memory and parse time before the key inside it can be checked. A key in a
+        // header is checked first (on a worker: it reads the database); without one, only a few such
+        // bodies are read at a time.
+        const auto credential = headerCredential(req);
+        if (!credential.empty() && m_shared.router.credentialCheck()) {
+            net::post(m_shared.workers, [self = shared_from_this(), credential] {
+                bool valid = false;
+                try {
+                    valid = self->m_shared.router.credentialCheck()(credential);
+                } catch (const std::exception&) {
+                    valid = false;
+                }
+                net::post(self->m_stream.get_executor(), [self, valid] {
+                    if (valid) return self->startBody();
+                    self->sendError(401,
+                                    "invalid API key: a request body over " +
+                                        std::to_string(Router::kUnauthenticatedBodyLimit) +
+                                        " bytes is read only for a valid key",
+                                    false);
+                });
+            });
+            return;
+        }
+        auto taken = m_shared.anonymousLarge.fetch_add(1);
+        if (taken >= m_shared.options.anonymousLargeBodies) {
+            m_shared.anonymousLarge.fetch_sub(1);
+            return send(busy("too many large request bodies from clients without a key header are being read; "
+                             "retry shortly, or send the API key in an 'Authorization: Bearer' or 'X-API-Key' header",
+                             2),
+                        false);
+        }
+        m_holdsLargeBodySlot = true;
+        startBody();
+    }
+
+    void startBody() {
+        auto& req = m_parser->get();
         m_stream.expires_after(m_shared.options.requestTimeout);
         if (beast::iequals(req[http::field::expect], "100-continue")) {
             auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
@@ -173,6 +262,11 @@ private:
         readBody();
     }
 
+    void releaseLargeBodySlot() {
+        if (m_holdsLargeBodySlot) m_shared.anonymousLarge.fetch_sub(1);
+        m_holdsLargeBodySlot = false;
+    }
+
     void readBody() {
         if (m_parser->is_done()) return onBody({}, 0);
         http::async_read(m_stream, m_buffer, *m_parser,
@@ -180,28 +274,46 @@ private:
     }
 
     void onBody(beast::error_code ec, std::size_t) {
+        releaseLargeBodySlot();
         if (ec) return failWith(ec);
         auto beastReq = m_parser->release();
         auto req = std::make_shared<Request>();
         req->method = std::string(beastReq.method_string());
         req->target = std::string(beastReq.target());
         splitTarget(req->target, *req);
-        for (const auto& field : beastReq) req->headers[std::string(field.name_string())] = std::string(field.value());
+        std::string forwardedFor;  // every X-Forwarded-For line, in order, as one list
+        for (const auto& field : beastReq) {
+            if (beast::iequals(field.name_string(), "X-Forwarded-For")) {
+                forwardedFor += (forwardedFor.empty() ? "" : ",") + std::string(field.value());
+            }
+            req->headers[std::string(field.name_string())] = std::string(field.value());
+        }
         req->body = std::move(beastReq.body());
-        req->remoteAddress = m_ip;
+        req->remoteAddress = resolveClientAddress(m_ip, forwardedFor, m_shared.options.trustedProxies);
         const bool keepAlive = beastReq.keep_alive();
         const unsigned version = beastReq.version();
-        net::post(m_shared.workers, [self = shared_from_this(), req, keepAlive, version] {
+        const bool head = req->method == "HEAD";
+        if (m_inline) return write(dispatchToHandler(m_shared.router, *req), keepAlive, version, head);
+        if (m_shared.queued.fetch_add(1) >= m_shared.options.maxQueuedRequests) {
+            m_shared.queued.fetch_sub(1);
+            return write(busy("the server is busy: " + std::to_string(m_shared.options.maxQueuedRequests) +
+                                  " requests are waiting; retry shortly",
+                              1),
+                         keepAlive, version, head);
+        }
+        net::post(m_shared.workers, [self = shared_from_this(), req, keepAlive, version, head] {
+            self->m_shared.queued.fetch_sub(1);
             auto response = std::make_shared<Response>(dispatchToHandler(self->m_shared.router, *req));
-            const bool head = req->method == "HEAD";
             net::post(self->m_stream.get_executor(),
                       [self, response, keepAlive, version, head] { self->write(*response, keepAlive, version, head); });
         });
     }
 
     void sendError(int status, const std::string& message, bool keepAlive) {
-        write(Response::error(status, message), keepAlive, 11, false);
+        send(Response::error(status, message), keepAlive);
     }
+
+    void send(const Response& response, bool keepAlive) { write(response, keepAlive, 11, false); }
 
     void write(const Response& response, bool keepAlive, unsigned version, bool head) {
         auto res =
@@ -209,7 +321,7 @@ private:
         res->set(http::field::server, "easel");
         for (const auto& [name, value] : response.headers) res->set(name, value);
         if (!head) res->body() = response.body;
-        res->keep_alive(keepAlive);
+        res->keep_alive(keepAlive && !m_overflow);
         res->prepare_payload();
         if (head) res->content_length(response.body.size());
         m_stream.expires_after(m_shared.options.requestTimeout);
@@ -247,7 +359,11 @@ private:
     beast::flat_buffer m_buffer;
     std::optional<http::request_parser<http::string_body>> m_parser;
     Shared& m_shared;
-    std::string m_ip;
+    std::string m_ip;     // the TCP peer
+    std::string m_group;  // its per-address counter; empty for a trusted proxy
+    bool m_overflow = false;
+    bool m_inline = false;  // the current request's route runs on this thread
+    bool m_holdsLargeBodySlot = false;
 };
 
 }  // namespace
@@ -286,17 +402,26 @@ struct HttpServer::Impl {
             beast::error_code endpointError;
             const auto remote = socket.remote_endpoint(endpointError);
             const std::string ip = endpointError ? std::string("?") : remote.address().to_string();
+            // A trusted proxy carries many clients: only the global cap applies to it.
+            const std::string group = shared.trustedProxy(ip) ? std::string() : addressGroup(ip);
             bool admitted = false;
+            bool overflow = false;
             {
                 std::lock_guard lock(shared.connectionsMutex);
-                auto& count = shared.connectionsPerIp[ip];
-                if (count < shared.options.maxConnectionsPerIp) {
-                    ++count;
+                const bool room = shared.openConnections < shared.options.maxConnections + kOverflowConnections;
+                const bool addressRoom =
+                    group.empty() || shared.connectionsPerIp[group] < shared.options.maxConnectionsPerIp;
+                if (room && addressRoom) {
+                    overflow = shared.openConnections >= shared.options.maxConnections;
+                    ++shared.openConnections;
+                    if (!group.empty()) ++shared.connectionsPerIp[group];
                     admitted = true;
+                } else if (!group.empty() && shared.connectionsPerIp[group] == 0) {
+                    shared.connectionsPerIp.erase(group);
                 }
             }
             if (admitted) {
-                std::make_shared<Session>(std::move(socket), shared, ip)->start();
+                std::make_shared<Session>(std::move(socket), shared, ip, group, overflow)->start();
             } else {
                 beast::error_code ignored;
                 socket.close(ignored);

@@ -9,7 +9,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "server/client_address.h"
 #include "server/router.h"
 
 namespace easel::server {
@@ -20,7 +22,18 @@ struct HttpServerOptions {
     std::size_t headerLimit = 16 * 1024;
     std::chrono::milliseconds headerTimeout{10'000};    // whole header, incl. keep-alive idle time
     std::chrono::milliseconds requestTimeout{120'000};  // header + body + handler + response
+    // Open connections from one address (an IPv6 /64 counts as one); trusted proxies are exempt.
     std::size_t maxConnectionsPerIp = 64;
+    // Open connections in all. Past it, up to 64 more are read just far enough to answer inline
+    // routes (the readiness probe) and to tell everything else 503; beyond those they are closed.
+    std::size_t maxConnections = 1024;
+    // Requests waiting for a worker; past it a request is answered 503 at once instead of queued.
+    std::size_t maxQueuedRequests = 256;
+    // Bodies over Router::kUnauthenticatedBodyLimit read at once for clients without a valid key in a
+    // header (the key may be in the JSON body, as the hosted API's SDKs send it); more get 503.
+    std::size_t anonymousLargeBodies = 4;
+    // Reverse proxies whose X-Forwarded-For is believed (--trusted-proxy).
+    std::vector<CidrBlock> trustedProxies;
     int ioThreads = 1;
     int workerThreads = 2;
 };

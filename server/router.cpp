@@ -40,6 +40,10 @@ void Router::add(std::string method, std::string pattern, Handler handler, std::
     m_routes.push_back({std::move(method), std::move(pattern), std::move(handler), bodyLimit, std::move(summary)});
 }
 
+void Router::addInline(std::string method, std::string pattern, Handler handler, std::string summary) {
+    m_routes.push_back({std::move(method), std::move(pattern), std::move(handler), 0, std::move(summary), true});
+}
+
 Router::Match Router::match(std::string_view method, std::string_view path) const {
     Match result;
     for (const auto& route : m_routes) {
@@ -66,11 +70,6 @@ std::size_t Router::largestBodyLimit() const {
     std::size_t largest = kDefaultBodyLimit;
     for (const auto& route : m_routes) largest = std::max(largest, route.bodyLimit);
     return largest;
-}
-
-std::size_t Router::bodyLimitFor(std::string_view method, std::string_view path) const {
-    const auto m = match(method, path);
-    return m.route != nullptr ? m.route->bodyLimit : kDefaultBodyLimit;
 }
 
 }  // namespace easel::server

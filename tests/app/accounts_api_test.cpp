@@ -177,6 +177,24 @@ TEST_F(BackendTest, LoginIsThrottled) {
     login("a@example.com");
 }
 
+TEST_F(BackendTest, BehindATrustedProxyLimitsCountTheForwardedClientAndIPv6By64) {
+    stop();
+    httpOptions.trustedProxies = server::parseCidrList("127.0.0.1");
+    start();
+    const auto attempt = [&](const std::string& forwardedFor, int i) {
+        return post("/api/v1/auth/login", {{"email", "a@example.com"}, {"password", "guess " + std::to_string(i)}},
+                    {{"X-Forwarded-For", forwardedFor}})
+            .status;
+    };
+    signup("a@example.com");
+    // Ten hosts of one /64 are one client: together they get the 10 attempts of one address.
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(attempt("2001:db8:1:2::" + std::to_string(i + 1), i), 401) << i;
+    EXPECT_EQ(attempt("2001:db8:1:2:ffff::1", 10), 429);
+    // The neighbouring /64 and an IPv4 client behind the same proxy are others.
+    EXPECT_EQ(attempt("2001:db8:1:3::1", 11), 401);
+    EXPECT_EQ(attempt("198.51.100.7", 12), 401);
+}
+
 TEST_F(BackendTest, AStrangersWrongGuessesDoNotLockTheOwnerOut) {
     signup("a@example.com");
     auto& accounts = backend->accounts();

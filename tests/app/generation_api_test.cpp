@@ -197,6 +197,16 @@ TEST_F(GenerationApi, UploadedImageWorksAsInitImage) {
     EXPECT_EQ(post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", "aGVsbG8="}}).status, 400);
 }
 
+TEST_F(GenerationApi, ALargeBodyWithABadHeaderKeyIsRefusedBeforeItIsParsed) {
+    const nlohmann::json body{{"prompt", "x"}, {"init_image", encodeBase64(noisePng(700))}};  // a 2 MB body
+    const auto bad = post("/api/v6/images/img2img", body, {{"X-API-Key", "not-a-key"}});
+    EXPECT_EQ(bad.status, 401) << bad.body.substr(0, 300);
+    EXPECT_NE(bad.body.find("read only for a valid key"), std::string::npos) << bad.body;
+    const auto good = post("/api/v6/images/img2img", body, {{"Authorization", "Bearer " + key}});
+    EXPECT_EQ(good.status, 200) << good.body.substr(0, 300);
+    EXPECT_EQ(good.json()["status"], "success");
+}
+
 TEST_F(GenerationApi, UploadsUpToFiveMegabytesAreAcceptedAndLargerOnesRefusedClearly) {
     // Noise does not compress: 700x700 is a ~1.5 MB PNG (a 2 MB body), 1250x1250 a ~4.7 MB one.
     for (const int side : {700, 1250}) {

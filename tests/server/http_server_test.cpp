@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -33,6 +35,22 @@ protected:
             },
             "test echo", 1024);
         router.add("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("bug"); });
+        router.add("GET", "/whoami", [](const Request& r) { return Response::json(200, {{"ip", r.remoteAddress}}); });
+        router.add(
+            "POST", "/big",
+            [](const Request& r) {
+                return Response::json(200, {{"bytes", r.body.size()}});
+            },
+            "large bodies", 8u << 20);
+        // Holds a worker until release() (a handler waiting for a job, say).
+        router.add("GET", "/block", [this](const Request&) {
+            std::unique_lock lock(m_blockMutex);
+            ++m_blocked;
+            m_blockChanged.notify_all();
+            m_blockChanged.wait(lock, [this] { return m_released; });
+            return Response::json(200, {{"status", "done"}});
+        });
+        router.setCredentialCheck([](const std::string& key) { return key == "good-key"; });
         m_server = std::make_unique<HttpServer>(options, std::move(router));
         m_server->start();
     }
@@ -41,7 +59,22 @@ protected:
         c.send(bytes);
         return c.readResponse();
     }
-    std::unique_ptr<HttpServer> m_server;
+    void release() {
+        std::lock_guard lock(m_blockMutex);
+        m_released = true;
+        m_blockChanged.notify_all();
+    }
+    bool waitBlocked(int n) {
+        std::unique_lock lock(m_blockMutex);
+        return m_blockChanged.wait_for(lock, 5s, [&] { return m_blocked >= n; });
+    }
+    void TearDown() override { release(); }
+
+    std::mutex m_blockMutex;
+    std::condition_variable m_blockChanged;
+    int m_blocked = 0;
+    bool m_released = false;
+    std::unique_ptr<HttpServer> m_server;  // last: stopped before what its handlers use goes
 };
 
 nlohmann::json jsonBody(const std::string& response) { return nlohmann::json::parse(RawConnection::bodyOf(response)); }
@@ -180,4 +213,125 @@ TEST_F(HttpServerTest, ErrorToAClientStillSendingIsDeliveredNotReset) {
     for (int i = 0; i < 8; ++i) c.send(chunk);
     const auto response = c.readAll(std::chrono::milliseconds(4000));
     EXPECT_EQ(response.rfind("HTTP/1.1 413", 0), 0u) << response.substr(0, 80);
+}
+
+TEST_F(HttpServerTest, PastTheConnectionCapOnlyTheHealthProbeIsAnswered) {
+    HttpServerOptions options;
+    options.maxConnections = 3;
+    startServer(options);
+    std::vector<std::unique_ptr<RawConnection>> idle;
+    for (int i = 0; i < 3; ++i) {
+        idle.push_back(std::make_unique<RawConnection>(m_server->port()));
+        idle.back()->send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");  // keep-alive: stays open
+        ASSERT_EQ(RawConnection::statusOf(idle.back()->readResponse()), 200);
+    }
+    {
+        // The fourth connection is over the cap: the probe is answered, and then the connection closes.
+        RawConnection probe(m_server->port());
+        probe.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        const auto health = probe.readAll(2000ms);
+        EXPECT_EQ(RawConnection::statusOf(health), 200) << health;
+        EXPECT_TRUE(probe.closedByPeer());
+        RawConnection other(m_server->port());
+        other.send("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n");
+        const auto refused = other.readResponse();
+        EXPECT_EQ(RawConnection::statusOf(refused), 503) << refused;
+        EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+        EXPECT_NE(jsonBody(refused)["message"].get<std::string>().find("limit of 3 connections"), std::string::npos);
+    }
+    // Once one closes, a normal request is served again.
+    idle.pop_back();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(RawConnection::statusOf(roundTrip("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n")), 200);
+}
+
+TEST_F(HttpServerTest, AFullWorkerQueueAnswers503AndHealthStillAnswersAtOnce) {
+    HttpServerOptions options;
+    options.workerThreads = 1;
+    options.maxQueuedRequests = 1;
+    startServer(options);
+    RawConnection running(m_server->port());
+    running.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(waitBlocked(1));  // the only worker is busy
+    RawConnection queued(m_server->port());
+    queued.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::this_thread::sleep_for(100ms);
+    const auto refused = roundTrip("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(RawConnection::statusOf(refused), 503) << refused;
+    EXPECT_NE(refused.find("Retry-After"), std::string::npos);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(RawConnection::statusOf(roundTrip("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")), 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+    release();
+    EXPECT_EQ(RawConnection::statusOf(running.readResponse()), 200);
+    EXPECT_EQ(RawConnection::statusOf(queued.readResponse()), 200);
+    EXPECT_EQ(RawConnection::statusOf(roundTrip("GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n")), 200);
+}
+
+TEST_F(HttpServerTest, ALargeBodyWithABadHeaderKeyIsRefusedBeforeItIsRead) {
+    startServer();
+    RawConnection c(m_server->port());
+    // Announce 4 MB and send none of it: the 401 comes from the header alone.
+    c.send("POST /big HTTP/1.1\r\nHost: x\r\nX-API-Key: stolen\r\nContent-Length: 4194304\r\n\r\n");
+    const auto r = c.readResponse();
+    EXPECT_EQ(RawConnection::statusOf(r), 401) << r;
+    EXPECT_NE(jsonBody(r)["message"].get<std::string>().find("invalid API key"), std::string::npos);
+    // The same body with a good key (either header) is read and handled.
+    const std::string body(2u << 20, 'b');
+    for (const std::string header : {"X-API-Key: good-key", "Authorization: Bearer good-key"}) {
+        const auto ok = roundTrip("POST /big HTTP/1.1\r\nHost: x\r\n" + header +
+                                  "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        ASSERT_EQ(RawConnection::statusOf(ok), 200) << header;
+        EXPECT_EQ(jsonBody(ok)["bytes"], body.size());
+    }
+    // A small body is not gated: the route sees it whatever the header says.
+    EXPECT_EQ(RawConnection::statusOf(
+                  roundTrip("POST /big HTTP/1.1\r\nHost: x\r\nX-API-Key: stolen\r\nContent-Length: 2\r\n\r\nhi")),
+              200);
+}
+
+TEST_F(HttpServerTest, OnlyAFewLargeBodiesWithoutAHeaderKeyAreReadAtOnce) {
+    HttpServerOptions options;
+    options.anonymousLargeBodies = 1;
+    startServer(options);
+    const std::string size = std::to_string(2u << 20);
+    RawConnection slow(m_server->port());  // holds the one slot: sends half its body and stalls
+    slow.send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + size + "\r\n\r\n" + std::string(1u << 20, 'a'));
+    std::this_thread::sleep_for(100ms);
+    RawConnection second(m_server->port());
+    second.send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + size + "\r\n\r\n");
+    const auto refused = second.readResponse();
+    EXPECT_EQ(RawConnection::statusOf(refused), 503) << refused;
+    EXPECT_NE(refused.find("Retry-After: 2"), std::string::npos);
+    EXPECT_NE(jsonBody(refused)["message"].get<std::string>().find("X-API-Key"), std::string::npos);
+    // A client with a key in the header does not wait for the slot.
+    const std::string body(2u << 20, 'k');
+    EXPECT_EQ(RawConnection::statusOf(roundTrip("POST /big HTTP/1.1\r\nHost: x\r\nX-API-Key: good-key\r\n"
+                                                "Content-Length: " +
+                                                size + "\r\n\r\n" + body)),
+              200);
+    // The slow one finishes: its slot is free again for the next client without a key.
+    slow.send(std::string(1u << 20, 'a'));
+    EXPECT_EQ(RawConnection::statusOf(slow.readResponse()), 200);
+    EXPECT_EQ(RawConnection::statusOf(
+                  roundTrip("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + size + "\r\n\r\n" + body)),
+              200);
+}
+
+TEST_F(HttpServerTest, XForwardedForIsBelievedOnlyFromATrustedProxy) {
+    const auto whoami = [&](const std::string& headers) {
+        return jsonBody(roundTrip("GET /whoami HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n"))["ip"].get<std::string>();
+    };
+    startServer();
+    EXPECT_EQ(whoami("X-Forwarded-For: 203.0.113.7\r\n"), "127.0.0.1");  // anyone can write the header
+    m_server.reset();
+    HttpServerOptions options;
+    options.trustedProxies = easel::server::parseCidrList("127.0.0.0/8, 10.0.0.0/8");
+    startServer(options);
+    EXPECT_EQ(whoami("X-Forwarded-For: 203.0.113.7\r\n"), "203.0.113.7");
+    // Right to left through the trusted hops; what the client itself wrote further left is ignored.
+    EXPECT_EQ(whoami("X-Forwarded-For: 1.1.1.1, 203.0.113.7, 10.1.2.3\r\n"), "203.0.113.7");
+    EXPECT_EQ(whoami("X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2001:db8::5, 10.0.0.9\r\n"), "2001:db8::5");
+    EXPECT_EQ(whoami(""), "127.0.0.1");
+    EXPECT_EQ(whoami("X-Forwarded-For: not-an-address\r\n"), "127.0.0.1");
 }
