@@ -2,6 +2,7 @@
 
 #include <iostream>
 #include <limits>
+#include <system_error>
 
 #include "common/random_token.h"
 #include "common/service_error.h"
@@ -132,7 +133,16 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
             for (std::size_t i = 0; i < result.pngs.size(); ++i) {
                 // The links promised in future_links; a job from before they existed gets new ones.
                 const auto token = i < params.imageTokens.size() ? params.imageTokens[i] : randomToken();
-                m_blobs.put(job.userId, token + ".png", result.pngs[i]);
+                try {
+                    m_blobs.put(job.userId, token + ".png", result.pngs[i]);
+                } catch (const std::exception& e) {
+                    // The detail (a path on this server) goes to the log; the user gets what happened.
+                    std::cerr << "easel: storing an image of job " << job.id << ": " << e.what() << '\n';
+                    const auto* sys = dynamic_cast<const std::system_error*>(&e);
+                    throw std::runtime_error(sys != nullptr && sys->code() == std::errc::no_space_on_device
+                                                 ? "the server ran out of disk space while storing the images"
+                                                 : "the server could not store the images");
+                }
                 written.push_back(token);
             }
             recorded = m_ledger.completeWithUsage(job.userId, job.id, job.kind, job.images, now, [&] {

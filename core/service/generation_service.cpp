@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
+#include <system_error>
 
 #include "common/random_token.h"
 #include "common/request_limits.h"
@@ -118,7 +120,7 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     std::vector<std::string> stored;
     auto store = [&](const jobs::Bytes& bytes) {
         auto name = "input-" + randomToken();
-        m_blobs.put(caller.userId, name, bytes);
+        putBlob(caller.userId, name, bytes);
         stored.push_back(name);
         return name;
     };
@@ -178,6 +180,21 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     const auto job = m_jobs.find(row.id);
     if (!job) throw ServiceError(ErrorCode::NotFound, "the job was deleted");
     return view(*job);
+}
+
+void GenerationService::putBlob(std::int64_t owner, const std::string& name, const jobs::Bytes& bytes) {
+    try {
+        m_blobs.put(owner, name, bytes);
+    } catch (const std::exception& e) {
+        // The detail names a path on this server: it goes to the log, the client gets a 503.
+        std::cerr << "easel: storing " << name << ": " << e.what() << '\n';
+        const auto* sys = dynamic_cast<const std::system_error*>(&e);
+        const bool full = sys != nullptr && sys->code() == std::errc::no_space_on_device;
+        ServiceError err(ErrorCode::Unavailable, full ? "the server's disk is full; nothing was stored or charged"
+                                                      : "the server could not store the image; nothing was charged");
+        err.retryAfterSeconds = full ? 600 : 30;
+        throw err;
+    }
 }
 
 void GenerationService::checkStorage(const accounts::Caller& caller, std::int64_t adding) const {
@@ -300,7 +317,7 @@ std::string GenerationService::upload(const accounts::Caller& caller, const jobs
     if (!errors.empty()) throw validationError(std::move(errors));
     checkStorage(caller, static_cast<std::int64_t>(image.size()));
     const auto token = "upload-" + randomToken();
-    m_blobs.put(caller.userId, token, image);
+    putBlob(caller.userId, token, image);
     const auto now = m_clock.nowSeconds();
     m_jobs.insertUpload(caller.userId, token, now, now + m_options.uploadRetentionSeconds,
                         static_cast<std::int64_t>(image.size()));

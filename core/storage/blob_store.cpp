@@ -43,29 +43,29 @@ void FileBlobStore::put(std::int64_t owner, const std::string& name, const std::
     const auto path = pathFor(owner, name);
     std::filesystem::create_directories(path.parent_path());
     const auto tmp = path.string() + ".tmp";
-    auto fail = [&](const std::string& what) {
+    // A std::system_error carrying errno, so that callers can tell a full disk (ENOSPC) from other failures.
+    auto fail = [&](int err) {
         std::error_code ec;
         std::filesystem::remove(tmp, ec);
-        throw std::runtime_error("cannot write " + path.string() + ": " + what);
+        throw std::system_error(err, std::generic_category(), "cannot write " + path.string());
     };
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) fail(std::strerror(errno));
+    if (fd < 0) fail(errno);
     std::size_t done = 0;
     while (done < bytes.size()) {
         const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            const std::string why = std::strerror(errno);  // ENOSPC: "No space left on device"
+            const int err = n < 0 ? errno : ENOSPC;  // a zero-byte write makes no progress: the disk is full
             ::close(fd);
-            fail(why);
+            fail(err);
         }
         done += static_cast<std::size_t>(n);
     }
     // On disk before the database row that points at it commits (the caller commits after put()).
-    const bool synced = ::fsync(fd) == 0;
-    const std::string why = synced ? std::string() : std::strerror(errno);
+    const int syncErr = ::fsync(fd) == 0 ? 0 : errno;
     ::close(fd);
-    if (!synced) fail(why);
+    if (syncErr != 0) fail(syncErr);
     std::filesystem::rename(tmp, path);
     syncPath(path.parent_path(), true);
 }

@@ -12,6 +12,7 @@
 #include "eventually.h"
 #include "fake_clock.h"
 #include "fake_generator.h"
+#include "full_disk_blob_store.h"
 #include "storage/user_repository.h"
 #include "test_database.h"
 
@@ -280,6 +281,32 @@ TEST_F(JobRunnerTest, OrphanSweepRemovesOnlyOldFilesThatNoRowNames) {
     EXPECT_EQ(blobs.get(user, "orphan.png"), std::nullopt);
     EXPECT_TRUE(blobs.get(user, "upload-live"));
     EXPECT_TRUE(blobs.get(user, "has a row-token-0.png"));
+}
+
+TEST_F(JobRunnerTest, ADiskThatFillsUpMidJobFailsItCleanlyAndRefundsIt) {
+    testing::FullDiskBlobStore full(database.dir() / "full", 1);  // room for one of the two images
+    JobRunner onFullDisk{db, full, generator, clock, options, [](std::int64_t) { return 1; }};
+    onFullDisk.start();
+    const auto id = queue("two images", 2);
+    onFullDisk.notify();
+    ASSERT_TRUE(onFullDisk.waitFinished(id, 10s));
+    const auto failed = job(id);
+    EXPECT_EQ(failed.status, JobStatus::Failed);
+    // What happened, without the server's paths.
+    EXPECT_EQ(failed.error, "the server ran out of disk space while storing the images");
+    EXPECT_EQ(full.refused(), 1);
+    EXPECT_EQ(imagesUsed(db, user), 0);  // refunded
+    EXPECT_TRUE(jobs.imagesOf(id).empty());
+    EXPECT_EQ(full.count(user), 0u);  // the image that was written is gone again
+    EXPECT_EQ(storage::UsageRepository{db}.count(user), 0);
+    // With room again the next job succeeds.
+    full.setRoom(10);
+    const auto next = queue("after cleanup", 2);
+    onFullDisk.notify();
+    ASSERT_TRUE(onFullDisk.waitFinished(next, 10s));
+    EXPECT_EQ(job(next).status, JobStatus::Succeeded);
+    EXPECT_EQ(full.count(user), 2u);
+    onFullDisk.stop();
 }
 
 }  // namespace

@@ -4,6 +4,10 @@
 #include "quota/quota_ledger.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include "storage/job_repository.h"
 #include "test_database.h"
@@ -90,6 +94,67 @@ TEST_F(QuotaLedgerTest, DeliveredImagesEnterTheUsageLedgerWithTheSuccess) {
     EXPECT_FALSE(ledger.completeWithUsage(ada, other, "text2img", 1, kNow,
                                           [&] { return jobs.markSucceeded(other, "{}", 1.0, kNow); }));
     EXPECT_EQ(ledger.usageCount(ada), 1);
+}
+
+// Runs `work` in a child process on its own connection to the same database file; the child kills
+// itself (SIGKILL, no cleanup, no rollback statement) where `work` calls the die() it is given.
+// True when the child died that way.
+template <typename Work>
+bool diesWithSigkill(const std::filesystem::path& dbPath, Work work) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        try {
+            storage::Database childDb(dbPath);
+            work(childDb, [] { ::raise(SIGKILL); });
+        } catch (...) {
+        }
+        ::_exit(3);  // not reached when the kill happened
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return false;
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+TEST_F(QuotaLedgerTest, AProcessKilledBetweenTheStatusChangeAndTheRefundLeavesNeither) {
+    ASSERT_TRUE(ledger.charge(ada, 3, 20));
+    const auto id = queueJob(ada, 3);
+    ASSERT_TRUE(jobs.claimNext(kNow, [](std::int64_t) { return 1; }).has_value());
+    const auto user = ada;
+    ASSERT_TRUE(diesWithSigkill(database.path(), [&](const storage::Database& childDb, auto die) {
+        storage::JobRepository childJobs{childDb};
+        QuotaLedger{childDb}.endWithRefund(user, 3, [&] {
+            const bool changed = childJobs.markFailed(id, "the model ran out of memory", kNow);
+            die();  // the status change is made, the refund is not
+            return changed;
+        });
+    }));
+    // The transaction died with the process: the job still runs and its charge stands.
+    EXPECT_EQ(status(id), storage::JobStatus::Running);
+    EXPECT_EQ(testing::imagesUsed(db, ada), 3);
+    // Whoever ends it next (recovery after the restart) does both, once.
+    EXPECT_TRUE(ledger.endWithRefund(ada, 3, [&] { return jobs.markFailed(id, "interrupted", kNow); }));
+    EXPECT_EQ(status(id), storage::JobStatus::Failed);
+    EXPECT_EQ(testing::imagesUsed(db, ada), 0);
+    EXPECT_FALSE(ledger.endWithRefund(ada, 3, [&] { return jobs.markFailed(id, "again", kNow); }));
+    EXPECT_EQ(testing::imagesUsed(db, ada), 0);
+}
+
+TEST_F(QuotaLedgerTest, AProcessKilledBetweenSuccessAndTheUsageRowLeavesTheJobRunning) {
+    ASSERT_TRUE(ledger.charge(ada, 2, 20));
+    const auto id = queueJob(ada, 2);
+    ASSERT_TRUE(jobs.claimNext(kNow, [](std::int64_t) { return 1; }).has_value());
+    const auto user = ada;
+    ASSERT_TRUE(diesWithSigkill(database.path(), [&](const storage::Database& childDb, auto die) {
+        storage::JobRepository childJobs{childDb};
+        QuotaLedger{childDb}.completeWithUsage(user, id, "text2img", 2, kNow, [&] {
+            const bool changed = childJobs.markSucceeded(id, "{}", 1.0, kNow);
+            die();
+            return changed;
+        });
+    }));
+    EXPECT_EQ(status(id), storage::JobStatus::Running);  // re-run on restart, not a success without a record
+    EXPECT_EQ(ledger.usageCount(ada), 0);
+    EXPECT_EQ(testing::imagesUsed(db, ada), 2);
 }
 
 TEST_F(QuotaLedgerTest, UsagePagesAreClampedToSaneBounds) {

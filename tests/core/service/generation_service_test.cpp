@@ -8,6 +8,8 @@
 #include "accounts/plans.h"
 #include "fake_clock.h"
 #include "fake_generator.h"
+#include "full_disk_blob_store.h"
+#include "noise_png.h"
 #include "service_error_of.h"
 #include "storage/user_repository.h"
 #include "test_database.h"
@@ -203,6 +205,32 @@ TEST_F(GenerationServiceTest, ImageLinksStopWorkingWhenTheirRetentionEnds) {
     EXPECT_TRUE(service.image(token));
     clock.advance(jobs::JobRunnerOptions{}.retentionSeconds);
     EXPECT_FALSE(service.image(token));
+}
+
+TEST(GenerationServiceOnAFullDisk, UploadsAndInputImagesGetA503AndLeaveNothingCharged) {
+    testing::TestDatabase database;
+    const auto& db = database.db();
+    testing::FullDiskBlobStore full(database.dir() / "files", 0);
+    FakeClock clock;
+    testing::FakeGenerator generator;
+    jobs::JobRunner runner{db, full, generator, clock, {}, [](std::int64_t) { return 1; }};
+    GenerationService service{db, full, runner, generator, clock, {}};
+    const accounts::Caller ada{testing::addUser(db, "ada@example.com"), "ada@example.com", accounts::findPlan("free"),
+                               false};
+    const auto png = testing::noisePng(32);
+    const auto upload = testing::errorOf([&] { service.upload(ada, png); });
+    EXPECT_EQ(upload.code(), ErrorCode::Unavailable);
+    EXPECT_STREQ(upload.what(), "the server's disk is full; nothing was stored or charged");  // no server path
+    EXPECT_TRUE(upload.retryAfterSeconds.has_value());
+    SubmitRequest img2img;
+    img2img.params.kind = "img2img";
+    img2img.params.prompt = "x";
+    img2img.initImage = png;
+    EXPECT_EQ(testing::errorOf([&] { service.submit(ada, img2img); }).code(), ErrorCode::Unavailable);
+    EXPECT_EQ(imagesUsed(db, ada.userId), 0);
+    EXPECT_EQ(storage::JobRepository(db).storedBytes(ada.userId, clock.nowSeconds()), 0);
+    EXPECT_EQ(full.count(ada.userId), 0u);
+    EXPECT_EQ(full.refused(), 2);
 }
 
 }  // namespace
