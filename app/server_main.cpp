@@ -63,7 +63,8 @@ Generate options (one-shot, writes PNGs with the A1111 "parameters" chunk):
   --prompt TEXT          what to draw (A1111 weighting: (word), (word:1.3), [word])
   --negative-prompt TEXT what to avoid
   --steps N              sampling steps (default: the model's)
-  --sampler NAME         Euler, Euler a, DDIM, DPM++ 2M, DPM++ 2M Karras, LCM or a diffusers class name
+  --sampler NAME         an A1111 name (Euler a, DPM++ 2M Karras, DPM++ 2M SDE, UniPC, LMS, DPM2 a, PLMS,
+                         DDIM, DDPM, DEIS, Heun, LCM, ...) or a diffusers class name
   --karras               Karras sigmas
   --seed N               seed (default random; sample i uses seed + i)
   --width N --height N   size (default: the model's)

@@ -98,18 +98,19 @@ void registerAdminRoutes(Router& router, service::AccessControl& access, service
     router.add("POST", "/api/v1/enterprise/system_details", details,
                "Admin: queue length, running jobs, loaded models");
     router.add("GET", "/api/v1/enterprise/system_details", details, "Admin: queue length, running jobs, loaded models");
-    router.add(
-        "POST", "/api/v1/enterprise/get_all_models",
-        authenticated(
-            access, Credential::AdminKey,
-            [&g](const Request&, const json&, const service::Access&) {
-                json models = json::array();
-                for (const auto& m : g.models()) {
-                    models.push_back({{"model_id", m.id}, {"model_name", m.name}, {"description", m.description}});
-                }
-                return Response::json(200, {{"status", "success"}, {"models", models}});
-            }),
-        "Admin: models on this server");
+    router.add("POST", "/api/v1/enterprise/get_all_models",
+               authenticated(access, Credential::AdminKey,
+                             [&g](const Request&, const json&, const service::Access&) {
+                                 json models = json::array();
+                                 for (const auto& m : g.models()) {
+                                     models.push_back({{"model_id", m.id},
+                                                       {"model_name", m.name},
+                                                       {"description", m.description},
+                                                       {"model_category", m.category}});
+                                 }
+                                 return Response::json(200, {{"status", "success"}, {"models", models}});
+                             }),
+               "Admin: models on this server");
 
     router.add(
         "POST", "/api/v1/enterprise/load_model",
@@ -122,6 +123,7 @@ void registerAdminRoutes(Router& router, service::AccessControl& access, service
                           s.hfRepo = r.string("hf_id", 200).value_or(r.string("huggingface_id", 200).value_or(""));
                           s.path = r.string("path", 4000).value_or("");
                           s.revision = r.string("revision", 100).value_or("main");
+                          s.category = r.string("model_category", 40).value_or("stable_diffusion");
                           r.check();
                           if (s.url.empty() && s.hfRepo.empty() && s.path.empty() && models::isHubRepoId(s.modelId)) {
                               s.hfRepo = s.modelId;  // the hosted API's "model_id": "owner/name"
@@ -130,7 +132,8 @@ void registerAdminRoutes(Router& router, service::AccessControl& access, service
                           const auto started = installer.start(s);
                           return Response::json(200, installJson(started.modelId, started));
                       }),
-        "Admin: load a model from a local path, an http(s) .safetensors URL or a Hugging Face repo id");
+        "Admin: load a model, LoRA or embedding (model_category) from a local path, an http(s) .safetensors URL or "
+        "a Hugging Face repo id");
     router.add(
         "POST", "/api/v1/enterprise/verify_model",
         authenticated(access, Credential::AdminKey,

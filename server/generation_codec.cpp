@@ -1,6 +1,7 @@
 #include "server/generation_codec.h"
 
 #include "common/base64.h"
+#include "common/lora_tags.h"
 #include "net/http_client.h"
 #include "server/api_support.h"
 
@@ -78,6 +79,75 @@ std::string statusWord(storage::JobStatus s) {
     return "processing";
 }
 
+// A comma-separated list ("a,b") or a JSON array of strings; ids trimmed, empty entries dropped.
+std::vector<std::string> idList(FieldReader& r, const std::string& name) {
+    std::vector<std::string> out;
+    const auto it = r.body.find(name);
+    if (it == r.body.end() || it->is_null()) return out;
+    std::vector<std::string> raw;
+    if (it->is_array()) {
+        for (const auto& v : *it) {
+            if (!v.is_string()) {
+                r.errors[name].push_back("must be a string or a list of strings");
+                return out;
+            }
+            raw.push_back(v.get<std::string>());
+        }
+    } else if (const auto text = r.string(name, 2000)) {
+        std::string_view rest = *text;
+        while (true) {
+            const auto comma = rest.find(',');
+            raw.emplace_back(rest.substr(0, comma));
+            if (comma == std::string_view::npos) break;
+            rest.remove_prefix(comma + 1);
+        }
+    }
+    for (auto& id : raw) {
+        const auto first = id.find_first_not_of(" \t");
+        if (first == std::string::npos) continue;
+        out.push_back(id.substr(first, id.find_last_not_of(" \t") - first + 1));
+    }
+    return out;
+}
+
+// lora_model + lora_strength (one number for all, or one per LoRA, as a number, a comma-separated
+// string or an array) and embeddings_model, as the hosted API spells them.
+void readAdapters(FieldReader& r, jobs::GenerationParams& p) {
+    const auto ids = idList(r, "lora_model");
+    std::vector<double> strengths;
+    if (const auto it = r.body.find("lora_strength"); it != r.body.end() && !it->is_null()) {
+        std::optional<std::vector<double>> parsed;
+        if (it->is_number()) {
+            parsed = std::vector<double>{it->get<double>()};
+        } else if (it->is_string()) {
+            parsed = parseStrengthList(it->get<std::string>());
+        } else if (it->is_array()) {
+            parsed.emplace();
+            for (const auto& v : *it) {
+                if (!v.is_number()) {
+                    parsed.reset();
+                    break;
+                }
+                parsed->push_back(v.get<double>());
+            }
+        }
+        if (!parsed) {
+            r.errors["lora_strength"].push_back("must be a number or a comma-separated list of numbers");
+        } else {
+            strengths = *parsed;
+        }
+    }
+    if (!strengths.empty() && strengths.size() != 1 && strengths.size() != ids.size()) {
+        r.errors["lora_strength"].push_back("must be one number, or one per LoRA in lora_model (" +
+                                            std::to_string(ids.size()) + ")");
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const double s = strengths.empty() ? 1.0 : strengths[strengths.size() == 1 ? 0 : i];
+        p.loras.push_back({ids[i], s, s});
+    }
+    p.embeddings = idList(r, "embeddings_model");
+}
+
 }  // namespace
 
 service::SubmitRequest parseSubmit(const json& body, const std::string& kind, const service::GenerationService& g,
@@ -106,6 +176,7 @@ service::SubmitRequest parseSubmit(const json& body, const std::string& kind, co
     p.scheduler = r.string("scheduler", 100).value_or("");
     p.karras = r.boolean("use_karras_sigmas").value_or(false);
     p.clipSkip = intField("clip_skip", 1);
+    readAdapters(r, p);
     p.strength = r.number("strength").value_or(r.number("prompt_strength").value_or(0.75));
     p.base64 = r.boolean("base64").value_or(false);
     out.webhook = r.string("webhook", 2000).value_or("");

@@ -33,6 +33,8 @@ std::int64_t requestId(const Request& req, const json& body) {
 json modelJson(const jobs::ModelDescription& m, bool isDefault) {
     return {{"model_id", m.id},
             {"model_name", m.name},
+            {"model_category", m.category},
+            {"family", m.family.empty() ? json(nullptr) : json(m.family)},
             {"name", m.name},
             {"description", m.description},
             {"default", isDefault},
@@ -121,13 +123,20 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
                              }),
                "Delete a finished request and its images");
 
-    auto models = authenticated(access, Credential::ApiKey, [&g](const Request&, const json&, const service::Access&) {
-        json list = json::array();
-        const auto all = g.models();
-        for (std::size_t i = 0; i < all.size(); ++i) list.push_back(modelJson(all[i], i == 0));
-        return Response::json(200, {{"status", "success"}, {"models", list}});
-    });
-    router.add("GET", "/api/v1/models", models, "Models on this server (the first is the default)");
+    auto models =
+        authenticated(access, Credential::ApiKey, [&g](const Request& req, const json& body, const service::Access&) {
+            // ?category=lora (or "model_category" in a POST body) lists one kind only.
+            std::string category = req.query.count("category") ? req.query.at("category") : std::string();
+            if (const auto it = body.find("model_category"); it != body.end() && it->is_string()) category = *it;
+            json list = json::array();
+            const auto all = g.models();
+            for (std::size_t i = 0; i < all.size(); ++i) {
+                if (category.empty() || all[i].category == category) list.push_back(modelJson(all[i], i == 0));
+            }
+            return Response::json(200, {{"status", "success"}, {"models", list}});
+        });
+    router.add("GET", "/api/v1/models", models,
+               "Models, LoRAs and embeddings on this server (model_category; the first is the default model)");
     router.add("POST", "/api/v4/dreambooth/model_list", models, "Models on this server (hosted API spelling)");
 
     // Uploads spend the generation bucket, not the read one: each stores up to 5 MB for a day.

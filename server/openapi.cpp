@@ -1,8 +1,12 @@
 #include "server/openapi.h"
 
+#include <algorithm>
 #include <map>
+#include <string_view>
+#include <vector>
 
 #include "common/request_limits.h"
+#include "common/sampler_names.h"
 
 namespace easel::server {
 namespace {
@@ -10,6 +14,21 @@ namespace {
 using nlohmann::json;
 
 json stringProp(const std::string& description) { return {{"type", "string"}, {"description", description}}; }
+
+// Every name the engine takes, from the one table (common/sampler_names.h).
+std::string schedulerDescription() {
+    std::vector<std::string_view> classes;
+    std::string a1111;
+    for (const auto& n : kSamplerNames) {
+        if (std::find(classes.begin(), classes.end(), n.diffusersClass) == classes.end()) {
+            classes.push_back(n.diffusersClass);
+        }
+        if (!n.a1111.empty()) a1111 += (a1111.empty() ? "" : ", ") + std::string(n.a1111);
+    }
+    std::string out = "diffusers class name (";
+    for (std::size_t i = 0; i < classes.size(); ++i) out += (i ? ", " : "") + std::string(classes[i]);
+    return out + ") with use_karras_sigmas, or A1111 name (" + a1111 + ")";
+}
 json numberProp(const std::string& description) {
     return {{"oneOf", json::array({{{"type", "number"}}, {{"type", "string"}}})}, {"description", description}};
 }
@@ -36,10 +55,15 @@ json generationSchema(const std::string& kind) {
         {"num_inference_steps", limitedProp(limits::kSteps, "sampling steps, clamped to the plan's cap")},
         {"guidance_scale", limitedProp(limits::kGuidance, "at most 1: no classifier-free guidance")},
         {"seed", numberProp(limits::kSeed.describe() + "; null or -1: random; image i uses seed + i")},
-        {"scheduler", stringProp("diffusers name (DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, "
-                                 "EulerDiscreteScheduler, DDIMScheduler, LCMScheduler) or A1111 name")},
+        {"scheduler", stringProp(schedulerDescription())},
         {"use_karras_sigmas", stringProp("\"yes\"/\"no\" or a boolean")},
         {"clip_skip", limitedProp(limits::kClipSkip, "1 = last layer")},
+        {"lora_model", stringProp("LoRA ids (model_category \"lora\"), comma-separated; the prompt's "
+                                  "<lora:id:0.7> tags work too")},
+        {"lora_strength",
+         stringProp("a number, or one per LoRA comma-separated, " + limits::kLoraStrength.describe() + "; default 1")},
+        {"embeddings_model", stringProp("textual-inversion ids (model_category \"embeddings\"), comma-separated; "
+                                        "each one's trigger word is its id")},
         {"base64", stringProp("\"yes\": output holds data URLs instead of links")},
         {"webhook", stringProp("URL notified when the request finishes")},
         {"track_id", stringProp("echoed back in responses and webhooks")},

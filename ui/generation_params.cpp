@@ -2,6 +2,7 @@
 
 #include <QBuffer>
 
+#include "common/sampler_names.h"
 #include "ui/infotext.h"
 
 namespace easel::ui {
@@ -19,14 +20,16 @@ QString endpointPath(GenerationKind kind) {
 }
 
 const QStringList& schedulerNames() {
-    static const QStringList names = {
-        QString(),  // the model's own default (the server picks it)
-        QStringLiteral("DPMSolverMultistepScheduler"),
-        QStringLiteral("EulerDiscreteScheduler"),
-        QStringLiteral("EulerAncestralDiscreteScheduler"),
-        QStringLiteral("DDIMScheduler"),
-        QStringLiteral("LCMScheduler"),
-    };
+    // Every sampler of the shared table, as the API takes it with the Karras flag sent apart: the
+    // class name, or the A1111 name where one class runs several ("DPM++ 2M SDE").
+    static const QStringList names = [] {
+        QStringList out{QString()};  // the model's own default (the server picks it)
+        for (const auto& entry : easel::kSamplerNames) {
+            const auto name = QString::fromStdString(easel::apiSchedulerName(entry));
+            if (!out.contains(name)) out.append(name);
+        }
+        return out;
+    }();
     return names;
 }
 

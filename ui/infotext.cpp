@@ -31,9 +31,7 @@ QString Infotext::format() const {
 std::optional<std::pair<QString, bool>> schedulerFromSampler(const QString& sampler) {
     const auto entry = easel::findSamplerName(sampler.toStdString());
     if (!entry) return std::nullopt;
-    return std::pair{
-        QString::fromUtf8(entry->diffusersClass.data(), static_cast<qsizetype>(entry->diffusersClass.size())),
-        entry->karras};
+    return std::pair{QString::fromStdString(easel::apiSchedulerName(*entry)), entry->karras};
 }
 
 QString samplerName(const QString& scheduler, bool karrasSigmas) {
@@ -79,7 +77,13 @@ QString infotextFor(const GenerationParams& params, qint64 seed, const QString& 
     info.prompt = params.prompt;
     info.negativePrompt = params.negativePrompt;
     info.fields.insert(QStringLiteral("Steps"), QString::number(params.steps));
-    info.fields.insert(QStringLiteral("Sampler"), samplerName(params.scheduler, params.karrasSigmas));
+    const auto sampler = samplerName(params.scheduler, params.karrasSigmas);
+    info.fields.insert(QStringLiteral("Sampler"), sampler);
+    // Where A1111 has no "Karras" spelling of the sampler ("UniPC"), the schedule goes apart, as newer
+    // A1111 writes it.
+    const auto written = schedulerFromSampler(sampler);
+    if (params.karrasSigmas && written && !written->second)
+        info.fields.insert(QStringLiteral("Schedule type"), QStringLiteral("Karras"));
     info.fields.insert(QStringLiteral("CFG scale"), QString::number(params.guidanceScale));
     info.fields.insert(QStringLiteral("Seed"), QString::number(seed));
     info.fields.insert(QStringLiteral("Size"), QStringLiteral("%1x%2").arg(params.width).arg(params.height));

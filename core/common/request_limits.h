@@ -2,6 +2,7 @@
 // The limits of a generation request, defined once. The service's validation, the engine's own
 // checks and the OpenAPI document read them from here, so the three cannot disagree.
 
+#include <cstddef>
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -43,5 +44,10 @@ inline constexpr std::uint64_t kMaxInputPixels = 2048ull * 2048ull;
 inline constexpr int kConcurrentDecodes = 2;
 // Prompt length: 8 chunks of 75 tokens; each chunk adds 77 context tokens to every cross-attention.
 inline constexpr int kMaxPromptChunks = 8;
+// LoRAs and embeddings of one request, and a LoRA's multiplier (A1111 allows negative ones; past
+// these a LoRA only destroys the picture).
+inline constexpr std::size_t kMaxLoras = 8;
+inline constexpr std::size_t kMaxEmbeddings = 16;
+inline constexpr Range<double> kLoraStrength{-4, 4};
 
 }  // namespace easel::limits

@@ -15,20 +15,37 @@ bool equalsIgnoringCase(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::optional<SamplerName> findSamplerName(std::string_view name) {
+    if (name.empty()) return std::nullopt;
     for (const auto& s : kSamplerNames) {
         if (equalsIgnoringCase(name, s.a1111)) return s;
     }
     for (const auto& s : kSamplerNames) {
-        if (!s.karras && equalsIgnoringCase(name, s.diffusersClass)) return s;
+        if (!s.karras && s.algorithmType.empty() && equalsIgnoringCase(name, s.diffusersClass)) return s;
     }
     return std::nullopt;
 }
 
-std::string a1111SamplerName(std::string_view diffusersClass, bool karras) {
+std::optional<SamplerName> findSampler(std::string_view diffusersClass, std::string_view algorithmType, bool karras) {
     for (const auto& s : kSamplerNames) {
-        if (s.diffusersClass == diffusersClass && s.karras == karras) return std::string(s.a1111);
+        if (s.diffusersClass == diffusersClass && s.algorithmType == algorithmType && s.karras == karras) return s;
     }
-    return std::string(diffusersClass);
+    return std::nullopt;
+}
+
+std::string a1111SamplerName(std::string_view name, bool karras) {
+    const auto entry = findSamplerName(name);
+    if (!entry) return std::string(name);
+    for (const bool k : {karras, false}) {
+        const auto s = findSampler(entry->diffusersClass, entry->algorithmType, k);
+        if (s && !s->a1111.empty()) return std::string(s->a1111);
+    }
+    return std::string(entry->diffusersClass);
+}
+
+std::string apiSchedulerName(const SamplerName& entry) {
+    if (entry.algorithmType.empty()) return std::string(entry.diffusersClass);
+    const auto plain = findSampler(entry.diffusersClass, entry.algorithmType, false);
+    return std::string(plain ? plain->a1111 : entry.a1111);
 }
 
 }  // namespace easel

@@ -5,17 +5,25 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
 
+#include <openssl/evp.h>
+
+#include "common/lora_tags.h"
 #include "common/request_limits.h"
+#include "inference/adapters/adapter.h"
+#include "inference/adapters/adapter_stack.h"
+#include "inference/adapters/embedding.h"
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/loading/diffusers_loader.h"
 #include "inference/pipelines/image_to_image.h"
@@ -37,6 +45,72 @@ std::string stemOf(const std::filesystem::path& p) {
     return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
 }
 
+// A1111's short hash of a LoRA for the infotext's "Lora hashes" (its addnet hash, which kohya also
+// writes as sshs_model_hash): sha256 of the file after the safetensors header, 12 hex digits.
+std::string loraShortHash(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    unsigned char len[8] = {};
+    if (!in.read(reinterpret_cast<char*>(len), 8)) return {};
+    std::uint64_t headerSize = 0;
+    for (int i = 7; i >= 0; --i) headerSize = (headerSize << 8) | len[i];
+    in.seekg(static_cast<std::streamoff>(8 + headerSize));
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) return {};
+    std::vector<char> buffer(1 << 20);
+    while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        if (in.gcount() > 0) EVP_DigestUpdate(md.get(), buffer.data(), static_cast<std::size_t>(in.gcount()));
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(md.get(), digest, &n);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < n && out.size() < 12; ++i) {
+        out.push_back(kHex[digest[i] >> 4]);
+        out.push_back(kHex[digest[i] & 15]);
+    }
+    return out;
+}
+
+std::string familyName(AdapterBase base) {
+    switch (base) {
+        case AdapterBase::SD1:
+            return "sd1";
+        case AdapterBase::SD2:
+            return "sd2";
+        case AdapterBase::SDXL:
+            return "sdxl";
+        case AdapterBase::Unknown:
+        case AdapterBase::Other:
+            break;
+    }
+    return {};
+}
+
+// Opened adapter files, kept while their file is unchanged: AdapterStack::apply() recognises an
+// unchanged set by the identity of these objects, so a repeated request merges nothing.
+template <typename T>
+struct FileCache {
+    struct Entry {
+        std::filesystem::file_time_type modified;
+        std::shared_ptr<const T> value;
+    };
+    std::map<std::string, Entry> entries;
+
+    template <typename Open>
+    std::shared_ptr<const T> get(const std::filesystem::path& path, Open open) {
+        std::error_code ec;
+        const auto modified = std::filesystem::last_write_time(path, ec);
+        auto it = entries.find(path.string());
+        if (it != entries.end() && !ec && it->second.modified == modified) return it->second.value;
+        auto value = std::make_shared<const T>(open());
+        if (entries.size() >= 64) entries.clear();  // a bound, not an LRU: requests rarely use many
+        entries[path.string()] = {modified, value};
+        return value;
+    }
+};
+
 }  // namespace
 
 struct Engine::Impl {
@@ -48,6 +122,11 @@ struct Engine::Impl {
     ModelInfo info;
     std::optional<CLIPTokenizer> clipTokenizer;
     std::optional<WordTokenizer> wordTokenizer;
+    // LoRAs merged into `model` for the current request (made on first use; dropped with the model).
+    std::optional<AdapterStack> adapters;
+    FileCache<Adapter> loraFiles;
+    FileCache<TextualInversion> embeddingFiles;
+    std::map<std::string, std::string> loraHashes;  // path -> short hash
 
     CLIPTokenizer clipTokenizerFor(const std::filesystem::path& checkpoint) const {
         std::vector<std::filesystem::path> candidates;
@@ -179,11 +258,40 @@ void Engine::loadModel(const std::filesystem::path& path) {
     }
     if (const auto bad = checkSchedulerName(info.defaultScheduler))
         throw ModelLoadError("'" + path.string() + "/model.json' default_scheduler: " + *bad);
+    info.family = d.family == ModelFamily::SD2 ? "sd2" : "sd1";
     // Nothing above changed the engine: a failed load leaves the previous model in place.
+    impl.adapters.reset();  // it refers to the old model's weights
     impl.model = std::move(model);
     impl.wordTokenizer = std::move(word);
     impl.clipTokenizer = std::move(clip);
     impl.info = std::move(info);
+}
+
+AdapterFileInfo Engine::inspectLora(const std::filesystem::path& path) {
+    try {
+        const auto adapter = Adapter::open(path);
+        AdapterFileInfo info;
+        info.family = familyName(adapter.base());
+        info.description = adapter.formatName() + ", " + std::to_string(adapter.modules().size()) + " modules";
+        return info;
+    } catch (const AdapterError& e) {
+        throw GenerationError(e.what());
+    }
+}
+
+AdapterFileInfo Engine::inspectEmbedding(const std::filesystem::path& path) {
+    const auto ti = loadTextualInversion(path, stemOf(path));
+    AdapterFileInfo info;
+    if (ti.isSDXL()) {
+        info.family = "sdxl";
+    } else if (ti.dim() == 768) {
+        info.family = "sd1";  // CLIP ViT-L/14
+    } else if (ti.dim() == 1024) {
+        info.family = "sd2";  // OpenCLIP ViT-H/14
+    }
+    info.description = "textual inversion (" + embeddingFormatName(ti.format) + "), " +
+                       std::to_string(ti.numVectors()) + " vectors of " + std::to_string(ti.dim());
+    return info;
 }
 
 std::optional<std::string> Engine::checkSchedulerName(const std::string& name) {
@@ -243,10 +351,9 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     }
     resolved.schedulerKind = choice.kind;
     resolved.schedulerConfig.prediction = model.detected.prediction;
-    // Only the sigma-space samplers have a Karras schedule; the others ignore the flag.
-    const bool karrasCapable = choice.kind == SchedulerKind::Euler || choice.kind == SchedulerKind::DPMPP2M ||
-                               choice.kind == SchedulerKind::Heun;
-    resolved.schedulerConfig.useKarrasSigmas = karrasCapable && (choice.karras || r.karras);
+    // Karras sigmas from the name or the request's flag; schedulers without them ignore it.
+    resolved.schedulerConfig.useKarrasSigmas = r.karras;
+    choice.applyTo(resolved.schedulerConfig);
     if (r.seed && *r.seed >= 0) {
         resolved.seed = *r.seed;
     } else {
@@ -256,12 +363,40 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
 
     torch::NoGradGuard noGrad;
     resolved.start = std::chrono::steady_clock::now();
+    // LoRAs: the weights become base + this request's set (the base again for none); a file that does
+    // not fit the model is refused before any weight changes.
+    std::vector<AdapterWeight> loras;
+    for (const auto& l : r.loras) {
+        if (!std::isfinite(l.textEncoderStrength) || !std::isfinite(l.unetStrength))
+            throw GenerationError("the strength of LoRA '" + l.name + "' is not a number");
+        try {
+            loras.push_back({impl.loraFiles.get(l.path, [&] { return Adapter::open(l.path); }), l.unetStrength,
+                             l.textEncoderStrength});
+        } catch (const AdapterError& e) {
+            throw GenerationError(e.what());
+        }
+        auto& hash = impl.loraHashes[l.path.string()];
+        if (hash.empty()) hash = loraShortHash(l.path);
+        resolved.loraHashes.emplace_back(l.name, hash);
+        resolved.loraTags.push_back(formatLoraTag({l.name, l.textEncoderStrength, l.unetStrength}));
+    }
+    try {
+        if (!loras.empty() && !impl.adapters) impl.adapters.emplace(model);
+        if (impl.adapters) impl.adapters->apply(loras);
+    } catch (const AdapterError& e) {
+        throw GenerationError("LoRA: " + std::string(e.what()));
+    }
+    std::vector<TextualInversion> embeddings;
+    for (const auto& e : r.embeddings) {
+        embeddings.push_back(*impl.embeddingFiles.get(e.path, [&] { return loadTextualInversion(e.path, e.trigger); }));
+    }
     const PipelineContext ctx{model,
                               info,
                               impl.device,
                               impl.dtype,
                               impl.clipTokenizer ? &*impl.clipTokenizer : nullptr,
-                              impl.wordTokenizer ? &*impl.wordTokenizer : nullptr};
+                              impl.wordTokenizer ? &*impl.wordTokenizer : nullptr,
+                              &embeddings};
     if (r.mask) return inpaint(ctx, resolved, progress);
     if (r.initImage) return imageToImage(ctx, resolved, progress);
     return textToImage(ctx, resolved, progress);

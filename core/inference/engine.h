@@ -28,7 +28,8 @@ struct EngineOptions {
 };
 
 struct ModelInfo {
-    std::string id;  // folder or file stem
+    std::string id;      // folder or file stem
+    std::string family;  // "sd1" or "sd2": which LoRAs and embeddings fit
     std::string name;
     std::string description;  // "SD 1.x (epsilon)" or the model's own words
     std::filesystem::path path;
@@ -39,6 +40,26 @@ struct ModelInfo {
     float defaultGuidance = 7.5f;
     std::string defaultScheduler = "DPM++ 2M";  // model.json "default_scheduler"
     int sizeMultiple = 8;                       // width and height must be multiples of this
+};
+
+// A LoRA / LyCORIS file applied to one request (merged into the weights for it, taken out after).
+struct LoraRequest {
+    std::string name;  // for the infotext's <lora:name:...> and "Lora hashes"
+    std::filesystem::path path;
+    double textEncoderStrength = 1.0;
+    double unetStrength = 1.0;
+};
+
+// A textual-inversion embedding: its vectors take the place of `trigger` wherever the prompt says it.
+struct EmbeddingRequest {
+    std::string trigger;
+    std::filesystem::path path;
+};
+
+// What an adapter file is, read without a model (for the model registry's listing and checks).
+struct AdapterFileInfo {
+    std::string family;       // "sd1", "sd2", "sdxl" or empty when the file does not say
+    std::string description;  // "kohya LoRA/LoCon, 84 modules", "textual inversion, 2 vectors of 768"
 };
 
 struct GenerationRequest {
@@ -53,6 +74,8 @@ struct GenerationRequest {
     std::string scheduler;             // diffusers or A1111 spelling; empty: the model's default
     bool karras = false;               // use_karras_sigmas
     int clipSkip = 1;
+    std::vector<LoraRequest> loras;
+    std::vector<EmbeddingRequest> embeddings;
     std::optional<Image> initImage;  // img2img / inpaint
     float strength = 0.75f;
     std::optional<Image> mask;  // white = repaint
@@ -102,6 +125,11 @@ public:
 
     // nullopt when `name` is a scheduler Easel knows (diffusers or A1111 spelling), else the message.
     static std::optional<std::string> checkSchedulerName(const std::string& name);
+
+    // Reads a LoRA-family file (LoRA, LoCon, LoHa, LoKr; kohya or diffusers names) or a textual-inversion
+    // embedding; throws GenerationError with a user-facing message when it is not one.
+    static AdapterFileInfo inspectLora(const std::filesystem::path& path);
+    static AdapterFileInfo inspectEmbedding(const std::filesystem::path& path);
 
     // Validates the request (GenerationError with a user-facing message) and runs it.
     GenerationResult generate(const GenerationRequest& request, const ProgressCallback& progress = {});

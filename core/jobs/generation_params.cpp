@@ -3,6 +3,11 @@
 namespace easel::jobs {
 
 nlohmann::json toJson(const GenerationParams& p) {
+    auto loras = nlohmann::json::array();
+    for (const auto& l : p.loras) {
+        loras.push_back(
+            {{"id", l.id}, {"text_encoder_strength", l.textEncoderStrength}, {"unet_strength", l.unetStrength}});
+    }
     return {{"kind", p.kind},
             {"model_id", p.modelId},
             {"prompt", p.prompt},
@@ -16,6 +21,8 @@ nlohmann::json toJson(const GenerationParams& p) {
             {"scheduler", p.scheduler},
             {"use_karras_sigmas", p.karras},
             {"clip_skip", p.clipSkip},
+            {"loras", loras},
+            {"embeddings", p.embeddings},
             {"strength", p.strength},
             {"init_blob", p.initBlob},
             {"mask_blob", p.maskBlob},
@@ -39,6 +46,13 @@ GenerationParams paramsFromJson(const nlohmann::json& j) {
     p.scheduler = j.value("scheduler", p.scheduler);
     p.karras = j.value("use_karras_sigmas", p.karras);
     p.clipSkip = j.value("clip_skip", p.clipSkip);
+    if (const auto it = j.find("loras"); it != j.end() && it->is_array()) {
+        for (const auto& l : *it) {
+            p.loras.push_back(
+                {l.value("id", std::string()), l.value("text_encoder_strength", 1.0), l.value("unet_strength", 1.0)});
+        }
+    }
+    p.embeddings = j.value("embeddings", p.embeddings);
     p.strength = j.value("strength", p.strength);
     p.initBlob = j.value("init_blob", p.initBlob);
     p.maskBlob = j.value("mask_blob", p.maskBlob);

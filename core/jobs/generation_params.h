@@ -10,6 +10,14 @@
 
 namespace easel::jobs {
 
+// A LoRA (or LyCORIS) model applied to one request, at a strength for the text encoder and one for
+// the UNet (the same unless an A1111 tag gave two).
+struct LoraUse {
+    std::string id;
+    double textEncoderStrength = 1.0;
+    double unetStrength = 1.0;
+};
+
 struct GenerationParams {
     std::string kind = "text2img";  // text2img | img2img | inpaint
     std::string modelId;            // empty: the server's default model
@@ -24,6 +32,8 @@ struct GenerationParams {
     std::string scheduler;  // diffusers or A1111 name; empty: the default
     bool karras = false;
     int clipSkip = 1;
+    std::vector<LoraUse> loras;           // lora_model / lora_strength and the prompt's <lora:...> tags
+    std::vector<std::string> embeddings;  // embeddings_model: textual inversions whose trigger words work
     double strength = 0.75;
     std::string initBlob;  // blob names of the decoded, validated input images (PNG)
     std::string maskBlob;

@@ -27,6 +27,13 @@ struct ModelDescription {
     double defaultGuidance = 7.5;
     int sizeMultiple = 8;
     bool inpainting = false;
+    // "stable_diffusion" (a model to generate with), "lora" (LoRA / LyCORIS, for lora_model and
+    // <lora:...> tags) or "embeddings" (textual inversion, for embeddings_model), as the hosted API's
+    // model_category names them.
+    std::string category = "stable_diffusion";
+    // The architecture a model is, or an adapter is made for: "sd1", "sd2", "sdxl"; empty when not known
+    // (then a mismatch shows when the job runs).
+    std::string family;
 };
 
 struct GeneratedImages {
@@ -72,6 +79,15 @@ public:
     // single-file checkpoint; adding checks that it loads and throws a message when it does not.
     virtual ModelDescription addModel(const std::string& id, const std::filesystem::path& path) = 0;
     virtual bool removeModel(const std::string& id) = 0;
+    // A LoRA (`category` "lora") or textual-inversion embedding ("embeddings") file, listed by models()
+    // under that category and usable by id in requests; checks that it reads and throws a message
+    // when it does not. removeModel() removes it.
+    virtual ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path,
+                                        const std::string& category) {
+        (void)id;
+        (void)path;
+        throw std::runtime_error("this server cannot load " + category + " models");
+    }
 };
 
 }  // namespace easel::jobs

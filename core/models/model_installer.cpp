@@ -106,6 +106,14 @@ InstallStatus ModelInstaller::start(const ModelSource& in) {
     if (!safeName(s.modelId)) {
         throw validationError({{"model_id", {"may hold letters, digits, '.', '_' and '-' (at most 100)"}}});
     }
+    if (s.category.empty()) s.category = "stable_diffusion";
+    if (s.category != "stable_diffusion" && s.category != "lora" && s.category != "embeddings") {
+        throw validationError(
+            {{"model_category", {"'" + s.category + "' is not supported; use stable_diffusion, lora or embeddings"}}});
+    }
+    if (s.category != "stable_diffusion" && !s.path.empty() && isPickle(s.path)) {
+        throw validationError({{"path", {"pickle files (.ckpt/.pt/.pth/.bin) can run code and are refused"}}});
+    }
     {
         std::lock_guard lock(m_mutex);
         const auto it = m_status.find(s.modelId);
@@ -188,11 +196,15 @@ void ModelInstaller::run(ModelSource s) {
     const auto partial = m_options.modelsDir / (s.modelId + ".partial");
     try {
         std::filesystem::path modelPath;
+        const bool adapter = s.category != "stable_diffusion";
+        // An adapter is one file, kept under the id's name: an embedding's trigger word is its id.
+        const std::string adapterFile = s.modelId + ".safetensors";
         if (!s.path.empty()) {
             modelPath = s.path;
         } else if (!s.url.empty()) {
-            download(s.modelId, s.url, partial / "model.safetensors");
-            modelPath = finalDir / "model.safetensors";
+            const std::string file = adapter ? adapterFile : "model.safetensors";
+            download(s.modelId, s.url, partial / file);
+            modelPath = finalDir / file;
         } else {
             net::OutboundRequest info;
             info.cancelled = m_cancel;
@@ -211,7 +223,26 @@ void ModelInstaller::run(ModelSource s) {
             for (const auto& f : j["siblings"]) files.push_back(f.value("rfilename", ""));
             auto has = [&](const std::string& f) { return std::find(files.begin(), files.end(), f) != files.end(); };
             const std::string base = m_options.hubUrl + "/" + s.hfRepo + "/resolve/" + s.revision + "/";
-            if (has("model_index.json")) {
+            if (adapter) {
+                // diffusers' names first (save_lora_weights, textual-inversion training), else the only
+                // .safetensors at the top level.
+                const std::string preferred =
+                    s.category == "lora" ? "pytorch_lora_weights.safetensors" : "learned_embeds.safetensors";
+                std::string pick = has(preferred) ? preferred : std::string();
+                int candidates = 0;
+                for (const auto& f : files) {
+                    if (f.find('/') != std::string::npos || !f.ends_with(".safetensors")) continue;
+                    ++candidates;
+                    if (pick.empty()) pick = f;
+                }
+                if (pick.empty()) throw net::OutboundError(s.hfRepo + " has no .safetensors file at its top level");
+                if (!has(preferred) && candidates > 1) {
+                    throw net::OutboundError(s.hfRepo +
+                                             " has several .safetensors files; load the one you want by URL");
+                }
+                download(s.modelId, base + pick, partial / adapterFile);
+                modelPath = finalDir / adapterFile;
+            } else if (has("model_index.json")) {
                 if (!has("unet/diffusion_pytorch_model.safetensors")) {
                     throw net::OutboundError(s.hfRepo + " has no safetensors weights (pickles are refused)");
                 }
@@ -231,12 +262,18 @@ void ModelInstaller::run(ModelSource s) {
                 modelPath = finalDir / "model.safetensors";
             }
         }
+        if (adapter && s.path.empty()) {
+            // Tells addInstalled() what the folder holds after a restart.
+            std::ofstream(partial / "easel-model.json")
+                << nlohmann::json{{"model_category", s.category}, {"file", adapterFile}}.dump();
+        }
         if (s.path.empty()) {
             std::filesystem::remove_all(finalDir);
             std::filesystem::rename(partial, finalDir);
         }
         setStatus(s.modelId, {s.modelId, "loading", 0, 0, 0, "checking the weights"});
-        const auto model = m_generator.addModel(s.modelId, modelPath);
+        const auto model = adapter ? m_generator.addAdapter(s.modelId, modelPath, s.category)
+                                   : m_generator.addModel(s.modelId, modelPath);
         setStatus(s.modelId, {s.modelId, "ready", 0, 0, 0, model.description});
     } catch (const std::exception& e) {
         setStatus(s.modelId, {s.modelId, "failed", 0, 0, 0, e.what()});

@@ -33,6 +33,8 @@ struct ModelSource {
     std::string hfRepo;  // owner/name
     std::string path;    // a local folder or file (admins only)
     std::string revision = "main";
+    // "stable_diffusion" (a checkpoint or diffusers folder), "lora" or "embeddings" (one .safetensors).
+    std::string category = "stable_diffusion";
 };
 
 struct InstallStatus {

@@ -1,6 +1,8 @@
 #include "models/model_registry.h"
 
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "common/service_error.h"
 
@@ -19,6 +21,7 @@ jobs::ModelDescription describe(const inference::ModelInfo& m, const std::string
     d.defaultGuidance = m.defaultGuidance;
     d.sizeMultiple = m.sizeMultiple;
     d.inpainting = m.inpainting;
+    d.family = m.family;
     return d;
 }
 
@@ -100,6 +103,10 @@ std::shared_ptr<inference::Engine> ModelRegistry::engineFor(const std::string& i
         std::lock_guard lock(m_tableMutex);
         Entry* e = find(id);
         if (e == nullptr) throw ServiceError(ErrorCode::BadRequest, "model '" + id + "' is not on this server");
+        if (e->category != "stable_diffusion") {
+            throw ServiceError(ErrorCode::BadRequest,
+                               "'" + id + "' is a " + e->category + " model, not one to generate with");
+        }
         e->lastUse = ++m_clock;
         if (e->engine) return e->engine;
         path = e->path;
@@ -130,6 +137,49 @@ jobs::ModelDescription ModelRegistry::addModel(const std::string& id, const std:
     return m_entries.back().description;
 }
 
+jobs::ModelDescription ModelRegistry::addAdapter(const std::string& id, const std::filesystem::path& path,
+                                                 const std::string& category) {
+    inference::AdapterFileInfo info;
+    try {
+        if (category == "lora") {
+            info = inference::Engine::inspectLora(path);
+        } else if (category == "embeddings") {
+            info = inference::Engine::inspectEmbedding(path);
+        } else {
+            throw ServiceError(ErrorCode::BadRequest, "unknown model_category '" + category + "'");
+        }
+    } catch (const inference::GenerationError& e) {
+        throw ServiceError(ErrorCode::BadRequest, e.what());
+    }
+    Entry e;
+    e.id = id;
+    e.path = path;
+    e.category = category;
+    e.description.id = id;
+    e.description.name = id;
+    e.description.description = info.description;
+    e.description.category = category;
+    e.description.family = info.family;
+    std::lock_guard lock(m_tableMutex);
+    std::erase_if(m_entries, [&](const Entry& x) { return x.id == id; });
+    m_entries.push_back(std::move(e));
+    return m_entries.back().description;
+}
+
+void ModelRegistry::resolveAdapters(const jobs::GenerationParams& p, inference::GenerationRequest& r) {
+    std::lock_guard lock(m_tableMutex);
+    auto fileOf = [&](const std::string& id, const std::string& category) {
+        const Entry* e = find(id);
+        if (e == nullptr || e->category != category) {
+            throw ServiceError(ErrorCode::BadRequest, "'" + id + "' is not a " + category + " model on this server");
+        }
+        return e->path;
+    };
+    for (const auto& l : p.loras)
+        r.loras.push_back({l.id, fileOf(l.id, "lora"), l.textEncoderStrength, l.unetStrength});
+    for (const auto& id : p.embeddings) r.embeddings.push_back({id, fileOf(id, "embeddings")});
+}
+
 bool ModelRegistry::removeModel(const std::string& id) {
     std::lock_guard lock(m_tableMutex);
     return std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; }) > 0;
@@ -142,6 +192,15 @@ void ModelRegistry::addInstalled(const std::filesystem::path& modelsDir) {
         const auto name = it->path().filename().string();
         if (!it->is_directory() || name.ends_with(".partial")) continue;
         auto path = it->path();
+        if (const auto marker = path / "easel-model.json"; std::filesystem::exists(marker)) {
+            try {
+                const auto j = nlohmann::json::parse(std::ifstream(marker));
+                addAdapter(name, path / j.at("file").get<std::string>(), j.at("model_category").get<std::string>());
+            } catch (const std::exception& e) {
+                std::cerr << "warning: installed adapter '" << name << "' does not load: " << e.what() << '\n';
+            }
+            continue;
+        }
         if (std::filesystem::exists(path / "model.safetensors") &&
             !std::filesystem::exists(path / "model_index.json")) {
             path /= "model.safetensors";
@@ -176,6 +235,7 @@ jobs::GeneratedImages ModelRegistry::generate(const jobs::GenerationParams& p, c
     r.strength = static_cast<float>(p.strength);
     if (initImage != nullptr) r.initImage = inference::decodeImage(*initImage);
     if (maskImage != nullptr) r.mask = inference::decodeImage(*maskImage);
+    resolveAdapters(p, r);
 
     std::lock_guard generating(m_generateMutex);
     const auto engine = engineFor(p.modelId);
@@ -216,6 +276,16 @@ jobs::GeneratedImages ModelRegistry::generate(const jobs::GenerationParams& p, c
                 {"seeds", result.seeds},
                 {"infotexts", result.infotexts}};
     if (p.kind != "text2img") out.meta["strength"] = p.strength;
+    if (!p.loras.empty()) {
+        std::string ids, strengths;
+        for (const auto& l : p.loras) {
+            ids += (ids.empty() ? "" : ",") + l.id;
+            strengths += (strengths.empty() ? "" : ",") + nlohmann::json(l.unetStrength).dump();
+        }
+        out.meta["lora_model"] = ids;
+        out.meta["lora_strength"] = strengths;
+    }
+    if (!p.embeddings.empty()) out.meta["embeddings_model"] = p.embeddings;
     return out;
 }
 

@@ -37,12 +37,14 @@ public:
                                    const jobs::Bytes* maskImage, const jobs::ProgressCallback& progress) override;
     jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override;
     bool removeModel(const std::string& id) override;
+    jobs::ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path,
+                                      const std::string& category) override;
     std::optional<std::string> checkScheduler(const std::string& name) const override {
         return inference::Engine::checkSchedulerName(name);
     }
 
-    // Registers every model folder under `modelsDir` (installed earlier), skipping broken ones with a
-    // warning.
+    // Registers every model folder under `modelsDir` (installed earlier; a folder with easel-model.json
+    // {"model_category": "lora"|"embeddings"} holds an adapter), skipping broken ones with a warning.
     void addInstalled(const std::filesystem::path& modelsDir);
     std::size_t loadedCount() const;
 
@@ -54,10 +56,13 @@ private:
         std::shared_ptr<inference::Engine> engine;  // null while unloaded; a running job holds its own reference
         std::uint64_t bytes = 0;
         std::uint64_t lastUse = 0;
+        std::string category = "stable_diffusion";  // or "lora" / "embeddings": a file, never loaded here
     };
     // The engine for `id`, loading it if needed; takes m_tableMutex itself, but not during the load.
     std::shared_ptr<inference::Engine> engineFor(const std::string& id);
     Entry* find(const std::string& id);
+    // The request's LoRAs and embeddings as files (ServiceError 400 for an id that is not one).
+    void resolveAdapters(const jobs::GenerationParams& p, inference::GenerationRequest& r);
     // Unloads least-recently-used models until `bytes` more fit the budget (hold m_tableMutex).
     void evictFor(std::uint64_t bytes, const std::string& keep);
 

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <system_error>
 
+#include "common/lora_tags.h"
 #include "common/random_token.h"
 #include "common/request_limits.h"
 #include "inference/image/image.h"
@@ -52,7 +53,17 @@ jobs::ModelDescription GenerationService::resolveModel(const std::string& modelI
         return *model;
     }
     for (const auto& m : m_generator.models()) {
-        if (m.id == modelId) return m;
+        if (m.id != modelId) continue;
+        if (m.category == "lora") {
+            throw validationError(
+                {{"model_id",
+                  {"'" + modelId +
+                   "' is a LoRA: name it in lora_model, with a model_id of a Stable Diffusion model"}}});
+        }
+        if (m.category == "embeddings") {
+            throw validationError({{"model_id", {"'" + modelId + "' is an embedding: name it in embeddings_model"}}});
+        }
+        return m;
     }
     throw validationError({{"model_id", {"'" + modelId + "' is not a model on this server (see /api/v1/models)"}}});
 }
@@ -61,6 +72,7 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
                                  const jobs::ModelDescription& model) const {
     auto& p = r.params;
     Errors errors;
+    checkAdapters(model, p, errors);  // first: it takes <lora:...> tags out of the prompt
     if (p.prompt.find_first_not_of(" \t\r\n") == std::string::npos) errors["prompt"].push_back("is required");
     if (p.width == 0) p.width = model.defaultWidth;
     if (p.height == 0) p.height = model.defaultHeight;
@@ -180,6 +192,68 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     const auto job = m_jobs.find(row.id);
     if (!job) throw ServiceError(ErrorCode::NotFound, "the job was deleted");
     return view(*job);
+}
+
+void GenerationService::checkAdapters(const jobs::ModelDescription& model, jobs::GenerationParams& p,
+                                      std::map<std::string, std::vector<std::string>>& errors) const {
+    auto tags = extractLoraTags(p.prompt);
+    for (auto& e : tags.errors) errors["prompt"].push_back(std::move(e));
+    if (!tags.loras.empty()) {
+        p.prompt = std::move(tags.prompt);
+        for (auto& t : tags.loras) p.loras.push_back({std::move(t.name), t.textEncoderStrength, t.unetStrength});
+    }
+    if (p.loras.empty() && p.embeddings.empty()) return;
+    const auto all = m_generator.models();
+    auto find = [&](const std::string& id) -> const jobs::ModelDescription* {
+        for (const auto& m : all) {
+            if (m.id == id) return &m;
+        }
+        return nullptr;
+    };
+    // A LoRA or embedding made for another architecture than the model's is refused now, not when it runs.
+    auto fits = [&](const jobs::ModelDescription& adapter) {
+        return adapter.family.empty() || model.family.empty() || adapter.family == model.family;
+    };
+    if (p.loras.size() > limits::kMaxLoras) {
+        errors["lora_model"].push_back("at most " + std::to_string(limits::kMaxLoras) + " LoRAs per request");
+    }
+    std::vector<std::string> seen;
+    for (const auto& use : p.loras) {
+        const auto* d = find(use.id);
+        if (d == nullptr || d->category != "lora") {
+            errors["lora_model"].push_back("'" + use.id +
+                                           "' is not a LoRA on this server (GET /api/v1/models lists them with "
+                                           "model_category \"lora\")");
+        } else if (!fits(*d)) {
+            errors["lora_model"].push_back("'" + use.id + "' is a LoRA for " + d->family + ", and '" + model.id +
+                                           "' is " + model.family);
+        }
+        if (std::find(seen.begin(), seen.end(), use.id) != seen.end()) {
+            errors["lora_model"].push_back("names '" + use.id + "' twice");
+        }
+        seen.push_back(use.id);
+        for (const double s : {use.textEncoderStrength, use.unetStrength}) {
+            if (!limits::kLoraStrength.contains(s)) {
+                errors["lora_strength"].push_back("must be " + limits::kLoraStrength.describe());
+                break;
+            }
+        }
+    }
+    if (p.embeddings.size() > limits::kMaxEmbeddings) {
+        errors["embeddings_model"].push_back("at most " + std::to_string(limits::kMaxEmbeddings) +
+                                             " embeddings per request");
+    }
+    for (const auto& id : p.embeddings) {
+        const auto* d = find(id);
+        if (d == nullptr || d->category != "embeddings") {
+            errors["embeddings_model"].push_back("'" + id +
+                                                 "' is not an embedding on this server (GET /api/v1/models lists "
+                                                 "them with model_category \"embeddings\")");
+        } else if (!fits(*d)) {
+            errors["embeddings_model"].push_back("'" + id + "' is an embedding for " + d->family + ", and '" +
+                                                 model.id + "' is " + model.family);
+        }
+    }
 }
 
 void GenerationService::putBlob(std::int64_t owner, const std::string& name, const jobs::Bytes& bytes) {

@@ -93,6 +93,10 @@ private:
     void waitBriefly(std::int64_t jobId);
     // Throws 507 when the account's kept images and uploads plus `adding` bytes pass its plan's cap,
     // and 503 when the disk is nearly full.
+    // Takes <lora:...> tags out of the prompt into params.loras and checks every LoRA and embedding
+    // named: known, of that category, made for the model's architecture, strengths in range.
+    void checkAdapters(const jobs::ModelDescription& model, jobs::GenerationParams& p,
+                       std::map<std::string, std::vector<std::string>>& errors) const;
     // BlobStore::put, with a failure (a full disk included) turned into a clear 503.
     void putBlob(std::int64_t owner, const std::string& name, const jobs::Bytes& bytes);
     void checkStorage(const accounts::Caller& caller, std::int64_t adding) const;

@@ -4,8 +4,11 @@
 
 #include "app/backend.h"
 #include "builtin_model_dir.h"
+#include "common/base64.h"
+#include "eventually.h"
 #include "http_client.h"
 #include "inference/engine.h"
+#include "inference/loading/safetensors.h"
 #include "models/model_registry.h"
 #include "server/http_server.h"
 #include "shape_detector.h"
@@ -73,6 +76,109 @@ TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters
     const auto got = inference::decodeImage(bytes);
     EXPECT_EQ(got.rgb, expected.rgb);
     EXPECT_FALSE(detectShapes(got).shapes.empty());  // it drew something, not a blank page
+}
+
+// A kohya-format LoRA for the built-in model: rank 4 on the mid block's cross-attention key and its
+// proj_in (a 1x1 conv), with a scalar alpha, as sd-scripts writes them. Deterministic values.
+void writeBuiltinLora(const std::filesystem::path& path) {
+    std::vector<std::vector<float>> storage;
+    std::vector<inference::TensorToWrite> tensors;
+    std::uint32_t x = 99;
+    auto add = [&](const std::string& name, std::vector<std::int64_t> shape, float scale) {
+        std::int64_t n = 1;
+        for (auto d : shape) n *= d;
+        std::vector<float> v(static_cast<std::size_t>(n));
+        for (auto& f : v) {
+            x = x * 1664525u + 1013904223u;
+            f = scale * (static_cast<float>(x >> 8) / 16777216.0f - 0.5f);
+        }
+        storage.push_back(std::move(v));
+        const auto& data = storage.back();
+        tensors.push_back({name, inference::DType::F32, std::move(shape),
+                           std::as_bytes(std::span<const float>(data.data(), data.size()))});
+    };
+    storage.reserve(8);
+    const std::string attn = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k";
+    add(attn + ".lora_down.weight", {4, 128}, 2.0f);
+    add(attn + ".lora_up.weight", {64, 4}, 2.0f);
+    add(attn + ".alpha", {}, 0.0f);
+    const std::string proj = "lora_unet_mid_block_attentions_0_proj_in";
+    add(proj + ".lora_down.weight", {4, 64, 1, 1}, 1.0f);
+    add(proj + ".lora_up.weight", {64, 4, 1, 1}, 1.0f);
+    add(proj + ".alpha", {}, 0.0f);
+    storage[2][0] = 4.0f;  // alpha = rank: scale 1
+    storage[5][0] = 4.0f;
+    inference::writeSafetensors(path, tensors, {{"ss_network_module", "networks.lora"}});
+}
+
+TEST(BuiltinModelServer, ALoraChangesThePictureAndTheNextRequestWithoutItIsTheBaseAgain) {
+    TempDir dir;
+    inference::Engine engine;
+    engine.loadModel(builtinModelDir());
+    models::ModelRegistry generator(engine);
+    app::BackendConfig config;
+    config.dataDir = dir.path() / "data";
+    config.passwordCost = accounts::PasswordCost::fastForTests();
+    app::Backend backend(config, generator);
+    backend.start();
+    server::HttpServerOptions o;
+    o.port = 0;
+    server::HttpServer http(o, backend.makeRouter("test", "cpu"));
+    http.start();
+    const std::string admin =
+        backend.accounts().createUser("root@example.com", "correct horse", "premium", true).apiKey;
+    const auto generate = [&](const nlohmann::json& extra) {
+        nlohmann::json body{{"key", admin},   {"prompt", "a large red square at the top left on a white background"},
+                            {"width", 64},    {"height", 64},
+                            {"seed", 77},     {"num_inference_steps", 12},
+                            {"base64", "yes"}};
+        if (extra.is_object()) body.update(extra);  // {} is null to nlohmann
+        const auto r = postJson(http.port(), "/api/v6/images/text2img", body);
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r;
+    };
+    const auto pixels = [](const HttpResult& r) {
+        const std::string data = r.json()["output"][0];
+        const auto bytes = decodeBase64(data.substr(data.find(',') + 1));
+        return inference::decodeImage(std::vector<std::uint8_t>(bytes->begin(), bytes->end()));
+    };
+    const auto before = pixels(generate({}));
+
+    const auto file = dir.path() / "boxy.safetensors";
+    writeBuiltinLora(file);
+    const auto load =
+        postJson(http.port(), "/api/v1/enterprise/load_model",
+                 {{"key", admin}, {"model_id", "boxy"}, {"path", file.string()}, {"model_category", "lora"}});
+    ASSERT_EQ(load.status, 200) << load.body;
+    ASSERT_TRUE(eventually([&] {
+        return postJson(http.port(), "/api/v1/enterprise/verify_model", {{"key", admin}, {"model_id", "boxy"}})
+                   .json()["model_status"] == "ready";
+    }));
+
+    const auto withLora = generate({{"lora_model", "boxy"}, {"lora_strength", 0.9}});
+    const auto changed = pixels(withLora);
+    ASSERT_EQ(changed.rgb.size(), before.rgb.size());
+    double diff = 0;
+    for (std::size_t i = 0; i < before.rgb.size(); ++i) diff += std::abs(int(before.rgb[i]) - int(changed.rgb[i]));
+    diff /= static_cast<double>(before.rgb.size());
+    EXPECT_GT(diff, 2.0) << "the LoRA left the picture almost as it was";
+    // The PNG says what made it, as A1111 writes it.
+    const std::string infotext = withLora.json()["meta"]["infotexts"][0];
+    EXPECT_NE(infotext.find("<lora:boxy:0.9>"), std::string::npos) << infotext;
+    EXPECT_NE(infotext.find("Lora hashes: \"boxy: "), std::string::npos) << infotext;
+    // The same with the prompt tag spelling.
+    EXPECT_EQ(
+        pixels(generate({{"prompt", "a large red square at the top left on a white background <lora:boxy:0.9>"}})).rgb,
+        changed.rgb);
+
+    // Without it: the base model's exact picture again.
+    EXPECT_EQ(pixels(generate({})).rgb, before.rgb);
+    // An unknown LoRA is a 400 and costs nothing.
+    const auto unknown = postJson(http.port(), "/api/v6/images/text2img",
+                                  {{"key", admin}, {"prompt", "a red square"}, {"lora_model", "nope"}});
+    EXPECT_EQ(unknown.status, 400) << unknown.body;
+    http.stop();
+    backend.stop();
 }
 
 }  // namespace

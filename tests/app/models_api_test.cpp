@@ -5,6 +5,7 @@
 
 #include "backend_fixture.h"
 #include "eventually.h"
+#include "test_database.h"
 
 namespace easel::testing {
 namespace {
@@ -193,6 +194,125 @@ TEST_F(ModelsApi, ClearQueueCancelsAndRefunds) {
     const auto details = post("/api/v1/enterprise/system_details", {{"key", admin}}).json();
     EXPECT_EQ(details["queue_length"], 0);
     EXPECT_EQ(details["running_jobs"], 1);
+}
+
+}  // namespace
+}  // namespace easel::testing
+
+namespace easel::testing {
+namespace {
+
+// LoRAs and embeddings as models: loaded through load_model with a model_category, listed with it,
+// named in requests (lora_model / lora_strength / <lora:...> tags / embeddings_model) and checked
+// before anything is charged.
+class AdaptersApi : public ModelsApi {
+protected:
+    void SetUp() override {
+        ModelsApi::SetUp();
+        user = signup("a@example.com")["api_key"];
+        userId = backend->accounts().authenticateKey(user).userId;
+    }
+    void load(const std::string& id, const std::string& category, const std::string& fileName = "adapter") {
+        const auto file = dir.path() / (fileName + ".safetensors");
+        std::ofstream(file, std::ios::binary) << fakeCheckpoint(1000);
+        const auto r = post("/api/v1/enterprise/load_model",
+                            {{"key", admin}, {"model_id", id}, {"path", file.string()}, {"model_category", category}});
+        ASSERT_EQ(r.status, 200) << r.body;
+        ASSERT_EQ(waitReady(id)["model_status"], "ready");
+    }
+    std::int64_t used() { return testing::imagesUsed(backend->db(), userId); }
+
+    std::string user;
+    std::int64_t userId = 0;
+};
+
+TEST_F(AdaptersApi, LorasAndEmbeddingsAreListedWithTheirCategory) {
+    load("ink", "lora");
+    load("tinyastro", "embeddings");
+    const auto all = get("/api/v1/models", {{"X-API-Key", user}}).json()["models"];
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all[0]["model_category"], "stable_diffusion");
+    EXPECT_EQ(all[1]["model_id"], "ink");
+    EXPECT_EQ(all[1]["model_category"], "lora");
+    EXPECT_EQ(all[2]["model_category"], "embeddings");
+    const auto loras = get("/api/v1/models?category=lora", {{"X-API-Key", user}}).json()["models"];
+    ASSERT_EQ(loras.size(), 1u);
+    EXPECT_EQ(loras[0]["model_id"], "ink");
+    // An unsupported category is refused up front.
+    const auto r = post(
+        "/api/v1/enterprise/load_model",
+        {{"key", admin}, {"model_id", "cn"}, {"url", "https://x/cn.safetensors"}, {"model_category", "controlnet"}});
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(r.json()["errors"].contains("model_category")) << r.body;
+}
+
+TEST_F(AdaptersApi, ARequestCarriesItsLorasStrengthsAndEmbeddings) {
+    load("ink", "lora");
+    load("grain", "lora");
+    load("tinyastro", "embeddings");
+    auto r = text2img(user, {{"lora_model", "ink, grain"},
+                             {"lora_strength", "0.5,0.8"},
+                             {"embeddings_model", "tinyastro"},
+                             {"prompt", "a tinyastro castle <lora:ink:0.3>"}});
+    // "ink" twice (parameter and tag) is refused: which strength would win is not obvious.
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("names 'ink' twice"), std::string::npos) << r.body;
+    r = text2img(user, {{"lora_model", "grain"},
+                        {"lora_strength", 0.8},
+                        {"embeddings_model", "tinyastro"},
+                        {"prompt", "a tinyastro castle, <lora:ink:0.3:0.6>"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto p = generator.lastParams();
+    EXPECT_EQ(p.prompt, "a tinyastro castle");  // the tag is not a word for the text encoder
+    ASSERT_EQ(p.loras.size(), 2u);
+    EXPECT_EQ(p.loras[0].id, "grain");
+    EXPECT_DOUBLE_EQ(p.loras[0].unetStrength, 0.8);
+    EXPECT_EQ(p.loras[1].id, "ink");
+    EXPECT_DOUBLE_EQ(p.loras[1].textEncoderStrength, 0.3);
+    EXPECT_DOUBLE_EQ(p.loras[1].unetStrength, 0.6);
+    EXPECT_EQ(p.embeddings, std::vector<std::string>{"tinyastro"});
+}
+
+TEST_F(AdaptersApi, UnknownOrMismatchedAdaptersAre400AndChargeNothing) {
+    load("ink", "lora");
+    load("xl-style", "lora", "style-sdxl");  // made for SDXL; the fake model is SD 1.x
+    load("tinyastro", "embeddings");
+    const auto refused = [&](const json& extra, const std::string& field, const std::string& text) {
+        const auto r = text2img(user, extra);
+        EXPECT_EQ(r.status, 400) << extra.dump() << ": " << r.body;
+        const auto errors = r.json()["errors"];
+        ASSERT_TRUE(errors.contains(field)) << r.body;
+        EXPECT_NE(errors[field].dump().find(text), std::string::npos) << r.body;
+    };
+    refused({{"lora_model", "nope"}}, "lora_model", "'nope' is not a LoRA on this server");
+    refused({{"lora_model", "tinyastro"}}, "lora_model", "'tinyastro' is not a LoRA");
+    refused({{"prompt", "a cat <lora:missing:1>"}}, "lora_model", "'missing' is not a LoRA");
+    refused({{"prompt", "a cat <lora:ink:strong>"}}, "prompt", "'strong' is not a number");
+    refused({{"lora_model", "xl-style"}}, "lora_model", "is a LoRA for sdxl");
+    refused({{"lora_model", "ink"}, {"lora_strength", "0.5,0.5"}}, "lora_strength", "one per LoRA");
+    refused({{"lora_model", "ink"}, {"lora_strength", 9}}, "lora_strength", "from -4 to 4");
+    refused({{"embeddings_model", "ink"}}, "embeddings_model", "'ink' is not an embedding");
+    refused({{"model_id", "ink"}}, "model_id", "is a LoRA");
+    EXPECT_EQ(used(), 0);
+    EXPECT_EQ(generator.completed(), 0);
+}
+
+TEST_F(AdaptersApi, ALoraLoadsFromAHubRepoIntoItsOwnFolder) {
+    hub.repos["someone/ink-lora"] = {{"pytorch_lora_weights.safetensors", fakeCheckpoint(500)}, {"README.md", "x"}};
+    ASSERT_EQ(post("/api/v1/enterprise/load_model",
+                   {{"key", admin}, {"hf_id", "someone/ink-lora"}, {"model_id", "ink"}, {"model_category", "lora"}})
+                  .status,
+              200);
+    ASSERT_EQ(waitReady("ink")["model_status"], "ready");
+    EXPECT_EQ(readFile(config.dataDir / "models" / "ink" / "ink.safetensors"), fakeCheckpoint(500));
+    // What tells the registry after a restart that the folder holds a LoRA.
+    const auto marker = json::parse(readFile(config.dataDir / "models" / "ink" / "easel-model.json"));
+    EXPECT_EQ(marker["model_category"], "lora");
+    EXPECT_EQ(marker["file"], "ink.safetensors");
+    const auto loras = get("/api/v1/models?category=lora", {{"X-API-Key", user}}).json()["models"];
+    ASSERT_EQ(loras.size(), 1u);
+    EXPECT_EQ(loras[0]["model_id"], "ink");
+    EXPECT_EQ(text2img(user, {{"lora_model", "ink"}}).status, 200);
 }
 
 }  // namespace

@@ -8,15 +8,21 @@
 //   easel-bench --write-checkpoint F.safetensors       SD 1.5 with random weights as an fp16 single file
 //   easel-bench --load-checkpoint F.safetensors --clip-vocab bpe_simple_vocab_16e6.txt.gz
 //               [--precisions bf16] [--sizes 512] [--steps N]   Engine load + one generation, peak RSS
+//   easel-bench --lora-rank 64 [--precisions fp32]   time to merge a random kohya LoRA of that rank
+//               (every attention and ResNet module of the UNet, the text encoder's attention and MLP)
+//               into SD 1.5 and to take it out again (AdapterStack)
 //
 // Each time is the median of N runs (default 3) after a warm-up run. --trace writes chrome://tracing
 // files of one UNet step and one decode per size into DIR.
 
 #include <sys/resource.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -26,7 +32,10 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include "inference/adapters/adapter.h"
+#include "inference/adapters/adapter_stack.h"
 #include "inference/engine.h"
+#include "inference/loading/diffusers_key_map.h"
 #include "inference/loading/safetensors.h"
 #include "inference/models/autoencoder_kl.h"
 #include "inference/models/clip_text_model.h"
@@ -128,6 +137,109 @@ int loadAndGenerate(const std::string& path, const std::string& precision, const
     return 0;
 }
 
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The kohya name of an SD 1.5 weight a typical LoRA/LoCon trains, or "" for the others: attention
+// (proj_in/out, q/k/v/out, feed-forward) and ResNet (conv1, conv2, time_emb_proj) modules of the
+// UNet, attention and MLP of the text encoder.
+std::string loraNameOf(const std::string& key, const DiffusersLayout& layout) {
+    const auto d = originalToDiffusersKey(key, layout);
+    if (!d || d->component == DiffusersComponent::VAE || !d->key.ends_with(".weight")) return "";
+    const auto path = d->key.substr(0, d->key.size() - 7);
+    static const char* kUNet[] = {".proj_in",       ".proj_out", ".to_q",  ".to_k",  ".to_v",         ".to_out.0",
+                                  ".ff.net.0.proj", ".ff.net.2", ".conv1", ".conv2", ".time_emb_proj"};
+    static const char* kText[] = {".q_proj", ".k_proj", ".v_proj", ".out_proj", ".fc1", ".fc2"};
+    const bool unet = d->component == DiffusersComponent::UNet;
+    bool wanted = false;
+    for (const char* s : unet ? std::vector<const char*>(std::begin(kUNet), std::end(kUNet))
+                              : std::vector<const char*>(std::begin(kText), std::end(kText)))
+        wanted = wanted || path.ends_with(s);
+    if (unet && path.find("attentions") == std::string::npos && path.find("resnets") == std::string::npos)
+        wanted = false;
+    if (!wanted) return "";
+    auto name = std::string(unet ? "lora_unet_" : "lora_te_") + path;
+    std::replace(name.begin(), name.end(), '.', '_');
+    return name;
+}
+
+// --lora-rank: apply / remove times of a random rank-N LoRA on SD 1.5 (random weights in memory).
+int loraBenchmark(int rank, const std::string& precision, int threads) {
+    torch::set_num_threads(threads);
+    torch::NoGradGuard noGrad;
+    const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    DetectedModel detected;  // the defaults are SD 1.5
+    std::optional<UNet2DConditionModel> unet;
+    std::optional<CLIPTextModel> text;
+    {
+        DefaultDtypeGuard dtypeGuard(dtype);
+        unet.emplace(detected.unet);
+        text.emplace(detected.text);
+    }
+    useChannelsLast(**unet);  // as the engine keeps them on the CPU
+    std::map<std::string, torch::Tensor> weights;
+    for (const auto& p : (*unet)->named_parameters(true)) weights.emplace(detected.unetPrefix + p.key(), p.value());
+    for (const auto& p : (*text)->named_parameters(true)) weights.emplace(detected.textPrefix + p.key(), p.value());
+
+    // A kohya file as trainers write it: float16 down/up, float32 alpha.
+    DiffusersLayout layout;
+    layout.unetLayersPerBlock = detected.unet.numResBlocks;
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorToWrite> tensors;
+    auto add = [&](const std::string& name, torch::Tensor t) {
+        keep.push_back(t.contiguous());
+        tensors.push_back({name,
+                           *fileDtypeOf(keep.back().scalar_type()),
+                           keep.back().sizes().vec(),
+                           {static_cast<const std::byte*>(keep.back().data_ptr()), keep.back().nbytes()}});
+    };
+    std::size_t modules = 0;
+    double changed = 0;
+    for (const auto& [key, w] : weights) {
+        const auto name = loraNameOf(key, layout);
+        if (name.empty()) continue;
+        const bool conv = w.dim() == 4;
+        const auto in = w.size(1);
+        add(name + ".lora_down.weight",
+            (conv ? torch::randn({rank, in, w.size(2), w.size(3)}) : torch::randn({rank, in}))
+                .mul(0.01)
+                .to(torch::kFloat16));
+        add(name + ".lora_up.weight", (conv ? torch::randn({w.size(0), rank, 1, 1}) : torch::randn({w.size(0), rank}))
+                                          .mul(0.01)
+                                          .to(torch::kFloat16));
+        add(name + ".alpha", torch::tensor(static_cast<float>(rank) / 2));
+        ++modules;
+        changed += static_cast<double>(w.numel());
+    }
+    const auto path =
+        std::filesystem::temp_directory_path() / ("easel-bench-lora-" + std::to_string(::getpid()) + ".safetensors");
+    writeSafetensors(path, tensors);
+    keep.clear();
+    tensors.clear();
+    auto adapter = std::make_shared<const Adapter>(Adapter::open(path));
+    std::filesystem::remove(path);  // the mapping stays valid
+    std::printf("SD 1.5 geometry (%s, random weights), %d threads: rank-%d LoRA on %zu modules, %.0f M weights\n",
+                precision.c_str(), threads, rank, modules, changed / 1e6);
+
+    AdapterStack stack(detected, weights);
+    auto t0 = std::chrono::steady_clock::now();
+    stack.apply({{adapter, 0.8, 0.8}});
+    const double firstApply = secondsSince(t0);
+    const double backupGiB = static_cast<double>(stack.backupBytes()) / (1 << 30);
+    t0 = std::chrono::steady_clock::now();
+    stack.apply({{adapter, 0.5, 0.5}});
+    const double reapply = secondsSince(t0);
+    t0 = std::chrono::steady_clock::now();
+    stack.apply({});
+    const double remove = secondsSince(t0);
+    std::printf(
+        "apply %.2f s (first, with the base copies), %.2f s (other strength); remove %.3f s; base copies "
+        "%.2f GiB; peak RSS %.2f GiB\n",
+        firstApply, reapply, remove, backupGiB, peakRssGiB());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,7 +247,7 @@ int main(int argc, char** argv) {
     std::string sizes = "256,512", precisions = "fp32,bf16";
     std::string traceDir, writePath, loadPath, vocab;
     bool nchw = false;  // --layout nchw: convolution weights left NCHW, to compare with the engine's NHWC
-    int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency());
+    int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency()), loraRank = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--sizes")
@@ -156,7 +268,10 @@ int main(int argc, char** argv) {
             loadPath = argv[i + 1];
         else if (a == "--clip-vocab")
             vocab = argv[i + 1];
+        else if (a == "--lora-rank")
+            loraRank = std::stoi(argv[i + 1]);
     }
+    if (loraRank > 0) return loraBenchmark(loraRank, split(precisions).front(), threads);
     if (!writePath.empty()) return writeCheckpoint(writePath);
     if (!loadPath.empty())
         return loadAndGenerate(loadPath, split(precisions).front(), vocab, std::stoi(split(sizes).back()), steps,

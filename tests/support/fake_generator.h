@@ -30,6 +30,7 @@ public:
         {
             std::unique_lock lock(m_mutex);
             m_started.push_back(p.prompt);
+            m_lastParams = p;
             m_changed.notify_all();
             m_changed.wait(lock, [&] { return !m_blocked; });
         }
@@ -78,6 +79,25 @@ public:
         m.id = id;
         m_extra.push_back(m);
         return m;
+    }
+    // Any readable file is accepted; a file whose name has "sdxl" in it is made for SDXL, else SD 1.x.
+    jobs::ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path,
+                                      const std::string& category) override {
+        if (!std::ifstream(path)) throw std::runtime_error("no file at " + path.string());
+        if (category != "lora" && category != "embeddings") throw std::runtime_error("unknown category " + category);
+        jobs::ModelDescription m;
+        m.id = m.name = id;
+        m.category = category;
+        m.family = path.filename().string().find("sdxl") != std::string::npos ? "sdxl" : "sd1";
+        std::lock_guard lock(m_mutex);
+        std::erase_if(m_extra, [&](const auto& x) { return x.id == id; });
+        m_extra.push_back(m);
+        return m;
+    }
+    // The parameters of the last generation that started.
+    jobs::GenerationParams lastParams() {
+        std::lock_guard lock(m_mutex);
+        return m_lastParams;
     }
     bool removeModel(const std::string& id) override {
         std::lock_guard lock(m_mutex);
@@ -133,11 +153,13 @@ private:
         m.defaultHeight = 64;
         m.defaultSteps = 4;
         m.defaultGuidance = 5.0;
+        m.family = "sd1";
         return m;
     }
 
     mutable std::mutex m_mutex;
     std::vector<jobs::ModelDescription> m_extra;
+    jobs::GenerationParams m_lastParams;
     std::condition_variable m_changed;
     bool m_blocked = false;
     int m_pauseAtStep = 0;

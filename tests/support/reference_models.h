@@ -58,6 +58,11 @@ inline inference::SchedulerConfig schedulerConfigOf(const nlohmann::json& c) {
     s.useKarrasSigmas = c.value("use_karras_sigmas", false);
     s.originalInferenceSteps = c.value("original_inference_steps", 50);
     s.timestepScaling = c.value("timestep_scaling", 10.0);
+    s.algorithmType = c.value("algorithm_type", std::string());
+    s.solverType = c.value("solver_type", std::string());
+    s.solverOrder = c.value("solver_order", 2);
+    s.lowerOrderFinal = c.value("lower_order_final", true);
+    s.skipPrkSteps = c.value("skip_prk_steps", true);
     return s;
 }
 

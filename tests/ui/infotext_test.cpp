@@ -33,8 +33,18 @@ TEST(InfotextTest, SamplerNamesMapBothWays) {
     EXPECT_EQ(schedulerFromSampler(QStringLiteral("Euler a"))->first,
               QStringLiteral("EulerAncestralDiscreteScheduler"));
     EXPECT_EQ(schedulerFromSampler(QStringLiteral("DDIM"))->first, QStringLiteral("DDIMScheduler"));
-    EXPECT_FALSE(schedulerFromSampler(QStringLiteral("UniPC")));
+    EXPECT_EQ(schedulerFromSampler(QStringLiteral("UniPC"))->first, QStringLiteral("UniPCMultistepScheduler"));
+    EXPECT_EQ(schedulerFromSampler(QStringLiteral("PLMS"))->first, QStringLiteral("PNDMScheduler"));
+    // A1111's "DPM++ SDE" is another sampler than anything Easel runs.
+    EXPECT_FALSE(schedulerFromSampler(QStringLiteral("DPM++ SDE")));
     EXPECT_EQ(samplerName(QStringLiteral("DPMSolverMultistepScheduler"), true), QStringLiteral("DPM++ 2M Karras"));
+    // DPM++ 2M SDE shares its class with DPM++ 2M: the app sends the A1111 name and the Karras flag.
+    const auto sde = schedulerFromSampler(QStringLiteral("DPM++ 2M SDE Karras"));
+    ASSERT_TRUE(sde);
+    EXPECT_EQ(sde->first, QStringLiteral("DPM++ 2M SDE"));
+    EXPECT_TRUE(sde->second);
+    EXPECT_EQ(samplerName(sde->first, sde->second), QStringLiteral("DPM++ 2M SDE Karras"));
+    EXPECT_TRUE(schedulerNames().contains(sde->first));
     // Newer A1111 spells the schedule separately.
     const auto p = paramsFromInfotext(QStringLiteral("x\nSteps: 5, Sampler: DPM++ 2M, Schedule type: Karras"));
     ASSERT_TRUE(p);
@@ -44,11 +54,33 @@ TEST(InfotextTest, SamplerNamesMapBothWays) {
 TEST(InfotextTest, UnknownSamplerKeepsBaseAndNoStepsIsNotParameters) {
     GenerationParams base;
     base.scheduler = QStringLiteral("DDIMScheduler");
-    const auto p = paramsFromInfotext(QStringLiteral("cat\nSteps: 8, Sampler: UniPC"), base);
+    const auto p = paramsFromInfotext(QStringLiteral("cat\nSteps: 8, Sampler: DPM++ SDE"), base);
     ASSERT_TRUE(p);
     EXPECT_EQ(p->scheduler, QStringLiteral("DDIMScheduler"));
     EXPECT_EQ(p->negativePrompt, QString());
     EXPECT_FALSE(paramsFromInfotext(QStringLiteral("Created with some editor")));
+}
+
+// Every sampler the app offers, with and without Karras sigmas, reads back from the text it writes.
+TEST(InfotextTest, EverySchedulerOfTheListRoundTrips) {
+    for (const auto& scheduler : schedulerNames()) {
+        if (scheduler.isEmpty()) continue;
+        for (const bool karras : {false, true}) {
+            GenerationParams p;
+            p.scheduler = scheduler;
+            p.karrasSigmas = karras;
+            const auto back = paramsFromInfotext(infotextFor(p, 1, QString()), {});
+            ASSERT_TRUE(back);
+            EXPECT_EQ(back->scheduler, scheduler);
+            EXPECT_EQ(back->karrasSigmas, karras) << scheduler.toStdString();
+        }
+    }
+    GenerationParams uniPC;
+    uniPC.scheduler = QStringLiteral("UniPCMultistepScheduler");
+    uniPC.karrasSigmas = true;
+    const auto text = infotextFor(uniPC, 1, QString());
+    EXPECT_TRUE(text.contains(QStringLiteral("Sampler: UniPC,"))) << text.toStdString();
+    EXPECT_TRUE(text.contains(QStringLiteral("Schedule type: Karras"))) << text.toStdString();
 }
 
 TEST(InfotextTest, FormatRoundTripsThroughAPNGChunk) {

@@ -1,6 +1,9 @@
 #include "inference/models/clip_text_model.h"
 
+#include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "inference/models/blocks/unet_blocks.h"
 
@@ -27,6 +30,26 @@ int layersFor(const TextEncoderConfig& c, int clipSkip) {
 }
 
 }  // namespace
+
+torch::Tensor applyTokenEmbeddingOverride(torch::Tensor embeds, const TokenEmbeddingOverride& override) {
+    if (override.empty()) return embeds;
+    const auto positions = override.positions.to(embeds.device(), torch::kLong).reshape({-1});
+    const auto vectors = override.vectors.to(embeds.device(), embeds.scalar_type());
+    const auto length = embeds.size(1);
+    if (vectors.dim() != 2 || vectors.size(0) != positions.size(0) || vectors.size(1) != embeds.size(2)) {
+        throw std::invalid_argument("token-embedding override: expected " + std::to_string(positions.size(0)) +
+                                    " vectors of size " + std::to_string(embeds.size(2)) + ", got " +
+                                    c10::str(vectors.sizes()));
+    }
+    if (positions.min().item<std::int64_t>() < 0 || positions.max().item<std::int64_t>() >= length) {
+        throw std::invalid_argument("token-embedding override: a position is outside the " + std::to_string(length) +
+                                    " tokens");
+    }
+    // Out of place, so that the embedding table's autograd graph (training) is left alone.
+    auto out = embeds.clone();
+    out.index_put_({torch::indexing::Slice(), positions}, vectors.unsqueeze(0).expand({out.size(0), -1, -1}));
+    return out;
+}
 
 torch::Tensor causalMask(int64_t length, const torch::TensorOptions& options) {
     return torch::full({length, length}, -std::numeric_limits<float>::infinity(), options).triu(1);
@@ -69,11 +92,16 @@ CLIPTextModelImpl::CLIPTextModelImpl(TextEncoderConfig c) : config(std::move(c))
     tm.final_layer_norm = tm.register_module("final_layer_norm", layerNorm(config));
 }
 
-torch::Tensor CLIPTextModelImpl::hiddenAfter(const torch::Tensor& ids, int layers) {
+torch::Tensor CLIPTextModelImpl::tokenEmbeds(const torch::Tensor& ids, const TokenEmbeddingOverride& override) {
+    return applyTokenEmbeddingOverride(text_model->embeddings->token_embedding(ids.to(torch::kLong)), override);
+}
+
+torch::Tensor CLIPTextModelImpl::hiddenAfter(const torch::Tensor& ids, int layers,
+                                             const TokenEmbeddingOverride& override) {
     auto& tm = *text_model;
     const auto length = ids.size(1);
     auto positions = tm.embeddings->position_ids.narrow(1, 0, length).to(torch::kLong);
-    auto x = tm.embeddings->token_embedding(ids.to(torch::kLong)) + tm.embeddings->position_embedding(positions);
+    auto x = tokenEmbeds(ids, override) + tm.embeddings->position_embedding(positions);
     const auto mask = causalMask(length, x.options());
     for (int i = 0; i < layers; ++i)
         x = tm.encoder->layers[static_cast<std::size_t>(i)]->as<CLIPEncoderLayerImpl>()->forward(x, mask);
@@ -81,8 +109,13 @@ torch::Tensor CLIPTextModelImpl::hiddenAfter(const torch::Tensor& ids, int layer
 }
 
 TextEncoderOutput CLIPTextModelImpl::encode(const torch::Tensor& ids, int clipSkip) {
+    return encodeWithOverride(ids, clipSkip, {});
+}
+
+TextEncoderOutput CLIPTextModelImpl::encodeWithOverride(const torch::Tensor& ids, int clipSkip,
+                                                        const TokenEmbeddingOverride& override) {
     TextEncoderOutput out;
-    out.hidden = text_model->final_layer_norm(hiddenAfter(ids, layersFor(config, clipSkip)));
+    out.hidden = text_model->final_layer_norm(hiddenAfter(ids, layersFor(config, clipSkip), override));
     out.pooled = pooledAtEos(out.hidden, ids);
     return out;
 }
@@ -122,9 +155,11 @@ OpenCLIPTextModelImpl::OpenCLIPTextModelImpl(TextEncoderConfig c) : config(std::
     logit_scale = register_parameter("logit_scale", torch::zeros({}));
 }
 
-torch::Tensor OpenCLIPTextModelImpl::encodeLayers(const torch::Tensor& ids, int layers) {
+torch::Tensor OpenCLIPTextModelImpl::encodeLayers(const torch::Tensor& ids, int layers,
+                                                  const TokenEmbeddingOverride& override) {
     const auto length = ids.size(1);
-    auto x = token_embedding(ids.to(torch::kLong)) + positional_embedding.narrow(0, 0, length);
+    auto x = applyTokenEmbeddingOverride(token_embedding(ids.to(torch::kLong)), override) +
+             positional_embedding.narrow(0, 0, length);
     const auto mask = causalMask(length, x.options());
     for (int i = 0; i < layers; ++i) {
         x = transformer->resblocks[static_cast<std::size_t>(i)]->as<OpenCLIPResidualBlockImpl>()->forward(x, mask);
@@ -133,8 +168,13 @@ torch::Tensor OpenCLIPTextModelImpl::encodeLayers(const torch::Tensor& ids, int 
 }
 
 TextEncoderOutput OpenCLIPTextModelImpl::encode(const torch::Tensor& ids, int clipSkip) {
+    return encodeWithOverride(ids, clipSkip, {});
+}
+
+TextEncoderOutput OpenCLIPTextModelImpl::encodeWithOverride(const torch::Tensor& ids, int clipSkip,
+                                                            const TokenEmbeddingOverride& override) {
     TextEncoderOutput out;
-    out.hidden = encodeLayers(ids, layersFor(config, clipSkip));
+    out.hidden = encodeLayers(ids, layersFor(config, clipSkip), override);
     out.pooled = pooledAtEos(out.hidden, ids);
     return out;
 }

@@ -16,12 +16,25 @@ struct TextEncoderOutput {
     torch::Tensor pooled;  // [B, D]: hidden at the first EOS (argmax of the ids)
 };
 
+// Token-embedding rows replaced before the position embedding is added: textual inversion, as A1111's
+// EmbeddingsWithFixes does it (and the same as transformers' inputs_embeds with those rows changed). In every
+// sequence of the batch, position positions[k] takes vectors[k] instead of its token's row.
+struct TokenEmbeddingOverride {
+    torch::Tensor positions;  // [K] int64, within the sequence
+    torch::Tensor vectors;    // [K, D]; cast to the encoder's dtype and device
+    bool empty() const { return !positions.defined() || positions.numel() == 0; }
+};
+
 // The common interface the pipelines use.
 class TextEncoder {
 public:
     virtual ~TextEncoder() = default;
     // clipSkip in the A1111 sense: 1 = the model's own conditioning layer, 2 = one layer earlier, ...
     virtual TextEncoderOutput encode(const torch::Tensor& ids, int clipSkip) = 0;
+    // The same with some token-embedding rows replaced (an empty override is plain encode). The pooled
+    // output is still taken at argmax(ids), so placeholder ids must stay below EOS.
+    virtual TextEncoderOutput encodeWithOverride(const torch::Tensor& ids, int clipSkip,
+                                                 const TokenEmbeddingOverride& override) = 0;
     virtual const TextEncoderConfig& textConfig() const = 0;
     virtual torch::nn::Module& module() = 0;
 };
@@ -47,10 +60,14 @@ TORCH_MODULE(CLIPEncoderLayer);
 struct CLIPTextModelImpl : torch::nn::Module, TextEncoder {
     explicit CLIPTextModelImpl(TextEncoderConfig config);
     TextEncoderOutput encode(const torch::Tensor& ids, int clipSkip) override;
+    TextEncoderOutput encodeWithOverride(const torch::Tensor& ids, int clipSkip,
+                                         const TokenEmbeddingOverride& override) override;
     const TextEncoderConfig& textConfig() const override { return config; }
     torch::nn::Module& module() override { return *this; }
     // Hidden states after `layers` encoder layers, before the final LayerNorm (layers = 0: embeddings).
-    torch::Tensor hiddenAfter(const torch::Tensor& ids, int layers);
+    torch::Tensor hiddenAfter(const torch::Tensor& ids, int layers, const TokenEmbeddingOverride& override = {});
+    // The token-embedding rows of `ids` [B, T] with the override applied, before the position embedding.
+    torch::Tensor tokenEmbeds(const torch::Tensor& ids, const TokenEmbeddingOverride& override = {});
 
     TextEncoderConfig config;
     struct Embeddings : torch::nn::Module {
@@ -91,10 +108,12 @@ TORCH_MODULE(OpenCLIPResidualBlock);
 struct OpenCLIPTextModelImpl : torch::nn::Module, TextEncoder {
     explicit OpenCLIPTextModelImpl(TextEncoderConfig config);
     TextEncoderOutput encode(const torch::Tensor& ids, int clipSkip) override;
+    TextEncoderOutput encodeWithOverride(const torch::Tensor& ids, int clipSkip,
+                                         const TokenEmbeddingOverride& override) override;
     const TextEncoderConfig& textConfig() const override { return config; }
     torch::nn::Module& module() override { return *this; }
     // ln_final(output of the first `layers` resblocks).
-    torch::Tensor encodeLayers(const torch::Tensor& ids, int layers);
+    torch::Tensor encodeLayers(const torch::Tensor& ids, int layers, const TokenEmbeddingOverride& override = {});
     // open_clip encode_text: ln_final(all layers) at argmax(ids) @ text_projection.
     torch::Tensor textEmbeds(const torch::Tensor& ids);
 
@@ -108,6 +127,10 @@ struct OpenCLIPTextModelImpl : torch::nn::Module, TextEncoder {
     torch::nn::LayerNorm ln_final{nullptr};
 };
 TORCH_MODULE(OpenCLIPTextModel);
+
+// `embeds` [B, T, D] with the override's rows replaced in every sequence; throws std::invalid_argument for
+// a vector of the wrong width or a position outside the sequence.
+torch::Tensor applyTokenEmbeddingOverride(torch::Tensor embeds, const TokenEmbeddingOverride& override);
 
 // Additive causal mask [T, T]: 0 on and below the diagonal, -inf above.
 torch::Tensor causalMask(int64_t length, const torch::TensorOptions& options);

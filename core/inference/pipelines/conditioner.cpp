@@ -1,12 +1,34 @@
 #include "inference/pipelines/conditioner.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
+#include <stdexcept>
 
 #include "inference/engine.h"
 #include "inference/tokenizer/prompt_parser.h"
 
 namespace easel::inference {
+
+Conditioner::Conditioner(StableDiffusionModel& model, const CLIPTokenizer* clip, const WordTokenizer* word,
+                         torch::Device device, const std::vector<TextualInversion>& embeddings)
+    : m_model(model), m_clip(clip), m_word(word), m_device(device) {
+    if (embeddings.empty()) return;
+    if (m_clip == nullptr) {
+        throw EmbeddingError(
+            "textual-inversion embeddings need a CLIP tokenizer to find their trigger words; "
+            "this model has its own word tokenizer");
+    }
+    for (const auto& e : embeddings) {
+        checkEmbeddingFits(e, m_model.detected.text);
+        try {
+            m_triggers.add(*m_clip, e.name, e.numVectors());
+        } catch (const std::invalid_argument& error) {
+            throw EmbeddingError(error.what());
+        }
+        m_vectors.push_back(e.vectors.to(m_device, torch::kFloat32));
+    }
+}
 
 Conditioning Conditioner::encode(const std::string& prompt, const std::string& negativePrompt, int clipSkip,
                                  int maxChunks) const {
@@ -25,13 +47,15 @@ Conditioner::Tokenized Conditioner::tokenize(const std::string& text) const {
     if (m_word != nullptr) {
         t.chunks.push_back(m_word->encodePadded(text, m_model.detected.text.maxPositions));
         t.weights.emplace_back(t.chunks.back().size(), 1.0f);
+        t.embeddings.emplace_back();
         return t;
     }
     // SD 2.x (OpenCLIP, also as a diffusers CLIPTextModel) pads with 0, SD 1.x with EOS.
     const int pad = m_model.detected.family == ModelFamily::SD2 ? 0 : m_clip->eosId();
-    auto w = tokenizeWeighted(*m_clip, text, pad);
+    auto w = tokenizeWeighted(*m_clip, text, pad, m_triggers.empty() ? nullptr : &m_triggers);
     t.chunks = std::move(w.chunks);
     t.weights = std::move(w.weights);
+    t.embeddings = std::move(w.embeddings);
     return t;
 }
 
@@ -45,6 +69,7 @@ torch::Tensor Conditioner::encodeChunks(const Tokenized& t, int chunks, int clip
         if (!real && !empty) empty = tokenize("");
         const auto& ids = real ? t.chunks[static_cast<std::size_t>(c)] : empty->chunks[0];
         const auto& weights = real ? t.weights[static_cast<std::size_t>(c)] : empty->weights[0];
+        const auto& slots = real ? t.embeddings[static_cast<std::size_t>(c)] : empty->embeddings[0];
         for (int id : ids) {
             if (id < 0 || id >= m_model.detected.text.vocabSize) {
                 throw GenerationError("the prompt's token " + std::to_string(id) +
@@ -54,7 +79,8 @@ torch::Tensor Conditioner::encodeChunks(const Tokenized& t, int chunks, int clip
         }
         auto idTensor =
             torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), torch::kLong).unsqueeze(0).to(m_device);
-        auto z = m_model.textEncoder->encode(idTensor, clipSkip).hidden.to(torch::kFloat32);
+        auto z =
+            m_model.textEncoder->encodeWithOverride(idTensor, clipSkip, overrideFor(slots)).hidden.to(torch::kFloat32);
         const bool weighted = std::any_of(weights.begin(), weights.end(), [](float w) { return w != 1.0f; });
         if (weighted) {
             const auto originalMean = z.mean();
@@ -64,6 +90,20 @@ torch::Tensor Conditioner::encodeChunks(const Tokenized& t, int chunks, int clip
         parts.push_back(z);
     }
     return torch::cat(parts, 1);
+}
+
+// The embedding vectors of one chunk's slots, gathered in position order.
+TokenEmbeddingOverride Conditioner::overrideFor(const std::vector<EmbeddingSlot>& slots) const {
+    if (slots.empty()) return {};
+    std::vector<std::int64_t> positions;
+    std::vector<torch::Tensor> rows;
+    positions.reserve(slots.size());
+    rows.reserve(slots.size());
+    for (const auto& slot : slots) {
+        positions.push_back(slot.position);
+        rows.push_back(m_vectors[static_cast<std::size_t>(slot.trigger)][slot.vector]);
+    }
+    return {torch::tensor(positions, torch::kLong).to(m_device), torch::stack(rows)};
 }
 
 }  // namespace easel::inference

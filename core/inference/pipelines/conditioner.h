@@ -2,15 +2,20 @@
 // Prompt -> text-encoder hidden states, the conditioning every pipeline starts from: tokenizing (the
 // CLIP BPE with A1111 weighting and 75-token chunks, or a model's own word tokenizer), encoding
 // each chunk, applying the emphasis, and giving the prompt and the negative prompt the same number
-// of chunks (the shorter is padded with empty ones) so that they batch for guidance.
+// of chunks (the shorter is padded with empty ones) so that they batch for guidance. Textual-inversion
+// embeddings given to the constructor replace their trigger words in both prompts (see
+// inference/adapters/embedding.h for the calling pattern).
 
 #include <torch/torch.h>
 
 #include <string>
 #include <vector>
 
+#include "inference/adapters/embedding.h"
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/tokenizer/clip_tokenizer.h"
+#include "inference/tokenizer/embedding_triggers.h"
+#include "inference/tokenizer/prompt_parser.h"
 #include "inference/tokenizer/word_tokenizer.h"
 
 namespace easel::inference {
@@ -23,8 +28,11 @@ struct Conditioning {
 class Conditioner {
 public:
     // Exactly one of `clip` and `word` is set (the model's tokenizer); both must outlive the conditioner.
-    Conditioner(StableDiffusionModel& model, const CLIPTokenizer* clip, const WordTokenizer* word, torch::Device device)
-        : m_model(model), m_clip(clip), m_word(word), m_device(device) {}
+    // `embeddings` are the request's active textual inversions (trigger word -> vectors). Throws
+    // EmbeddingError when one does not fit the text encoder (checkEmbeddingFits), when two share a trigger
+    // word, or when the model has no CLIP tokenizer to find trigger words with.
+    Conditioner(StableDiffusionModel& model, const CLIPTokenizer* clip, const WordTokenizer* word, torch::Device device,
+                const std::vector<TextualInversion>& embeddings = {});
 
     // Throws GenerationError when the prompt needs more than `maxChunks` chunks or holds a token
     // outside the encoder's vocabulary.
@@ -36,14 +44,18 @@ private:
     struct Tokenized {
         std::vector<std::vector<int>> chunks;
         std::vector<std::vector<float>> weights;
+        std::vector<std::vector<EmbeddingSlot>> embeddings;  // per chunk; empty lists without embeddings
     };
     Tokenized tokenize(const std::string& text) const;
     torch::Tensor encodeChunks(const Tokenized& t, int chunks, int clipSkip) const;
+    TokenEmbeddingOverride overrideFor(const std::vector<EmbeddingSlot>& slots) const;
 
     StableDiffusionModel& m_model;
     const CLIPTokenizer* m_clip;
     const WordTokenizer* m_word;
     torch::Device m_device;
+    EmbeddingTriggers m_triggers;
+    std::vector<torch::Tensor> m_vectors;  // per trigger index: [n, D] on m_device
 };
 
 }  // namespace easel::inference

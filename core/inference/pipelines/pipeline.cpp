@@ -26,9 +26,18 @@ std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, st
     const auto& req = r.request;
     Infotext text;
     text.prompt = req.prompt;
+    // A1111 keeps the tags in the prompt and names the files by hash, so the PNG says what made it.
+    for (const auto& tag : r.loraTags) text.prompt += (text.prompt.empty() ? "" : " ") + tag;
+    if (!r.loraHashes.empty()) {
+        std::string hashes;
+        for (const auto& [name, hash] : r.loraHashes) hashes += (hashes.empty() ? "" : ", ") + name + ": " + hash;
+        text.fields["Lora hashes"] = hashes;
+    }
     text.negativePrompt = req.negativePrompt;
     text.fields["Steps"] = std::to_string(r.steps);
-    text.fields["Sampler"] = r.schedulerName;
+    // The A1111 spelling of what ran, whichever spelling was asked for, so that A1111 and the desktop
+    // app read the sampler back.
+    text.fields["Sampler"] = samplerInfotextName(r.schedulerKind, r.schedulerConfig);
     std::ostringstream cfg;
     cfg << r.guidance;
     text.fields["CFG scale"] = cfg.str();
@@ -81,7 +90,8 @@ GenerationResult runPipeline(const PipelineContext& ctx, const ResolvedRequest& 
     const auto start = r.start;
 
     // 1. Conditioning.
-    const Conditioner conditioner(model, ctx.clipTokenizer, ctx.wordTokenizer, ctx.device);
+    const Conditioner conditioner(model, ctx.clipTokenizer, ctx.wordTokenizer, ctx.device,
+                                  ctx.embeddings != nullptr ? *ctx.embeddings : std::vector<TextualInversion>{});
     const auto conditioning =
         conditioner.encode(req.prompt, req.negativePrompt, req.clipSkip, limits::kMaxPromptChunks);
 

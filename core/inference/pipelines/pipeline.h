@@ -11,7 +11,10 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "inference/adapters/embedding.h"
 #include "inference/engine.h"
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/schedulers/scheduler.h"
@@ -27,6 +30,7 @@ struct PipelineContext {
     torch::Dtype dtype;
     const CLIPTokenizer* clipTokenizer;  // exactly one of the two tokenizers is set
     const WordTokenizer* wordTokenizer;
+    const std::vector<TextualInversion>* embeddings = nullptr;  // the request's, when it names any
 };
 
 // A request after the engine applied the model's defaults and checked every value.
@@ -42,6 +46,9 @@ struct ResolvedRequest {
     SchedulerKind schedulerKind = SchedulerKind::Euler;
     SchedulerConfig schedulerConfig;
     std::int64_t seed = 0;  // of the first sample; sample i uses seed + i
+    // The request's LoRAs, for the infotext: (name, A1111 short hash) and their <lora:name:w> tags.
+    std::vector<std::pair<std::string, std::string>> loraHashes;
+    std::vector<std::string> loraTags;
     std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();  // for elapsed times
 };
 

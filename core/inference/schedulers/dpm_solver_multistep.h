@@ -1,7 +1,9 @@
 #pragma once
 // DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2, midpoint form) as diffusers'
-// DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True,
-// final_sigmas_type="zero"), with optional Karras sigmas.
+// DPMSolverMultistepScheduler(solver_order=2, lower_order_final=True, final_sigmas_type="zero"),
+// with optional Karras sigmas, in both of its data-prediction forms: algorithm_type "dpmsolver++"
+// (the ODE solver, A1111 "DPM++ 2M") and "sde-dpmsolver++" (the SDE solver, A1111 "DPM++ 2M SDE",
+// which draws a noise tensor at every step, the last one included).
 
 #include "inference/schedulers/scheduler.h"
 
@@ -14,8 +16,10 @@ public:
     torch::Tensor step(const torch::Tensor& modelOutput, int stepIndex, const torch::Tensor& sample,
                        const NoiseSource& noise) override;
     torch::Tensor addNoise(const torch::Tensor& original, const torch::Tensor& noise, int stepIndex) const override;
+    bool stochastic() const { return m_sde; }
 
 private:
+    bool m_sde = false;
     torch::Tensor m_previousX0;
     int m_lowerOrderCount = 0;
 };

@@ -93,6 +93,59 @@ std::vector<double> spacedTimesteps(TimestepSpacing spacing, int numTrain, int n
     return t;
 }
 
+std::vector<double> solverTimesteps(TimestepSpacing spacing, int numTrain, int n, int stepsOffset) {
+    std::vector<double> t;
+    switch (spacing) {
+        case TimestepSpacing::Linspace: {
+            // np.linspace(0, T - 1, n + 1).round()[::-1][:-1]; numpy forms i * ((stop - start) / n), and
+            // that rounding decides ties such as 499.5 at n = 30.
+            const double delta = static_cast<double>(numTrain - 1) / n;
+            for (int i = n; i >= 1; --i)
+                t.push_back(std::nearbyint(i == n ? static_cast<double>(numTrain - 1) : i * delta));
+            break;
+        }
+        case TimestepSpacing::Leading: {
+            // (arange(0, n + 1) * (T // (n + 1)))[::-1][:-1] + steps_offset
+            const int ratio = numTrain / (n + 1);
+            for (int i = n; i >= 1; --i) t.push_back(static_cast<double>(i * ratio + stepsOffset));
+            break;
+        }
+        case TimestepSpacing::Trailing:
+            t = spacedTimesteps(spacing, numTrain, n, stepsOffset);
+            break;
+    }
+    return t;
+}
+
+SolverSchedule solverSchedule(const Scheduler& scheduler, TimestepSpacing spacing, int n) {
+    const auto& config = scheduler.config();
+    SolverSchedule out;
+    out.timesteps = solverTimesteps(spacing, config.numTrainTimesteps, n, config.stepsOffset);
+    const auto train = trainingSigmas(scheduler.alphasCumprod());
+    std::vector<double> sigmas;
+    if (config.useKarrasSigmas) {
+        std::vector<double> logSigmas(train.size());
+        for (std::size_t i = 0; i < train.size(); ++i) logSigmas[i] = std::log(train[i]);
+        sigmas = karrasSigmas(train.front(), train.back(), n);
+        out.timesteps.clear();
+        for (double s : sigmas) out.timesteps.push_back(std::nearbyint(sigmaToT(s, logSigmas)));
+    } else {
+        for (double v : out.timesteps) sigmas.push_back(interpolate(train, v));
+    }
+    out.sigmas.assign(sigmas.begin(), sigmas.end());
+    return out;
+}
+
+AlphaSigma alphaSigma(float sigma) {
+    const float alpha = 1.0f / std::sqrt(sigma * sigma + 1.0f);
+    const float s = sigma * alpha;
+    return {alpha, s, std::log(alpha) - std::log(s)};
+}
+
+void requireOption(bool ok, const std::string& scheduler, const std::string& what) {
+    if (!ok) throw std::invalid_argument(scheduler + ": " + what + " is not supported");
+}
+
 namespace {
 
 // The algorithm behind each diffusers class name; both spellings of a name come from the one table
@@ -100,23 +153,59 @@ namespace {
 struct SchedulerClass {
     std::string_view name;
     SchedulerKind kind;
+    bool karrasSigmas;  // the class has use_karras_sigmas
 };
 
 constexpr SchedulerClass kClasses[] = {
-    {"EulerDiscreteScheduler", SchedulerKind::Euler},
-    {"EulerAncestralDiscreteScheduler", SchedulerKind::EulerAncestral},
-    {"DDIMScheduler", SchedulerKind::DDIM},
-    {"DPMSolverMultistepScheduler", SchedulerKind::DPMPP2M},
-    {"LCMScheduler", SchedulerKind::LCM},
-    {"HeunDiscreteScheduler", SchedulerKind::Heun},
+    {"EulerDiscreteScheduler", SchedulerKind::Euler, true},
+    {"EulerAncestralDiscreteScheduler", SchedulerKind::EulerAncestral, false},
+    {"DDIMScheduler", SchedulerKind::DDIM, false},
+    {"DPMSolverMultistepScheduler", SchedulerKind::DPMPP2M, true},
+    {"LCMScheduler", SchedulerKind::LCM, false},
+    {"HeunDiscreteScheduler", SchedulerKind::Heun, true},
+    {"PNDMScheduler", SchedulerKind::PNDM, false},
+    {"LMSDiscreteScheduler", SchedulerKind::LMS, true},
+    {"KDPM2DiscreteScheduler", SchedulerKind::KDPM2, true},
+    {"KDPM2AncestralDiscreteScheduler", SchedulerKind::KDPM2Ancestral, true},
+    {"DPMSolverSinglestepScheduler", SchedulerKind::DPMSolverSinglestep, true},
+    {"UniPCMultistepScheduler", SchedulerKind::UniPC, true},
+    {"DEISMultistepScheduler", SchedulerKind::DEIS, true},
+    {"DDPMScheduler", SchedulerKind::DDPM, false},
 };
 
+const SchedulerClass& classOf(SchedulerKind kind) {
+    for (const auto& c : kClasses) {
+        if (c.kind == kind) return c;
+    }
+    throw std::invalid_argument("unknown scheduler kind");
+}
+
 }  // namespace
+
+void SchedulerChoice::applyTo(SchedulerConfig& config) const {
+    config.algorithmType = algorithmType;
+    config.useKarrasSigmas = supportsKarrasSigmas(kind) && (karras || config.useKarrasSigmas);
+}
+
+std::string schedulerClassName(SchedulerKind kind) { return std::string(classOf(kind).name); }
+
+bool supportsKarrasSigmas(SchedulerKind kind) { return classOf(kind).karrasSigmas; }
+
+std::string samplerInfotextName(SchedulerKind kind, const SchedulerConfig& config) {
+    const auto cls = classOf(kind).name;
+    // An algorithm the table has no entry for is the class's default spelled out ("dpmsolver++").
+    for (const std::string_view algorithm : {std::string_view(config.algorithmType), std::string_view()}) {
+        if (const auto plain = findSampler(cls, algorithm, false)) {
+            return a1111SamplerName(plain->a1111.empty() ? cls : plain->a1111, config.useKarrasSigmas);
+        }
+    }
+    return std::string(cls);
+}
 
 SchedulerChoice parseSchedulerName(const std::string& name) {
     if (const auto entry = findSamplerName(name)) {
         for (const auto& c : kClasses) {
-            if (c.name == entry->diffusersClass) return {c.kind, entry->karras};
+            if (c.name == entry->diffusersClass) return {c.kind, entry->karras, std::string(entry->algorithmType)};
         }
     }
     std::string list;
@@ -130,7 +219,7 @@ std::vector<std::string> schedulerNames() {
     for (const auto& n : kSamplerNames) {
         const bool implemented = std::any_of(std::begin(kClasses), std::end(kClasses),
                                              [&](const SchedulerClass& c) { return c.name == n.diffusersClass; });
-        if (implemented) out.emplace_back(n.a1111);
+        if (implemented && !n.a1111.empty()) out.emplace_back(n.a1111);
     }
     return out;
 }
@@ -138,10 +227,17 @@ std::vector<std::string> schedulerNames() {
 }  // namespace easel::inference
 
 #include "inference/schedulers/ddim.h"
+#include "inference/schedulers/ddpm.h"
+#include "inference/schedulers/deis_multistep.h"
 #include "inference/schedulers/dpm_solver_multistep.h"
+#include "inference/schedulers/dpm_solver_singlestep.h"
 #include "inference/schedulers/euler_discrete.h"
 #include "inference/schedulers/heun_discrete.h"
+#include "inference/schedulers/k_dpm_2_discrete.h"
 #include "inference/schedulers/lcm.h"
+#include "inference/schedulers/lms_discrete.h"
+#include "inference/schedulers/pndm.h"
+#include "inference/schedulers/unipc_multistep.h"
 
 namespace easel::inference {
 
@@ -159,6 +255,22 @@ std::unique_ptr<Scheduler> makeScheduler(SchedulerKind kind, SchedulerConfig con
             return std::make_unique<LCMScheduler>(std::move(config));
         case SchedulerKind::Heun:
             return std::make_unique<HeunDiscreteScheduler>(std::move(config));
+        case SchedulerKind::PNDM:
+            return std::make_unique<PNDMScheduler>(std::move(config));
+        case SchedulerKind::LMS:
+            return std::make_unique<LMSDiscreteScheduler>(std::move(config));
+        case SchedulerKind::KDPM2:
+            return std::make_unique<KDPM2DiscreteScheduler>(std::move(config), false);
+        case SchedulerKind::KDPM2Ancestral:
+            return std::make_unique<KDPM2DiscreteScheduler>(std::move(config), true);
+        case SchedulerKind::DPMSolverSinglestep:
+            return std::make_unique<DPMSolverSinglestepScheduler>(std::move(config));
+        case SchedulerKind::UniPC:
+            return std::make_unique<UniPCMultistepScheduler>(std::move(config));
+        case SchedulerKind::DEIS:
+            return std::make_unique<DEISMultistepScheduler>(std::move(config));
+        case SchedulerKind::DDPM:
+            return std::make_unique<DDPMScheduler>(std::move(config));
     }
     throw std::invalid_argument("unknown scheduler kind");
 }

@@ -29,6 +29,16 @@ struct SchedulerConfig {
     bool useKarrasSigmas = false;
     int originalInferenceSteps = 50;  // LCM
     double timestepScaling = 10.0;    // LCM
+    // The DPM-Solver family, UniPC and DEIS, in diffusers' spelling. algorithmType: "dpmsolver++" or
+    // "sde-dpmsolver++" (DPM++ 2M SDE) for DPMSolverMultistepScheduler, "dpmsolver++" for the
+    // singlestep one, "deis" for DEIS; solverType: "midpoint" (DPM-Solver), "bh2" (UniPC), "logrho"
+    // (DEIS). Empty: the class's default. Other values, and solver orders other than 1 and 2, are
+    // refused with std::invalid_argument when the scheduler is made.
+    std::string algorithmType;
+    std::string solverType;
+    int solverOrder = 2;
+    bool lowerOrderFinal = true;
+    bool skipPrkSteps = true;  // PNDM: only the PLMS form that SD's scheduler_config.json selects
 };
 
 // Draws the noise that ancestral samplers add at a step; tests substitute stored noise.
@@ -45,7 +55,8 @@ public:
     virtual int order() const { return 1; }
     // Model timesteps (float; fractional for Euler/Karras), one per model evaluation.
     const std::vector<float>& timesteps() const { return m_timesteps; }
-    // Sigmas for the sigma-space samplers (empty for DDIM/LCM).
+    // Sigmas for the sigma-space samplers (empty for DDIM, LCM, PNDM, DDPM); diffusers' table, which
+    // for the DPM-Solver family, UniPC and DEIS has one entry more than timesteps().
     const std::vector<float>& sigmas() const { return m_sigmas; }
     virtual float initNoiseSigma() const { return 1.0f; }
     virtual torch::Tensor scaleModelInput(const torch::Tensor& sample, int stepIndex) const;
@@ -67,17 +78,46 @@ protected:
     torch::Tensor m_predOriginal;
 };
 
-enum class SchedulerKind { Euler, EulerAncestral, DDIM, DPMPP2M, LCM, Heun };
+// One per diffusers class; DPMPP2M is DPMSolverMultistepScheduler, whose SchedulerConfig::algorithmType
+// selects DPM++ 2M or DPM++ 2M SDE.
+enum class SchedulerKind {
+    Euler,
+    EulerAncestral,
+    DDIM,
+    DPMPP2M,
+    LCM,
+    Heun,
+    PNDM,
+    LMS,
+    KDPM2,
+    KDPM2Ancestral,
+    DPMSolverSinglestep,
+    UniPC,
+    DEIS,
+    DDPM
+};
 
 // Parses the diffusers class names (EulerDiscreteScheduler, DPMSolverMultistepScheduler, ...) and
-// the A1111 names ("Euler a", "DPM++ 2M Karras", ...). A1111 "Karras" names set useKarrasSigmas.
-// Throws std::invalid_argument listing the accepted names.
+// the A1111 names ("Euler a", "DPM++ 2M SDE Karras", ...), all from common/sampler_names.h. A1111
+// "Karras" names set karras; "DPM++ 2M SDE" sets algorithmType. Throws std::invalid_argument listing
+// the accepted names.
 struct SchedulerChoice {
-    SchedulerKind kind;
+    SchedulerKind kind = SchedulerKind::Euler;
     bool karras = false;
+    std::string algorithmType;  // SchedulerConfig::algorithmType; empty: the class's default
+
+    // The choice's algorithm and Karras flag written into a config (the rest of it is kept).
+    void applyTo(SchedulerConfig& config) const;
 };
 SchedulerChoice parseSchedulerName(const std::string& name);
 std::vector<std::string> schedulerNames();
+// The diffusers class name of a kind.
+std::string schedulerClassName(SchedulerKind kind);
+// The A1111 name of what a kind and config run, for the PNG infotext ("DPM++ 2M SDE Karras"; the
+// class name where A1111 has none).
+std::string samplerInfotextName(SchedulerKind kind, const SchedulerConfig& config);
+// Whether the diffusers class has use_karras_sigmas (others ignore the flag).
+bool supportsKarrasSigmas(SchedulerKind kind);
 
 std::unique_ptr<Scheduler> makeScheduler(SchedulerKind kind, SchedulerConfig config);
 
@@ -89,5 +129,23 @@ double interpolate(const std::vector<double>& values, double t);
 std::vector<double> karrasSigmas(double sigmaMin, double sigmaMax, int n, double rho = 7.0);
 double sigmaToT(double sigma, const std::vector<double>& logSigmas);
 std::vector<double> spacedTimesteps(TimestepSpacing spacing, int numTrain, int n, int stepsOffset);
+// The integer timesteps of the DPM-Solver family, UniPC and DEIS: spacing over n + 1 points with the
+// last one dropped (linspace: round(linspace(0, T - 1, n + 1))[::-1][:-1]).
+std::vector<double> solverTimesteps(TimestepSpacing spacing, int numTrain, int n, int stepsOffset);
+// Their schedule for the scheduler's config: those timesteps with the sigmas interpolated there,
+// or Karras sigmas with the rounded inverse map as timesteps. Sigmas in float32, without the final one.
+struct SolverSchedule {
+    std::vector<double> timesteps;
+    std::vector<float> sigmas;
+};
+SolverSchedule solverSchedule(const Scheduler& scheduler, TimestepSpacing spacing, int n);
+// VP coefficients of a sigma-space noise level, in float32 as diffusers computes them:
+// alpha_t = 1/sqrt(sigma^2+1), sigma_t = sigma alpha_t, lambda = log(alpha_t) - log(sigma_t).
+struct AlphaSigma {
+    float alpha, sigma, lambda;
+};
+AlphaSigma alphaSigma(float sigma);
+// Throws std::invalid_argument naming the scheduler and option when ok is false.
+void requireOption(bool ok, const std::string& scheduler, const std::string& what);
 
 }  // namespace easel::inference

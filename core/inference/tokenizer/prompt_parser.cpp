@@ -186,29 +186,51 @@ std::vector<PromptFragment> parsePromptAttention(std::string_view prompt) {
     return result;
 }
 
-WeightedPrompt tokenizeWeighted(const CLIPTokenizer& tokenizer, std::string_view prompt, int padId) {
+WeightedPrompt tokenizeWeighted(const CLIPTokenizer& tokenizer, std::string_view prompt, int padId,
+                                const EmbeddingTriggers* triggers) {
     WeightedPrompt result;
     std::vector<int> tokens;
     std::vector<float> weights;
+    std::vector<EmbeddingSlot> slots;
     const auto closeChunk = [&] {
         result.chunks.push_back(tokenizer.padToContext(tokens, padId));
         std::vector<float> chunkWeights(CLIPTokenizer::kContextLength, 1.0f);
         std::copy(weights.begin(), weights.end(), chunkWeights.begin() + 1);
         result.weights.push_back(std::move(chunkWeights));
+        result.embeddings.push_back(std::move(slots));
         tokens.clear();
         weights.clear();
+        slots.clear();
     };
+    constexpr auto kChunk = static_cast<std::size_t>(kPromptChunkTokens);
 
     for (const auto& fragment : parsePromptAttention(prompt)) {
         if (fragment.isBreak) {
             closeChunk();
             continue;
         }
-        // Each fragment is tokenized on its own, so "(red)car" gives the tokens of "red" and "car".
-        for (const int id : tokenizer.encode(fragment.text)) {
-            if (tokens.size() == static_cast<std::size_t>(kPromptChunkTokens)) closeChunk();
-            tokens.push_back(id);
-            weights.push_back(fragment.weight);
+        // Each fragment is tokenized on its own, so "(red)car" gives the tokens of "red" and "car"; a
+        // trigger word is matched within one fragment, as in A1111.
+        const std::vector<int> ids = tokenizer.encode(fragment.text);
+        for (std::size_t i = 0; i < ids.size();) {
+            if (tokens.size() == kChunk) closeChunk();
+            const auto match = triggers != nullptr ? triggers->matchAt(ids, i) : std::nullopt;
+            if (!match) {
+                tokens.push_back(ids[i++]);
+                weights.push_back(fragment.weight);
+                continue;
+            }
+            const auto& trigger = triggers->triggers()[static_cast<std::size_t>(match->trigger)];
+            const auto vectors = static_cast<std::size_t>(trigger.vectors);
+            // Keep an embedding in one chunk when it fits in one (A1111's tokenize_line).
+            if (!tokens.empty() && vectors <= kChunk && tokens.size() + vectors > kChunk) closeChunk();
+            for (std::size_t v = 0; v < vectors; ++v) {
+                if (tokens.size() == kChunk) closeChunk();
+                slots.push_back({static_cast<int>(tokens.size()) + 1, match->trigger, static_cast<int>(v)});
+                tokens.push_back(kEmbeddingPlaceholderId);
+                weights.push_back(fragment.weight);
+            }
+            i += static_cast<std::size_t>(match->length);
         }
     }
     // A chunk ended by a trailing BREAK is not followed by an empty one; an empty prompt still gets one.

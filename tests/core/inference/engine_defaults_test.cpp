@@ -7,32 +7,12 @@
 
 #include "inference/engine.h"
 #include "inference/loading/model_detection.h"
-#include "reference_vectors.h"
-#include "temp_dir.h"
+#include "reference_model_folder.h"
 
 using namespace easel::inference;
+using easel::testing::referenceModelFolder;
 
 namespace {
-
-// A folder whose model.json points at the reference single-file checkpoint, with the head counts the
-// weights cannot say and a word vocabulary small enough for its tiny text encoder.
-std::filesystem::path modelFolder(const easel::testing::TempDir& dir, const std::string& defaultScheduler) {
-    const auto cfg = easel::testing::referenceConfig();
-    const nlohmann::json sidecar = {
-        {"checkpoint", easel::testing::referenceFile(cfg["checkpoint"]["file"].get<std::string>()).string()},
-        {"unet_num_heads", cfg["unet"]["params"]["num_heads"].get<int>()},
-        {"text_num_heads", cfg["text_encoder"]["config"]["num_attention_heads"].get<int>()},
-        {"default_width", 32},
-        {"default_steps", 3},
-        {"default_scheduler", defaultScheduler},
-        {"tokenizer", {{"type", "easel-word"}, {"file", "tokenizer.json"}}}};
-    std::filesystem::create_directories(dir.path() / "tiny");
-    dir.write(
-        "tiny/tokenizer.json",
-        R"({"type": "easel-word", "vocab": ["<|startoftext|>", "<|endoftext|>", "<|unk|>", "a", "red", "circle"]})");
-    dir.write("tiny/model.json", sidecar.dump());
-    return dir.path() / "tiny";
-}
 
 GenerationRequest request(const std::string& scheduler) {
     GenerationRequest r;
@@ -45,7 +25,7 @@ GenerationRequest request(const std::string& scheduler) {
 TEST(EngineDefaults, RequestWithoutSchedulerRunsTheModelsDefault) {
     easel::testing::TempDir dir;
     Engine engine;
-    engine.loadModel(modelFolder(dir, "DDIM"));
+    engine.loadModel(referenceModelFolder(dir, "DDIM"));
     EXPECT_EQ(engine.model().defaultScheduler, "DDIM");
 
     const auto byDefault = engine.generate(request(""));
@@ -67,7 +47,7 @@ TEST(EngineDefaults, RequestWithoutSchedulerRunsTheModelsDefault) {
 TEST(EngineDefaults, PreviewsAreDecodedForSmallLatentsAndMappedForLargeOnes) {
     easel::testing::TempDir dir;
     Engine engine;
-    engine.loadModel(modelFolder(dir, "DDIM"));
+    engine.loadModel(referenceModelFolder(dir, "DDIM"));
     const int f = engine.model().sizeMultiple;
     for (const int latentSide : {4, 40}) {
         auto r = request("");
@@ -99,7 +79,7 @@ TEST(EngineDefaults, UnknownDefaultSchedulerIsRefusedAtLoad) {
     easel::testing::TempDir dir;
     Engine engine;
     try {
-        engine.loadModel(modelFolder(dir, "Warp Drive 3000"));
+        engine.loadModel(referenceModelFolder(dir, "Warp Drive 3000"));
         FAIL() << "loaded a model whose default scheduler does not exist";
     } catch (const ModelLoadError& e) {
         const std::string message = e.what();
