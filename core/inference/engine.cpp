@@ -124,9 +124,13 @@ struct Engine::Impl {
     std::optional<WordTokenizer> wordTokenizer;
     // LoRAs merged into `model` for the current request (made on first use; dropped with the model).
     std::optional<AdapterStack> adapters;
-    FileCache<Adapter> loraFiles;
+    // A LoRA file as opened once: the adapter and its A1111 short hash, renewed together when it changes.
+    struct LoraFile {
+        Adapter adapter;
+        std::string shortHash;
+    };
+    FileCache<LoraFile> loraFiles;
     FileCache<TextualInversion> embeddingFiles;
-    std::map<std::string, std::string> loraHashes;  // path -> short hash
 
     CLIPTokenizer clipTokenizerFor(const std::filesystem::path& checkpoint) const {
         std::vector<std::filesystem::path> candidates;
@@ -369,15 +373,17 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     for (const auto& l : r.loras) {
         if (!std::isfinite(l.textEncoderStrength) || !std::isfinite(l.unetStrength))
             throw GenerationError("the strength of LoRA '" + l.name + "' is not a number");
+        std::shared_ptr<const Impl::LoraFile> file;
         try {
-            loras.push_back({impl.loraFiles.get(l.path, [&] { return Adapter::open(l.path); }), l.unetStrength,
-                             l.textEncoderStrength});
+            file = impl.loraFiles.get(l.path, [&] {
+                return Impl::LoraFile{Adapter::open(l.path), loraShortHash(l.path)};
+            });
         } catch (const AdapterError& e) {
             throw GenerationError(e.what());
         }
-        auto& hash = impl.loraHashes[l.path.string()];
-        if (hash.empty()) hash = loraShortHash(l.path);
-        resolved.loraHashes.emplace_back(l.name, hash);
+        // The stack recognises an unchanged set by these objects; they live as long as the cached file.
+        loras.push_back({std::shared_ptr<const Adapter>(file, &file->adapter), l.unetStrength, l.textEncoderStrength});
+        resolved.loraHashes.emplace_back(l.name, file->shortHash);
         resolved.loraTags.push_back(formatLoraTag({l.name, l.textEncoderStrength, l.unetStrength}));
     }
     try {
