@@ -87,8 +87,7 @@ Response errorResponse(const ServiceError& e) {
     return r;
 }
 
-std::string bearerToken(const Request& req) {
-    const auto auth = req.header("Authorization");
+std::string bearerTokenOf(std::string_view auth) {
     constexpr std::string_view kPrefix = "Bearer ";
     if (auth.size() <= kPrefix.size()) return {};
     for (std::size_t i = 0; i < kPrefix.size(); ++i) {
@@ -96,17 +95,23 @@ std::string bearerToken(const Request& req) {
             return {};
         }
     }
-    auto token = auth.substr(kPrefix.size());
+    std::string token(auth.substr(kPrefix.size()));
     while (!token.empty() && token.back() == ' ') token.pop_back();
     return token;
+}
+
+std::string bearerToken(const Request& req) { return bearerTokenOf(req.header("Authorization")); }
+
+std::string headerCredential(std::string_view authorization, std::string_view apiKeyHeader) {
+    auto token = bearerTokenOf(authorization);
+    return token.empty() ? std::string(apiKeyHeader) : token;
 }
 
 std::string apiKeyFrom(const Request& req, const nlohmann::json& body) {
     if (const auto it = body.find("key"); it != body.end() && it->is_string() && !it->get<std::string>().empty()) {
         return it->get<std::string>();
     }
-    if (auto token = bearerToken(req); !token.empty()) return token;
-    return req.header("X-API-Key");
+    return headerCredential(req.header("Authorization"), req.header("X-API-Key"));
 }
 
 std::optional<std::string> FieldReader::string(const std::string& name, std::size_t maxLength) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/service_error.h"
 #include "server/http_types.h"
@@ -23,7 +24,10 @@ int httpStatus(ErrorCode code);
 Response errorResponse(const ServiceError& e);
 
 // "Authorization: Bearer X" -> X, else "".
+std::string bearerTokenOf(std::string_view authorization);
 std::string bearerToken(const Request& req);
+// A key or token sent in a header: the Bearer token, else the X-API-Key value.
+std::string headerCredential(std::string_view authorization, std::string_view apiKeyHeader);
 // The API key from (in order) the body's "key", "Authorization: Bearer", or "X-API-Key".
 std::string apiKeyFrom(const Request& req, const nlohmann::json& body);
 

@@ -96,22 +96,14 @@ struct Shared {
     }
 };
 
-// The API key or session token a client sent in a header (the hosted API's SDKs put the key in the JSON
-// body instead, which cannot be read before the body).
-std::string headerCredential(const http::request_parser<http::string_body>::value_type& req) {
-    const auto auth = req[http::field::authorization];
-    if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "Bearer ")) return std::string(auth.substr(7));
-    return std::string(req["X-API-Key"]);
-}
-
 Response busy(std::string message, int retryAfterSeconds) {
     auto r = Response::error(503, message);
     r.headers["Retry-After"] = std::to_string(retryAfterSeconds);
     return r;
 }
 
-Response dispatchToHandler(const Router& router, Request& req) {
-    auto match = router.match(req.method, req.path);
+// `match` is the router's answer for the request's method and path, found once when its header arrived.
+Response dispatchToHandler(Router::Match match, Request& req) {
     if (match.route == nullptr) {
         if (match.pathKnown) {
             auto r = Response::error(405, "method " + req.method + " is not allowed on " + req.path);
@@ -192,16 +184,14 @@ private:
         auto& req = m_parser->get();
         const std::string target(req.target());
         const auto q = target.find('?');
-        const auto match =
-            m_shared.router.match(std::string(req.method_string()), percentDecode(target.substr(0, q), false));
-        m_inline = match.route != nullptr && match.route->runsInline;
-        if (m_overflow && !m_inline) {
+        m_match = m_shared.router.match(std::string(req.method_string()), percentDecode(target.substr(0, q), false));
+        if (m_overflow && !runsInline()) {
             return send(busy("the server is at its limit of " + std::to_string(m_shared.options.maxConnections) +
                                  " connections; retry shortly",
                              1),
                         false);
         }
-        const std::size_t limit = match.route != nullptr ? match.route->bodyLimit : Router::kDefaultBodyLimit;
+        const std::size_t limit = m_match.route != nullptr ? m_match.route->bodyLimit : Router::kDefaultBodyLimit;
         const auto length = m_parser->content_length();
         if (length && *length > limit) {
             return sendError(413,
@@ -216,7 +206,9 @@ private:
         // A large body costs memory and parse time before the key inside it can be checked. A key in a
         // header is checked first (on a worker: it reads the database); without one, only a few such
         // bodies are read at a time.
-        const auto credential = headerCredential(req);
+        // (The hosted API's SDKs put the key in the JSON body instead, which cannot be read before the body.)
+        const auto view = [](beast::string_view v) { return std::string_view(v.data(), v.size()); };
+        const auto credential = headerCredential(view(req[http::field::authorization]), view(req["X-API-Key"]));
         if (!credential.empty() && m_shared.router.credentialCheck()) {
             net::post(m_shared.workers, [self = shared_from_this(), credential] {
                 bool valid = false;
@@ -262,6 +254,9 @@ private:
         readBody();
     }
 
+    // The current request's route runs on this I/O thread (Router::addInline).
+    bool runsInline() const { return m_match.route != nullptr && m_match.route->runsInline; }
+
     void releaseLargeBodySlot() {
         if (m_holdsLargeBodySlot) m_shared.anonymousLarge.fetch_sub(1);
         m_holdsLargeBodySlot = false;
@@ -293,7 +288,7 @@ private:
         const bool keepAlive = beastReq.keep_alive();
         const unsigned version = beastReq.version();
         const bool head = req->method == "HEAD";
-        if (m_inline) return write(dispatchToHandler(m_shared.router, *req), keepAlive, version, head);
+        if (runsInline()) return write(dispatchToHandler(std::move(m_match), *req), keepAlive, version, head);
         if (m_shared.queued.fetch_add(1) >= m_shared.options.maxQueuedRequests) {
             m_shared.queued.fetch_sub(1);
             return write(busy("the server is busy: " + std::to_string(m_shared.options.maxQueuedRequests) +
@@ -301,12 +296,14 @@ private:
                               1),
                          keepAlive, version, head);
         }
-        net::post(m_shared.workers, [self = shared_from_this(), req, keepAlive, version, head] {
-            self->m_shared.queued.fetch_sub(1);
-            auto response = std::make_shared<Response>(dispatchToHandler(self->m_shared.router, *req));
-            net::post(self->m_stream.get_executor(),
-                      [self, response, keepAlive, version, head] { self->write(*response, keepAlive, version, head); });
-        });
+        net::post(m_shared.workers,
+                  [self = shared_from_this(), req, match = std::move(m_match), keepAlive, version, head]() mutable {
+                      self->m_shared.queued.fetch_sub(1);
+                      auto response = std::make_shared<Response>(dispatchToHandler(std::move(match), *req));
+                      net::post(self->m_stream.get_executor(), [self, response, keepAlive, version, head] {
+                          self->write(*response, keepAlive, version, head);
+                      });
+                  });
     }
 
     void sendError(int status, const std::string& message, bool keepAlive) {
@@ -362,7 +359,7 @@ private:
     std::string m_ip;     // the TCP peer
     std::string m_group;  // its per-address counter; empty for a trusted proxy
     bool m_overflow = false;
-    bool m_inline = false;  // the current request's route runs on this thread
+    Router::Match m_match;  // the current request's route, from its header
     bool m_holdsLargeBodySlot = false;
 };
 
