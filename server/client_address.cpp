@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/text.h"
+
 namespace easel::server {
 namespace {
 
@@ -15,17 +17,11 @@ struct Parsed {
     std::array<unsigned char, 16> bytes{};
 };
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 // An IPv4 or IPv6 address in text form; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes the IPv4 address,
 // so that one client is one client whichever way the socket reports it. Brackets ("[::1]") are
 // accepted, as some proxies write them.
 std::optional<Parsed> parseAddress(std::string_view text) {
-    text = trim(text);
+    text = trimBlanks(text);
     if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
     if (text.empty() || text.size() > 45) return std::nullopt;
     const std::string s(text);
@@ -61,7 +57,7 @@ bool samePrefix(const unsigned char* a, const unsigned char* b, int bits) {
 }  // namespace
 
 std::optional<CidrBlock> CidrBlock::parse(std::string_view text) {
-    text = trim(text);
+    text = trimBlanks(text);
     const auto slash = text.find('/');
     const auto address = parseAddress(text.substr(0, slash));
     if (!address) return std::nullopt;
@@ -97,19 +93,15 @@ std::string CidrBlock::text() const {
 
 std::vector<CidrBlock> parseCidrList(std::string_view list) {
     std::vector<CidrBlock> out;
-    while (!list.empty()) {
-        const auto comma = list.find(',');
-        const auto entry = trim(list.substr(0, comma));
-        if (!entry.empty()) {
-            const auto block = CidrBlock::parse(entry);
-            if (!block) {
-                throw std::invalid_argument("'" + std::string(entry) +
-                                            "' is not an address block (write e.g. 10.0.0.0/8 or 2001:db8::/32)");
-            }
-            out.push_back(*block);
+    for (const auto piece : splitOn(list, ',')) {
+        const auto entry = trimBlanks(piece);
+        if (entry.empty()) continue;
+        const auto block = CidrBlock::parse(entry);
+        if (!block) {
+            throw std::invalid_argument("'" + std::string(entry) +
+                                        "' is not an address block (write e.g. 10.0.0.0/8 or 2001:db8::/32)");
         }
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
+        out.push_back(*block);
     }
     return out;
 }
@@ -124,7 +116,7 @@ std::string resolveClientAddress(const std::string& peer, std::string_view forwa
     std::string client = peer;
     while (!forwardedFor.empty()) {
         const auto comma = forwardedFor.rfind(',');
-        const auto entry = trim(comma == std::string_view::npos ? forwardedFor : forwardedFor.substr(comma + 1));
+        const auto entry = trimBlanks(comma == std::string_view::npos ? forwardedFor : forwardedFor.substr(comma + 1));
         forwardedFor = comma == std::string_view::npos ? std::string_view() : forwardedFor.substr(0, comma);
         const auto parsed = parseAddress(entry);
         if (!parsed) break;  // garbage: the last trusted hop is all that is known

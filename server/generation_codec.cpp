@@ -2,6 +2,7 @@
 
 #include "common/base64.h"
 #include "common/lora_tags.h"
+#include "common/text.h"
 #include "net/http_client.h"
 #include "server/api_support.h"
 
@@ -84,28 +85,20 @@ std::vector<std::string> idList(FieldReader& r, const std::string& name) {
     std::vector<std::string> out;
     const auto it = r.body.find(name);
     if (it == r.body.end() || it->is_null()) return out;
-    std::vector<std::string> raw;
+    auto add = [&](std::string_view id) {
+        if (const auto trimmed = trimBlanks(id); !trimmed.empty()) out.emplace_back(trimmed);
+    };
     if (it->is_array()) {
         for (const auto& v : *it) {
             if (!v.is_string()) {
                 r.errors[name].push_back("must be a string or a list of strings");
+                out.clear();
                 return out;
             }
-            raw.push_back(v.get<std::string>());
+            add(v.get<std::string>());
         }
     } else if (const auto text = r.string(name, 2000)) {
-        std::string_view rest = *text;
-        while (true) {
-            const auto comma = rest.find(',');
-            raw.emplace_back(rest.substr(0, comma));
-            if (comma == std::string_view::npos) break;
-            rest.remove_prefix(comma + 1);
-        }
-    }
-    for (auto& id : raw) {
-        const auto first = id.find_first_not_of(" \t");
-        if (first == std::string::npos) continue;
-        out.push_back(id.substr(first, id.find_last_not_of(" \t") - first + 1));
+        for (const auto piece : splitOn(*text, ',')) add(piece);
     }
     return out;
 }

@@ -5,16 +5,14 @@
 #include <sstream>
 #include <vector>
 
+#include "common/text.h"
+
 namespace easel {
 namespace {
 
 constexpr std::string_view kNegativePrefix = "Negative prompt: ";
 
-std::string trimmed(const std::string& s) {
-    const auto first = s.find_first_not_of(" \t");
-    if (first == std::string::npos) return {};
-    return s.substr(first, s.find_last_not_of(" \t") - first + 1);
-}
+std::string trimmed(const std::string& s) { return std::string(trimBlanks(s)); }
 
 // "Steps: 20, Sampler: Euler a, Lora hashes: \"a: 1, b: 2\"" -> key/value pairs.
 std::map<std::string, std::string> parseFields(const std::string& line) {

@@ -4,17 +4,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/text.h"
+
 namespace easel {
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 std::optional<double> number(std::string_view s) {
-    s = trim(s);
+    s = trimBlanks(s);
     if (s.empty()) return std::nullopt;
     double v = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -22,36 +18,25 @@ std::optional<double> number(std::string_view s) {
     return v;
 }
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-    std::vector<std::string_view> out;
-    while (true) {
-        const auto at = s.find(sep);
-        out.push_back(s.substr(0, at));
-        if (at == std::string_view::npos) break;
-        s.remove_prefix(at + 1);
-    }
-    return out;
-}
-
 // "<lora:name:...>" without the angle brackets; the kind ("lora" / "lyco") already checked.
 std::optional<LoraTag> parseTag(std::string_view body, std::string& error) {
-    auto parts = split(body, ':');
+    auto parts = splitOn(body, ':');
     parts.erase(parts.begin());  // the kind
     LoraTag tag;
-    tag.name = std::string(trim(parts.front()));
+    tag.name = std::string(trimBlanks(parts.front()));
     if (tag.name.empty()) {
         error = "a LoRA tag needs a name";
         return std::nullopt;
     }
     std::vector<std::string_view> positional;
     for (std::size_t i = 1; i < parts.size(); ++i) {
-        const auto part = trim(parts[i]);
+        const auto part = trimBlanks(parts[i]);
         const auto eq = part.find('=');
         if (eq == std::string_view::npos) {
             positional.push_back(part);
             continue;
         }
-        const auto key = trim(part.substr(0, eq));
+        const auto key = trimBlanks(part.substr(0, eq));
         const auto value = number(part.substr(eq + 1));
         if (!value || (key != "te" && key != "unet")) {
             error = "'" + std::string(part) + "' is not te=NUMBER or unet=NUMBER";
@@ -99,7 +84,7 @@ PromptWithoutTags extractLoraTags(std::string_view prompt) {
         const auto close = prompt.find('>', open);
         if (close == std::string_view::npos) break;
         const auto body = prompt.substr(open + 1, close - open - 1);
-        const auto kind = trim(body.substr(0, body.find(':')));
+        const auto kind = trimBlanks(body.substr(0, body.find(':')));
         if ((kind != "lora" && kind != "lyco") || body.find(':') == std::string_view::npos) {
             appendCollapsing(result.prompt, prompt.substr(pos, close + 1 - pos));  // not ours: kept
             pos = close + 1;
@@ -140,7 +125,7 @@ std::string formatLoraTag(const LoraTag& tag) {
 
 std::optional<std::vector<double>> parseStrengthList(std::string_view text) {
     std::vector<double> out;
-    for (const auto part : split(text, ',')) {
+    for (const auto part : splitOn(text, ',')) {
         const auto value = number(part);
         if (!value) return std::nullopt;
         out.push_back(*value);

@@ -17,22 +17,47 @@
 namespace easel::testing {
 namespace {
 
+// The server as easel-server runs it: the built-in model behind the registry, the backend and HTTP on
+// an ephemeral loopback port.
+struct BuiltinServer {
+    // Loaded before the registry, backend and router that describe it are made.
+    struct LoadedEngine : inference::Engine {
+        LoadedEngine() { loadModel(builtinModelDir()); }
+    };
+
+    BuiltinServer() {
+        backend.start();
+        http.start();
+    }
+    ~BuiltinServer() {
+        http.stop();
+        backend.stop();
+    }
+    static app::BackendConfig configIn(const TempDir& dir) {
+        app::BackendConfig config;
+        config.dataDir = dir.path() / "data";
+        config.passwordCost = accounts::PasswordCost::fastForTests();
+        return config;
+    }
+    static server::HttpServerOptions ephemeralPort() {
+        server::HttpServerOptions o;
+        o.port = 0;
+        return o;
+    }
+
+    TempDir dir;
+    LoadedEngine engine;
+    models::ModelRegistry generator{engine};
+    app::Backend backend{configIn(dir), generator};
+    server::HttpServer http{ephemeralPort(), backend.makeRouter("test", "cpu")};
+};
+
 TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters) {
     ASSERT_TRUE(std::filesystem::exists(builtinModelDir() / "model.json"))
         << "no built-in model at " << builtinModelDir() << " (it is committed: restore it with git)";
-    TempDir dir;
-    inference::Engine engine;
-    engine.loadModel(builtinModelDir());
-    models::ModelRegistry generator(engine);
-    app::BackendConfig config;
-    config.dataDir = dir.path() / "data";
-    config.passwordCost = accounts::PasswordCost::fastForTests();
-    app::Backend backend(config, generator);
-    backend.start();
-    server::HttpServerOptions o;
-    o.port = 0;
-    server::HttpServer http(o, backend.makeRouter("test", "cpu"));
-    http.start();
+    BuiltinServer server;
+    auto& http = server.http;
+    auto& engine = server.engine;
 
     const auto signup =
         postJson(http.port(), "/api/v1/auth/signup", {{"email", "a@example.com"}, {"password", "correct horse"}});
@@ -112,19 +137,10 @@ void writeBuiltinLora(const std::filesystem::path& path) {
 }
 
 TEST(BuiltinModelServer, ALoraChangesThePictureAndTheNextRequestWithoutItIsTheBaseAgain) {
-    TempDir dir;
-    inference::Engine engine;
-    engine.loadModel(builtinModelDir());
-    models::ModelRegistry generator(engine);
-    app::BackendConfig config;
-    config.dataDir = dir.path() / "data";
-    config.passwordCost = accounts::PasswordCost::fastForTests();
-    app::Backend backend(config, generator);
-    backend.start();
-    server::HttpServerOptions o;
-    o.port = 0;
-    server::HttpServer http(o, backend.makeRouter("test", "cpu"));
-    http.start();
+    BuiltinServer server;
+    auto& http = server.http;
+    auto& backend = server.backend;
+    const auto& dir = server.dir;
     const std::string admin =
         backend.accounts().createUser("root@example.com", "correct horse", "premium", true).apiKey;
     const auto generate = [&](const nlohmann::json& extra) {
@@ -177,8 +193,6 @@ TEST(BuiltinModelServer, ALoraChangesThePictureAndTheNextRequestWithoutItIsTheBa
     const auto unknown = postJson(http.port(), "/api/v6/images/text2img",
                                   {{"key", admin}, {"prompt", "a red square"}, {"lora_model", "nope"}});
     EXPECT_EQ(unknown.status, 400) << unknown.body;
-    http.stop();
-    backend.stop();
 }
 
 }  // namespace

@@ -14,12 +14,7 @@ float logRhoIntegral(float t, float b, float c) {
 }  // namespace
 
 DEISMultistepScheduler::DEISMultistepScheduler(SchedulerConfig config) : Scheduler(std::move(config)) {
-    const auto& c = m_config;
-    const std::string name = "DEISMultistepScheduler";
-    requireOption(c.algorithmType.empty() || c.algorithmType == "deis", name,
-                  "algorithm_type '" + c.algorithmType + "'");
-    requireOption(c.solverType.empty() || c.solverType == "logrho", name, "solver_type '" + c.solverType + "'");
-    requireOption(c.solverOrder == 1 || c.solverOrder == 2, name, "solver_order " + std::to_string(c.solverOrder));
+    requireSolverOptions(m_config, "DEISMultistepScheduler", {"deis"}, {"logrho"});
 }
 
 void DEISMultistepScheduler::setTimesteps(int n) {

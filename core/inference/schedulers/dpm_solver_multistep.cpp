@@ -5,13 +5,8 @@
 namespace easel::inference {
 
 DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(SchedulerConfig config) : Scheduler(std::move(config)) {
-    const auto& c = m_config;
-    const std::string name = "DPMSolverMultistepScheduler";
-    requireOption(c.algorithmType.empty() || c.algorithmType == "dpmsolver++" || c.algorithmType == "sde-dpmsolver++",
-                  name, "algorithm_type '" + c.algorithmType + "'");
-    requireOption(c.solverType.empty() || c.solverType == "midpoint", name, "solver_type '" + c.solverType + "'");
-    requireOption(c.solverOrder == 1 || c.solverOrder == 2, name, "solver_order " + std::to_string(c.solverOrder));
-    m_sde = c.algorithmType == "sde-dpmsolver++";
+    requireSolverOptions(m_config, "DPMSolverMultistepScheduler", {"dpmsolver++", "sde-dpmsolver++"}, {"midpoint"});
+    m_sde = m_config.algorithmType == "sde-dpmsolver++";
 }
 
 void DPMSolverMultistepScheduler::setTimesteps(int n) {

@@ -5,12 +5,7 @@
 namespace easel::inference {
 
 DPMSolverSinglestepScheduler::DPMSolverSinglestepScheduler(SchedulerConfig config) : Scheduler(std::move(config)) {
-    const auto& c = m_config;
-    const std::string name = "DPMSolverSinglestepScheduler";
-    requireOption(c.algorithmType.empty() || c.algorithmType == "dpmsolver++", name,
-                  "algorithm_type '" + c.algorithmType + "'");
-    requireOption(c.solverType.empty() || c.solverType == "midpoint", name, "solver_type '" + c.solverType + "'");
-    requireOption(c.solverOrder == 1 || c.solverOrder == 2, name, "solver_order " + std::to_string(c.solverOrder));
+    requireSolverOptions(m_config, "DPMSolverSinglestepScheduler", {"dpmsolver++"}, {"midpoint"});
 }
 
 void DPMSolverSinglestepScheduler::setTimesteps(int n) {

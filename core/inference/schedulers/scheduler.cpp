@@ -146,6 +146,17 @@ void requireOption(bool ok, const std::string& scheduler, const std::string& wha
     if (!ok) throw std::invalid_argument(scheduler + ": " + what + " is not supported");
 }
 
+void requireSolverOptions(const SchedulerConfig& c, const std::string& scheduler,
+                          std::initializer_list<std::string_view> algorithms,
+                          std::initializer_list<std::string_view> solverTypes) {
+    const auto allowed = [](const std::string& value, std::initializer_list<std::string_view> list) {
+        return value.empty() || list.size() == 0 || std::find(list.begin(), list.end(), value) != list.end();
+    };
+    requireOption(allowed(c.algorithmType, algorithms), scheduler, "algorithm_type '" + c.algorithmType + "'");
+    requireOption(allowed(c.solverType, solverTypes), scheduler, "solver_type '" + c.solverType + "'");
+    requireOption(c.solverOrder == 1 || c.solverOrder == 2, scheduler, "solver_order " + std::to_string(c.solverOrder));
+}
+
 namespace {
 
 // The algorithm behind each diffusers class name; both spellings of a name come from the one table

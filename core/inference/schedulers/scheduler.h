@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "inference/models/model_configs.h"
@@ -147,5 +149,10 @@ struct AlphaSigma {
 AlphaSigma alphaSigma(float sigma);
 // Throws std::invalid_argument naming the scheduler and option when ok is false.
 void requireOption(bool ok, const std::string& scheduler, const std::string& what);
+// The options of the multistep solver family that Easel runs: algorithm_type among `algorithms` and
+// solver_type among `solverTypes` (unset is always fine; an empty list takes any), solver_order 1 or 2.
+void requireSolverOptions(const SchedulerConfig& config, const std::string& scheduler,
+                          std::initializer_list<std::string_view> algorithms,
+                          std::initializer_list<std::string_view> solverTypes);
 
 }  // namespace easel::inference

@@ -50,12 +50,9 @@ std::array<float, 2> solve2(float r, float b0, float b1) {
 }  // namespace
 
 UniPCMultistepScheduler::UniPCMultistepScheduler(SchedulerConfig config) : Scheduler(std::move(config)) {
-    const auto& c = m_config;
-    const std::string name = "UniPCMultistepScheduler";
-    requireOption(c.solverType.empty() || c.solverType == "bh2" || c.solverType == "bh1", name,
-                  "solver_type '" + c.solverType + "'");
-    requireOption(c.solverOrder == 1 || c.solverOrder == 2, name, "solver_order " + std::to_string(c.solverOrder));
-    m_bh2 = c.solverType != "bh1";
+    // UniPC has no algorithm_type (predict_x0 decides what it predicts): none is checked.
+    requireSolverOptions(m_config, "UniPCMultistepScheduler", {}, {"bh2", "bh1"});
+    m_bh2 = m_config.solverType != "bh1";
 }
 
 void UniPCMultistepScheduler::setTimesteps(int n) {
