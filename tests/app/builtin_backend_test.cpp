@@ -105,10 +105,10 @@ TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters
 
 // A kohya-format LoRA for the built-in model: rank 4 on the mid block's cross-attention key and its
 // proj_in (a 1x1 conv), with a scalar alpha, as sd-scripts writes them. Deterministic values.
-void writeBuiltinLora(const std::filesystem::path& path) {
+void writeBuiltinLora(const std::filesystem::path& path, std::uint32_t seed = 99) {
     std::vector<std::vector<float>> storage;
     std::vector<inference::TensorToWrite> tensors;
-    std::uint32_t x = 99;
+    std::uint32_t x = seed;
     auto add = [&](const std::string& name, std::vector<std::int64_t> shape, float scale) {
         std::int64_t n = 1;
         for (auto d : shape) n *= d;
@@ -193,6 +193,36 @@ TEST(BuiltinModelServer, ALoraChangesThePictureAndTheNextRequestWithoutItIsTheBa
     const auto unknown = postJson(http.port(), "/api/v6/images/text2img",
                                   {{"key", admin}, {"prompt", "a red square"}, {"lora_model", "nope"}});
     EXPECT_EQ(unknown.status, 400) << unknown.body;
+}
+
+TEST(BuiltinModelEngine, ALoraFileReplacedOnDiskIsReadAgainWithItsNewHash) {
+    TempDir dir;
+    inference::Engine engine;
+    engine.loadModel(builtinModelDir());
+    const auto file = dir.path() / "boxy.safetensors";
+    writeBuiltinLora(file, 99);
+    inference::GenerationRequest r;
+    r.prompt = "a large red square at the top left on a white background";
+    r.width = r.height = 64;
+    r.steps = 8;
+    r.seed = 5;
+    r.loras = {{"boxy", file, 0.9, 0.9}};
+    const auto hashIn = [](const std::string& infotext) {
+        const auto at = infotext.find("Lora hashes: \"boxy: ");
+        return at == std::string::npos ? std::string() : infotext.substr(at + 20, 12);
+    };
+    const auto first = engine.generate(r);
+    const auto firstHash = hashIn(first.infotexts[0]);
+    ASSERT_EQ(firstHash.size(), 12u) << first.infotexts[0];
+    EXPECT_EQ(engine.generate(r).images[0].rgb, first.images[0].rgb);  // the same file: the same picture
+
+    writeBuiltinLora(file, 12345);  // other weights under the same name
+    std::filesystem::last_write_time(file, std::filesystem::last_write_time(file) + std::chrono::seconds(2));
+    const auto second = engine.generate(r);
+    EXPECT_NE(second.images[0].rgb, first.images[0].rgb);
+    const auto secondHash = hashIn(second.infotexts[0]);
+    EXPECT_EQ(secondHash.size(), 12u);
+    EXPECT_NE(secondHash, firstHash);
 }
 
 }  // namespace

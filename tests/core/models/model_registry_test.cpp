@@ -6,13 +6,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/service_error.h"
 #include "inference/engine.h"
 #include "reference_dir.h"
+#include "temp_dir.h"
 
 namespace easel::testing {
 namespace {
@@ -96,6 +101,58 @@ TEST(ModelRegistry, TheTableAnswersWhileAModelLoads) {
     EXPECT_EQ(registry.loadedCount(), 1u);
     EXPECT_EQ(loads.load(), 3);
     EXPECT_FALSE(registry.checkScheduler("Euler a").has_value());
+}
+
+}  // namespace
+}  // namespace easel::testing
+
+namespace easel::testing {
+namespace {
+
+// An adapter folder as the installer leaves it: the file under the id's name and the marker that says
+// what it is.
+void installAdapter(const std::filesystem::path& modelsDir, const std::string& id, const std::string& category,
+                    const std::filesystem::path& file) {
+    const auto dir = modelsDir / id;
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(file, dir / (id + ".safetensors"));
+    std::ofstream(dir / "easel-model.json")
+        << nlohmann::json{{"model_category", category}, {"file", id + ".safetensors"}}.dump();
+}
+
+TEST(ModelRegistry, InstalledLorasAndEmbeddingsComeBackWithTheirCategoryAndFamily) {
+    TempDir dir;
+    const auto modelsDir = dir.path() / "models";
+    installAdapter(modelsDir, "ink", "lora", referenceFile("adapters/lora_kohya.safetensors"));
+    installAdapter(modelsDir, "tinyastro", "embeddings", referenceFile("adapters/tinyastro.safetensors"));
+    installAdapter(modelsDir, "notalora", "lora", referenceFile("tiny_sd_checkpoint.safetensors"));
+    inference::Engine none;
+    models::ModelRegistry registry(none);
+    registry.addInstalled(modelsDir);  // the broken one is skipped with a warning
+    auto listed = registry.models();
+    std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    ASSERT_EQ(listed.size(), 2u);
+    EXPECT_EQ(listed[0].id, "ink");
+    EXPECT_EQ(listed[0].category, "lora");
+    EXPECT_EQ(listed[0].family, "sd1");  // kohya's ss_base_model_version
+    EXPECT_NE(listed[0].description.find("84 modules"), std::string::npos) << listed[0].description;
+    EXPECT_EQ(listed[1].id, "tinyastro");
+    EXPECT_EQ(listed[1].category, "embeddings");
+    EXPECT_NE(listed[1].description.find("2 vectors of 32"), std::string::npos) << listed[1].description;
+    EXPECT_EQ(registry.loadedCount(), 0u);  // adapters are files, not loaded models
+    // A file that is not an adapter is a 400 naming the problem; nothing is added.
+    try {
+        registry.addAdapter("readme", referenceFile("README.md"), "lora");
+        FAIL() << "no error";
+    } catch (const ServiceError& e) {
+        EXPECT_EQ(e.code(), ErrorCode::BadRequest);
+    }
+    EXPECT_EQ(registry.models().size(), 2u);
+    // Neither can be generated with.
+    jobs::GenerationParams p;
+    p.modelId = "ink";
+    p.prompt = "x";
+    EXPECT_THROW(registry.generate(p, nullptr, nullptr, {}), ServiceError);
 }
 
 }  // namespace
