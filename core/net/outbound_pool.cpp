@@ -1,6 +1,7 @@
 #include "net/outbound_pool.h"
 
 #include <future>
+#include <variant>
 
 namespace easel::net {
 
@@ -23,21 +24,31 @@ bool OutboundPool::post(OutboundRequest request, UrlPolicy policy, Done done) {
 }
 
 OutboundResponse OutboundPool::fetch(OutboundRequest request, const UrlPolicy& policy) {
-    auto result = std::make_shared<std::promise<OutboundResponse>>();
+    // The result crosses threads as plain values, never as an exception_ptr or a copied runtime_error: both share
+    // a refcounted buffer whose atomics live in uninstrumented libstdc++, which ThreadSanitizer reports as races.
+    // The caller throws an error of its own, made from the message.
+    struct Failure {
+        std::string message;
+        OutboundError::Kind kind;
+    };
+    using Outcome = std::variant<OutboundResponse, Failure>;
+    auto result = std::make_shared<std::promise<Outcome>>();
     auto future = result->get_future();
     const bool queued =
         post(std::move(request), policy, [result](const OutboundResponse* response, const OutboundError* error) {
             if (response != nullptr) {
-                result->set_value(*response);
+                result->set_value(Outcome(*response));
             } else {
-                result->set_exception(std::make_exception_ptr(*error));
+                result->set_value(Outcome(Failure{std::string(error->what()), error->kind()}));
             }
         });
     if (!queued) {
         throw OutboundError("the server is busy fetching other images; try again in a few seconds",
                             OutboundError::Kind::Busy);
     }
-    return future.get();  // every task ends with `done`: by its deadline at the latest, or by stop()
+    Outcome outcome = future.get();  // every task ends with `done`: by its deadline at the latest, or by stop()
+    if (const auto* failure = std::get_if<Failure>(&outcome)) throw OutboundError(failure->message, failure->kind);
+    return std::get<OutboundResponse>(std::move(outcome));
 }
 
 void OutboundPool::loop() {
