@@ -5,6 +5,7 @@
 #include "server/admin_controller.h"
 #include "server/generation_controller.h"
 #include "server/health_controller.h"
+#include "server/model_controller.h"
 
 namespace easel::app {
 
@@ -21,6 +22,8 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
     install.hubUrl = m_config.hubUrl;
     install.policy.allowPrivateAddresses = m_config.allowPrivateDownloads;
     m_installer = std::make_unique<models::ModelInstaller>(install, generator);
+    // Deleting an account deletes the LoRAs and embeddings it loaded for itself.
+    m_platform.accounts().addPurgeHook([this](std::int64_t userId) { m_installer->removeOwnedBy(userId); });
 }
 
 Backend::~Backend() { stop(); }
@@ -45,6 +48,7 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
     server::registerGenerationRoutes(
         router, m_platform.access(), m_platform.generation(),
         {m_config.publicUrl, m_config.allowPrivateImageUrls, m_outbound.get(), m_config.imageFetchTimeout});
+    server::registerModelRoutes(router, m_platform.access(), m_platform.generation(), *m_installer);
     server::registerAdminRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner(), *m_installer,
                                 device);
     // Lets the server refuse a large body with a bad header key before reading it.

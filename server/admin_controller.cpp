@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/authenticated.h"
+#include "server/model_controller.h"
 
 namespace easel::server {
 
@@ -30,22 +31,6 @@ double residentMegabytes() {
         if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
     }
     return 0;
-}
-
-json installJson(const std::string& id, const models::InstallStatus& s) {
-    const bool done = s.state == "ready";
-    const bool failed = s.state == "failed";
-    json out{{"status", done     ? "success"
-                        : failed ? "error"
-                                 : "processing"},
-             {"model_id", id},
-             {"model_status", s.state}};
-    setMessage(out, s.message);
-    if (!done && !failed) {
-        out["eta"] = s.etaSeconds;
-        out["progress"] = {{"bytes_done", s.bytesDone}, {"bytes_total", s.bytesTotal}};
-    }
-    return out;
 }
 
 void registerAdminRoutes(Router& router, service::AccessControl& access, service::GenerationService& g,
@@ -116,19 +101,7 @@ void registerAdminRoutes(Router& router, service::AccessControl& access, service
         "POST", "/api/v1/enterprise/load_model",
         authenticated(access, Credential::AdminKey,
                       [&installer](const Request&, const json& body, const service::Access&) {
-                          FieldReader r{body, {}};
-                          models::ModelSource s;
-                          s.modelId = r.string("model_id", 200).value_or("");
-                          s.url = r.string("url", 4000).value_or(r.string("model_url", 4000).value_or(""));
-                          s.hfRepo = r.string("hf_id", 200).value_or(r.string("huggingface_id", 200).value_or(""));
-                          s.path = r.string("path", 4000).value_or("");
-                          s.revision = r.string("revision", 100).value_or("main");
-                          s.category = r.string("model_category", 40).value_or("stable_diffusion");
-                          r.check();
-                          if (s.url.empty() && s.hfRepo.empty() && s.path.empty() && models::isHubRepoId(s.modelId)) {
-                              s.hfRepo = s.modelId;  // the hosted API's "model_id": "owner/name"
-                              s.modelId.clear();
-                          }
+                          const auto s = parseModelSource(body, "stable_diffusion");
                           const auto started = installer.start(s);
                           return Response::json(200, installJson(started.modelId, started));
                       }),

@@ -30,22 +30,6 @@ std::int64_t requestId(const Request& req, const json& body) {
     return *id;
 }
 
-json modelJson(const jobs::ModelDescription& m, bool isDefault) {
-    return {{"model_id", m.id},
-            {"model_name", m.name},
-            {"model_category", m.category},
-            {"family", m.family.empty() ? json(nullptr) : json(m.family)},
-            {"name", m.name},
-            {"description", m.description},
-            {"default", isDefault},
-            {"inpainting", m.inpainting},
-            {"default_width", m.defaultWidth},
-            {"default_height", m.defaultHeight},
-            {"default_steps", m.defaultSteps},
-            {"default_guidance_scale", m.defaultGuidance},
-            {"size_multiple", m.sizeMultiple}};
-}
-
 }  // namespace
 
 void registerGenerationRoutes(Router& router, service::AccessControl& access, service::GenerationService& g,
@@ -122,22 +106,6 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
                                  return Response::json(200, {{"status", "success"}});
                              }),
                "Delete a finished request and its images");
-
-    auto models =
-        authenticated(access, Credential::ApiKey, [&g](const Request& req, const json& body, const service::Access&) {
-            // ?category=lora (or "model_category" in a POST body) lists one kind only.
-            std::string category = req.query.count("category") ? req.query.at("category") : std::string();
-            if (const auto it = body.find("model_category"); it != body.end() && it->is_string()) category = *it;
-            json list = json::array();
-            const auto all = g.models();
-            for (std::size_t i = 0; i < all.size(); ++i) {
-                if (category.empty() || all[i].category == category) list.push_back(modelJson(all[i], i == 0));
-            }
-            return Response::json(200, {{"status", "success"}, {"models", list}});
-        });
-    router.add("GET", "/api/v1/models", models,
-               "Models, LoRAs and embeddings on this server (model_category; the first is the default model)");
-    router.add("POST", "/api/v4/dreambooth/model_list", models, "Models on this server (hosted API spelling)");
 
     // Uploads spend the generation bucket, not the read one: each stores up to 5 MB for a day.
     auto upload = authenticated(

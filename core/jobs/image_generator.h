@@ -3,6 +3,7 @@
 // that the backend and its tests run without libtorch (tests use a fake; the server wires
 // inference::Engine in app/).
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -34,6 +35,10 @@ struct ModelDescription {
     // The architecture a model is, or an adapter is made for: "sd1", "sd2", "sdxl"; empty when not known
     // (then a mismatch shows when the job runs).
     std::string family;
+    // 0: every account may use it. Else the account that loaded it (a private LoRA or embedding): only
+    // that account (and admins) see and use it, and its file counts against that account's storage.
+    std::int64_t ownerId = 0;
+    std::uint64_t fileBytes = 0;  // adapters: the size of the file
 };
 
 struct GeneratedImages {
@@ -81,11 +86,12 @@ public:
     virtual bool removeModel(const std::string& id) = 0;
     // A LoRA (`category` "lora") or textual-inversion embedding ("embeddings") file, listed by models()
     // under that category and usable by id in requests; checks that it reads and throws a message
-    // when it does not. removeModel() removes it.
+    // when it does not. removeModel() removes it. `ownerId` 0 shares it; else it is that account's own.
     virtual ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path,
-                                        const std::string& category) {
+                                        const std::string& category, std::int64_t ownerId) {
         (void)id;
         (void)path;
+        (void)ownerId;
         throw std::runtime_error("this server cannot load " + category + " models");
     }
 };

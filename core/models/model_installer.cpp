@@ -68,7 +68,9 @@ void ModelInstaller::join() {
 
 void ModelInstaller::setStatus(const std::string& id, InstallStatus s) {
     std::lock_guard lock(m_mutex);
-    m_status[id] = std::move(s);
+    auto& slot = m_status[id];
+    s.ownerId = slot.ownerId;  // set once, by start()
+    slot = std::move(s);
 }
 
 std::optional<InstallStatus> ModelInstaller::status(const std::string& modelId) const {
@@ -111,6 +113,16 @@ InstallStatus ModelInstaller::start(const ModelSource& in) {
         throw validationError(
             {{"model_category", {"'" + s.category + "' is not supported; use stable_diffusion, lora or embeddings"}}});
     }
+    if (s.ownerId != 0 && !s.path.empty()) {
+        throw ServiceError(ErrorCode::Forbidden,
+                           "only an admin loads models from a path on the server; give a url "
+                           "or hf_id");
+    }
+    if (s.ownerId != 0 && s.category == "stable_diffusion") {
+        throw ServiceError(ErrorCode::Forbidden,
+                           "only an admin loads Stable Diffusion checkpoints; an account may load its own LoRAs "
+                           "(model_category \"lora\") and embeddings (\"embeddings\")");
+    }
     if (s.category != "stable_diffusion" && !s.path.empty() && isPickle(s.path)) {
         throw validationError({{"path", {"pickle files (.ckpt/.pt/.pth/.bin) can run code and are refused"}}});
     }
@@ -120,13 +132,59 @@ InstallStatus ModelInstaller::start(const ModelSource& in) {
         if (it != m_status.end() && (it->second.state == "downloading" || it->second.state == "loading")) {
             throw ServiceError(ErrorCode::Conflict, "model '" + s.modelId + "' is already being installed");
         }
-        m_status[s.modelId] = {s.modelId, "downloading", 0, 0, 0, "starting"};
+        if (s.ownerId != 0) checkOwnLoad(s);
+        std::erase(m_purgedOwners, s.ownerId);
+        m_status[s.modelId] = {s.modelId, "downloading", 0, 0, 0, "starting", s.ownerId};
         m_threads.emplace_back([this, s] { run(s); });
     }
     return *status(s.modelId);
 }
 
-void ModelInstaller::download(const std::string& modelId, const std::string& url, const std::filesystem::path& target) {
+void ModelInstaller::checkOwnLoad(const ModelSource& s) const {
+    int kept = 0;
+    for (const auto& m : m_generator.models()) {
+        if (m.id == s.modelId && m.ownerId != s.ownerId) {
+            throw ServiceError(ErrorCode::Conflict,
+                               "the model id '" + s.modelId + "' is taken; choose another model_id");
+        }
+        if (m.ownerId == s.ownerId && m.id != s.modelId) ++kept;
+    }
+    if (const auto dir = m_options.modelsDir / s.modelId; std::filesystem::exists(dir)) {
+        bool own = false;
+        for (const auto& m : m_generator.models()) own = own || (m.id == s.modelId && m.ownerId == s.ownerId);
+        if (!own) {
+            throw ServiceError(ErrorCode::Conflict,
+                               "the model id '" + s.modelId + "' is taken; choose another model_id");
+        }
+    }
+    int running = 0;
+    for (const auto& [id, st] : m_status) {
+        if (st.state != "downloading" && st.state != "loading") continue;
+        if (st.ownerId != s.ownerId) {
+            if (id == s.modelId) {
+                throw ServiceError(ErrorCode::Conflict,
+                                   "the model id '" + s.modelId + "' is taken; choose another model_id");
+            }
+            continue;
+        }
+        ++running;
+        ++kept;
+    }
+    if (running >= m_options.maxInstallsPerAccount) {
+        ServiceError e(ErrorCode::TooManyRequests, "this account is already loading " + std::to_string(running) +
+                                                       " models; wait for them to finish (verify_model)");
+        e.retryAfterSeconds = 30;
+        throw e;
+    }
+    if (kept >= m_options.maxAdaptersPerAccount) {
+        throw ServiceError(ErrorCode::Conflict,
+                           "an account keeps at most " + std::to_string(m_options.maxAdaptersPerAccount) +
+                               " LoRAs and embeddings; delete one first (POST /api/v1/models/delete)");
+    }
+}
+
+void ModelInstaller::download(const std::string& modelId, const std::string& url, const std::filesystem::path& target,
+                              std::uint64_t maxBytes) {
     std::filesystem::create_directories(target.parent_path());
     std::error_code ec;
     std::uint64_t have = std::filesystem::exists(target) ? std::filesystem::file_size(target, ec) : 0;
@@ -136,7 +194,7 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
     // A stalled mirror fails the install after a minute of silence instead of holding it for hours.
     get.idleTimeout = std::chrono::seconds(60);
     get.cancelled = m_cancel;
-    get.maxBody = m_options.maxDownloadBytes;
+    get.maxBody = maxBytes;
     if (have > 0) get.headers["Range"] = "bytes=" + std::to_string(have) + "-";
     std::ofstream out;
     std::uint64_t total = 0, fresh = 0;
@@ -178,7 +236,7 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
         const auto cr = res.headers.contains("content-range") ? res.headers.at("content-range") : std::string();
         if (cr == "bytes */" + std::to_string(have)) return;
         std::filesystem::remove(target);
-        return download(modelId, url, target);
+        return download(modelId, url, target, maxBytes);
     }
     if (res.status == 404) throw net::OutboundError(url + " was not found (404)");
     if (res.status != 200 && res.status != 206) {
@@ -197,13 +255,15 @@ void ModelInstaller::run(ModelSource s) {
     try {
         std::filesystem::path modelPath;
         const bool adapter = s.category != "stable_diffusion";
+        const std::uint64_t maxBytes =
+            s.maxBytes > 0 ? std::min(s.maxBytes, m_options.maxDownloadBytes) : m_options.maxDownloadBytes;
         // An adapter is one file, kept under the id's name: an embedding's trigger word is its id.
         const std::string adapterFile = s.modelId + ".safetensors";
         if (!s.path.empty()) {
             modelPath = s.path;
         } else if (!s.url.empty()) {
             const std::string file = adapter ? adapterFile : "model.safetensors";
-            download(s.modelId, s.url, partial / file);
+            download(s.modelId, s.url, partial / file, maxBytes);
             modelPath = finalDir / file;
         } else {
             net::OutboundRequest info;
@@ -240,14 +300,14 @@ void ModelInstaller::run(ModelSource s) {
                     throw net::OutboundError(s.hfRepo +
                                              " has several .safetensors files; load the one you want by URL");
                 }
-                download(s.modelId, base + pick, partial / adapterFile);
+                download(s.modelId, base + pick, partial / adapterFile, maxBytes);
                 modelPath = finalDir / adapterFile;
             } else if (has("model_index.json")) {
                 if (!has("unet/diffusion_pytorch_model.safetensors")) {
                     throw net::OutboundError(s.hfRepo + " has no safetensors weights (pickles are refused)");
                 }
                 for (const auto& f : diffusersFiles()) {
-                    if (has(f)) download(s.modelId, base + f, partial / f);
+                    if (has(f)) download(s.modelId, base + f, partial / f, maxBytes);
                 }
                 modelPath = finalDir;
             } else {
@@ -258,24 +318,38 @@ void ModelInstaller::run(ModelSource s) {
                 }
                 if (pick.empty())
                     throw net::OutboundError(s.hfRepo + " has no .safetensors checkpoint at its top level");
-                download(s.modelId, base + pick, partial / "model.safetensors");
+                download(s.modelId, base + pick, partial / "model.safetensors", maxBytes);
                 modelPath = finalDir / "model.safetensors";
             }
         }
         if (adapter && s.path.empty()) {
             // Tells addInstalled() what the folder holds after a restart.
-            std::ofstream(partial / "easel-model.json")
-                << nlohmann::json{{"model_category", s.category}, {"file", adapterFile}}.dump();
+            std::ofstream(partial / "easel-model.json") << nlohmann::json{
+                {"model_category", s.category},
+                {"file", adapterFile},
+                {"owner_id", s.ownerId}}.dump();
+        }
+        if (s.ownerId != 0) {
+            std::lock_guard lock(m_mutex);
+            if (std::find(m_purgedOwners.begin(), m_purgedOwners.end(), s.ownerId) != m_purgedOwners.end()) {
+                std::filesystem::remove_all(partial);
+                throw std::runtime_error("the account was deleted");
+            }
         }
         if (s.path.empty()) {
             std::filesystem::remove_all(finalDir);
             std::filesystem::rename(partial, finalDir);
         }
         setStatus(s.modelId, {s.modelId, "loading", 0, 0, 0, "checking the weights"});
-        const auto model = adapter ? m_generator.addAdapter(s.modelId, modelPath, s.category)
+        const auto model = adapter ? m_generator.addAdapter(s.modelId, modelPath, s.category, s.ownerId)
                                    : m_generator.addModel(s.modelId, modelPath);
         setStatus(s.modelId, {s.modelId, "ready", 0, 0, 0, model.description});
     } catch (const std::exception& e) {
+        if (s.ownerId != 0 && s.path.empty()) {
+            // An account's failed load leaves nothing behind: its files would count against no one.
+            std::error_code ec;
+            std::filesystem::remove_all(partial, ec);
+        }
         setStatus(s.modelId, {s.modelId, "failed", 0, 0, 0, e.what()});
     }
 }
@@ -291,6 +365,22 @@ bool ModelInstaller::remove(const std::string& modelId) {
         m_status.erase(modelId);
     }
     return known || files;
+}
+
+void ModelInstaller::removeOwnedBy(std::int64_t ownerId) {
+    if (ownerId == 0) return;
+    {
+        std::lock_guard lock(m_mutex);
+        m_purgedOwners.push_back(ownerId);
+    }
+    for (const auto& m : m_generator.models()) {
+        if (m.ownerId == ownerId) remove(m.id);
+    }
+    std::lock_guard lock(m_mutex);
+    std::erase_if(m_status, [&](const auto& entry) {
+        const auto& st = entry.second;
+        return st.ownerId == ownerId && st.state != "downloading" && st.state != "loading";
+    });
 }
 
 }  // namespace easel::models

@@ -25,6 +25,9 @@ struct ModelInstallOptions {
     std::string hubUrl = "https://huggingface.co";
     net::UrlPolicy policy;
     std::uint64_t maxDownloadBytes = 16ull << 30;
+    // An account loading its own LoRAs and embeddings: how many it may keep, and install at once.
+    int maxAdaptersPerAccount = 50;
+    int maxInstallsPerAccount = 2;
 };
 
 struct ModelSource {
@@ -35,6 +38,10 @@ struct ModelSource {
     std::string revision = "main";
     // "stable_diffusion" (a checkpoint or diffusers folder), "lora" or "embeddings" (one .safetensors).
     std::string category = "stable_diffusion";
+    // 0: an admin's load, shared by every account. Else the account loading a LoRA or embedding of its
+    // own: from a URL or the hub only, under an id no other model has, private to it.
+    std::int64_t ownerId = 0;
+    std::uint64_t maxBytes = 0;  // the largest download; 0: ModelInstallOptions::maxDownloadBytes
 };
 
 struct InstallStatus {
@@ -44,6 +51,7 @@ struct InstallStatus {
     std::uint64_t bytesTotal = 0;
     double etaSeconds = 0;
     std::string message;
+    std::int64_t ownerId = 0;  // ModelSource::ownerId of the install
 };
 
 class ModelInstaller {
@@ -58,6 +66,8 @@ public:
     std::optional<InstallStatus> status(const std::string& modelId) const;
     // Removes the model from the generator and its files from disk. False when unknown.
     bool remove(const std::string& modelId);
+    // An account's purge: removes every adapter it owns, and makes its running installs end as failed.
+    void removeOwnedBy(std::int64_t ownerId);
     // Aborts running downloads (they end as failed, their partial files kept for a resume).
     void cancel();
     // Waits for all running installations (tests, shutdown).
@@ -65,13 +75,17 @@ public:
 
 private:
     void run(ModelSource source);
-    void download(const std::string& modelId, const std::string& url, const std::filesystem::path& target);
+    void download(const std::string& modelId, const std::string& url, const std::filesystem::path& target,
+                  std::uint64_t maxBytes);
+    // For an account's own adapter (hold m_mutex): the id is free or already its own, and it has room.
+    void checkOwnLoad(const ModelSource& s) const;
     void setStatus(const std::string& id, InstallStatus s);
 
     ModelInstallOptions m_options;
     jobs::ImageGenerator& m_generator;
     mutable std::mutex m_mutex;
     std::map<std::string, InstallStatus> m_status;
+    std::vector<std::int64_t> m_purgedOwners;  // accounts deleted while an install of theirs may still run
     std::vector<std::thread> m_threads;
     std::shared_ptr<std::atomic<bool>> m_cancel = std::make_shared<std::atomic<bool>>(false);
 };

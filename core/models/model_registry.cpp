@@ -138,7 +138,7 @@ jobs::ModelDescription ModelRegistry::addModel(const std::string& id, const std:
 }
 
 jobs::ModelDescription ModelRegistry::addAdapter(const std::string& id, const std::filesystem::path& path,
-                                                 const std::string& category) {
+                                                 const std::string& category, std::int64_t ownerId) {
     inference::AdapterFileInfo info;
     try {
         if (category == "lora") {
@@ -160,6 +160,9 @@ jobs::ModelDescription ModelRegistry::addAdapter(const std::string& id, const st
     e.description.description = info.description;
     e.description.category = category;
     e.description.family = info.family;
+    e.description.ownerId = ownerId;
+    std::error_code ec;
+    e.description.fileBytes = std::filesystem::file_size(path, ec);
     std::lock_guard lock(m_tableMutex);
     std::erase_if(m_entries, [&](const Entry& x) { return x.id == id; });
     m_entries.push_back(std::move(e));
@@ -195,7 +198,8 @@ void ModelRegistry::addInstalled(const std::filesystem::path& modelsDir) {
         if (const auto marker = path / "easel-model.json"; std::filesystem::exists(marker)) {
             try {
                 const auto j = nlohmann::json::parse(std::ifstream(marker));
-                addAdapter(name, path / j.at("file").get<std::string>(), j.at("model_category").get<std::string>());
+                addAdapter(name, path / j.at("file").get<std::string>(), j.at("model_category").get<std::string>(),
+                           j.value("owner_id", std::int64_t{0}));
             } catch (const std::exception& e) {
                 std::cerr << "warning: installed adapter '" << name << "' does not load: " << e.what() << '\n';
             }

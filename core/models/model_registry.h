@@ -38,13 +38,14 @@ public:
     jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override;
     bool removeModel(const std::string& id) override;
     jobs::ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path,
-                                      const std::string& category) override;
+                                      const std::string& category, std::int64_t ownerId) override;
     std::optional<std::string> checkScheduler(const std::string& name) const override {
         return inference::Engine::checkSchedulerName(name);
     }
 
     // Registers every model folder under `modelsDir` (installed earlier; a folder with easel-model.json
-    // {"model_category": "lora"|"embeddings"} holds an adapter), skipping broken ones with a warning.
+    // {"model_category": "lora"|"embeddings", "file": ..., "owner_id": N} holds an adapter), skipping
+    // broken ones with a warning.
     void addInstalled(const std::filesystem::path& modelsDir);
     std::size_t loadedCount() const;
 

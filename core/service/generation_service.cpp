@@ -46,13 +46,28 @@ GenerationService::GenerationService(const storage::Database& db, storage::BlobS
       m_jobs(db),
       m_ledger(db) {}
 
-jobs::ModelDescription GenerationService::resolveModel(const std::string& modelId) const {
+namespace {
+
+bool visibleTo(const accounts::Caller& caller, const jobs::ModelDescription& m) {
+    return m.ownerId == 0 || m.ownerId == caller.userId || caller.isAdmin;
+}
+
+}  // namespace
+
+std::vector<jobs::ModelDescription> GenerationService::models(const accounts::Caller& caller) const {
+    auto all = m_generator.models();
+    std::erase_if(all, [&](const jobs::ModelDescription& m) { return !visibleTo(caller, m); });
+    return all;
+}
+
+jobs::ModelDescription GenerationService::resolveModel(const accounts::Caller& caller,
+                                                       const std::string& modelId) const {
     if (modelId.empty()) {
         auto model = m_generator.defaultModel();
         if (!model) throw ServiceError(ErrorCode::Unavailable, "no model is loaded on this server");
         return *model;
     }
-    for (const auto& m : m_generator.models()) {
+    for (const auto& m : models(caller)) {
         if (m.id != modelId) continue;
         if (m.category == "lora") {
             throw validationError(
@@ -72,7 +87,7 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
                                  const jobs::ModelDescription& model) const {
     auto& p = r.params;
     Errors errors;
-    checkAdapters(model, p, errors);  // first: it takes <lora:...> tags out of the prompt
+    checkAdapters(caller, model, p, errors);  // first: it takes <lora:...> tags out of the prompt
     if (p.prompt.find_first_not_of(" \t\r\n") == std::string::npos) errors["prompt"].push_back("is required");
     if (p.width == 0) p.width = model.defaultWidth;
     if (p.height == 0) p.height = model.defaultHeight;
@@ -118,7 +133,7 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     if (!r.idempotencyKey.empty()) {
         if (const auto existing = m_jobs.findByIdempotencyKey(caller.userId, r.idempotencyKey)) return view(*existing);
     }
-    const auto model = resolveModel(r.params.modelId);
+    const auto model = resolveModel(caller, r.params.modelId);
     validate(caller, r, model);
     // Room for the images to come: a generated PNG takes about 1.5 bytes a pixel.
     checkStorage(caller, static_cast<std::int64_t>(r.params.width) * r.params.height * 3 / 2 * r.params.samples);
@@ -194,7 +209,8 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
     return view(*job);
 }
 
-void GenerationService::checkAdapters(const jobs::ModelDescription& model, jobs::GenerationParams& p,
+void GenerationService::checkAdapters(const accounts::Caller& caller, const jobs::ModelDescription& model,
+                                      jobs::GenerationParams& p,
                                       std::map<std::string, std::vector<std::string>>& errors) const {
     auto tags = extractLoraTags(p.prompt);
     for (auto& e : tags.errors) errors["prompt"].push_back(std::move(e));
@@ -203,7 +219,7 @@ void GenerationService::checkAdapters(const jobs::ModelDescription& model, jobs:
         for (auto& t : tags.loras) p.loras.push_back({std::move(t.name), t.textEncoderStrength, t.unetStrength});
     }
     if (p.loras.empty() && p.embeddings.empty()) return;
-    const auto all = m_generator.models();
+    const auto all = models(caller);  // another account's own LoRA is as unknown as a missing one
     auto find = [&](const std::string& id) -> const jobs::ModelDescription* {
         for (const auto& m : all) {
             if (m.id == id) return &m;
@@ -271,7 +287,7 @@ void GenerationService::putBlob(std::int64_t owner, const std::string& name, con
     }
 }
 
-void GenerationService::checkStorage(const accounts::Caller& caller, std::int64_t adding) const {
+std::int64_t GenerationService::checkStorage(const accounts::Caller& caller, std::int64_t adding) const {
     if (const auto free = m_blobs.freeBytes();
         free && *free < m_options.minFreeDiskBytes + static_cast<std::uint64_t>(adding)) {
         ServiceError e(ErrorCode::Unavailable,
@@ -280,15 +296,26 @@ void GenerationService::checkStorage(const accounts::Caller& caller, std::int64_
         e.retryAfterSeconds = 600;
         throw e;
     }
-    const auto stored = m_jobs.storedBytes(caller.userId, m_clock.nowSeconds());
+    auto stored = m_jobs.storedBytes(caller.userId, m_clock.nowSeconds());
+    for (const auto& m : m_generator.models()) {
+        if (m.ownerId == caller.userId) stored += static_cast<std::int64_t>(m.fileBytes);
+    }
     const auto cap = caller.plan->storageBytes;
     if (stored + adding > cap) {
         auto mib = [](std::int64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; };
         throw ServiceError(ErrorCode::InsufficientStorage,
-                           "the " + caller.plan->name + " plan keeps at most " + mib(cap) + " of images and uploads; " +
-                               mib(stored) + " are kept now" + (adding > 0 ? ", and this adds " + mib(adding) : "") +
-                               ". Delete old requests (DELETE /api/v1/history/{id}) or wait for uploads to expire");
+                           "the " + caller.plan->name + " plan keeps at most " + mib(cap) +
+                               " of images, uploads, LoRAs and embeddings; " + mib(stored) + " are kept now" +
+                               (adding > 0 ? ", and this adds " + mib(adding) : "") +
+                               ". Delete old requests (DELETE /api/v1/history/{id}) or your own LoRAs "
+                               "(POST /api/v1/models/delete), or wait for uploads to expire");
     }
+    return stored;
+}
+
+std::uint64_t GenerationService::storageLeft(const accounts::Caller& caller) const {
+    const auto stored = checkStorage(caller, 1);
+    return static_cast<std::uint64_t>(caller.plan->storageBytes - stored);
 }
 
 void GenerationService::waitBriefly(std::int64_t jobId) {

@@ -80,26 +80,32 @@ public:
     // The owner and bytes of a live upload.
     std::optional<std::pair<std::int64_t, jobs::Bytes>> uploaded(const std::string& token) const;
 
+    // Every model on the server (admin pages).
     std::vector<jobs::ModelDescription> models() const { return m_generator.models(); }
+    // What `caller` may use: the shared models and adapters, and its own LoRAs and embeddings (admins: all).
+    std::vector<jobs::ModelDescription> models(const accounts::Caller& caller) const;
+    // Bytes the account may still store (images, uploads, its own LoRAs and embeddings); throws 507 when
+    // none are left and 503 when the disk is nearly full.
+    std::uint64_t storageLeft(const accounts::Caller& caller) const;
     int queueLength() const { return m_jobs.queuedTotal(); }
 
     // The current view of any job (webhooks; callers of the API go through fetch()).
     JobView view(const storage::JobRow& job) const;
 
 private:
-    jobs::ModelDescription resolveModel(const std::string& modelId) const;
     void validate(const accounts::Caller& caller, SubmitRequest& request, const jobs::ModelDescription& model) const;
     // Waits up to syncWait for the job, unless maxWaiting requests already wait.
     void waitBriefly(std::int64_t jobId);
-    // Throws 507 when the account's kept images and uploads plus `adding` bytes pass its plan's cap,
-    // and 503 when the disk is nearly full.
+    jobs::ModelDescription resolveModel(const accounts::Caller& caller, const std::string& modelId) const;
     // Takes <lora:...> tags out of the prompt into params.loras and checks every LoRA and embedding
-    // named: known, of that category, made for the model's architecture, strengths in range.
-    void checkAdapters(const jobs::ModelDescription& model, jobs::GenerationParams& p,
+    // named: known to the caller, of that category, made for the model's architecture, strengths in range.
+    void checkAdapters(const accounts::Caller& caller, const jobs::ModelDescription& model, jobs::GenerationParams& p,
                        std::map<std::string, std::vector<std::string>>& errors) const;
     // BlobStore::put, with a failure (a full disk included) turned into a clear 503.
     void putBlob(std::int64_t owner, const std::string& name, const jobs::Bytes& bytes);
-    void checkStorage(const accounts::Caller& caller, std::int64_t adding) const;
+    // Throws 507 when the account's kept images, uploads and own adapters plus `adding` bytes pass its
+    // plan's cap, and 503 when the disk is nearly full. Returns the bytes stored now.
+    std::int64_t checkStorage(const accounts::Caller& caller, std::int64_t adding) const;
 
     const storage::Database& m_db;
     storage::BlobStore& m_blobs;

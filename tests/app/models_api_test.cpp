@@ -4,7 +4,10 @@
 #include <fstream>
 
 #include "backend_fixture.h"
+#include "common/base64.h"
 #include "eventually.h"
+#include "noise_png.h"
+#include "storage/job_repository.h"
 #include "test_database.h"
 
 namespace easel::testing {
@@ -315,5 +318,128 @@ TEST_F(AdaptersApi, ALoraLoadsFromAHubRepoIntoItsOwnFolder) {
     EXPECT_EQ(text2img(user, {{"lora_model", "ink"}}).status, 200);
 }
 
+// An account's own LoRAs and embeddings (/api/v1/models/load, verify, delete): private to it, under an id
+// no other model has, counted against its plan's storage, and gone with the account.
+class OwnAdapters : public AdaptersApi {
+protected:
+    void SetUp() override {
+        AdaptersApi::SetUp();
+        hub.repos["someone/ink-lora"] = {{"pytorch_lora_weights.safetensors", fakeCheckpoint(500)}};
+        other = signup("b@example.com")["api_key"];
+    }
+    HttpResult loadOwn(const std::string& key, json body) {
+        body["key"] = key;
+        return post("/api/v1/models/load", body);
+    }
+    json waitOwn(const std::string& key, const std::string& id) {
+        json last;
+        eventually(
+            [&] {
+                last = post("/api/v1/models/verify", {{"key", key}, {"model_id", id}}).json();
+                return last["model_status"] == "ready" || last["model_status"] == "failed";
+            },
+            std::chrono::seconds(10), std::chrono::milliseconds(25));
+        return last;
+    }
+    json loras(const std::string& key) {
+        return get("/api/v1/models?category=lora", {{"X-API-Key", key}}).json()["models"];
+    }
+
+    std::string other;
+};
+
+TEST_F(OwnAdapters, AnAccountsOwnLoraIsSeenAndUsedByItAlone) {
+    const auto r = loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_id", "ink"}});  // lora by default
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(waitOwn(user, "ink")["model_status"], "ready");
+    const auto mine = loras(user);
+    ASSERT_EQ(mine.size(), 1u);
+    EXPECT_EQ(mine[0]["model_id"], "ink");
+    EXPECT_EQ(mine[0]["private"], true);
+    EXPECT_EQ(mine[0]["own"], true);
+    EXPECT_EQ(mine[0]["size_bytes"], 500);
+    const auto marker = json::parse(readFile(config.dataDir / "models" / "ink" / "easel-model.json"));
+    EXPECT_EQ(marker["owner_id"], userId);  // kept across restarts
+
+    ASSERT_EQ(text2img(user, {{"lora_model", "ink"}, {"lora_strength", 0.7}}).status, 200);
+    ASSERT_EQ(generator.lastParams().loras.size(), 1u);
+    EXPECT_EQ(generator.lastParams().loras[0].id, "ink");
+
+    // Another account does not see it, cannot use it, check it or delete it.
+    EXPECT_TRUE(loras(other).empty());
+    const auto refused = text2img(other, {{"prompt", "a cat <lora:ink:1>"}});
+    EXPECT_EQ(refused.status, 400) << refused.body;
+    EXPECT_NE(refused.body.find("'ink' is not a LoRA on this server"), std::string::npos) << refused.body;
+    EXPECT_EQ(post("/api/v1/models/verify", {{"key", other}, {"model_id", "ink"}}).status, 404);
+    EXPECT_EQ(post("/api/v1/models/delete", {{"key", other}, {"model_id", "ink"}}).status, 404);
+    EXPECT_EQ(generator.completed(), 1);
+
+    // The owner deletes it: gone from the list and the disk.
+    ASSERT_EQ(post("/api/v1/models/delete", {{"key", user}, {"model_id", "ink"}}).status, 200);
+    EXPECT_TRUE(loras(user).empty());
+    EXPECT_FALSE(std::filesystem::exists(config.dataDir / "models" / "ink"));
+}
+
+TEST_F(OwnAdapters, AnAccountLoadsNeitherCheckpointsNorPathsNorAnotherModelsId) {
+    const auto file = dir.path() / "x.safetensors";
+    std::ofstream(file, std::ios::binary) << fakeCheckpoint(100);
+    auto r = loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_category", "stable_diffusion"}});
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_NE(r.body.find("only an admin loads Stable Diffusion checkpoints"), std::string::npos) << r.body;
+    r = loadOwn(user, {{"path", file.string()}, {"model_id", "x"}});
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_NE(r.body.find("only an admin loads models from a path"), std::string::npos) << r.body;
+
+    load("shared-ink", "lora");  // the admin's, for everyone
+    const auto defaultId = get("/api/v1/models", {{"X-API-Key", user}}).json()["models"][0]["model_id"];
+    ASSERT_EQ(loadOwn(other, {{"hf_id", "someone/ink-lora"}, {"model_id", "theirs"}}).status, 200);
+    ASSERT_EQ(waitOwn(other, "theirs")["model_status"], "ready");
+    for (const std::string taken : {std::string("shared-ink"), defaultId.get<std::string>(), std::string("theirs")}) {
+        r = loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_id", taken}});
+        EXPECT_EQ(r.status, 409) << taken << ": " << r.body;
+        EXPECT_NE(r.body.find("is taken"), std::string::npos) << r.body;
+    }
+    // Nothing was replaced: the other account's LoRA and the shared one are still there and theirs.
+    EXPECT_EQ(loras(other).size(), 2u);
+    EXPECT_EQ(readFile(config.dataDir / "models" / "theirs" / "theirs.safetensors"), fakeCheckpoint(500));
+}
+
+TEST_F(OwnAdapters, OwnAdaptersCountAgainstThePlansStorage) {
+    // The free plan keeps 100 MB: leave 400 bytes, less than the 500-byte LoRA.
+    storage::JobRepository(backend->db())
+        .insertUpload(userId, "upload-earlier", clock.nowSeconds(), clock.nowSeconds() + 3600, (100ll << 20) - 400);
+    ASSERT_EQ(loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_id", "ink"}}).status, 200);
+    const auto failed = waitOwn(user, "ink");
+    EXPECT_EQ(failed["model_status"], "failed") << failed.dump();
+    EXPECT_NE(failed["message"].get<std::string>().find("larger than 400 bytes"), std::string::npos) << failed.dump();
+    EXPECT_FALSE(std::filesystem::exists(config.dataDir / "models" / "ink.partial"));
+    EXPECT_FALSE(std::filesystem::exists(config.dataDir / "models" / "ink"));
+
+    // With room, it loads; then its 500 bytes count: an upload of more than what is left is a 507.
+    clock.advance(2 * 3600);
+    nextMinute();
+    storage::JobRepository(backend->db())
+        .insertUpload(userId, "upload-later", clock.nowSeconds(), clock.nowSeconds() + 3600, (100ll << 20) - 600);
+    ASSERT_EQ(loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_id", "ink"}}).status, 200);
+    ASSERT_EQ(waitOwn(user, "ink")["model_status"], "ready");
+    ASSERT_EQ(loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_id", "ink2"}}).status, 200);
+    const auto second = waitOwn(user, "ink2");
+    EXPECT_EQ(second["model_status"], "failed") << second.dump();
+    EXPECT_NE(second["message"].get<std::string>().find("larger than 100 bytes"), std::string::npos) << second.dump();
+    const auto full = post("/api/v6/base64_to_url", {{"key", user}, {"base64_string", encodeBase64(noisePng(64))}});
+    EXPECT_EQ(full.status, 507) << full.body;
+    EXPECT_NE(full.body.find("LoRAs and embeddings"), std::string::npos) << full.body;
+}
+
+TEST_F(OwnAdapters, DeletingTheAccountDeletesItsAdapters) {
+    ASSERT_EQ(loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_id", "ink"}}).status, 200);
+    ASSERT_EQ(waitOwn(user, "ink")["model_status"], "ready");
+    load("shared-ink", "lora");
+    backend->accounts().deleteAccount(userId, "correct horse");
+    EXPECT_FALSE(std::filesystem::exists(config.dataDir / "models" / "ink"));
+    const auto left = loras(other);
+    ASSERT_EQ(left.size(), 1u);
+    EXPECT_EQ(left[0]["model_id"], "shared-ink");
+}
 }  // namespace
 }  // namespace easel::testing

@@ -82,13 +82,15 @@ public:
     }
     // Any readable file is accepted; a file whose name has "sdxl" in it is made for SDXL, else SD 1.x.
     jobs::ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path,
-                                      const std::string& category) override {
+                                      const std::string& category, std::int64_t ownerId) override {
         if (!std::ifstream(path)) throw std::runtime_error("no file at " + path.string());
         if (category != "lora" && category != "embeddings") throw std::runtime_error("unknown category " + category);
         jobs::ModelDescription m;
         m.id = m.name = id;
         m.category = category;
         m.family = path.filename().string().find("sdxl") != std::string::npos ? "sdxl" : "sd1";
+        m.ownerId = ownerId;
+        m.fileBytes = std::filesystem::file_size(path);
         std::lock_guard lock(m_mutex);
         std::erase_if(m_extra, [&](const auto& x) { return x.id == id; });
         m_extra.push_back(m);

@@ -142,7 +142,7 @@ TEST(ModelRegistry, InstalledLorasAndEmbeddingsComeBackWithTheirCategoryAndFamil
     EXPECT_EQ(registry.loadedCount(), 0u);  // adapters are files, not loaded models
     // A file that is not an adapter is a 400 naming the problem; nothing is added.
     try {
-        registry.addAdapter("readme", referenceFile("README.md"), "lora");
+        registry.addAdapter("readme", referenceFile("README.md"), "lora", 0);
         FAIL() << "no error";
     } catch (const ServiceError& e) {
         EXPECT_EQ(e.code(), ErrorCode::BadRequest);
