@@ -155,8 +155,14 @@ void ApiClient::cancel(qint64 requestId, QObject* context, ApiCallback done) {
          QJsonObject{{str("key"), m_apiKey}, {str("request_id"), requestId}}, context, std::move(done));
 }
 
-void ApiClient::models(QObject* context, ApiCallback done) {
-    send("GET", str("/api/v1/models"), Auth::ApiKey, std::nullopt, context, std::move(done));
+void ApiClient::models(QObject* context, ApiCallback done, const QString& category) {
+    QString path = str("/api/v1/models");
+    if (!category.isEmpty()) {
+        QUrlQuery query;
+        query.addQueryItem(str("category"), category);
+        path += QLatin1Char('?') + query.toString(QUrl::FullyEncoded);
+    }
+    send("GET", path, Auth::ApiKey, std::nullopt, context, std::move(done));
 }
 
 void ApiClient::history(int limit, int offset, QObject* context, ApiCallback done) {

@@ -59,7 +59,8 @@ public:
     void fetch(qint64 requestId, QObject* context, ApiCallback done);
     void cancel(qint64 requestId, QObject* context, ApiCallback done);
 
-    void models(QObject* context, ApiCallback done);
+    // Every model, LoRA and embedding; with a `category` ("lora", "embeddings") only those.
+    void models(QObject* context, ApiCallback done, const QString& category = {});
     void history(int limit, int offset, QObject* context, ApiCallback done);
     void deleteHistory(qint64 id, QObject* context, ApiCallback done);
 

@@ -82,7 +82,18 @@ QList<ModelInfo> modelsFromJSON(const QJsonObject& json) {
         m.defaultHeight = static_cast<int>(integer(o, "default_height", m.defaultHeight));
         m.defaultSteps = static_cast<int>(integer(o, "default_steps", m.defaultSteps));
         m.defaultGuidance = o.value(QStringLiteral("default_guidance_scale")).toDouble(m.defaultGuidance);
+        m.category = o.value(QStringLiteral("model_category")).toString(m.category);
+        m.family = o.value(QStringLiteral("family")).toString();  // null: unknown
         out.append(m);
+    }
+    return out;
+}
+
+QList<ModelInfo> modelsOfCategory(const QList<ModelInfo>& models, const QString& category) {
+    QList<ModelInfo> out;
+    for (const auto& m : models) {
+        if (m.category == category || (category == QLatin1String("stable_diffusion") && m.isCheckpoint()))
+            out.append(m);
     }
     return out;
 }

@@ -46,8 +46,22 @@ struct ModelInfo {
     int defaultHeight = 512;
     int defaultSteps = 20;
     double defaultGuidance = 7.5;
+    // "stable_diffusion", "lora" or "embeddings" (model_category); one list holds all three.
+    QString category = QStringLiteral("stable_diffusion");
+    QString family{};  // "sd1", "sd2", ...; empty when the server does not know
+
+    bool isLora() const { return category == QLatin1String("lora"); }
+    bool isEmbedding() const { return category == QLatin1String("embeddings"); }
+    bool isCheckpoint() const { return !isLora() && !isEmbedding(); }
+    // Whether an adapter (LoRA, embedding) works with a model of `modelFamily`; an unknown family on
+    // either side fits, as the server decides it.
+    bool fitsFamily(const QString& modelFamily) const {
+        return family.isEmpty() || modelFamily.isEmpty() || family == modelFamily;
+    }
 };
 QList<ModelInfo> modelsFromJSON(const QJsonObject& json);
+// The entries of one category, in the server's order.
+QList<ModelInfo> modelsOfCategory(const QList<ModelInfo>& models, const QString& category);
 
 // A reply of submit or fetch: either finished (output filled) or still processing.
 struct GenerationStatus {

@@ -6,8 +6,10 @@
 #include <QPainter>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QVBoxLayout>
 
+#include "ui/lora_picker.h"
 #include "ui/parameter_form.h"
 
 namespace easel::ui {
@@ -40,6 +42,12 @@ QPixmap strip(const QList<QImage>& images, int height) {
     return out;
 }
 
+// Whether `word` stands as a word of its own in `text` ("style" in "a style-x" does not).
+bool containsWord(const QString& text, const QString& word) {
+    const QRegularExpression re(QStringLiteral("(?<![\\w-])%1(?![\\w-])").arg(QRegularExpression::escape(word)));
+    return re.match(text).hasMatch();
+}
+
 }  // namespace
 
 GenerationPane::GenerationPane(GenerationKind kind, QWidget* parent)
@@ -48,6 +56,7 @@ GenerationPane::GenerationPane(GenerationKind kind, QWidget* parent)
       m_prompt(
           promptEdit(QStringLiteral("prompt"), tr("Describe the image, e.g. a red star at the top left"), 4, this)),
       m_negative(promptEdit(QStringLiteral("negative_prompt"), tr("What to avoid (optional)"), 2, this)),
+      m_lastPrompt(m_prompt),
       m_form(new ParameterForm(kind != GenerationKind::Text2Img, this)),
       m_generate(new QPushButton(tr("&Generate"), this)),
       m_curl(new QPushButton(tr("Copy as c&URL"), this)),
@@ -94,6 +103,7 @@ GenerationPane::GenerationPane(GenerationKind kind, QWidget* parent)
     for (auto* edit : {m_prompt, m_negative}) edit->installEventFilter(this);
     connect(m_generate, &QPushButton::clicked, this, &GenerationPane::generateRequested);
     connect(m_curl, &QPushButton::clicked, this, &GenerationPane::copyCurlRequested);
+    connect(m_form->loraPicker(), &LoraPicker::embeddingChosen, this, &GenerationPane::insertTrigger);
 }
 
 void GenerationPane::setImageArea(QWidget* area) { m_imageColumn->insertWidget(0, area, 2); }
@@ -102,13 +112,32 @@ GenerationParams GenerationPane::params() const {
     GenerationParams p = m_form->params();
     p.prompt = m_prompt->toPlainText();
     p.negativePrompt = m_negative->toPlainText();
+    // The server swaps in an embedding's vectors only when embeddings_model names it.
+    for (const auto& trigger : m_form->loraPicker()->embeddingTriggers()) {
+        if (containsWord(p.prompt, trigger) || containsWord(p.negativePrompt, trigger)) p.embeddings << trigger;
+    }
     return p;
+}
+
+void GenerationPane::insertTrigger(const QString& trigger) {
+    QTextCursor cursor = m_lastPrompt->textCursor();
+    const QString text = m_lastPrompt->toPlainText();
+    const int at = cursor.selectionStart();
+    const int end = cursor.selectionEnd();
+    QString insert = trigger;
+    if (at > 0 && !text.at(at - 1).isSpace()) insert.prepend(QLatin1Char(' '));
+    if (end < text.size() && !text.at(end).isSpace()) insert.append(QLatin1Char(' '));
+    cursor.insertText(insert);
+    m_lastPrompt->setTextCursor(cursor);
+    m_lastPrompt->setFocus();
 }
 
 void GenerationPane::setParams(const GenerationParams& params) {
     m_form->setParams(params);
     m_prompt->setPlainText(params.prompt);
     m_negative->setPlainText(params.negativePrompt);
+    // Typing on, or inserting a trigger word, continues the prompt rather than starting it.
+    for (auto* edit : {m_prompt, m_negative}) edit->moveCursor(QTextCursor::End);
 }
 
 QString GenerationPane::missingInput() const {
@@ -150,6 +179,8 @@ void GenerationPane::clearPreview() {
 }
 
 bool GenerationPane::eventFilter(QObject* watched, QEvent* event) {
+    if (event->type() == QEvent::FocusIn && (watched == m_prompt || watched == m_negative))
+        m_lastPrompt = static_cast<QPlainTextEdit*>(watched);
     if (event->type() == QEvent::KeyPress) {
         const auto* key = static_cast<QKeyEvent*>(event);
         const bool enter = key->key() == Qt::Key_Return || key->key() == Qt::Key_Enter;

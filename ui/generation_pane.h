@@ -33,6 +33,9 @@ public:
     virtual QString missingInput() const;
     virtual void setInitImage(const QImage&) {}
 
+    // Puts an embedding's trigger word at the cursor of the prompt last edited (the prompt at first).
+    void insertTrigger(const QString& trigger);
+
     // The latest result, shown beside the form (several samples side by side).
     void showResults(const QList<QImage>& images, const QString& caption);
     // A running request's live preview in the result area, until its results arrive.
@@ -57,6 +60,7 @@ private:
     GenerationKind m_kind;
     QPlainTextEdit* m_prompt;
     QPlainTextEdit* m_negative;
+    QPlainTextEdit* m_lastPrompt;  // where insertTrigger() writes
     ParameterForm* m_form;
     QPushButton* m_generate;
     QPushButton* m_curl;

@@ -1,6 +1,7 @@
 #include "ui/generation_params.h"
 
 #include <QBuffer>
+#include <QJsonArray>
 
 #include "common/sampler_names.h"
 #include "ui/infotext.h"
@@ -63,6 +64,19 @@ QJsonObject requestBody(GenerationKind kind, const GenerationParams& params, con
         body.insert(QStringLiteral("use_karras_sigmas"),
                     params.karrasSigmas ? QStringLiteral("yes") : QStringLiteral("no"));
     }
+    // As the hosted API spells them: comma-separated ids, one strength per LoRA ("0.8,1").
+    if (!params.loras.isEmpty()) {
+        QStringList ids;
+        QStringList strengths;
+        for (const auto& l : params.loras) {
+            ids << l.id;
+            strengths << QString::number(l.strength);
+        }
+        body.insert(QStringLiteral("lora_model"), ids.join(QLatin1Char(',')));
+        body.insert(QStringLiteral("lora_strength"), strengths.join(QLatin1Char(',')));
+    }
+    if (!params.embeddings.isEmpty())
+        body.insert(QStringLiteral("embeddings_model"), params.embeddings.join(QLatin1Char(',')));
     if (kind != GenerationKind::Text2Img) {
         body.insert(QStringLiteral("init_image"), pngBase64(images.init));
         body.insert(QStringLiteral("strength"), params.strength);
@@ -70,6 +84,41 @@ QJsonObject requestBody(GenerationKind kind, const GenerationParams& params, con
     if (kind == GenerationKind::Inpaint) body.insert(QStringLiteral("mask_image"), pngBase64(images.mask));
     return body;
 }
+
+namespace {
+
+// A list the API takes either comma-separated or as a JSON array ("a,b" / ["a", "b"] / 0.8).
+QStringList listValue(const QJsonValue& v) {
+    QStringList out;
+    if (v.isArray()) {
+        for (const auto& item : v.toArray())
+            out << (item.isDouble() ? QString::number(item.toDouble()) : item.toString());
+    } else if (v.isDouble()) {
+        out << QString::number(v.toDouble());
+    } else {
+        out = v.toString().split(QLatin1Char(','));
+    }
+    for (auto& s : out) s = s.trimmed();
+    out.removeAll(QString());
+    return out;
+}
+
+// lora_model + lora_strength of a reply's meta (one strength for all, or one per LoRA).
+QList<LoraChoice> lorasFromMeta(const QJsonObject& meta) {
+    QList<LoraChoice> out;
+    const auto ids = listValue(meta.value(QStringLiteral("lora_model")));
+    const auto strengths = listValue(meta.value(QStringLiteral("lora_strength")));
+    for (qsizetype i = 0; i < ids.size(); ++i) {
+        LoraChoice l{ids[i]};
+        bool ok = false;
+        const double s = strengths.value(strengths.size() == 1 ? 0 : i).toDouble(&ok);
+        if (ok) l.strength = s;
+        out.append(l);
+    }
+    return out;
+}
+
+}  // namespace
 
 GenerationParams paramsFromMeta(const QJsonObject& meta, GenerationParams base) {
     auto text = [&](const char* key, QString& out) {
@@ -106,6 +155,9 @@ GenerationParams paramsFromMeta(const QJsonObject& meta, GenerationParams base) 
     const auto karras = meta.value(QStringLiteral("use_karras_sigmas"));
     if (karras.isString()) base.karrasSigmas = karras.toString() == QStringLiteral("yes");
     if (karras.isBool()) base.karrasSigmas = karras.toBool();
+    if (meta.contains(QStringLiteral("lora_model"))) base.loras = lorasFromMeta(meta);
+    if (meta.contains(QStringLiteral("embeddings_model")))
+        base.embeddings = listValue(meta.value(QStringLiteral("embeddings_model")));
     return base;
 }
 
@@ -123,6 +175,14 @@ void saveParams(QSettings& settings, const QString& group, const GenerationParam
     settings.setValue(QStringLiteral("scheduler"), params.scheduler);
     settings.setValue(QStringLiteral("karras"), params.karrasSigmas);
     settings.setValue(QStringLiteral("strength"), params.strength);
+    QStringList loraIds;
+    QVariantList loraStrengths;
+    for (const auto& l : params.loras) {
+        loraIds << l.id;
+        loraStrengths << l.strength;
+    }
+    settings.setValue(QStringLiteral("lora_ids"), loraIds);
+    settings.setValue(QStringLiteral("lora_strengths"), loraStrengths);
     settings.endGroup();
 }
 
@@ -144,6 +204,12 @@ GenerationParams loadParams(QSettings& settings, const QString& group, const Gen
     p.scheduler = settings.value(QStringLiteral("scheduler"), p.scheduler).toString();
     p.karrasSigmas = settings.value(QStringLiteral("karras"), p.karrasSigmas).toBool();
     p.strength = settings.value(QStringLiteral("strength"), p.strength).toDouble();
+    if (settings.contains(QStringLiteral("lora_ids"))) {
+        p.loras.clear();
+        const auto ids = settings.value(QStringLiteral("lora_ids")).toStringList();
+        const auto strengths = settings.value(QStringLiteral("lora_strengths")).toList();
+        for (qsizetype i = 0; i < ids.size(); ++i) p.loras.append({ids[i], strengths.value(i, 1.0).toDouble()});
+    }
     settings.endGroup();
     if (!schedulerNames().contains(p.scheduler)) p.scheduler = schedulerNames().front();
     return p;

@@ -4,6 +4,7 @@
 
 #include <QImage>
 #include <QJsonObject>
+#include <QList>
 #include <QSettings>
 #include <QString>
 #include <QStringList>
@@ -19,6 +20,15 @@ QString endpointPath(GenerationKind kind);
 // The scheduler names the API accepts; the first, empty, leaves the choice to the model.
 const QStringList& schedulerNames();
 
+// One LoRA of a request: a model id of category "lora" and its multiplier (text encoder and UNet
+// alike, as lora_strength sets them).
+struct LoraChoice {
+    QString id;
+    double strength = 1.0;
+
+    bool operator==(const LoraChoice&) const = default;
+};
+
 struct GenerationParams {
     QString modelId;  // empty: the server's default model
     QString prompt;
@@ -31,7 +41,10 @@ struct GenerationParams {
     std::optional<qint64> seed;  // nullopt: random
     QString scheduler;           // empty: the model's default
     bool karrasSigmas = false;
-    double strength = 0.7;  // img2img and inpaint only
+    double strength = 0.7;    // img2img and inpaint only
+    QList<LoraChoice> loras;  // sent as lora_model + lora_strength
+    // Embeddings whose trigger words the prompts use (the pane finds them), sent as embeddings_model.
+    QStringList embeddings;
 
     bool operator==(const GenerationParams&) const = default;
 };

@@ -1,8 +1,10 @@
 #include "ui/infotext.h"
 
+#include <QRegularExpression>
 #include <QStringList>
 
 #include "common/infotext.h"
+#include "common/lora_tags.h"
 #include "common/sampler_names.h"
 
 namespace easel::ui {
@@ -38,10 +40,35 @@ QString samplerName(const QString& scheduler, bool karrasSigmas) {
     return QString::fromStdString(easel::a1111SamplerName(scheduler.toStdString(), karrasSigmas));
 }
 
+PromptLoras takeLoraTags(const QString& prompt) {
+    const auto taken = easel::extractLoraTags(prompt.toStdString());
+    PromptLoras out;
+    for (const auto& e : taken.errors) out.errors << QString::fromStdString(e);
+    if (taken.loras.empty() || !taken.errors.empty()) {
+        out.prompt = prompt;
+        return out;
+    }
+    // The shared tidy-up leaves two spaces where it drops the comma after a tag ("a, <lora:x>, b");
+    // it collapses every other run of spaces already, so doing it once more changes nothing else.
+    out.prompt =
+        QString::fromStdString(taken.prompt).replace(QRegularExpression(QStringLiteral(" {2,}")), QStringLiteral(" "));
+    for (const auto& tag : taken.loras) {
+        if (tag.textEncoderStrength == tag.unetStrength) {
+            out.loras.append({QString::fromStdString(tag.name), tag.unetStrength});
+        } else {
+            if (!out.prompt.isEmpty()) out.prompt += QLatin1Char(' ');
+            out.prompt += QString::fromStdString(easel::formatLoraTag(tag));
+        }
+    }
+    return out;
+}
+
 std::optional<GenerationParams> paramsFromInfotext(const QString& text, GenerationParams base) {
     const auto info = Infotext::parse(text);
     if (!info.fields.contains(QStringLiteral("Steps"))) return std::nullopt;
-    base.prompt = info.prompt;
+    auto tags = takeLoraTags(info.prompt);
+    base.prompt = tags.prompt;
+    base.loras = tags.loras;
     base.negativePrompt = info.negativePrompt;
     const auto& f = info.fields;
     bool ok = false;
@@ -75,6 +102,11 @@ std::optional<GenerationParams> paramsFromInfotext(const QString& text, Generati
 QString infotextFor(const GenerationParams& params, qint64 seed, const QString& modelName) {
     Infotext info;
     info.prompt = params.prompt;
+    for (const auto& l : params.loras) {
+        const auto tag = easel::formatLoraTag({l.id.toStdString(), l.strength, l.strength});
+        if (!info.prompt.isEmpty()) info.prompt += QLatin1Char(' ');
+        info.prompt += QString::fromStdString(tag);
+    }
     info.negativePrompt = params.negativePrompt;
     info.fields.insert(QStringLiteral("Steps"), QString::number(params.steps));
     const auto sampler = samplerName(params.scheduler, params.karrasSigmas);

@@ -5,6 +5,7 @@
 #include <QCloseEvent>
 #include <QDockWidget>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QMenuBar>
 #include <QSettings>
 #include <QShortcut>
@@ -21,6 +22,7 @@
 #include "ui/init_image_view.h"
 #include "ui/inpaint_pane.h"
 #include "ui/login_dialog.h"
+#include "ui/lora_picker.h"
 #include "ui/parameter_form.h"
 #include "ui/queue_panel.h"
 #include "ui/text_to_image_pane.h"
@@ -224,6 +226,28 @@ bool MainWindow::openImageParameters(const QString& path) {
     if (!params) return false;
     pane->setParams(*params);
     m_tabs->setCurrentWidget(pane);
+    // The image's LoRAs are now picker rows; one this server lacks, or one that does not fit the
+    // model, is said out loud, not dropped.
+    const LoraPicker* picker = pane->form()->loraPicker();
+    QStringList problems;
+    if (const QStringList missing = picker->unknownLoras(); !missing.isEmpty()) {
+        problems << tr("This image was made with LoRAs this server does not have: %1.")
+                        .arg(missing.join(QStringLiteral(", ")));
+    }
+    if (const QStringList misfits = picker->misfitLoras(); !misfits.isEmpty()) {
+        problems << tr("These LoRAs were made for another kind of model than the selected one: %1.")
+                        .arg(misfits.join(QStringLiteral(", ")));
+    }
+    if (!problems.isEmpty()) {
+        problems << tr(
+            "They are listed under LoRAs, marked ⚠; remove them (or have an admin load the missing "
+            "ones, or pick a fitting model) before generating.");
+        m_dialogs->showMessage(this, tr("Open image parameters"), problems.join(QLatin1Char(' ')));
+    }
+    m_status->setText(params->loras.isEmpty() ? tr("Parameters restored from %1.").arg(QFileInfo(path).fileName())
+                                              : tr("Parameters restored from %1, with %n LoRA(s).", nullptr,
+                                                   static_cast<int>(params->loras.size()))
+                                                    .arg(QFileInfo(path).fileName()));
     return true;
 }
 

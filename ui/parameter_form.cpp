@@ -12,6 +12,8 @@
 #include <QSlider>
 #include <QSpinBox>
 
+#include "ui/lora_picker.h"
+
 namespace easel::ui {
 
 namespace {
@@ -48,7 +50,8 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
       m_samples(spinBox(1, 4, 1, this)),
       m_randomSeed(new QCheckBox(tr("Random"), this)),
       m_seed(new QLineEdit(this)),
-      m_reuseSeed(new QPushButton(tr("Reuse last"), this)) {
+      m_reuseSeed(new QPushButton(tr("Reuse last"), this)),
+      m_loras(new LoraPicker(this)) {
     auto* form = new QFormLayout(this);
     form->setContentsMargins(0, 0, 0, 0);
     form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
@@ -122,6 +125,11 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
         });
     }
 
+    auto* lorasLabel = new QLabel(tr("&LoRAs"), this);
+    lorasLabel->setBuddy(m_loras->findChild<QPushButton*>(QStringLiteral("add_lora")));
+    form->addRow(lorasLabel, m_loras);
+    connect(m_loras, &LoraPicker::changed, this, &ParameterForm::changed);
+
     connect(m_randomSeed, &QCheckBox::toggled, this, [this](bool random) {
         m_seed->setEnabled(!random);
         emit changed();
@@ -140,6 +148,7 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
     connect(m_width, &QSpinBox::valueChanged, this, &ParameterForm::syncPresetWithSize);
     connect(m_height, &QSpinBox::valueChanged, this, &ParameterForm::syncPresetWithSize);
     connect(m_model, &QComboBox::activated, this, &ParameterForm::applyModelDefaults);
+    connect(m_model, &QComboBox::currentIndexChanged, this, &ParameterForm::updateModelFamily);
     for (auto* box : {m_steps, m_samples}) connect(box, &QSpinBox::valueChanged, this, &ParameterForm::changed);
     connect(m_guidance, &QDoubleSpinBox::valueChanged, this, &ParameterForm::changed);
     connect(m_scheduler, &QComboBox::currentIndexChanged, this, &ParameterForm::changed);
@@ -166,6 +175,7 @@ GenerationParams ParameterForm::params() const {
     const qint64 seed = m_seed->text().toLongLong(&ok);
     if (!m_randomSeed->isChecked() && ok) p.seed = seed;
     if (m_strength != nullptr) p.strength = m_strength->value() / 100.0;
+    p.loras = m_loras->loras();
     return p;
 }
 
@@ -193,6 +203,7 @@ void ParameterForm::setParams(const GenerationParams& p) {
         m_strength->setValue(qRound(p.strength * 100));
         m_strengthValue->setText(QString::number(m_strength->value() / 100.0, 'f', 2));
     }
+    m_loras->setLoras(p.loras);
     syncPresetWithSize();
 }
 
@@ -208,18 +219,31 @@ void ParameterForm::setModels(const QList<ModelInfo>& models) {
     untouched.negativePrompt = now.negativePrompt;
     untouched.seed = now.seed;
     untouched.strength = now.strength;
+    untouched.loras = now.loras;
     const bool adoptDefaults = m_models.isEmpty() && now == untouched;
-    m_models = models;
+    m_models = modelsOfCategory(models, QStringLiteral("stable_diffusion"));
     m_model->clear();
     m_model->addItem(tr("Server default"), QString());
-    for (const auto& m : models) {
+    for (const auto& m : m_models) {
         if (m.isDefault) m_model->setItemText(0, tr("Server default (%1)").arg(m.name));
         m_model->addItem(m.isDefault ? tr("%1 (default)").arg(m.name) : m.name, m.modelId);
         m_model->setItemData(m_model->count() - 1, m.description, Qt::ToolTipRole);
     }
     const int index = m_model->findData(current);
     m_model->setCurrentIndex(index < 0 ? 0 : index);
+    m_loras->setAdapters(modelsOfCategory(models, QStringLiteral("lora")),
+                         modelsOfCategory(models, QStringLiteral("embeddings")));
+    updateModelFamily();
     if (adoptDefaults) applyModelDefaults(m_model->currentIndex());
+}
+
+void ParameterForm::updateModelFamily() {
+    const QString id = m_model->currentData().toString();
+    QString family;
+    for (const auto& m : m_models) {
+        if (m.modelId == id || (id.isEmpty() && m.isDefault)) family = m.family;
+    }
+    m_loras->setModelFamily(family);
 }
 
 void ParameterForm::applyModelDefaults(int index) {

@@ -1,6 +1,7 @@
 #pragma once
 // The generation parameters every pane shares (model, scheduler, steps, guidance, size, samples,
-// seed, and strength where an init image is involved): one widget instead of three copies.
+// seed, strength where an init image is involved, and the LoRA picker): one widget instead of three
+// copies.
 
 #include <QList>
 #include <QWidget>
@@ -20,6 +21,8 @@ class QSpinBox;
 
 namespace easel::ui {
 
+class LoraPicker;
+
 class ParameterForm : public QWidget {
     Q_OBJECT
 public:
@@ -30,7 +33,9 @@ public:
     void setParams(const GenerationParams& params);
 
     // The server's models; the default one is selected when the current choice is not among them.
+    // LoRAs and embeddings in the list go to the LoRA picker, not the model box.
     void setModels(const QList<ModelInfo>& models);
+    LoraPicker* loraPicker() const { return m_loras; }
     // The seed of the last finished image, for "Reuse last seed".
     void setLastSeed(std::optional<qint64> seed);
     void setMaxSteps(int maxSteps);
@@ -44,6 +49,8 @@ signals:
 private:
     void applyModelDefaults(int index);
     void syncPresetWithSize();
+    // The LoRA picker offers what fits the selected model's family.
+    void updateModelFamily();
 
     QComboBox* m_model;
     QComboBox* m_scheduler;
@@ -59,6 +66,7 @@ private:
     QPushButton* m_reuseSeed;
     QSlider* m_strength = nullptr;
     QLabel* m_strengthValue = nullptr;
+    LoraPicker* m_loras;
     QList<ModelInfo> m_models;
     std::optional<qint64> m_lastSeed;
 };

@@ -105,6 +105,7 @@ PromptWithoutTags extractLoraTags(std::string_view prompt) {
     std::string tidy;
     for (std::size_t i = 0; i < result.prompt.size(); ++i) {
         const char c = result.prompt[i];
+        if (c == ' ' && !tidy.empty() && tidy.back() == ' ') continue;  // "a, <lora:x>, b" -> "a, b"
         if (c == ',' && !tidy.empty() &&
             (tidy.back() == ',' || (tidy.size() >= 2 && tidy.back() == ' ' && tidy[tidy.size() - 2] == ','))) {
             continue;

@@ -148,6 +148,33 @@ TEST(ApiClientTest, ErrorsAreTyped) {
     EXPECT_EQ(failures, 2);
 }
 
+TEST(ApiClientTest, ModelsOfOneCategoryAskTheServerForThemAndCarryTheFamily) {
+    FakeApiServer server;
+    server.setHandler([](const RecordedRequest&) {
+        return CannedResponse::json(
+            200, success({{QStringLiteral("models"),
+                           QJsonArray{QJsonObject{{QStringLiteral("model_id"), QStringLiteral("pixel-art")},
+                                                  {QStringLiteral("model_category"), QStringLiteral("lora")},
+                                                  {QStringLiteral("family"), QStringLiteral("sd1")}},
+                                      QJsonObject{{QStringLiteral("model_id"), QStringLiteral("sd15")},
+                                                  {QStringLiteral("family"), QJsonValue()}}}}}));
+    });
+    ApiClient client(server.url());
+    client.setApiKey(QStringLiteral("k"));
+    const auto r = call([&](ApiCallback cb) { client.models(nullptr, cb, QStringLiteral("lora")); });
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(server.requests().value(0).path, QStringLiteral("/api/v1/models?category=lora"));
+    const auto models = modelsFromJSON(r.json);
+    ASSERT_EQ(models.size(), 2);
+    EXPECT_TRUE(models[0].isLora());
+    EXPECT_EQ(models[0].family, QStringLiteral("sd1"));
+    // Older servers send no category: a checkpoint, family unknown.
+    EXPECT_TRUE(models[1].isCheckpoint());
+    EXPECT_TRUE(models[1].family.isEmpty());
+    EXPECT_EQ(modelsOfCategory(models, QStringLiteral("lora")).size(), 1);
+    EXPECT_EQ(modelsOfCategory(models, QStringLiteral("stable_diffusion")).value(0).modelId, QStringLiteral("sd15"));
+}
+
 TEST(ApiClientTest, UnreachableServer) {
     QUrl url;
     {

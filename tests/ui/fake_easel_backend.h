@@ -27,6 +27,8 @@ public:
     int pollsPerJob = 2;  // fetches answered "processing" before "success"
     bool quotaExhausted = false;
     QList<qint64> cancelled;
+    // Listed by /api/v1/models after the built-in model (LoRAs, embeddings, other checkpoints).
+    QJsonArray extraModels;
 
     static QByteArray png(QColor colour, int size = 64) {
         QImage image(size, size, QImage::Format_RGB32);
@@ -137,15 +139,17 @@ private:
         }
         if (!keyOk) return CannedResponse::json(401, error(QStringLiteral("invalid API key")));
         if (path == QStringLiteral("/api/v1/models")) {
+            QJsonArray models{QJsonObject{{QStringLiteral("model_id"), QStringLiteral("easel-shapes-64")},
+                                          {QStringLiteral("name"), QStringLiteral("Easel shapes")},
+                                          {QStringLiteral("model_category"), QStringLiteral("stable_diffusion")},
+                                          {QStringLiteral("family"), QStringLiteral("sd1")},
+                                          {QStringLiteral("default"), true},
+                                          {QStringLiteral("default_width"), 64},
+                                          {QStringLiteral("default_height"), 64},
+                                          {QStringLiteral("default_steps"), 20}}};
+            for (const auto& m : extraModels) models.append(m);
             return CannedResponse::json(
-                200, {{QStringLiteral("status"), QStringLiteral("success")},
-                      {QStringLiteral("models"),
-                       QJsonArray{QJsonObject{{QStringLiteral("model_id"), QStringLiteral("easel-shapes-64")},
-                                              {QStringLiteral("name"), QStringLiteral("Easel shapes")},
-                                              {QStringLiteral("default"), true},
-                                              {QStringLiteral("default_width"), 64},
-                                              {QStringLiteral("default_height"), 64},
-                                              {QStringLiteral("default_steps"), 20}}}}});
+                200, {{QStringLiteral("status"), QStringLiteral("success")}, {QStringLiteral("models"), models}});
         }
         if (path == QStringLiteral("/api/v1/history")) {
             const QUrlQuery query(r.path.section(QLatin1Char('?'), 1));

@@ -81,6 +81,40 @@ TEST(GenerationParamsTest, MetaFillsParamsForUseTheseSettings) {
     EXPECT_TRUE(p.karrasSigmas);
 }
 
+TEST(GenerationParamsTest, LorasAndEmbeddingsGoInAsTheHostedApiSpellsThem) {
+    GenerationParams p;
+    p.prompt = QStringLiteral("a cat, emb-style");
+    const auto plain = requestBody(GenerationKind::Text2Img, p, QStringLiteral("k"));
+    EXPECT_FALSE(plain.contains(QStringLiteral("lora_model")));
+    EXPECT_FALSE(plain.contains(QStringLiteral("lora_strength")));
+    EXPECT_FALSE(plain.contains(QStringLiteral("embeddings_model")));
+    p.loras = {{QStringLiteral("pixel-art"), 0.8}, {QStringLiteral("ink"), -0.25}, {QStringLiteral("x"), 1.0}};
+    p.embeddings = {QStringLiteral("emb-style"), QStringLiteral("emb-two")};
+    const auto body = requestBody(GenerationKind::Img2Img, p, QStringLiteral("k"));
+    EXPECT_EQ(body.value(QStringLiteral("lora_model")).toString(), QStringLiteral("pixel-art,ink,x"));
+    EXPECT_EQ(body.value(QStringLiteral("lora_strength")).toString(), QStringLiteral("0.8,-0.25,1"));
+    EXPECT_EQ(body.value(QStringLiteral("embeddings_model")).toString(), QStringLiteral("emb-style,emb-two"));
+    EXPECT_EQ(body.value(QStringLiteral("prompt")).toString(), p.prompt);
+}
+
+TEST(GenerationParamsTest, MetaLorasComeBackForUseTheseSettings) {
+    // As the server's meta writes them: comma-separated strings, embeddings as an array.
+    const auto p = paramsFromMeta(QJsonObject{{QStringLiteral("lora_model"), QStringLiteral("pixel-art,ink")},
+                                              {QStringLiteral("lora_strength"), QStringLiteral("0.7,-1.5")},
+                                              {QStringLiteral("embeddings_model"), QJsonArray{QStringLiteral("emb")}}});
+    EXPECT_EQ(p.loras, (QList<LoraChoice>{{QStringLiteral("pixel-art"), 0.7}, {QStringLiteral("ink"), -1.5}}));
+    EXPECT_EQ(p.embeddings, QStringList{QStringLiteral("emb")});
+    // One number for all, and arrays.
+    const auto q =
+        paramsFromMeta(QJsonObject{{QStringLiteral("lora_model"), QJsonArray{QStringLiteral("a"), QStringLiteral("b")}},
+                                   {QStringLiteral("lora_strength"), 0.5}});
+    EXPECT_EQ(q.loras, (QList<LoraChoice>{{QStringLiteral("a"), 0.5}, {QStringLiteral("b"), 0.5}}));
+    // No LoRAs in the meta: the base's stay.
+    GenerationParams base;
+    base.loras = {{QStringLiteral("kept"), 2.0}};
+    EXPECT_EQ(paramsFromMeta(QJsonObject{}, base).loras, base.loras);
+}
+
 TEST(GenerationParamsTest, MetaWithTheModelsDefaultSamplerMapsToTheApiScheduler) {
     // The server reports a resolved model default in A1111 spelling.
     const auto p = paramsFromMeta(QJsonObject{{QStringLiteral("scheduler"), QStringLiteral("DPM++ 2M Karras")}});
@@ -117,9 +151,11 @@ TEST(GenerationParamsTest, SettingsRoundTrip) {
     p.prompt = QStringLiteral("line 1\nline 2");
     p.seed = 5000000000;
     p.width = 768;
+    p.loras = {{QStringLiteral("pixel-art"), 0.65}, {QStringLiteral("ink"), -2.0}};
     saveParams(settings, QStringLiteral("text2img"), p);
     EXPECT_EQ(loadParams(settings, QStringLiteral("text2img")), p);
     p.seed.reset();
+    p.loras.clear();
     saveParams(settings, QStringLiteral("text2img"), p);
     EXPECT_EQ(loadParams(settings, QStringLiteral("text2img")), p);
     EXPECT_EQ(loadParams(settings, QStringLiteral("never-saved")), GenerationParams{});

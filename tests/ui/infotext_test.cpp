@@ -29,6 +29,51 @@ TEST(InfotextTest, ParsesA1111Parameters) {
     EXPECT_DOUBLE_EQ(p->strength, 0.45);
 }
 
+TEST(InfotextTest, LoraTagsBecomePickerRowsAndLeaveThePrompt) {
+    const auto t =
+        takeLoraTags(QStringLiteral("a cat, <lora:pixel-art:0.7>, watercolor <lora:ink-v2:-1.25> <lora:plain>"));
+    EXPECT_EQ(t.prompt, QStringLiteral("a cat, watercolor"));
+    EXPECT_EQ(t.loras, (QList<LoraChoice>{{QStringLiteral("pixel-art"), 0.7},
+                                          {QStringLiteral("ink-v2"), -1.25},
+                                          {QStringLiteral("plain"), 1.0}}));
+    EXPECT_TRUE(t.errors.isEmpty());
+    // Two multipliers (text encoder, UNet) have no row of their own: the tag stays for the server.
+    const auto split = takeLoraTags(QStringLiteral("<lora:a:0.5:0.8> dog <lora:b:0.3>"));
+    EXPECT_EQ(split.prompt, QStringLiteral("dog <lora:a:0.5:0.8>"));
+    EXPECT_EQ(split.loras, (QList<LoraChoice>{{QStringLiteral("b"), 0.3}}));
+    // A malformed tag: the prompt as it was, and the fault named.
+    const auto bad = takeLoraTags(QStringLiteral("dog <lora:a:lots> <lora:b:0.3>"));
+    EXPECT_EQ(bad.prompt, QStringLiteral("dog <lora:a:lots> <lora:b:0.3>"));
+    EXPECT_TRUE(bad.loras.isEmpty());
+    ASSERT_EQ(bad.errors.size(), 1);
+    EXPECT_TRUE(bad.errors[0].contains(QStringLiteral("'lots' is not a number")));
+    // Other angle brackets are words.
+    EXPECT_EQ(takeLoraTags(QStringLiteral("a <b> c")).prompt, QStringLiteral("a <b> c"));
+}
+
+TEST(InfotextTest, EaselInfotextWithLorasRecallsThem) {
+    // As the engine writes it: the tags after the prompt, their files' hashes in "Lora hashes".
+    const auto text = QStringLiteral(
+        "a red star <lora:pixel-art:0.7> <lora:ink:0.35>\nNegative prompt: blur\n"
+        "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512, Model: sd15, "
+        "Lora hashes: \"pixel-art: abcdef123456, ink: 0123456789ab\"");
+    const auto p = paramsFromInfotext(text);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->prompt, QStringLiteral("a red star"));
+    EXPECT_EQ(p->loras, (QList<LoraChoice>{{QStringLiteral("pixel-art"), 0.7}, {QStringLiteral("ink"), 0.35}}));
+    // An image without LoRAs clears the base's.
+    GenerationParams base;
+    base.loras = {{QStringLiteral("old"), 1.0}};
+    EXPECT_TRUE(paramsFromInfotext(QStringLiteral("x\nSteps: 20"), base)->loras.isEmpty());
+    // What the app writes for a saved image reads back the same.
+    const auto written = infotextFor(*p, 5, QStringLiteral("sd15"));
+    EXPECT_TRUE(written.startsWith(QStringLiteral("a red star <lora:pixel-art:0.7> <lora:ink:0.35>\n")));
+    const auto again = paramsFromInfotext(written);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->prompt, p->prompt);
+    EXPECT_EQ(again->loras, p->loras);
+}
+
 TEST(InfotextTest, SamplerNamesMapBothWays) {
     EXPECT_EQ(schedulerFromSampler(QStringLiteral("Euler a"))->first,
               QStringLiteral("EulerAncestralDiscreteScheduler"));

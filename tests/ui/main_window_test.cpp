@@ -4,7 +4,10 @@
 
 #include <QApplication>
 #include <QClipboard>
+#include <QDoubleSpinBox>
+#include <QJsonArray>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
@@ -20,6 +23,7 @@
 #include "ui/image_to_image_pane.h"
 #include "ui/infotext.h"
 #include "ui/inpaint_pane.h"
+#include "ui/lora_picker.h"
 #include "ui/mask_canvas.h"
 #include "ui/parameter_form.h"
 #include "ui/text_to_image_pane.h"
@@ -223,6 +227,69 @@ TEST_F(WindowFixture, QuotaExhaustedShowsADialog) {
     ASSERT_TRUE(waitFor([&] { return !dialogs.errors.isEmpty(); }));
     EXPECT_EQ(dialogs.errors[0].kind, ApiErrorKind::QuotaExhausted);
     EXPECT_EQ(dialogs.errors[0].title(), QStringLiteral("Quota exhausted"));
+}
+
+// The server also lists two LoRAs and an embedding for the built-in model's family, and an SDXL LoRA.
+struct LoraWindowFixture : WindowFixture {
+    void SetUp() override {
+        auto adapter = [](const char* id, const char* category, const char* family = "sd1") {
+            return QJsonObject{{QStringLiteral("model_id"), QString::fromLatin1(id)},
+                               {QStringLiteral("name"), QString::fromLatin1(id)},
+                               {QStringLiteral("model_category"), QString::fromLatin1(category)},
+                               {QStringLiteral("family"), QString::fromLatin1(family)}};
+        };
+        backend.extraModels = {adapter("pixel-art", "lora"), adapter("ink-wash", "lora"),
+                               adapter("xl-detail", "lora", "sdxl"), adapter("emb-style", "embeddings")};
+        WindowFixture::SetUp();
+        ASSERT_TRUE(waitFor([&] { return !window->textToImagePane()->form()->loraPicker()->loraMenu()->isEmpty(); }));
+    }
+};
+
+TEST_F(LoraWindowFixture, RecallFromAPngFillsThePickerAndNamesMissingLoras) {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("made-elsewhere.png"));
+    QImage image(64, 64, QImage::Format_RGB32);
+    image.fill(Qt::gray);
+    image.setText(QStringLiteral("parameters"),
+                  QStringLiteral("a red star, <lora:pixel-art:0.7> <lora:gone-lora:0.5> <lora:xl-detail:1.5>\n"
+                                 "Steps: 20, Sampler: Euler a, CFG scale: 1, Seed: 9, Size: 64x64, "
+                                 "Lora hashes: \"pixel-art: abcdef123456, gone-lora: 0123456789ab, "
+                                 "xl-detail: 00112233aabb\""));
+    ASSERT_TRUE(image.save(path));
+    auto* pane = window->textToImagePane();
+    window->tabs()->setCurrentWidget(pane);
+    ASSERT_TRUE(window->openImageParameters(path));
+    EXPECT_EQ(pane->params().prompt, QStringLiteral("a red star"));
+    EXPECT_EQ(pane->params().loras, (QList<LoraChoice>{{QStringLiteral("pixel-art"), 0.7},
+                                                       {QStringLiteral("gone-lora"), 0.5},
+                                                       {QStringLiteral("xl-detail"), 1.5}}));
+    ASSERT_EQ(dialogs.messages.size(), 1);
+    EXPECT_TRUE(dialogs.messages[0].contains(QStringLiteral("does not have: gone-lora.")));
+    EXPECT_TRUE(dialogs.messages[0].contains(QStringLiteral("than the selected one: xl-detail.")));
+
+    // Without the missing one, and with a second LoRA and the embedding, it goes to the server.
+    LoraPicker* picker = pane->form()->loraPicker();
+    picker->removeLora(QStringLiteral("gone-lora"));
+    picker->removeLora(QStringLiteral("xl-detail"));
+    for (QAction* a : picker->loraMenu()->actions()) {
+        if (a->text() == QStringLiteral("ink-wash")) a->trigger();
+    }
+    picker->findChild<QWidget*>(QStringLiteral("lora_row_ink-wash"))
+        ->findChild<QDoubleSpinBox*>(QStringLiteral("lora_strength"))
+        ->setValue(-0.35);
+    picker->embeddingMenu()->actions().value(0)->trigger();
+    EXPECT_EQ(pane->params().prompt, QStringLiteral("a red star emb-style"));
+    window->generate(pane);
+    ASSERT_TRUE(waitFor([&] { return !requestsTo(QStringLiteral("/api/v6/images/text2img")).isEmpty(); }));
+    const auto body = requestsTo(QStringLiteral("/api/v6/images/text2img"))[0].json();
+    EXPECT_EQ(body.value(QStringLiteral("prompt")).toString(), QStringLiteral("a red star emb-style"));
+    EXPECT_EQ(body.value(QStringLiteral("lora_model")).toString(), QStringLiteral("pixel-art,ink-wash"));
+    EXPECT_EQ(body.value(QStringLiteral("lora_strength")).toString(), QStringLiteral("0.7,-0.35"));
+    EXPECT_EQ(body.value(QStringLiteral("embeddings_model")).toString(), QStringLiteral("emb-style"));
+    // Every pane has its own picker.
+    EXPECT_TRUE(window->imageToImagePane()->params().loras.isEmpty());
+    EXPECT_FALSE(window->inpaintPane()->form()->loraPicker()->loraMenu()->isEmpty());
+    saveScreenshot(*window, QStringLiteral("lora_picker"));
 }
 
 TEST(MainWindowTest, UnreachableServerShowsADialog) {

@@ -34,6 +34,9 @@ TEST(LoraTags, OtherAngleBracketsAndPlainTextStay) {
     EXPECT_EQ(r.prompt, "a <hypernet:foo:1> cat, 3 < 4 > 2");
     EXPECT_TRUE(r.loras.empty());
     EXPECT_EQ(extractLoraTags("no tags at all").prompt, "no tags at all");
+    // A tag between two list items leaves one separator with one space.
+    EXPECT_EQ(extractLoraTags("a, <lora:x:1>, b").prompt, "a, b");
+    EXPECT_EQ(extractLoraTags("a <lora:x:1> b").prompt, "a b");
 }
 
 TEST(LoraTags, MalformedTagsAreNamed) {
