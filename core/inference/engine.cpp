@@ -219,6 +219,7 @@ void Engine::loadModel(const std::filesystem::path& path) {
             if (sidecar.contains("unet_num_head_channels"))
                 overrides.unetNumHeadChannels = sidecar["unet_num_head_channels"].get<int>();
             if (sidecar.contains("text_num_heads")) overrides.textNumHeads = sidecar["text_num_heads"].get<int>();
+            if (sidecar.contains("text2_num_heads")) overrides.text2NumHeads = sidecar["text2_num_heads"].get<int>();
             if (sidecar.contains("vae_scaling_factor"))
                 overrides.vaeScalingFactor = sidecar["vae_scaling_factor"].get<float>();
             if (sidecar.value("prediction_type", "epsilon") == "v_prediction")
@@ -239,6 +240,7 @@ void Engine::loadModel(const std::filesystem::path& path) {
         model.unet->to(impl.device, impl.dtype);
         model.vae->to(impl.device, impl.dtype);
         model.textModule->to(impl.device, impl.dtype);
+        if (model.textModule2) model.textModule2->to(impl.device, impl.dtype);
     } else {
         useChannelsLast(*model.unet);
         useChannelsLast(*model.vae);
@@ -250,9 +252,11 @@ void Engine::loadModel(const std::filesystem::path& path) {
     info.inpainting = d.inpainting;
     info.sizeMultiple = d.vae.downsampleFactor();  // the UNet upsamples to its skips' sizes, so any latent size works
     const bool sd2 = d.family == ModelFamily::SD2;
+    const bool sdxl = d.family == ModelFamily::SDXL;
+    // SDXL is trained at 1024x1024, SD 2.x 768-v at 768x768, the rest at 512x512.
+    const int nativeSide = sdxl ? 1024 : sd2 && d.prediction == PredictionType::VPrediction ? 768 : 512;
     try {
-        info.defaultWidth =
-            sidecar.value("default_width", sd2 && d.prediction == PredictionType::VPrediction ? 768 : 512);
+        info.defaultWidth = sidecar.value("default_width", nativeSide);
         info.defaultHeight = sidecar.value("default_height", info.defaultWidth);
         info.defaultSteps = sidecar.value("default_steps", 20);
         info.defaultGuidance = sidecar.value("default_guidance_scale", 7.5f);
@@ -262,7 +266,7 @@ void Engine::loadModel(const std::filesystem::path& path) {
     }
     if (const auto bad = checkSchedulerName(info.defaultScheduler))
         throw ModelLoadError("'" + path.string() + "/model.json' default_scheduler: " + *bad);
-    info.family = d.family == ModelFamily::SD2 ? "sd2" : "sd1";
+    info.family = sdxl ? "sdxl" : sd2 ? "sd2" : "sd1";
     // Nothing above changed the engine: a failed load leaves the previous model in place.
     impl.adapters.reset();  // it refers to the old model's weights
     impl.model = std::move(model);
@@ -334,8 +338,15 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
         throw GenerationError("guidance scale must be " + limits::kGuidance.describe());
     if (!limits::kStrength.contains(r.strength))  // NaN too
         throw GenerationError("strength must be " + limits::kStrength.describe());
-    if (r.clipSkip < 1 || r.clipSkip > model.detected.text.numLayers)
-        throw GenerationError("clip_skip must be 1 to " + std::to_string(model.detected.text.numLayers));
+    const int textLayers = model.detected.text2
+                               ? std::min(model.detected.text.numLayers, model.detected.text2->numLayers)
+                               : model.detected.text.numLayers;
+    if (r.clipSkip < 1 || r.clipSkip > textLayers)
+        throw GenerationError("clip_skip must be 1 to " + std::to_string(textLayers));
+    for (const int v : {r.originalWidth, r.originalHeight, r.cropTop, r.cropLeft, r.targetWidth, r.targetHeight}) {
+        if (v < 0 || v > 16 * kMaxSide)
+            throw GenerationError("SDXL size conditioning values must be 0 to " + std::to_string(16 * kMaxSide));
+    }
     if (r.mask && !r.initImage) throw GenerationError("a mask needs an init image");
     for (const auto* image : {r.initImage ? &*r.initImage : nullptr, r.mask ? &*r.mask : nullptr}) {
         if (image == nullptr) continue;

@@ -29,7 +29,7 @@ struct EngineOptions {
 
 struct ModelInfo {
     std::string id;      // folder or file stem
-    std::string family;  // "sd1" or "sd2": which LoRAs and embeddings fit
+    std::string family;  // "sd1", "sd2" or "sdxl": which LoRAs and embeddings fit
     std::string name;
     std::string description;  // "SD 1.x (epsilon)" or the model's own words
     std::filesystem::path path;
@@ -80,6 +80,14 @@ struct GenerationRequest {
     float strength = 0.75f;
     std::optional<Image> mask;  // white = repaint
     int previewEvery = 0;  // a preview every N steps (0: never): decoded for small latents, else a linear map to RGB
+    // SDXL's size conditioning (sgm original_size_as_tuple, crop_coords_top_left, target_size_as_tuple);
+    // 0 takes the image's width / height. Ignored by SD 1.x/2.x.
+    int originalWidth = 0;
+    int originalHeight = 0;
+    int cropTop = 0;
+    int cropLeft = 0;
+    int targetWidth = 0;
+    int targetHeight = 0;
 };
 
 struct GenerationProgress {
@@ -117,7 +125,7 @@ public:
     Engine& operator=(const Engine&) = delete;
 
     // A folder with model.json (Easel's format), a diffusers folder (model_index.json), or an SD
-    // 1.x/2.x single-file .safetensors.
+    // 1.x/2.x/XL single-file .safetensors.
     // Throws ModelLoadError / GenerationError with a message naming what is wrong.
     void loadModel(const std::filesystem::path& path);
     bool hasModel() const;

@@ -45,7 +45,9 @@ public:
     std::optional<AdapterTarget> find(const AdapterModule& module) const;
     ModelFamily family() const { return m_family; }
     // "SD 1.x" / "SD 2.x"
-    std::string modelName() const { return m_family == ModelFamily::SD1 ? "SD 1.x" : "SD 2.x"; }
+    std::string modelName() const {
+        return m_family == ModelFamily::SD1 ? "SD 1.x" : m_family == ModelFamily::SD2 ? "SD 2.x" : "SDXL";
+    }
     std::size_t size() const { return m_targets.size(); }
 
 private:

@@ -63,6 +63,7 @@ StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detec
         model.unet = UNet2DConditionModel(model.detected.unet);
         model.vae = AutoencoderKL(model.detected.vae);
         model.textEncoder = makeTextEncoder(model.detected.text, model.textModule);
+        if (model.detected.text2) model.textEncoder2 = makeTextEncoder(*model.detected.text2, model.textModule2);
     } catch (const c10::Error& e) {
         // Shapes that detection accepted but no network can be built from (e.g. odd channel counts).
         throw ModelLoadError("'" + file.path().string() +
@@ -71,9 +72,11 @@ StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detec
     loadModuleWeights(*model.unet, file, model.detected.unetPrefix);
     loadModuleWeights(*model.vae, file, model.detected.vaePrefix);
     loadModuleWeights(*model.textModule, file, model.detected.textPrefix);
+    if (model.textModule2) loadModuleWeights(*model.textModule2, file, model.detected.text2Prefix);
     model.unet->eval();
     model.vae->eval();
     model.textModule->eval();
+    if (model.textModule2) model.textModule2->eval();
     return model;
 }
 
@@ -95,7 +98,8 @@ StableDiffusionModel loadDiffusersFolder(const std::filesystem::path& path, torc
     const auto folder = openDiffusersFolder(path);
     try {
         auto detected = detectSingleFile(folder.weights, folder.overrides);
-        if (folder.sd2TextEncoder || detected.unet.linearProjection) detected.family = ModelFamily::SD2;
+        if (detected.family != ModelFamily::SDXL && (folder.sd2TextEncoder || detected.unet.linearProjection))
+            detected.family = ModelFamily::SD2;
         return buildModel(folder.weights, std::move(detected), dtype);
     } catch (const ModelLoadError& e) {
         throw ModelLoadError(folder.translateMessage(e.what()));

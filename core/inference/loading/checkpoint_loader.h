@@ -21,6 +21,9 @@ struct StableDiffusionModel {
     AutoencoderKL vae{nullptr};
     std::shared_ptr<TextEncoder> textEncoder;
     std::shared_ptr<torch::nn::Module> textModule;  // the same object as textEncoder
+    // SDXL's second (OpenCLIP) text encoder, detected.text2; null for SD 1.x/2.x.
+    std::shared_ptr<TextEncoder> textEncoder2;
+    std::shared_ptr<torch::nn::Module> textModule2;
 };
 
 // Copies every parameter and buffer of `module` from `file`, under `prefix`. Throws ModelLoadError

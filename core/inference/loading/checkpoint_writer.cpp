@@ -28,6 +28,7 @@ void saveSingleFileCheckpoint(StableDiffusionModel& model, const std::filesystem
     collect(*model.unet, model.detected.unetPrefix, floatType, tensors);
     collect(*model.vae, model.detected.vaePrefix, floatType, tensors);
     collect(*model.textModule, model.detected.textPrefix, floatType, tensors);
+    if (model.textModule2) collect(*model.textModule2, model.detected.text2Prefix, floatType, tensors);
     std::vector<TensorToWrite> views;
     views.reserve(tensors.size());
     for (auto& [name, t] : tensors) {

@@ -15,6 +15,14 @@ constexpr std::string_view kTextPrefix = "cond_stage_model.transformer.";
 // Pairs of (diffusers name, original name) for the leading part of a key.
 using Renames = std::span<const std::pair<std::string_view, std::string_view>>;
 
+// SDXL's label_emb is add_embedding (addition_embed_type "text_time") or, as diffusers' converter
+// names it for contexts other than SDXL's own widths, class_embedding (class_embed_type "projection").
+constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kUNetLabel{{
+    {"add_embedding.linear_1", "label_emb.0.0"},
+    {"add_embedding.linear_2", "label_emb.0.2"},
+    {"class_embedding.linear_1", "label_emb.0.0"},
+    {"class_embedding.linear_2", "label_emb.0.2"},
+}};
 constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kUNetTop{{
     {"time_embedding.linear_1", "time_embed.0"},
     {"time_embedding.linear_2", "time_embed.2"},
@@ -106,6 +114,9 @@ std::string str(std::string_view a, int n, std::string_view b) {
 
 std::optional<std::string> unetToOriginal(std::string_view key, const DiffusersLayout& layout) {
     if (auto top = renameLeading(key, kUNetTop, true)) return top;
+    if (layout.sdxl) {
+        if (auto label = renameLeading(key, kUNetLabel, true)) return label;
+    }
     const auto p = split(key);
     const int perDown = layout.unetLayersPerBlock + 1;  // resnets + the downsampler's own block
     if (p[0] == "mid_block" && p.size() >= 4) {
@@ -148,6 +159,7 @@ std::optional<std::string> unetToOriginal(std::string_view key, const DiffusersL
 
 std::optional<std::string> unetToDiffusers(std::string_view key, const DiffusersLayout& layout) {
     if (auto top = renameLeading(key, kUNetTop, false)) return top;
+    if (auto label = renameLeading(key, kUNetLabel, false)) return label;
     const auto p = split(key);
     if (p.size() < 3) return std::nullopt;
     const auto n = number(p[1]);
@@ -185,6 +197,45 @@ std::optional<std::string> unetToDiffusers(std::string_view key, const Diffusers
         if (*sub == 1) return str(block + ".attentions.", j, ".") + std::string(rest);
     }
     return std::nullopt;
+}
+
+// transformers CLIPTextModel(WithProjection) -> open_clip text tower, the renames that are one to one.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kOpenCLIPLayer{{
+    {"self_attn.out_proj", "attn.out_proj"},
+    {"layer_norm1", "ln_1"},
+    {"layer_norm2", "ln_2"},
+    {"mlp.fc1", "mlp.c_fc"},
+    {"mlp.fc2", "mlp.c_proj"},
+}};
+
+std::optional<std::string> openClipToOriginal(std::string_view key) {
+    if (key == "text_model.embeddings.token_embedding.weight") return std::string("token_embedding.weight");
+    if (key == "text_model.embeddings.position_embedding.weight") return std::string("positional_embedding");
+    if (key.starts_with("text_model.final_layer_norm."))
+        return "ln_final." + std::string(key.substr(std::string_view("text_model.final_layer_norm.").size()));
+    const auto p = split(key);
+    if (p.size() < 6 || p[0] != "text_model" || p[1] != "encoder" || p[2] != "layers") return std::nullopt;
+    const auto n = number(p[3]);
+    if (!n) return std::nullopt;
+    return prefixed(str("transformer.resblocks.", *n, "."), renameLeading(tail(key, p, 4), kOpenCLIPLayer, true));
+}
+
+std::optional<std::string> openClipToDiffusers(std::string_view key) {
+    if (key == "token_embedding.weight") return std::string("text_model.embeddings.token_embedding.weight");
+    if (key == "positional_embedding") return std::string("text_model.embeddings.position_embedding.weight");
+    if (key == "text_projection") return std::string("text_projection.weight");
+    if (key.starts_with("ln_final."))
+        return "text_model.final_layer_norm." + std::string(key.substr(std::string_view("ln_final.").size()));
+    const auto p = split(key);
+    if (p.size() < 5 || p[0] != "transformer" || p[1] != "resblocks") return std::nullopt;
+    const auto n = number(p[2]);
+    if (!n) return std::nullopt;
+    const auto rest = tail(key, p, 3);
+    // The fused projection is three tensors of the folder; name the first.
+    if (rest.starts_with("attn.in_proj_"))
+        return str("text_model.encoder.layers.", *n, ".self_attn.q_proj.") +
+               std::string(rest.substr(std::string_view("attn.in_proj_").size()));
+    return prefixed(str("text_model.encoder.layers.", *n, "."), renameLeading(rest, kOpenCLIPLayer, false));
 }
 
 std::optional<std::string> vaeAttention(std::string_view head, std::string_view rest, bool forward) {
@@ -267,8 +318,11 @@ std::optional<std::string> diffusersToOriginalKey(DiffusersComponent component, 
             return prefixed(kVAEPrefix, vaeToOriginal(key, layout));
         case DiffusersComponent::TextEncoder:
             // transformers' CLIPTextModel has the same names as the SD 1.x checkpoints' text tower.
-            if (key.starts_with("text_model.")) return std::string(kTextPrefix) + std::string(key);
+            if (key.starts_with("text_model."))
+                return std::string(layout.sdxl ? kSDXLTextPrefix : kTextPrefix) + std::string(key);
             return std::nullopt;
+        case DiffusersComponent::TextEncoder2:
+            return prefixed(kSDXLText2Prefix, openClipToOriginal(key));
     }
     return std::nullopt;
 }
@@ -284,6 +338,11 @@ std::optional<DiffusersKey> originalToDiffusersKey(std::string_view originalKey,
         return wrap(DiffusersComponent::VAE, vaeToDiffusers(originalKey.substr(kVAEPrefix.size()), layout));
     if (originalKey.starts_with(kTextPrefix) && originalKey.substr(kTextPrefix.size()).starts_with("text_model."))
         return DiffusersKey{DiffusersComponent::TextEncoder, std::string(originalKey.substr(kTextPrefix.size()))};
+    if (originalKey.starts_with(kSDXLTextPrefix) &&
+        originalKey.substr(kSDXLTextPrefix.size()).starts_with("text_model."))
+        return DiffusersKey{DiffusersComponent::TextEncoder, std::string(originalKey.substr(kSDXLTextPrefix.size()))};
+    if (originalKey.starts_with(kSDXLText2Prefix))
+        return wrap(DiffusersComponent::TextEncoder2, openClipToDiffusers(originalKey.substr(kSDXLText2Prefix.size())));
     return std::nullopt;
 }
 

@@ -20,6 +20,7 @@ struct DiffusersFolder {
     std::filesystem::path unetFile;
     std::filesystem::path vaeFile;
     std::filesystem::path textEncoderFile;
+    std::filesystem::path textEncoder2File;  // SDXL's text_encoder_2; empty otherwise
     DiffusersLayout layout;
     ModelOverrides overrides;
     // A transformers CLIPTextModel with exact GELU is SD 2.x's OpenCLIP ViT-H tower, converted

@@ -55,17 +55,19 @@ UNetConfig detectUNet(const KeyReader& k) {
     c.outChannels = k.dim("out.2.weight", 0);
     c.channelMult.clear();
     c.attentionLevels.clear();
+    c.transformerDepth.clear();
     int level = 0;
     int resInLevel = 0;
     int levelChannels = 0;
-    bool levelHasAttention = false;
+    int levelDepth = 0;  // 0: no attention at this level
     auto closeLevel = [&] {
         c.channelMult.push_back(levelChannels / c.modelChannels);
-        if (levelHasAttention) c.attentionLevels.push_back(level);
+        if (levelDepth > 0) c.attentionLevels.push_back(level);
+        c.transformerDepth.push_back(levelDepth);
         if (level == 0) c.numResBlocks = resInLevel;
         ++level;
         resInLevel = 0;
-        levelHasAttention = false;
+        levelDepth = 0;
     };
     for (int i = 1; k.hasAnyWithPrefix("input_blocks." + std::to_string(i) + "."); ++i) {
         const std::string b = "input_blocks." + std::to_string(i) + ".";
@@ -81,17 +83,19 @@ UNetConfig detectUNet(const KeyReader& k) {
         }
         ++resInLevel;
         if (k.has(b + "1.proj_in.weight")) {
-            levelHasAttention = true;
             c.linearProjection = k.shape(b + "1.proj_in.weight").size() == 2;
             c.contextDim = k.dim(b + "1.transformer_blocks.0.attn2.to_k.weight", 1);
-            c.transformerDepth = k.count(b + "1.transformer_blocks.", ".");
+            levelDepth = std::max(1, k.count(b + "1.transformer_blocks.", "."));
         }
     }
     closeLevel();
     if (k.has("middle_block.1.proj_in.weight")) {
         c.linearProjection = k.shape("middle_block.1.proj_in.weight").size() == 2;
         c.contextDim = k.dim("middle_block.1.transformer_blocks.0.attn2.to_k.weight", 1);
+        c.middleTransformerDepth = std::max(1, k.count("middle_block.1.transformer_blocks.", "."));
     }
+    // SDXL's vector conditioning: label_emb.0 = Linear(adm_in_channels, time_embed_dim), SiLU, Linear.
+    if (k.has("label_emb.0.0.weight")) c.admInChannels = k.dim("label_emb.0.0.weight", 1);
     return c;
 }
 
@@ -146,7 +150,7 @@ TextEncoderConfig detectOpenCLIP(const KeyReader& k) {
 }  // namespace
 
 std::string DetectedModel::describe() const {
-    std::string s = family == ModelFamily::SD1 ? "SD 1.x" : "SD 2.x";
+    std::string s = family == ModelFamily::SD1 ? "SD 1.x" : family == ModelFamily::SD2 ? "SD 2.x" : "SDXL";
     s += " (";
     if (inpainting) s += "inpainting, ";
     s += prediction == PredictionType::Epsilon ? "epsilon" : "v-prediction";
@@ -163,11 +167,65 @@ void applyOverrides(DetectedModel& m, const ModelOverrides& o) {
     }
     if (o.textNumHeads) m.text.numHeads = *o.textNumHeads;
     if (o.textQuickGELU) m.text.quickGELU = *o.textQuickGELU;
+    if (o.text2NumHeads && m.text2) m.text2->numHeads = *o.text2NumHeads;
+    if (o.text2QuickGELU && m.text2) m.text2->quickGELU = *o.text2QuickGELU;
     if (o.prediction) m.prediction = *o.prediction;
     if (o.vaeScalingFactor) m.vae.scalingFactor = *o.vaeScalingFactor;
 }
 
+namespace {
+
+constexpr const char* kSDXLTextPrefix = "conditioner.embedders.0.transformer.";
+constexpr const char* kSDXLText2Prefix = "conditioner.embedders.1.model.";
+
+// sgm's SDXL layout: CLIP ViT-L (hidden_states[-2], no final LayerNorm) and OpenCLIP ViT-bigG
+// (penultimate without ln_final, plus the projected pooled output) side by side in the context.
+DetectedModel detectSDXL(const SafetensorsFile& file, const ModelOverrides& overrides) {
+    DetectedModel m;
+    m.family = ModelFamily::SDXL;
+    m.textPrefix = kSDXLTextPrefix;
+    m.text2Prefix = kSDXLText2Prefix;
+    m.unet = detectUNet(KeyReader(file, m.unetPrefix));
+    m.vae = detectVAE(KeyReader(file, m.vaePrefix));
+    m.vae.scalingFactor = 0.13025f;  // sd_xl_base.yaml scale_factor
+    m.text = detectCLIP(KeyReader(file, m.textPrefix));
+    m.text.defaultSkippedLayers = 1;
+    m.text.normalizeHidden = false;
+    auto text2 = detectOpenCLIP(KeyReader(file, m.text2Prefix));
+    text2.normalizeHidden = false;
+    text2.projectedPooled = true;
+    if (text2.projectionDim <= 0) KeyReader(file, m.text2Prefix).shape("text_projection");  // throws, naming it
+    m.text2 = text2;
+    m.inpainting = m.unet.inChannels == 9;
+    m.unet.numHeadChannels = 64;  // sgm's SDXL configs fix num_head_channels at 64
+    const int contextWidth = m.text.hiddenSize + text2.hiddenSize;
+    if (m.unet.contextDim != contextWidth) {
+        throw ModelLoadError("the UNet's cross-attention expects context width " + std::to_string(m.unet.contextDim) +
+                             " but the two text encoders produce " + std::to_string(m.text.hiddenSize) + " + " +
+                             std::to_string(text2.hiddenSize));
+    }
+    // vector = pooled ++ six sinusoidal embeddings (original size h, w; crop top, left; target h, w).
+    const int sizePart = m.unet.admInChannels - text2.projectionDim;
+    if (m.unet.admInChannels <= 0 || sizePart <= 0 || sizePart % 6 != 0 || (sizePart / 6) % 2 != 0) {
+        throw ModelLoadError("label_emb takes " + std::to_string(m.unet.admInChannels) +
+                             " inputs, which is not the pooled width " + std::to_string(text2.projectionDim) +
+                             " plus six even-sized size embeddings");
+    }
+    m.sizeEmbeddingDim = sizePart / 6;
+    applyOverrides(m, overrides);
+    return m;
+}
+
+bool hasPrefix(const SafetensorsFile& file, const std::string& prefix) {
+    return std::any_of(file.tensors().begin(), file.tensors().end(),
+                       [&](const TensorView& t) { return t.name.rfind(prefix, 0) == 0; });
+}
+
+}  // namespace
+
 DetectedModel detectSingleFile(const SafetensorsFile& file, const ModelOverrides& overrides) {
+    if (file.find("model.diffusion_model.label_emb.0.0.weight") != nullptr && hasPrefix(file, kSDXLText2Prefix))
+        return detectSDXL(file, overrides);
     DetectedModel m;
     const bool openClip = file.find("cond_stage_model.model.token_embedding.weight") != nullptr;
     m.family = openClip ? ModelFamily::SD2 : ModelFamily::SD1;

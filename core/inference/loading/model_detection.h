@@ -17,13 +17,15 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-enum class ModelFamily { SD1, SD2 };
+enum class ModelFamily { SD1, SD2, SDXL };
 
 struct ModelOverrides {
     std::optional<int> unetNumHeads;
     std::optional<int> unetNumHeadChannels;
     std::optional<int> textNumHeads;
     std::optional<bool> textQuickGELU;
+    std::optional<int> text2NumHeads;  // SDXL's second (OpenCLIP) encoder
+    std::optional<bool> text2QuickGELU;
     std::optional<PredictionType> prediction;
     std::optional<float> vaeScalingFactor;
 };
@@ -34,15 +36,23 @@ struct DetectedModel {
     PredictionType prediction = PredictionType::Epsilon;
     UNetConfig unet;
     VAEConfig vae;
-    TextEncoderConfig text;
+    TextEncoderConfig text;  // SDXL: the CLIP ViT-L encoder (conditioner.embedders.0)
+    // SDXL's OpenCLIP ViT-bigG encoder (conditioner.embedders.1): the second half of the context
+    // and the pooled start of the `vector`.
+    std::optional<TextEncoderConfig> text2;
     std::string unetPrefix = "model.diffusion_model.";
     std::string vaePrefix = "first_stage_model.";
-    std::string textPrefix;  // "cond_stage_model.transformer." or "cond_stage_model.model."
+    std::string textPrefix;  // "cond_stage_model.transformer.", "cond_stage_model.model." or SDXL's
+    std::string text2Prefix;
+    // SDXL: width of each number's sinusoidal embedding in the `vector` (sgm ConcatTimestepEmbedderND
+    // outdim): adm_in_channels = pooled width + 6 * this.
+    int sizeEmbeddingDim = 0;
 
     std::string describe() const;  // "SD 1.x (inpainting, epsilon)"
 };
 
-// Throws ModelLoadError naming the missing tensor when the file is not an SD 1.x / 2.x checkpoint.
+// Throws ModelLoadError naming the missing tensor when the file is not an SD 1.x / 2.x / XL checkpoint.
+// SDXL is recognised by its second text encoder (conditioner.embedders.1.model.*) and label_emb.
 DetectedModel detectSingleFile(const SafetensorsFile& file, const ModelOverrides& overrides = {});
 
 // Applies overrides on top of what detection found.

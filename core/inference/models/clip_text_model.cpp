@@ -115,7 +115,8 @@ TextEncoderOutput CLIPTextModelImpl::encode(const torch::Tensor& ids, int clipSk
 TextEncoderOutput CLIPTextModelImpl::encodeWithOverride(const torch::Tensor& ids, int clipSkip,
                                                         const TokenEmbeddingOverride& override) {
     TextEncoderOutput out;
-    out.hidden = text_model->final_layer_norm(hiddenAfter(ids, layersFor(config, clipSkip), override));
+    out.hidden = hiddenAfter(ids, layersFor(config, clipSkip), override);
+    if (config.normalizeHidden) out.hidden = text_model->final_layer_norm(out.hidden);
     out.pooled = pooledAtEos(out.hidden, ids);
     return out;
 }
@@ -157,14 +158,24 @@ OpenCLIPTextModelImpl::OpenCLIPTextModelImpl(TextEncoderConfig c) : config(std::
 
 torch::Tensor OpenCLIPTextModelImpl::encodeLayers(const torch::Tensor& ids, int layers,
                                                   const TokenEmbeddingOverride& override) {
+    return ln_final(runLayers(ids, layers, override).front());
+}
+
+std::vector<torch::Tensor> OpenCLIPTextModelImpl::runLayers(const torch::Tensor& ids, int layers,
+                                                            const TokenEmbeddingOverride& override, bool toEnd) {
     const auto length = ids.size(1);
     auto x = applyTokenEmbeddingOverride(token_embedding(ids.to(torch::kLong)), override) +
              positional_embedding.narrow(0, 0, length);
     const auto mask = causalMask(length, x.options());
-    for (int i = 0; i < layers; ++i) {
+    std::vector<torch::Tensor> out;
+    const int last = toEnd ? config.numLayers : layers;
+    for (int i = 0; i < last; ++i) {
+        if (i == layers) out.push_back(x);
         x = transformer->resblocks[static_cast<std::size_t>(i)]->as<OpenCLIPResidualBlockImpl>()->forward(x, mask);
     }
-    return ln_final(x);
+    if (out.empty()) out.push_back(x);  // layers == last
+    if (toEnd) out.push_back(x);
+    return out;
 }
 
 TextEncoderOutput OpenCLIPTextModelImpl::encode(const torch::Tensor& ids, int clipSkip) {
@@ -174,7 +185,15 @@ TextEncoderOutput OpenCLIPTextModelImpl::encode(const torch::Tensor& ids, int cl
 TextEncoderOutput OpenCLIPTextModelImpl::encodeWithOverride(const torch::Tensor& ids, int clipSkip,
                                                             const TokenEmbeddingOverride& override) {
     TextEncoderOutput out;
-    out.hidden = encodeLayers(ids, layersFor(config, clipSkip), override);
+    if (config.projectedPooled && text_projection.defined()) {
+        // SDXL: the conditioning is an inner layer, the pooled output needs every layer.
+        const auto states = runLayers(ids, layersFor(config, clipSkip), override, /*toEnd=*/true);
+        out.hidden = config.normalizeHidden ? ln_final(states[0]) : states[0];
+        out.pooled = torch::matmul(pooledAtEos(ln_final(states[1]), ids), text_projection);
+        return out;
+    }
+    const auto hidden = runLayers(ids, layersFor(config, clipSkip), override).front();
+    out.hidden = config.normalizeHidden ? ln_final(hidden) : hidden;
     out.pooled = pooledAtEos(out.hidden, ids);
     return out;
 }

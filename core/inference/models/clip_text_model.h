@@ -7,13 +7,17 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 #include "inference/models/model_configs.h"
 
 namespace easel::inference {
 
 struct TextEncoderOutput {
-    torch::Tensor hidden;  // [B, 77, D]: the conditioning the UNet sees (final LayerNorm applied)
-    torch::Tensor pooled;  // [B, D]: hidden at the first EOS (argmax of the ids)
+    torch::Tensor hidden;  // [B, 77, D]: the conditioning the UNet sees (final LayerNorm applied unless
+                           // the config's normalizeHidden is off, as for SDXL)
+    torch::Tensor pooled;  // [B, D]: hidden at the first EOS (argmax of the ids); with projectedPooled,
+                           // ln_final(last layer) there @ text_projection [B, projectionDim]
 };
 
 // Token-embedding rows replaced before the position embedding is added: textual inversion, as A1111's
@@ -116,6 +120,10 @@ struct OpenCLIPTextModelImpl : torch::nn::Module, TextEncoder {
     torch::Tensor encodeLayers(const torch::Tensor& ids, int layers, const TokenEmbeddingOverride& override = {});
     // open_clip encode_text: ln_final(all layers) at argmax(ids) @ text_projection.
     torch::Tensor textEmbeds(const torch::Tensor& ids);
+    // The input of resblock `layers` (the output of the first `layers` resblocks), without ln_final;
+    // with toEnd also the output of every resblock, as a second element.
+    std::vector<torch::Tensor> runLayers(const torch::Tensor& ids, int layers,
+                                         const TokenEmbeddingOverride& override = {}, bool toEnd = false);
 
     TextEncoderConfig config;
     torch::nn::Embedding token_embedding{nullptr};

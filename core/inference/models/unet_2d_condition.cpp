@@ -1,6 +1,8 @@
 #include "inference/models/unet_2d_condition.h"
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "inference/models/blocks/unet_blocks.h"
 
@@ -33,9 +35,10 @@ bool hasAttention(const UNetConfig& c, int level) {
     return std::find(c.attentionLevels.begin(), c.attentionLevels.end(), level) != c.attentionLevels.end();
 }
 
-SpatialTransformer makeTransformer(const UNetConfig& c, int channels) {
+SpatialTransformer makeTransformer(const UNetConfig& c, int channels, int depth) {
     const int heads = c.headsFor(channels);
-    return SpatialTransformer(channels, heads, channels / heads, c.transformerDepth, c.contextDim, c.linearProjection);
+    TORCH_CHECK(heads > 0, "a SpatialTransformer of ", channels, " channels cannot have ", heads, " heads");
+    return SpatialTransformer(channels, heads, channels / heads, depth, c.contextDim, c.linearProjection);
 }
 
 }  // namespace
@@ -55,6 +58,11 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(UNetConfig cfg) : config(std:
     const int embDim = config.timeEmbedDim();
     time_embed = register_module("time_embed", torch::nn::Sequential(torch::nn::Linear(mc, embDim), torch::nn::SiLU(),
                                                                      torch::nn::Linear(embDim, embDim)));
+    if (config.admInChannels > 0) {
+        label_emb = register_module("label_emb", torch::nn::ModuleList());
+        label_emb->push_back(torch::nn::Sequential(torch::nn::Linear(config.admInChannels, embDim), torch::nn::SiLU(),
+                                                   torch::nn::Linear(embDim, embDim)));
+    }
 
     input_blocks = register_module("input_blocks", torch::nn::ModuleList());
     auto first = torch::nn::ModuleList();
@@ -70,7 +78,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(UNetConfig cfg) : config(std:
             auto block = torch::nn::ModuleList();
             block->push_back(ResBlock(ch, outCh, embDim));
             ch = outCh;
-            if (hasAttention(config, level)) block->push_back(makeTransformer(config, ch));
+            if (hasAttention(config, level)) block->push_back(makeTransformer(config, ch, config.depthAt(level)));
             input_blocks->push_back(block);
             skipChannels.push_back(ch);
         }
@@ -84,7 +92,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(UNetConfig cfg) : config(std:
 
     middle_block = register_module("middle_block", torch::nn::ModuleList());
     middle_block->push_back(ResBlock(ch, ch, embDim));
-    middle_block->push_back(makeTransformer(config, ch));
+    middle_block->push_back(makeTransformer(config, ch, config.middleTransformerDepth));
     middle_block->push_back(ResBlock(ch, ch, embDim));
 
     output_blocks = register_module("output_blocks", torch::nn::ModuleList());
@@ -96,7 +104,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(UNetConfig cfg) : config(std:
             skipChannels.pop_back();
             block->push_back(ResBlock(ch + skip, outCh, embDim));
             ch = outCh;
-            if (hasAttention(config, level)) block->push_back(makeTransformer(config, ch));
+            if (hasAttention(config, level)) block->push_back(makeTransformer(config, ch, config.depthAt(level)));
             if (level != 0 && i == config.numResBlocks) block->push_back(Upsample(ch));
             output_blocks->push_back(block);
         }
@@ -108,11 +116,26 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(UNetConfig cfg) : config(std:
                               torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, config.outChannels, 3).padding(1))));
 }
 
+torch::Tensor UNet2DConditionModelImpl::embedding(const torch::Tensor& timesteps, const torch::Tensor& y,
+                                                  torch::Dtype dtype) {
+    auto emb = time_embed->forward(timestepEmbedding(timesteps, config.modelChannels).to(dtype));
+    if (!label_emb) return emb;
+    if (!y.defined() || y.dim() != 2 || y.size(1) != config.admInChannels) {
+        throw std::invalid_argument("this UNet needs the vector conditioning y of width " +
+                                    std::to_string(config.admInChannels));
+    }
+    // sgm: emb = time_embed(t) + label_emb(y)
+    return emb + labelEmbedding(y.to(dtype));
+}
+
+torch::Tensor UNet2DConditionModelImpl::labelEmbedding(const torch::Tensor& y) {
+    if (!label_emb) throw std::invalid_argument("this UNet has no label_emb (not SDXL)");
+    return label_emb[std::size_t{0}]->as<torch::nn::SequentialImpl>()->forward(y);
+}
+
 torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& x, const torch::Tensor& timesteps,
-                                                const torch::Tensor& context) {
-    const auto dtype = x.scalar_type();
-    auto tEmb = timestepEmbedding(timesteps, config.modelChannels).to(dtype);
-    auto emb = time_embed->forward(tEmb);
+                                                const torch::Tensor& context, const torch::Tensor& y) {
+    const auto emb = embedding(timesteps, y, x.scalar_type());
     std::vector<torch::Tensor> skips;
     auto h = x;
     for (const auto& block : *input_blocks) {

@@ -13,11 +13,20 @@ torch::Tensor timestepEmbedding(const torch::Tensor& timesteps, int dim);
 
 struct UNet2DConditionModelImpl : torch::nn::Module {
     explicit UNet2DConditionModelImpl(UNetConfig config);
-    // x [B, inChannels, H, W], timesteps [B] (float, may be fractional), context [B, T, contextDim].
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& timesteps, const torch::Tensor& context);
+    // x [B, inChannels, H, W], timesteps [B] (float, may be fractional), context [B, T, contextDim],
+    // y [B, admInChannels] (SDXL's `vector`; required exactly when the model has label_emb).
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& timesteps, const torch::Tensor& context,
+                          const torch::Tensor& y = {});
+    // The embedding every ResBlock gets: time_embed(sinusoidal(t)) (+ label_emb(y) for SDXL).
+    torch::Tensor embedding(const torch::Tensor& timesteps, const torch::Tensor& y, torch::Dtype dtype);
 
     UNetConfig config;
     torch::nn::Sequential time_embed{nullptr};  // 0 Linear, 1 SiLU, 2 Linear
+    // label_emb(y) alone (SDXL), [B, timeEmbedDim].
+    torch::Tensor labelEmbedding(const torch::Tensor& y);
+    // SDXL: label_emb.0 = (0 Linear, 1 SiLU, 2 Linear), sgm's Sequential inside a Sequential (a list
+    // here: a Sequential cannot hold one).
+    torch::nn::ModuleList label_emb{nullptr};
     torch::nn::ModuleList input_blocks{nullptr};
     torch::nn::ModuleList middle_block{nullptr};
     torch::nn::ModuleList output_blocks{nullptr};

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "inference/engine.h"
+#include "inference/pipelines/sdxl_conditioning.h"
 #include "inference/tokenizer/prompt_parser.h"
 
 namespace easel::inference {
@@ -14,6 +15,9 @@ Conditioner::Conditioner(StableDiffusionModel& model, const CLIPTokenizer* clip,
                          torch::Device device, const std::vector<TextualInversion>& embeddings)
     : m_model(model), m_clip(clip), m_word(word), m_device(device) {
     if (embeddings.empty()) return;
+    if (m_model.detected.family == ModelFamily::SDXL) {
+        throw EmbeddingError("textual-inversion embeddings are not supported for SDXL models yet");
+    }
     if (m_clip == nullptr) {
         throw EmbeddingError(
             "textual-inversion embeddings need a CLIP tokenizer to find their trigger words; "
@@ -39,7 +43,12 @@ Conditioning Conditioner::encode(const std::string& prompt, const std::string& n
         throw GenerationError("the prompt is too long: at most " + std::to_string(maxChunks * kPromptChunkTokens) +
                               " tokens");
     }
-    return {encodeChunks(cond, chunks, clipSkip), encodeChunks(uncond, chunks, clipSkip)};
+    auto c = encodeChunks(cond, chunks, clipSkip);
+    if (m_model.detected.family == ModelFamily::SDXL && negativePrompt.empty()) {
+        return {c.hidden, torch::zeros_like(c.hidden), c.pooled, torch::zeros_like(c.pooled)};
+    }
+    auto u = encodeChunks(uncond, chunks, clipSkip);
+    return {c.hidden, u.hidden, c.pooled, u.pooled};
 }
 
 Conditioner::Tokenized Conditioner::tokenize(const std::string& text) const {
@@ -50,7 +59,8 @@ Conditioner::Tokenized Conditioner::tokenize(const std::string& text) const {
         t.embeddings.emplace_back();
         return t;
     }
-    // SD 2.x (OpenCLIP, also as a diffusers CLIPTextModel) pads with 0, SD 1.x with EOS.
+    // SD 2.x (OpenCLIP, also as a diffusers CLIPTextModel) pads with 0, SD 1.x with EOS. SDXL's first
+    // encoder pads with EOS; its second gets openClipPadding of the same ids.
     const int pad = m_model.detected.family == ModelFamily::SD2 ? 0 : m_clip->eosId();
     auto w = tokenizeWeighted(*m_clip, text, pad, m_triggers.empty() ? nullptr : &m_triggers);
     t.chunks = std::move(w.chunks);
@@ -61,7 +71,12 @@ Conditioner::Tokenized Conditioner::tokenize(const std::string& text) const {
 
 // Encodes each chunk, applies the A1111 emphasis (scale the hidden states by the weights, then
 // restore the original mean) and concatenates the chunks along the token axis.
-torch::Tensor Conditioner::encodeChunks(const Tokenized& t, int chunks, int clipSkip) const {
+Conditioner::Encoded Conditioner::encodeChunks(const Tokenized& t, int chunks, int clipSkip) const {
+    const bool sdxl = m_model.detected.family == ModelFamily::SDXL;
+    const int vocab = sdxl && m_model.detected.text2
+                          ? std::min(m_model.detected.text.vocabSize, m_model.detected.text2->vocabSize)
+                          : m_model.detected.text.vocabSize;
+    torch::Tensor pooled;
     std::vector<torch::Tensor> parts;
     std::optional<Tokenized> empty;  // padding chunks, only when the other prompt is longer
     for (int c = 0; c < chunks; ++c) {
@@ -71,16 +86,26 @@ torch::Tensor Conditioner::encodeChunks(const Tokenized& t, int chunks, int clip
         const auto& weights = real ? t.weights[static_cast<std::size_t>(c)] : empty->weights[0];
         const auto& slots = real ? t.embeddings[static_cast<std::size_t>(c)] : empty->embeddings[0];
         for (int id : ids) {
-            if (id < 0 || id >= m_model.detected.text.vocabSize) {
+            if (id < 0 || id >= vocab) {
                 throw GenerationError("the prompt's token " + std::to_string(id) +
-                                      " is outside the text encoder's vocabulary of " +
-                                      std::to_string(m_model.detected.text.vocabSize));
+                                      " is outside the text encoder's vocabulary of " + std::to_string(vocab));
             }
         }
         auto idTensor =
             torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), torch::kLong).unsqueeze(0).to(m_device);
-        auto z =
-            m_model.textEncoder->encodeWithOverride(idTensor, clipSkip, overrideFor(slots)).hidden.to(torch::kFloat32);
+        torch::Tensor z;
+        if (sdxl) {
+            // Encoder 2 sees open_clip's padding (0) where the CLIP tokenizer put EOS; a model's own
+            // word tokenizer pads both alike.
+            const auto ids2 = m_clip != nullptr ? openClipPadding(idTensor, m_clip->eosId()) : idTensor;
+            auto both = encodeSDXLText(m_model, idTensor, ids2, clipSkip);
+            z = both.context.to(torch::kFloat32);
+            // The pooled output of the first chunk only, as A1111 does for long prompts.
+            if (!pooled.defined()) pooled = both.pooled.to(torch::kFloat32);
+        } else {
+            z = m_model.textEncoder->encodeWithOverride(idTensor, clipSkip, overrideFor(slots))
+                    .hidden.to(torch::kFloat32);
+        }
         const bool weighted = std::any_of(weights.begin(), weights.end(), [](float w) { return w != 1.0f; });
         if (weighted) {
             const auto originalMean = z.mean();
@@ -89,7 +114,7 @@ torch::Tensor Conditioner::encodeChunks(const Tokenized& t, int chunks, int clip
         }
         parts.push_back(z);
     }
-    return torch::cat(parts, 1);
+    return {torch::cat(parts, 1), pooled};
 }
 
 // The embedding vectors of one chunk's slots, gathered in position order.

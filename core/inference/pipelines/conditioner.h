@@ -23,6 +23,12 @@ namespace easel::inference {
 struct Conditioning {
     torch::Tensor cond;    // [1, 77 * chunks, D] float32
     torch::Tensor uncond;  // the negative prompt's, same shape
+    // SDXL: encoder 2's projected pooled output of each prompt's first chunk [1, P] (the start of the
+    // `vector`); undefined for SD 1.x/2.x. An empty negative prompt gives zeros for uncond and
+    // uncondPooled, as SDXL base samples (sgm force_uc_zero_embeddings, diffusers
+    // force_zeros_for_empty_prompt).
+    torch::Tensor condPooled;
+    torch::Tensor uncondPooled;
 };
 
 class Conditioner {
@@ -46,8 +52,12 @@ private:
         std::vector<std::vector<float>> weights;
         std::vector<std::vector<EmbeddingSlot>> embeddings;  // per chunk; empty lists without embeddings
     };
+    struct Encoded {
+        torch::Tensor hidden;
+        torch::Tensor pooled;  // SDXL only
+    };
     Tokenized tokenize(const std::string& text) const;
-    torch::Tensor encodeChunks(const Tokenized& t, int chunks, int clipSkip) const;
+    Encoded encodeChunks(const Tokenized& t, int chunks, int clipSkip) const;
     TokenEmbeddingOverride overrideFor(const std::vector<EmbeddingSlot>& slots) const;
 
     StableDiffusionModel& m_model;

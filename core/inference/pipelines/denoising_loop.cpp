@@ -24,6 +24,8 @@ torch::Tensor denoise(UNet2DConditionModel& unet, Scheduler& scheduler, const De
                                       : scheduler.addNoise(in.initLatents.to(torch::kFloat32), in.noise, first);
     const bool guided = in.guidanceScale > 1.0f && in.uncond.defined();
     const auto context = guided ? torch::cat({in.uncond, in.cond}, 0) : in.cond;
+    torch::Tensor y;  // SDXL
+    if (in.condY.defined()) y = guided ? torch::cat({in.uncondY, in.condY}, 0) : in.condY;
     const auto modelDtype = unet->time_embed->ptr<torch::nn::LinearImpl>(0)->weight.scalar_type();
     const bool nineChannel = unet->config.inChannels == 9;
     const bool blendMask = in.mask.defined() && !nineChannel;
@@ -39,7 +41,9 @@ torch::Tensor denoise(UNet2DConditionModel& unet, Scheduler& scheduler, const De
         if (guided) modelInput = torch::cat({modelInput, modelInput}, 0);
         const auto t = torch::full({modelInput.size(0)}, scheduler.timesteps()[static_cast<std::size_t>(i)],
                                    torch::TensorOptions().dtype(torch::kFloat32).device(latents.device()));
-        auto out = unet->forward(modelInput.to(modelDtype), t, context.to(modelDtype)).to(torch::kFloat32);
+        auto out =
+            unet->forward(modelInput.to(modelDtype), t, context.to(modelDtype), y.defined() ? y.to(modelDtype) : y)
+                .to(torch::kFloat32);
         if (guided) {
             auto parts = out.chunk(2, 0);
             out = parts[0] + in.guidanceScale * (parts[1] - parts[0]);

@@ -30,7 +30,10 @@ struct GenerationCancelled : std::runtime_error {
 struct DenoiseInputs {
     torch::Tensor uncond;  // [B, T, D]; undefined when guidance <= 1
     torch::Tensor cond;    // [B, T, D]
-    torch::Tensor noise;   // [B, 4, h, w] float32
+    // SDXL's vector conditioning [B, adm] for each branch (see sdxl_conditioning.h); undefined otherwise.
+    torch::Tensor uncondY;
+    torch::Tensor condY;
+    torch::Tensor noise;  // [B, 4, h, w] float32
     float guidanceScale = 7.5f;
     int numInferenceSteps = 20;
     // img2img / inpainting: clean latents (already scaled by the VAE factor) and how much to change.

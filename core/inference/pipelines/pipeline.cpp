@@ -6,6 +6,7 @@
 #include "common/request_limits.h"
 #include "inference/pipelines/conditioner.h"
 #include "inference/pipelines/denoising_loop.h"
+#include "inference/pipelines/sdxl_conditioning.h"
 
 namespace easel::inference {
 namespace {
@@ -52,6 +53,18 @@ std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, st
     }
     if (req.clipSkip > 1) text.fields["Clip skip"] = std::to_string(req.clipSkip);
     return text.format();
+}
+
+// The request's size conditioning, each value defaulting to the image's own size (and no crop).
+SDXLSizeConditioning sdxlSizesFor(const GenerationRequest& req, int width, int height) {
+    auto s = SDXLSizeConditioning::forImage(width, height);
+    if (req.originalWidth > 0) s.originalWidth = req.originalWidth;
+    if (req.originalHeight > 0) s.originalHeight = req.originalHeight;
+    if (req.targetWidth > 0) s.targetWidth = req.targetWidth;
+    if (req.targetHeight > 0) s.targetHeight = req.targetHeight;
+    s.cropTop = req.cropTop;
+    s.cropLeft = req.cropLeft;
+    return s;
 }
 
 }  // namespace
@@ -108,6 +121,11 @@ GenerationResult runPipeline(const PipelineContext& ctx, const ResolvedRequest& 
         DenoiseInputs in;
         in.cond = conditioning.cond;
         in.uncond = conditioning.uncond;
+        if (model.detected.family == ModelFamily::SDXL) {
+            const auto sizes = sdxlSizesFor(req, r.width, r.height);
+            in.condY = sdxlVector(conditioning.condPooled, sizes, model.detected.sizeEmbeddingDim).to(ctx.device);
+            in.uncondY = sdxlVector(conditioning.uncondPooled, sizes, model.detected.sizeEmbeddingDim).to(ctx.device);
+        }
         in.noise =
             torch::randn({1, model.detected.unet.outChannels, lh, lw}, generator, torch::kFloat32).to(ctx.device);
         in.guidanceScale = r.guidance;

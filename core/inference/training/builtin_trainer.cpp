@@ -30,7 +30,7 @@ UNetConfig builtinUNet() {
     c.attentionLevels = {1, 2};  // 8x8 and 4x4: self-attention over 16x16 cost more than the rest
     c.numHeads = 4;              // recorded in model.json (SD 1.x files imply 8)
     c.numHeadChannels = -1;
-    c.transformerDepth = 1;
+    c.transformerDepth = {1, 1, 1};
     c.contextDim = 128;
     return c;
 }

@@ -30,6 +30,15 @@ std::string toOriginal(DiffusersComponent c, const std::string& key) {
 
 std::filesystem::path referenceFolder() { return easel::testing::referenceFile("diffusers"); }
 
+// A set kept in a folder of the default one (e.g. "sdxl"): "<name>/" there, or "" when
+// $EASEL_REFERENCE_DIR points at such a set itself (`marker`, a file only that set has, at its top).
+std::string referenceSubset(const std::string& name, const std::string& marker) {
+    const auto dir = easel::testing::referenceDir();
+    if (std::filesystem::exists(dir / name / marker)) return name + "/";
+    if (std::filesystem::exists(dir / marker)) return "";
+    return name + "/";  // referenceFile then names what is missing
+}
+
 nlohmann::json readJson(const std::filesystem::path& p) { return nlohmann::json::parse(std::ifstream(p)); }
 
 }  // namespace
@@ -186,4 +195,69 @@ TEST(SafetensorsCompose, RefusesDuplicatesAndWrongByteCounts) {
                                              {{"b", DType::I64, {1}, std::vector<std::byte>(8)}});
     EXPECT_EQ(ok.at("a").shape, (std::vector<std::int64_t>{2, 2, 1, 1}));
     EXPECT_EQ(ok.at("b").data.size(), 8u);
+}
+
+TEST(DiffusersKeyMap, SDXLNames) {
+    DiffusersLayout l = sd15Layout();
+    l.sdxl = true;
+    auto original = [&](DiffusersComponent c, const std::string& key) {
+        return diffusersToOriginalKey(c, key, l).value_or("<none>");
+    };
+    // label_emb: add_embedding ("text_time") or class_embedding ("projection"), the same weights.
+    EXPECT_EQ(original(DiffusersComponent::UNet, "add_embedding.linear_1.weight"),
+              "model.diffusion_model.label_emb.0.0.weight");
+    EXPECT_EQ(original(DiffusersComponent::UNet, "class_embedding.linear_2.bias"),
+              "model.diffusion_model.label_emb.0.2.bias");
+    EXPECT_EQ(originalToDiffusersKey("model.diffusion_model.label_emb.0.2.weight", l)->key,
+              "add_embedding.linear_2.weight");
+    EXPECT_EQ(original(DiffusersComponent::TextEncoder, "text_model.final_layer_norm.weight"),
+              "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight");
+    EXPECT_EQ(original(DiffusersComponent::TextEncoder2, "text_model.encoder.layers.3.mlp.fc1.bias"),
+              "conditioner.embedders.1.model.transformer.resblocks.3.mlp.c_fc.bias");
+    EXPECT_EQ(original(DiffusersComponent::TextEncoder2, "text_model.encoder.layers.0.self_attn.out_proj.weight"),
+              "conditioner.embedders.1.model.transformer.resblocks.0.attn.out_proj.weight");
+    EXPECT_EQ(original(DiffusersComponent::TextEncoder2, "text_model.embeddings.position_embedding.weight"),
+              "conditioner.embedders.1.model.positional_embedding");
+    EXPECT_EQ(original(DiffusersComponent::TextEncoder2, "text_model.final_layer_norm.bias"),
+              "conditioner.embedders.1.model.ln_final.bias");
+    // q/k/v are fused by the loader, not renamed.
+    EXPECT_EQ(original(DiffusersComponent::TextEncoder2, "text_model.encoder.layers.0.self_attn.q_proj.weight"),
+              "<none>");
+    const auto back = originalToDiffusersKey("conditioner.embedders.1.model.transformer.resblocks.2.ln_2.weight", l);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->component, DiffusersComponent::TextEncoder2);
+    EXPECT_EQ(back->key, "text_model.encoder.layers.2.layer_norm2.weight");
+}
+
+// SDXL: every tensor of the folder, the fused in_proj and the transposed text_projection included, is
+// the single-file checkpoint's, byte for byte.
+TEST(DiffusersFolder, SDXLFolderIsTheSingleFileCheckpoint) {
+    const auto set = referenceSubset("sdxl", "conditioner_vectors.safetensors");
+    const auto cfg = readJson(easel::testing::referenceFile(set + "config.json"));
+    const auto single =
+        SafetensorsFile::open(easel::testing::referenceFile(set + cfg["checkpoint"]["file"].get<std::string>()));
+    const auto folder =
+        openDiffusersFolder(easel::testing::referenceFile(set + cfg["diffusers"]["folder"].get<std::string>()));
+    EXPECT_TRUE(folder.layout.sdxl);
+    const auto text2 = readJson(folder.textEncoder2File.parent_path() / "config.json");
+    EXPECT_EQ(folder.overrides.text2NumHeads, text2["num_attention_heads"].get<int>());
+    std::set<std::string> seen;
+    for (const auto& t : folder.weights.tensors()) {
+        SCOPED_TRACE(t.name);
+        EXPECT_TRUE(seen.insert(t.name).second);
+        if (t.name.ends_with("logit_scale")) continue;  // open_clip's unused scalar, not in diffusers
+        const auto* ref = single.find(t.name);
+        ASSERT_NE(ref, nullptr);
+        EXPECT_EQ(t.shape, ref->shape);
+        EXPECT_EQ(t.dtype, ref->dtype);
+        ASSERT_EQ(t.data.size(), ref->data.size());
+        EXPECT_EQ(std::memcmp(t.data.data(), ref->data.data(), t.data.size()), 0);
+        EXPECT_TRUE(originalToDiffusersKey(t.name, folder.layout)) << "no way back";
+    }
+    for (const auto& t : single.tensors()) {
+        if (t.name.rfind("denoiser.", 0) == 0) continue;  // sgm's schedule buffer, not a weight
+        EXPECT_TRUE(seen.count(t.name)) << t.name;
+    }
+    EXPECT_EQ(folder.describeKey("conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"),
+              "'text_model.encoder.layers.0.self_attn.q_proj.weight' (text_encoder_2/model.safetensors)");
 }

@@ -71,12 +71,15 @@ TEST(ModelDetection, Sd1SingleFile) {
     EXPECT_EQ(m.unet.channelMult, p["channel_mult"].get<std::vector<int>>());
     EXPECT_EQ(m.unet.numResBlocks, p["num_res_blocks"].get<int>());
     EXPECT_EQ(m.unet.contextDim, p["context_dim"].get<int>());
-    EXPECT_EQ(m.unet.transformerDepth, p["transformer_depth"].get<int>());
     EXPECT_FALSE(m.unet.linearProjection);
     std::vector<int> levels;
     for (int r : p["attention_resolutions"].get<std::vector<int>>()) levels.push_back(static_cast<int>(std::log2(r)));
     std::sort(levels.begin(), levels.end());
     EXPECT_EQ(m.unet.attentionLevels, levels);
+    // SD 1.x: one depth for every attention level and the middle block.
+    for (int level : levels) EXPECT_EQ(m.unet.depthAt(level), p["transformer_depth"].get<int>()) << level;
+    EXPECT_EQ(m.unet.middleTransformerDepth, p["transformer_depth"].get<int>());
+    EXPECT_EQ(m.unet.admInChannels, 0);
     const auto& dd = cfg["vae"]["ddconfig"];
     EXPECT_EQ(m.vae.ch, dd["ch"].get<int>());
     EXPECT_EQ(m.vae.chMult, dd["ch_mult"].get<std::vector<int>>());
