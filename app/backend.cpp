@@ -1,11 +1,14 @@
 #include "app/backend.h"
 
 #include "common/service_error.h"
+#include "server/a1111_controller.h"
 #include "server/account_controller.h"
 #include "server/admin_controller.h"
 #include "server/generation_controller.h"
 #include "server/health_controller.h"
+#include "server/metrics_controller.h"
 #include "server/model_controller.h"
+#include "server/openai_controller.h"
 
 namespace easel::app {
 
@@ -49,8 +52,11 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
         router, m_platform.access(), m_platform.generation(),
         {m_config.publicUrl, m_config.allowPrivateImageUrls, m_outbound.get(), m_config.imageFetchTimeout});
     server::registerModelRoutes(router, m_platform.access(), m_platform.generation(), *m_installer);
+    server::registerOpenAiRoutes(router, m_platform.access(), m_platform.generation(), {m_config.publicUrl});
+    server::registerMetricsRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner());
     server::registerAdminRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner(), *m_installer,
                                 device);
+    server::registerA1111Routes(router, m_platform.access(), m_platform.generation());
     // Lets the server refuse a large body with a bad header key before reading it.
     router.setCredentialCheck([&accounts = m_platform.access().accounts()](const std::string& key) {
         try {

@@ -8,6 +8,7 @@
 #include <exception>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,8 @@ Options:
                        everything else gets 503 (one address: at most 64, an IPv6 /64 counts as one)
   --trusted-proxy CIDR[,CIDR...]  reverse proxies whose X-Forwarded-For names the client (for the
                        per-address limits); without it the TCP peer is the client
+  --access-log json|off  one JSON line per request on stderr (time, request_id, method, path, status,
+                       duration_ms, bytes, remote; default json); X-Request-Id is kept or made
   --hub-url URL        Hugging Face hub for load_model (default $HF_ENDPOINT or https://huggingface.co)
   --allow-private-downloads   let load_model fetch from private / loopback addresses
   --allow-private-image-urls  let users' init_image / mask_image links reach private / loopback addresses
@@ -128,7 +131,7 @@ int main(int argc, char** argv) {
         }
         args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
                             "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
-                            "--max-connections", "--trusted-proxy"},
+                            "--max-connections", "--trusted-proxy", "--access-log"},
                            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
@@ -137,6 +140,14 @@ int main(int argc, char** argv) {
         options.port = port;
         options.workerThreads = 16;  // handlers may wait for a job (--sync-wait); keep room for others
         options.maxConnections = static_cast<std::size_t>(std::max(1, args.intValue("--max-connections", 1024)));
+        const auto accessLog = args.value("--access-log").value_or("json");
+        if (accessLog != "json" && accessLog != "off") throw app::UsageError("--access-log takes json or off");
+        if (accessLog == "json") {
+            options.log = [mutex = std::make_shared<std::mutex>()](const std::string& line) {
+                std::lock_guard lock(*mutex);
+                std::cerr << line << '\n';
+            };
+        }
         try {
             options.trustedProxies = server::parseCidrList(args.value("--trusted-proxy").value_or(""));
         } catch (const std::invalid_argument& e) {

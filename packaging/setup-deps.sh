@@ -14,8 +14,14 @@ packages=(
   # desktop app
   qt6-base-dev qt6-base-dev-tools libgl-dev
   # tests
-  libgtest-dev libgmock-dev xvfb xauth python3
+  libgtest-dev libgmock-dev xvfb xauth python3 python3-requests
+  # the Debian package's checks (packaging/deb_install_test.sh)
+  lintian desktop-file-utils appstream
 )
+
+# The OpenAI client test runs the official `openai` npm package: Node.js from Debian unless the machine
+# already has a node and npm of its own.
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -47,3 +53,13 @@ case "$blas_target" in
     done
     ;;
 esac
+
+# The npm packages of the client tests, exactly as package-lock.json pins them (from the npm registry,
+# once; again only when the lock file changes).
+clients="$(cd "$(dirname "$0")/.." && pwd)/tests/clients/openai"
+if [ ! -f "$clients/node_modules/.package-lock.json" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules/.package-lock.json" ]; then
+  echo "[easel setup] npm ci in tests/clients/openai"
+  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "[easel setup] npm packages of the client tests already installed"
+fi

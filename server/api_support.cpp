@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/base64.h"
+
 namespace easel::server {
 
 namespace {
@@ -102,8 +104,26 @@ std::string bearerTokenOf(std::string_view auth) {
 
 std::string bearerToken(const Request& req) { return bearerTokenOf(req.header("Authorization")); }
 
+std::string basicPasswordOf(std::string_view auth) {
+    constexpr std::string_view kPrefix = "Basic ";
+    if (auth.size() <= kPrefix.size()) return {};
+    for (std::size_t i = 0; i < kPrefix.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(auth[i])) != std::tolower(static_cast<unsigned char>(kPrefix[i]))) {
+            return {};
+        }
+    }
+    const auto decoded = decodeBase64(auth.substr(kPrefix.size()));
+    if (!decoded) return {};
+    const std::string pair(decoded->begin(), decoded->end());
+    const auto colon = pair.find(':');
+    if (colon == std::string::npos) return pair;
+    // A client given only a key may send it as the user name with an empty password.
+    return colon + 1 < pair.size() ? pair.substr(colon + 1) : pair.substr(0, colon);
+}
+
 std::string headerCredential(std::string_view authorization, std::string_view apiKeyHeader) {
     auto token = bearerTokenOf(authorization);
+    if (token.empty()) token = basicPasswordOf(authorization);
     return token.empty() ? std::string(apiKeyHeader) : token;
 }
 

@@ -26,7 +26,10 @@ Response errorResponse(const ServiceError& e);
 // "Authorization: Bearer X" -> X, else "".
 std::string bearerTokenOf(std::string_view authorization);
 std::string bearerToken(const Request& req);
-// A key or token sent in a header: the Bearer token, else the X-API-Key value.
+// "Authorization: Basic base64(user:password)" -> the password (the user name when the password is
+// empty), else "". A1111's --api-auth clients send the key this way.
+std::string basicPasswordOf(std::string_view authorization);
+// A key or token sent in a header: the Bearer token, else the Basic password, else the X-API-Key value.
 std::string headerCredential(std::string_view authorization, std::string_view apiKeyHeader);
 // The API key from (in order) the body's "key", "Authorization: Bearer", or "X-API-Key".
 std::string apiKeyFrom(const Request& req, const nlohmann::json& body);

@@ -1,15 +1,11 @@
 #include "server/authenticated.h"
 
 namespace easel::server {
-namespace {
-
-void addRateHeaders(Response& r, const quota::RateDecision& d) {
+void addRateLimitHeaders(Response& r, const quota::RateDecision& d) {
     r.headers["X-RateLimit-Limit"] = std::to_string(d.limit);
     r.headers["X-RateLimit-Remaining"] = std::to_string(d.remaining);
     r.headers["X-RateLimit-Reset"] = std::to_string(d.resetSeconds);
 }
-
-}  // namespace
 
 Handler authenticated(service::AccessControl& access, Credential credential, AuthedHandler handler) {
     return [&access, credential, handler = std::move(handler)](const Request& req) {
@@ -37,7 +33,7 @@ Handler authenticated(service::AccessControl& access, Credential credential, Aut
         } catch (const ServiceError& e) {
             r = errorResponse(e);
         }
-        if (rate.limit >= 0) addRateHeaders(r, rate);
+        if (rate.limit >= 0) addRateLimitHeaders(r, rate);
         return r;
     };
 }

@@ -16,6 +16,9 @@ enum class Credential { ApiKey, ApiKeyGeneration, SessionToken, AdminKey };
 
 using AuthedHandler = std::function<Response(const Request&, const nlohmann::json& body, const service::Access&)>;
 
+// X-RateLimit-Limit / Remaining / Reset from the plan's bucket.
+void addRateLimitHeaders(Response& r, const quota::RateDecision& d);
+
 Handler authenticated(service::AccessControl& access, Credential credential, AuthedHandler handler);
 
 }  // namespace easel::server

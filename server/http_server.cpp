@@ -1,7 +1,5 @@
 #include "server/http_server.h"
 
-#include "server/api_support.h"
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -15,14 +13,21 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cmath>
 #include <csignal>
+#include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "common/random_token.h"
+#include "server/api_support.h"
 
 namespace easel::server {
 namespace {
@@ -102,8 +107,28 @@ Response busy(std::string message, int retryAfterSeconds) {
     return r;
 }
 
+// The client's X-Request-Id if it is a plain token, else a fresh one.
+std::string requestIdFor(const std::string& given) {
+    const bool plain = !given.empty() && given.size() <= 64 &&
+                       given.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                           std::string::npos;
+    return plain ? given : randomToken().substr(0, 16);
+}
+
+std::string utcNow() {
+    const auto now = std::chrono::system_clock::now();
+    const auto t = std::chrono::system_clock::to_time_t(now);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    return buf;
+}
+
 // `match` is the router's answer for the request's method and path, found once when its header arrived.
-Response dispatchToHandler(Router::Match match, Request& req) {
+Response dispatchToHandler(Router::Match match, Request& req, const HttpServerOptions& options) {
     if (match.route == nullptr) {
         if (match.pathKnown) {
             auto r = Response::error(405, "method " + req.method + " is not allowed on " + req.path);
@@ -122,7 +147,14 @@ Response dispatchToHandler(Router::Match match, Request& req) {
     } catch (const std::exception& e) {
         // A handler bug must not take the server down; the message names no secret by construction
         // (handlers throw typed errors for user-facing cases before this point).
-        std::cerr << "easel-server: internal error on " << req.method << ' ' << req.path << ": " << e.what() << '\n';
+        const nlohmann::json line{
+            {"time", utcNow()},     {"level", "error"}, {"event", "handler_failed"}, {"request_id", req.requestId},
+            {"method", req.method}, {"path", req.path}, {"error", e.what()}};
+        if (options.log) {
+            options.log(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        } else {
+            std::cerr << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        }
         return Response::error(500, "internal server error");
     }
 }
@@ -285,25 +317,53 @@ private:
         }
         req->body = std::move(beastReq.body());
         req->remoteAddress = resolveClientAddress(m_ip, forwardedFor, m_shared.options.trustedProxies);
+        req->requestId = requestIdFor(req->header("X-Request-Id"));
+        const auto started = std::chrono::steady_clock::now();
         const bool keepAlive = beastReq.keep_alive();
         const unsigned version = beastReq.version();
         const bool head = req->method == "HEAD";
-        if (runsInline()) return write(dispatchToHandler(std::move(m_match), *req), keepAlive, version, head);
+        if (runsInline()) {
+            auto response = dispatchToHandler(std::move(m_match), *req, m_shared.options);
+            return answer(*req, response, started, keepAlive, version, head);
+        }
         if (m_shared.queued.fetch_add(1) >= m_shared.options.maxQueuedRequests) {
             m_shared.queued.fetch_sub(1);
-            return write(busy("the server is busy: " + std::to_string(m_shared.options.maxQueuedRequests) +
-                                  " requests are waiting; retry shortly",
-                              1),
-                         keepAlive, version, head);
+            auto response = busy("the server is busy: " + std::to_string(m_shared.options.maxQueuedRequests) +
+                                     " requests are waiting; retry shortly",
+                                 1);
+            return answer(*req, response, started, keepAlive, version, head);
         }
-        net::post(m_shared.workers,
-                  [self = shared_from_this(), req, match = std::move(m_match), keepAlive, version, head]() mutable {
-                      self->m_shared.queued.fetch_sub(1);
-                      auto response = std::make_shared<Response>(dispatchToHandler(std::move(match), *req));
-                      net::post(self->m_stream.get_executor(), [self, response, keepAlive, version, head] {
-                          self->write(*response, keepAlive, version, head);
-                      });
-                  });
+        net::post(m_shared.workers, [self = shared_from_this(), req, match = std::move(m_match), started, keepAlive,
+                                     version, head]() mutable {
+            self->m_shared.queued.fetch_sub(1);
+            auto response =
+                std::make_shared<Response>(dispatchToHandler(std::move(match), *req, self->m_shared.options));
+            net::post(self->m_stream.get_executor(), [self, req, response, started, keepAlive, version, head] {
+                self->answer(*req, *response, started, keepAlive, version, head);
+            });
+        });
+    }
+
+    // Writes a request's response with its X-Request-Id, and logs it.
+    void answer(const Request& req, Response& response, std::chrono::steady_clock::time_point started, bool keepAlive,
+                unsigned version, bool head) {
+        response.headers["X-Request-Id"] = req.requestId;
+        if (m_shared.options.log) {
+            const double ms =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+            const nlohmann::json line{{"time", utcNow()},
+                                      {"level", response.status >= 500 ? "error" : "info"},
+                                      {"event", "request"},
+                                      {"request_id", req.requestId},
+                                      {"method", req.method},
+                                      {"path", req.path},
+                                      {"status", response.status},
+                                      {"duration_ms", std::round(ms * 10) / 10},
+                                      {"bytes", response.body.size()},
+                                      {"remote", req.remoteAddress}};
+            m_shared.options.log(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        }
+        write(response, keepAlive, version, head);
     }
 
     void sendError(int status, const std::string& message, bool keepAlive) {

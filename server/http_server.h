@@ -36,6 +36,9 @@ struct HttpServerOptions {
     std::vector<CidrBlock> trustedProxies;
     int ioThreads = 1;
     int workerThreads = 2;
+    // Receives one JSON line per answered request (time, request_id, method, path without the query,
+    // status, duration_ms, bytes, remote) and per handler failure; empty: no access log.
+    std::function<void(const std::string& line)> log;
 };
 
 class HttpServer {

@@ -26,6 +26,9 @@ struct Request {
     HeaderMap headers;
     std::string body;
     std::string remoteAddress;
+    // The client's X-Request-Id when it is a plain token (at most 64 of A-Z a-z 0-9 . _ -), else one
+    // made here; echoed in the response's X-Request-Id and in every log line about the request.
+    std::string requestId;
 
     std::string header(std::string_view name) const;
 };

@@ -1,5 +1,7 @@
 #include "jobs/job_runner.h"
 
+#include <algorithm>
+
 #include <iostream>
 #include <limits>
 #include <system_error>
@@ -104,6 +106,7 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
         if (!params.initBlob.empty() && !init) throw std::runtime_error("the init image is no longer stored");
         if (!params.maskBlob.empty() && !mask) throw std::runtime_error("the mask image is no longer stored");
         const auto t0 = std::chrono::steady_clock::now();
+        auto lastReport = t0;
         const auto startedAt = m_clock.nowSeconds();
         auto result = m_generator.generate(
             params, init ? &*init : nullptr, mask ? &*mask : nullptr, [&](const GenerationStep& g) {
@@ -113,8 +116,17 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
                 }
                 // Copy the preview before taking the lock.
                 auto preview = g.previewPng != nullptr ? std::make_shared<const Bytes>(*g.previewPng) : nullptr;
+                const auto reportedAt = std::chrono::steady_clock::now();
+                const double stepSeconds = std::chrono::duration<double>(reportedAt - lastReport).count();
+                lastReport = reportedAt;
                 {
                     std::lock_guard lock(m_mutex);
+                    const auto& bounds = Stats::kStepBuckets;
+                    const auto bucket = static_cast<std::size_t>(
+                        std::lower_bound(bounds.begin(), bounds.end(), stepSeconds) - bounds.begin());
+                    ++m_stats.stepBuckets[bucket];
+                    ++m_stats.steps;
+                    m_stats.stepSecondsSum += stepSeconds;
                     if (g.sample != state->progress.sample) state->progress.preview.reset();
                     state->progress.step = g.step;
                     state->progress.total = g.total;
@@ -167,6 +179,10 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
         }
         const double perImage = seconds / static_cast<double>(std::max<std::size_t>(1, result.pngs.size()));
         m_secondsPerImage = 0.7 * m_secondsPerImage.load() + 0.3 * perImage;
+        {
+            std::lock_guard lock(m_mutex);
+            m_stats.imagesGenerated += result.pngs.size();
+        }
         outcome = Outcome::Succeeded;
     } catch (const GenerationCancelledError&) {
         std::lock_guard lock(m_mutex);
@@ -195,6 +211,13 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
             case Outcome::Failed:
                 m_ledger.endWithRefund(job.userId, job.images, [&] { return m_jobs.markFailed(job.id, error, now); });
                 break;
+        }
+        {
+            std::lock_guard lock(m_mutex);
+            ++m_stats.jobsEnded[outcome == Outcome::Succeeded   ? "succeeded"
+                                : outcome == Outcome::Requeued  ? "requeued"
+                                : outcome == Outcome::Cancelled ? "cancelled"
+                                                                : "failed"];
         }
         // The inputs are not needed once the job has ended (a re-queued job needs them again).
         if (outcome != Outcome::Requeued) {
@@ -358,6 +381,11 @@ int JobRunner::sweepOrphans(std::int64_t minAgeSeconds) {
         }
     }
     return removed;
+}
+
+JobRunner::Stats JobRunner::stats() const {
+    std::lock_guard lock(m_mutex);
+    return m_stats;
 }
 
 }  // namespace easel::jobs

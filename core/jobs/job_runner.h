@@ -6,6 +6,7 @@
 // nothing is lost, duplicated or charged twice. A job that crashed the process maxAttempts times is
 // failed instead of crashing it forever.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -78,6 +79,19 @@ public:
     void releaseWaiters();
     // Seconds one image took recently (for ETAs).
     double secondsPerImage() const { return m_secondsPerImage.load(); }
+
+    // What this process has done since it started, for /metrics.
+    struct Stats {
+        std::uint64_t imagesGenerated = 0;
+        std::map<std::string, std::uint64_t> jobsEnded;  // "succeeded", "failed", "cancelled", "requeued"
+        // Seconds between two progress reports of a job (one denoising step; the first also holds the
+        // text encoding), as a histogram with upper bounds kStepBuckets (the last is +Inf).
+        static constexpr std::array<double, 9> kStepBuckets{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+        std::array<std::uint64_t, 10> stepBuckets{};  // cumulative counts are made when printed
+        std::uint64_t steps = 0;
+        double stepSecondsSum = 0;
+    };
+    Stats stats() const;
     int runningCount() const;
 
     void setFinishedHook(FinishedHook hook) { m_finishedHook = std::move(hook); }
@@ -121,6 +135,7 @@ private:
     bool m_waitersReleased = false;
     std::uint64_t m_finishedCount = 0;
     std::atomic<double> m_secondsPerImage{1.0};
+    Stats m_stats;  // guarded by m_mutex
 };
 
 }  // namespace easel::jobs

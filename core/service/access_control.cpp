@@ -10,6 +10,7 @@ Access AccessControl::limit(accounts::Caller caller, quota::RateDecision* rate, 
                                   generation ? caller.plan->requestsPerMinute : readLimitFor(*caller.plan));
     if (rate != nullptr) *rate = d;
     if (!d.allowed) {
+        ++(generation ? m_generationRefusals : m_readRefusals);
         ServiceError e(ErrorCode::TooManyRequests, "rate limit of " + std::to_string(d.limit) +
                                                        (generation ? " generation" : "") +
                                                        " requests per minute reached for the " + caller.plan->name +

@@ -1,6 +1,8 @@
 #pragma once
 // Authentication plus the per-account request rate, decided in one place for every front-end.
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "accounts/account_service.h"
@@ -30,12 +32,18 @@ public:
     Access admin(const std::string& apiKey, quota::RateDecision* rate = nullptr);
 
     accounts::AccountService& accounts() { return m_accounts; }
+    // Requests refused for the rate limit since the process started, per bucket (/metrics).
+    std::uint64_t refusals(RateClass cls) const {
+        return (cls == RateClass::Generation ? m_generationRefusals : m_readRefusals).load();
+    }
 
 private:
     Access limit(accounts::Caller caller, quota::RateDecision* rate, RateClass cls);
 
     accounts::AccountService& m_accounts;
     quota::RateLimiter m_limiter;
+    std::atomic<std::uint64_t> m_generationRefusals{0};
+    std::atomic<std::uint64_t> m_readRefusals{0};
 };
 
 }  // namespace easel::service

@@ -16,8 +16,8 @@ namespace {
 
 using Errors = std::map<std::string, std::vector<std::string>>;
 
-// Decodes to check the bytes really are an image of an accepted format and size.
-// Decodes to check, holding one of the service's decode slots.
+// Decodes to check the bytes really are an image of an accepted format and size, holding one of the
+// service's decode slots.
 std::pair<int, int> checkImage(DecodeSlots& slots, const jobs::Bytes& bytes, const std::string& field, Errors& errors) {
     try {
         slots.acquire();
@@ -30,6 +30,49 @@ std::pair<int, int> checkImage(DecodeSlots& slots, const jobs::Bytes& bytes, con
     } catch (const std::exception& e) {
         errors[field].push_back(std::string("is not a usable image: ") + e.what());
         return {0, 0};
+    }
+}
+
+// OpenAI's edits: the fully transparent pixels of the mask, or of the image when there is no mask, are
+// the area to repaint. Replaces the mask with that white-on-black one.
+void maskFromTransparency(DecodeSlots& slots, SubmitRequest& r, Errors& errors) {
+    const auto* source = r.maskImage ? &*r.maskImage : r.initImage ? &*r.initImage : nullptr;
+    if (source == nullptr) return;  // "is required" is said elsewhere
+    std::optional<inference::Image> mask;
+    try {
+        slots.acquire();
+        struct Release {
+            DecodeSlots& slots;
+            ~Release() { slots.release(); }
+        } release{slots};
+        mask = inference::transparencyMask(*source, limits::kMaxInputPixels);
+    } catch (const std::exception&) {
+        return;  // checkImage reports what is wrong with the image
+    }
+    if (!mask) {
+        errors[r.maskImage ? "mask_image" : "init_image"].push_back(
+            r.maskImage ? "has no fully transparent pixels: they mark the area to edit"
+                        : "has no fully transparent pixels and no mask was given: transparent pixels mark the area "
+                          "to edit");
+        return;
+    }
+    r.maskImage = inference::encodePng(*mask);
+}
+
+// A1111's inpainting_mask_invert: the same mask with black and white swapped.
+void invertMask(DecodeSlots& slots, SubmitRequest& r) {
+    if (!r.maskImage) return;
+    try {
+        slots.acquire();
+        struct Release {
+            DecodeSlots& slots;
+            ~Release() { slots.release(); }
+        } release{slots};
+        auto mask = inference::decodeImage(*r.maskImage, limits::kMaxInputPixels);
+        for (auto& v : mask.rgb) v = static_cast<std::uint8_t>(255 - v);
+        r.maskImage = inference::encodePng(mask);
+    } catch (const std::exception&) {
+        // checkImage reports what is wrong with the image
     }
 }
 
@@ -88,7 +131,32 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
     auto& p = r.params;
     Errors errors;
     checkAdapters(caller, model, p, errors);  // first: it takes <lora:...> tags out of the prompt
-    if (p.prompt.find_first_not_of(" \t\r\n") == std::string::npos) errors["prompt"].push_back("is required");
+    if (r.requirePrompt && p.prompt.find_first_not_of(" \t\r\n") == std::string::npos) {
+        errors["prompt"].push_back("is required");
+    }
+    if (p.kind != "text2img" && !r.initImage) errors["init_image"].push_back("is required for " + p.kind);
+    if (r.maskFromTransparency) maskFromTransparency(m_decodes, r, errors);
+    if (r.invertMask) invertMask(m_decodes, r);
+    if (p.kind == "inpaint" && !r.maskImage) errors["mask_image"].push_back("is required for inpaint");
+    std::pair<int, int> initSize{0, 0};
+    if (r.initImage) initSize = checkImage(m_decodes, *r.initImage, "init_image", errors);
+    if (r.maskImage) {
+        const auto maskSize = checkImage(m_decodes, *r.maskImage, "mask_image", errors);
+        if (maskSize.first > 0 && initSize.first > 0 && maskSize != initSize) {
+            errors["mask_image"].push_back("must have the init image's size (" + std::to_string(initSize.first) + "x" +
+                                           std::to_string(initSize.second) + "), not " +
+                                           std::to_string(maskSize.first) + "x" + std::to_string(maskSize.second));
+        }
+    }
+    if (r.sizeFromInitImage && initSize.first > 0 && p.width == 0 && p.height == 0) {
+        // The input's size, rounded down to the model's multiple and within the side limit.
+        auto fit = [&](int v) {
+            return std::max(model.sizeMultiple,
+                            std::min(v, m_options.maxSide) / model.sizeMultiple * model.sizeMultiple);
+        };
+        p.width = fit(initSize.first);
+        p.height = fit(initSize.second);
+    }
     if (p.width == 0) p.width = model.defaultWidth;
     if (p.height == 0) p.height = model.defaultHeight;
     for (auto [name, value] : {std::pair<const char*, int>{"width", p.width}, {"height", p.height}}) {
@@ -112,18 +180,6 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
     if (p.seed && !limits::kSeed.contains(*p.seed)) errors["seed"].push_back("must be " + limits::kSeed.describe());
     if (!p.scheduler.empty()) {
         if (auto problem = m_generator.checkScheduler(p.scheduler)) errors["scheduler"].push_back(*problem);
-    }
-    if (p.kind != "text2img" && !r.initImage) errors["init_image"].push_back("is required for " + p.kind);
-    if (p.kind == "inpaint" && !r.maskImage) errors["mask_image"].push_back("is required for inpaint");
-    std::pair<int, int> initSize{0, 0};
-    if (r.initImage) initSize = checkImage(m_decodes, *r.initImage, "init_image", errors);
-    if (r.maskImage) {
-        const auto maskSize = checkImage(m_decodes, *r.maskImage, "mask_image", errors);
-        if (maskSize.first > 0 && initSize.first > 0 && maskSize != initSize) {
-            errors["mask_image"].push_back("must have the init image's size (" + std::to_string(initSize.first) + "x" +
-                                           std::to_string(initSize.second) + "), not " +
-                                           std::to_string(maskSize.first) + "x" + std::to_string(maskSize.second));
-        }
     }
     if (!errors.empty()) throw validationError(std::move(errors));
     p.modelId = model.id;
@@ -316,6 +372,34 @@ std::int64_t GenerationService::checkStorage(const accounts::Caller& caller, std
 std::uint64_t GenerationService::storageLeft(const accounts::Caller& caller) const {
     const auto stored = checkStorage(caller, 1);
     return static_cast<std::uint64_t>(caller.plan->storageBytes - stored);
+}
+
+std::map<std::string, std::string> GenerationService::imageText(const jobs::Bytes& image,
+                                                                const std::string& field) const {
+    try {
+        return inference::readPngText(image);
+    } catch (const inference::ImageError&) {
+        // Not a PNG: an image without text chunks (a JPEG, say), or not an image at all.
+        Errors errors;
+        checkImage(m_decodes, image, field, errors);
+        if (!errors.empty()) throw validationError(std::move(errors));
+        return {};
+    }
+}
+
+std::optional<GenerationService::LongWait> GenerationService::reserveLongWait() {
+    if (m_longWaits.fetch_add(1) >= m_options.maxLongWaits) {
+        m_longWaits.fetch_sub(1);
+        return std::nullopt;
+    }
+    return LongWait(m_longWaits);
+}
+
+JobView GenerationService::awaitJob(const accounts::Caller& caller, std::int64_t jobId, const LongWait&,
+                                    std::chrono::milliseconds limit) {
+    fetch(caller, jobId);                 // another account's job is "not found" before anything waits
+    m_runner.waitFinished(jobId, limit);  // returns early when the server shuts down
+    return fetch(caller, jobId);
 }
 
 void GenerationService::waitBriefly(std::int64_t jobId) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <semaphore>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "accounts/account_service.h"
@@ -31,6 +32,9 @@ struct GenerationOptions {
     // Requests held open for their job at once; more answer "processing" at once, so that waiting
     // requests cannot take every HTTP worker (the server has 16) from fetches, logins and health checks.
     int maxWaiting = 8;
+    // Requests of the synchronous dialects (A1111, OpenAI), which hold their worker until the job ends;
+    // more are refused with 503 before anything is charged.
+    int maxLongWaits = 4;
     std::int64_t uploadRetentionSeconds = 24 * 3600;
     int maxSide = limits::kDefaultMaxSide;  // at most limits::kEngineMaxSide
     // New uploads and generations are refused (503) while the data dir's disk has less free space,
@@ -47,6 +51,15 @@ struct SubmitRequest {
     bool temp = false;
     bool instant = false;  // answer at once, without waiting
     std::string idempotencyKey;
+    // OpenAI's edits: the fully transparent pixels of maskImage (or of initImage when there is no mask)
+    // are the area to repaint; the mask is replaced by that white-on-black one.
+    bool maskFromTransparency = false;
+    // Without width and height, the output takes the init image's size (OpenAI's edits and variations).
+    bool sizeFromInitImage = false;
+    // The hosted API requires a prompt; A1111 and OpenAI's variations do not.
+    bool requirePrompt = true;
+    // A1111's inpainting_mask_invert: the black part of the mask is repainted instead of the white.
+    bool invertMask = false;
 };
 
 struct JobView {
@@ -75,8 +88,31 @@ public:
     std::optional<jobs::Bytes> image(const std::string& token) const;
     // Requests held open for their job right now (at most GenerationOptions::maxWaiting).
     int waiting() const { return m_waiting.load(); }
+
+    // The synchronous dialects hold an HTTP worker until their job ends. Each takes one of
+    // GenerationOptions::maxLongWaits slots first (nullopt: all taken; answer 503 before submitting).
+    class LongWait {
+    public:
+        explicit LongWait(std::atomic<int>& count) : m_count(&count) {}
+        LongWait(LongWait&& other) noexcept : m_count(std::exchange(other.m_count, nullptr)) {}
+        LongWait& operator=(LongWait&&) = delete;
+        ~LongWait() {
+            if (m_count != nullptr) m_count->fetch_sub(1);
+        }
+
+    private:
+        std::atomic<int>* m_count;
+    };
+    std::optional<LongWait> reserveLongWait();
+    int longWaits() const { return m_longWaits.load(); }
+    // The job once it has ended (done, failed or cancelled), or as it stands when `limit` has passed.
+    JobView awaitJob(const accounts::Caller& caller, std::int64_t jobId, const LongWait& slot,
+                     std::chrono::milliseconds limit);
     // base64_to_url: stores a validated image for use as init_image; returns its token.
     std::string upload(const accounts::Caller& caller, const jobs::Bytes& image);
+    // The text chunks an image carries (a PNG's tEXt/iTXt, e.g. A1111's "parameters"); none for the
+    // other formats. Throws a 400 naming `field` when the bytes are not a usable image.
+    std::map<std::string, std::string> imageText(const jobs::Bytes& image, const std::string& field) const;
     // The owner and bytes of a live upload.
     std::optional<std::pair<std::int64_t, jobs::Bytes>> uploaded(const std::string& token) const;
 
@@ -88,6 +124,8 @@ public:
     // none are left and 503 when the disk is nearly full.
     std::uint64_t storageLeft(const accounts::Caller& caller) const;
     int queueLength() const { return m_jobs.queuedTotal(); }
+    // Jobs kept in the database per status (/metrics).
+    std::map<std::string, std::int64_t> jobsByStatus() const { return m_jobs.countByStatus(); }
 
     // The current view of any job (webhooks; callers of the API go through fetch()).
     JobView view(const storage::JobRow& job) const;
@@ -117,6 +155,7 @@ private:
     quota::QuotaLedger m_ledger;
     mutable DecodeSlots m_decodes{limits::kConcurrentDecodes};
     std::atomic<int> m_waiting{0};
+    std::atomic<int> m_longWaits{0};
 };
 
 }  // namespace easel::service

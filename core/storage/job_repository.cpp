@@ -117,6 +117,14 @@ int JobRepository::queuedTotal() const {
     return s.step() ? static_cast<int>(s.int64(0)) : 0;
 }
 
+std::map<std::string, std::int64_t> JobRepository::countByStatus() const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement("SELECT status, COUNT(*) FROM jobs GROUP BY status");
+    std::map<std::string, std::int64_t> out;
+    while (s.step()) out[s.text(0)] = s.int64(1);
+    return out;
+}
+
 std::vector<std::int64_t> JobRepository::queuedIds() const {
     const auto l = m_db.lock();
     auto s = m_db.statement("SELECT id FROM jobs WHERE status = 'queued' ORDER BY id");

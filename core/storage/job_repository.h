@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -64,6 +65,8 @@ public:
     };
     QueueStanding queueStanding(const JobRow& job) const;
     int queuedTotal() const;
+    // Jobs in the table per status name ("queued", "running", "succeeded", ...), for /metrics.
+    std::map<std::string, std::int64_t> countByStatus() const;
     std::vector<std::int64_t> queuedIds() const;
 
     // The next queued job by priority then age whose owner runs fewer than `maxConcurrentFor(plan)`

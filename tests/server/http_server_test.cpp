@@ -112,6 +112,49 @@ TEST_F(HttpServerTest, PathParamsQueryAndBody) {
     EXPECT_EQ(body["bytes"], 5);
 }
 
+TEST_F(HttpServerTest, EveryRequestGetsAnIdAndOneJsonLogLineWithoutItsQuery) {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    HttpServerOptions o;
+    o.log = [&](const std::string& line) {
+        std::lock_guard lock(mutex);
+        lines.push_back(line);
+    };
+    startServer(o);
+    auto r = roundTrip(
+        "POST /echo/a?key=secret HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-42.a_b\r\n"
+        "Content-Length: 5\r\n\r\nhello");
+    ASSERT_EQ(RawConnection::statusOf(r), 200) << r;
+    EXPECT_NE(r.find("X-Request-Id: trace-42.a_b\r\n"), std::string::npos) << r;
+    // An id that is not a plain token (here with a space and a quote) is replaced by a fresh one.
+    r = roundTrip("GET /boom HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad id\"\r\n\r\n");
+    ASSERT_EQ(RawConnection::statusOf(r), 500) << r;
+    const auto idAt = r.find("X-Request-Id: ");
+    ASSERT_NE(idAt, std::string::npos) << r;
+    const auto fresh = r.substr(idAt + 14, r.find("\r\n", idAt) - idAt - 14);
+    EXPECT_EQ(fresh.size(), 16u) << fresh;
+
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(lines.size(), 3u);  // the echo; the failure and its answer
+    const auto echo = nlohmann::json::parse(lines[0]);
+    EXPECT_EQ(echo["request_id"], "trace-42.a_b");
+    EXPECT_EQ(echo["method"], "POST");
+    EXPECT_EQ(echo["path"], "/echo/a");  // the query (which may hold a key) is never logged
+    EXPECT_EQ(echo["status"], 200);
+    EXPECT_EQ(echo["level"], "info");
+    EXPECT_EQ(echo["remote"], "127.0.0.1");
+    EXPECT_GE(echo["duration_ms"].get<double>(), 0.0);
+    EXPECT_EQ(lines[0].find("secret"), std::string::npos);
+    const auto failure = nlohmann::json::parse(lines[1]);
+    EXPECT_EQ(failure["event"], "handler_failed");
+    EXPECT_EQ(failure["request_id"], fresh);
+    EXPECT_EQ(failure["error"], "bug");
+    const auto answered = nlohmann::json::parse(lines[2]);
+    EXPECT_EQ(answered["status"], 500);
+    EXPECT_EQ(answered["level"], "error");
+    EXPECT_EQ(answered["request_id"], fresh);
+}
+
 TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     startServer();
     RawConnection c(m_server->port());

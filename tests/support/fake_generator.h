@@ -25,12 +25,13 @@ public:
     }
     std::optional<jobs::ModelDescription> defaultModel() const override { return model(); }
 
-    jobs::GeneratedImages generate(const jobs::GenerationParams& p, const jobs::Bytes* init, const jobs::Bytes*,
+    jobs::GeneratedImages generate(const jobs::GenerationParams& p, const jobs::Bytes* init, const jobs::Bytes* mask,
                                    const jobs::ProgressCallback& progress) override {
         {
             std::unique_lock lock(m_mutex);
             m_started.push_back(p.prompt);
             m_lastParams = p;
+            m_lastMask = mask != nullptr ? *mask : jobs::Bytes();
             m_changed.notify_all();
             m_changed.wait(lock, [&] { return !m_blocked; });
         }
@@ -101,6 +102,11 @@ public:
         std::lock_guard lock(m_mutex);
         return m_lastParams;
     }
+    // The mask image of the last generation that started (empty: none).
+    jobs::Bytes lastMask() {
+        std::lock_guard lock(m_mutex);
+        return m_lastMask;
+    }
     bool removeModel(const std::string& id) override {
         std::lock_guard lock(m_mutex);
         return std::erase_if(m_extra, [&](const auto& m) { return m.id == id; }) > 0;
@@ -162,6 +168,7 @@ private:
     mutable std::mutex m_mutex;
     std::vector<jobs::ModelDescription> m_extra;
     jobs::GenerationParams m_lastParams;
+    jobs::Bytes m_lastMask;
     std::condition_variable m_changed;
     bool m_blocked = false;
     int m_pauseAtStep = 0;

@@ -27,7 +27,8 @@ inline HttpResult httpRequest(std::uint16_t port, const std::string& method, con
     if (!headers.contains("Host")) req += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
     if (!body.empty() || method == "POST" || method == "DELETE") {
-        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+        if (!headers.contains("Content-Type")) req += "Content-Type: application/json\r\n";
+        req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     }
     req += "\r\n" + body;
     c.send(req);

@@ -103,7 +103,10 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> probeSize(const std::vect
 
 }  // namespace
 
-Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels) {
+namespace {
+
+// The decoded pixels as OpenCV holds them: 8-bit, 1 (grey), 3 (BGR) or 4 (BGRA) channels.
+cv::Mat decodeChannels(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels) {
     if (bytes.empty()) throw ImageError("the image is empty");
     const auto size = probeSize(bytes);
     if (!size) throw ImageError("the data is not a PNG, JPEG, WebP or BMP image");
@@ -138,6 +141,13 @@ Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels)
     if (decoded.depth() == CV_16U) decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
     if (decoded.channels() != 1 && decoded.channels() != 3 && decoded.channels() != 4)
         throw ImageError("unsupported channel count");
+    return decoded;
+}
+
+}  // namespace
+
+Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels) {
+    const cv::Mat decoded = decodeChannels(bytes, maxPixels);
     cv::Mat rgb;
     if (decoded.channels() == 1) {
         cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB);
@@ -157,6 +167,23 @@ Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels)
         cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
     }
     return fromMat(rgb);
+}
+
+std::optional<Image> transparencyMask(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels) {
+    const cv::Mat decoded = decodeChannels(bytes, maxPixels);
+    if (decoded.channels() != 4) return std::nullopt;
+    Image mask{decoded.cols, decoded.rows, std::vector<std::uint8_t>(decoded.total() * 3, 0)};
+    bool any = false;
+    for (int y = 0; y < decoded.rows; ++y) {
+        for (int x = 0; x < decoded.cols; ++x) {
+            if (decoded.at<cv::Vec4b>(y, x)[3] != 0) continue;
+            any = true;
+            auto* px = &mask.rgb[(static_cast<std::size_t>(y) * decoded.cols + x) * 3];
+            px[0] = px[1] = px[2] = 255;
+        }
+    }
+    if (!any) return std::nullopt;
+    return mask;
 }
 
 Image readImage(const std::filesystem::path& path) {

@@ -30,6 +30,10 @@ public:
 // undecodable data or images larger than maxPixels.
 Image decodeImage(const std::vector<std::uint8_t>& bytes, std::size_t maxPixels = 4096ull * 4096ull);
 Image readImage(const std::filesystem::path& path);
+// OpenAI's edit masks: white where a pixel is fully transparent (alpha 0), black elsewhere. nullopt when
+// the image has no alpha channel or no fully transparent pixel. Throws like decodeImage.
+std::optional<Image> transparencyMask(const std::vector<std::uint8_t>& bytes,
+                                      std::size_t maxPixels = 4096ull * 4096ull);
 
 // PNG bytes with optional text chunks (tEXt for Latin-1 text, iTXt for other UTF-8).
 std::vector<std::uint8_t> encodePng(const Image& image, const std::map<std::string, std::string>& text = {});
