@@ -7,16 +7,7 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/easel-deb-XXXXXX")
-pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 (cd "$build" && cpack --config CPackConfig.cmake -B "$work/out" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; fail "cpack"; }
@@ -64,22 +55,13 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 # shellcheck disable=SC1090
 . "$root/etc/easel/easel-server.conf"
 [ "$EASEL_LISTEN" = 127.0.0.1:7860 ] || fail "the default config listens on $EASEL_LISTEN, not loopback"
-mkdir -p "$work/state"
-# shellcheck disable=SC2086
-"$root/usr/bin/easel-server" --listen 127.0.0.1:0 --data-dir "$work/state" $EASEL_OPTIONS >"$work/server.log" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 1200); do
-  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/server.log" | head -n1)
-  [ -n "$port" ] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/server.log"; fail "the packaged easel-server did not start"; }
-health=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-  "http://127.0.0.1:$port/health")
-echo "/health: $health"
-python3 -c 'import json, sys; h = json.loads(sys.argv[1]); sys.exit(0 if h["status"] == "ok" and h["model"] == "easel-shapes-64" else 1)' \
-  "$health" || fail "/health did not report the built-in model"
-grep -q '"event":"request"' "$work/server.log" || fail "no JSON access log line"
+[ -z "$EASEL_OPTIONS" ] || fail "the default config sets options: $EASEL_OPTIONS"
+bash "$(dirname "$0")/../tests/clients/with_easel_server.sh" "$root/usr/bin/easel-server" python3 -c '
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/health", timeout=10) as r:
+    health = json.loads(r.read())
+    request_id = r.headers.get("X-Request-Id", "")
+print("/health:", health, "X-Request-Id:", request_id)
+sys.exit(0 if health["status"] == "ok" and health["model"] == "easel-shapes-64" and request_id else 1)' ||
+  fail "the packaged easel-server did not answer /health with the built-in model"
 echo "ok"

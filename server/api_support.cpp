@@ -193,6 +193,15 @@ std::optional<bool> FieldReader::boolean(const std::string& name) {
     return std::nullopt;
 }
 
+int FieldReader::smallInteger(const std::string& name, int fallback) {
+    const auto v = integer(name);
+    if (v && (*v < -1'000'000 || *v > 1'000'000)) {
+        errors[name].push_back("is out of range");
+        return fallback;
+    }
+    return v ? static_cast<int>(*v) : fallback;
+}
+
 void FieldReader::check() const {
     if (!errors.empty()) throw validationError(errors);
 }

@@ -42,6 +42,9 @@ struct FieldReader {
     std::optional<std::string> string(const std::string& name, std::size_t maxLength = 10'000);
     std::optional<double> number(const std::string& name);
     std::optional<std::int64_t> integer(const std::string& name);
+    // An integer field that fits an int with room (within +-1,000,000; the service checks the real
+    // range); `fallback` when absent, and "is out of range" past that.
+    int smallInteger(const std::string& name, int fallback);
     std::optional<bool> boolean(const std::string& name);
     // Throws the collected field errors, if any.
     void check() const;

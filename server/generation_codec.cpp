@@ -152,14 +152,7 @@ service::SubmitRequest parseSubmit(const json& body, const std::string& kind, co
     p.modelId = r.string("model_id", 200).value_or("");
     p.prompt = r.string("prompt", 20'000).value_or("");
     p.negativePrompt = r.string("negative_prompt", 20'000).value_or("");
-    auto intField = [&](const char* name, int fallback) {
-        const auto v = r.integer(name);
-        if (v && (*v < -1'000'000 || *v > 1'000'000)) {
-            r.errors[name].push_back("is out of range");
-            return fallback;
-        }
-        return v ? static_cast<int>(*v) : fallback;
-    };
+    auto intField = [&](const char* name, int fallback) { return r.smallInteger(name, fallback); };
     p.width = intField("width", 0);
     p.height = intField("height", 0);
     p.samples = intField("samples", 1);

@@ -140,7 +140,7 @@ ImageOptions readOptions(const json& fields, service::SubmitRequest& s, bool pro
     const auto model = r.string("model", 200).value_or("");
     // OpenAI's own model names mean "the server's default model".
     if (!model.empty() && model.rfind("dall-e", 0) != 0 && model.rfind("gpt-image", 0) != 0) p.modelId = model;
-    p.samples = static_cast<int>(r.integer("n").value_or(1));
+    p.samples = r.smallInteger("n", 1);
     const auto size = r.string("size", 20).value_or("auto");
     if (size != "auto") {
         const auto x = size.find('x');

@@ -16,15 +16,23 @@ namespace {
 
 using Errors = std::map<std::string, std::vector<std::string>>;
 
+// One of the service's decode slots, held for a scope.
+class HeldSlot {
+public:
+    explicit HeldSlot(DecodeSlots& slots) : m_slots(slots) { m_slots.acquire(); }
+    ~HeldSlot() { m_slots.release(); }
+    HeldSlot(const HeldSlot&) = delete;
+    HeldSlot& operator=(const HeldSlot&) = delete;
+
+private:
+    DecodeSlots& m_slots;
+};
+
 // Decodes to check the bytes really are an image of an accepted format and size, holding one of the
 // service's decode slots.
 std::pair<int, int> checkImage(DecodeSlots& slots, const jobs::Bytes& bytes, const std::string& field, Errors& errors) {
     try {
-        slots.acquire();
-        struct Release {
-            DecodeSlots& slots;
-            ~Release() { slots.release(); }
-        } release{slots};
+        const HeldSlot held(slots);
         const auto img = inference::decodeImage(bytes, limits::kMaxInputPixels);
         return {img.width, img.height};
     } catch (const std::exception& e) {
@@ -40,11 +48,7 @@ void maskFromTransparency(DecodeSlots& slots, SubmitRequest& r, Errors& errors) 
     if (source == nullptr) return;  // "is required" is said elsewhere
     std::optional<inference::Image> mask;
     try {
-        slots.acquire();
-        struct Release {
-            DecodeSlots& slots;
-            ~Release() { slots.release(); }
-        } release{slots};
+        const HeldSlot held(slots);
         mask = inference::transparencyMask(*source, limits::kMaxInputPixels);
     } catch (const std::exception&) {
         return;  // checkImage reports what is wrong with the image
@@ -63,11 +67,7 @@ void maskFromTransparency(DecodeSlots& slots, SubmitRequest& r, Errors& errors) 
 void invertMask(DecodeSlots& slots, SubmitRequest& r) {
     if (!r.maskImage) return;
     try {
-        slots.acquire();
-        struct Release {
-            DecodeSlots& slots;
-            ~Release() { slots.release(); }
-        } release{slots};
+        const HeldSlot held(slots);
         auto mask = inference::decodeImage(*r.maskImage, limits::kMaxInputPixels);
         for (auto& v : mask.rgb) v = static_cast<std::uint8_t>(255 - v);
         r.maskImage = inference::encodePng(mask);
