@@ -17,13 +17,15 @@ done
 cmake --build --preset fuzz -j "$(nproc)"
 
 corpus=build/fuzz/corpus
-mkdir -p "$corpus"/{http_request_fuzz,generation_request_fuzz,image_decode_fuzz,safetensors_header_fuzz}
+mkdir -p "$corpus"/{http_request_fuzz,generation_request_fuzz,image_decode_fuzz,safetensors_header_fuzz,multipart_form_fuzz}
 printf 'POST /api/v6/images/text2img HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"key":"k","prompt":"a cat","seed":[1]}' \
   >"$corpus/http_request_fuzz/seed1"
 printf 'GET /images/abc.png?x=%%41 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n' >"$corpus/http_request_fuzz/seed2"
 printf '{"prompt":"a (red:1.2) circle","width":"64","height":64,"samples":2,"seed":-1,"scheduler":"Euler a","init_image":"data:image/png;base64,iVBORw0KGgo=","mask_image":"http://example.com/m.png","strength":"0.5","base64":"yes"}' \
   >"$corpus/generation_request_fuzz/seed1"
 cp resources/icons/easel.svg "$corpus/image_decode_fuzz/seed-svg"
+printf 'multipart/form-data; boundary="xY z"\n--xY z\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--xY\r\n--xY z\r\nContent-Disposition: form-data; name=prompt\r\n\r\na cat\r\n--xY z--\r\n' \
+  >"$corpus/multipart_form_fuzz/seed1"
 find tests/data/reference -maxdepth 1 -name '*_vectors.safetensors' -size -100k -exec cp {} "$corpus/safetensors_header_fuzz/" \;
 python3 - "$corpus/image_decode_fuzz" <<'PY'
 import base64, struct, sys, zlib
@@ -37,12 +39,12 @@ open(sys.argv[1] + "/seed-b64", "wb").write(b"data:image/png;base64," + base64.b
 PY
 
 # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/<target without _fuzz>_*).
-for target in http_request_fuzz generation_request_fuzz image_decode_fuzz safetensors_header_fuzz; do
+for target in http_request_fuzz generation_request_fuzz image_decode_fuzz safetensors_header_fuzz multipart_form_fuzz; do
   find tests/fuzz/regressions -name "${target%_fuzz}_*" -exec cp {} "$corpus/$target/" \; 2>/dev/null || true
 done
 
 status=0
-targets=${EASEL_FUZZ_TARGETS:-"http_request_fuzz generation_request_fuzz image_decode_fuzz safetensors_header_fuzz"}
+targets=${EASEL_FUZZ_TARGETS:-"http_request_fuzz generation_request_fuzz image_decode_fuzz safetensors_header_fuzz multipart_form_fuzz"}
 for target in $targets; do
   start=$(date +%s)
   log=build/fuzz/$target.log

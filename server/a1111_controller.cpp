@@ -19,6 +19,9 @@ using nlohmann::json;
 constexpr std::size_t kImageBodyLimit = 40u * 1024 * 1024;  // init image, mask, and ControlNet-style extras
 
 struct State {
+    State(service::AccessControl& a, service::GenerationService& gen, A1111RoutesOptions o)
+        : access(a), g(gen), options(std::move(o)) {}
+
     service::AccessControl& access;
     service::GenerationService& g;
     A1111RoutesOptions options;

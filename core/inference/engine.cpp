@@ -73,6 +73,14 @@ std::string loraShortHash(const std::filesystem::path& path) {
     return out;
 }
 
+// diffusers' timestep_spacing spellings; nullopt for another.
+std::optional<TimestepSpacing> timestepSpacingOf(const std::string& name) {
+    if (name == "linspace") return TimestepSpacing::Linspace;
+    if (name == "leading") return TimestepSpacing::Leading;
+    if (name == "trailing") return TimestepSpacing::Trailing;
+    return std::nullopt;
+}
+
 std::string familyName(AdapterBase base) {
     switch (base) {
         case AdapterBase::SD1:
@@ -258,11 +266,19 @@ void Engine::loadModel(const std::filesystem::path& path) {
     try {
         info.defaultWidth = sidecar.value("default_width", nativeSide);
         info.defaultHeight = sidecar.value("default_height", info.defaultWidth);
-        info.defaultSteps = sidecar.value("default_steps", 20);
-        info.defaultGuidance = sidecar.value("default_guidance_scale", 7.5f);
-        info.defaultScheduler = sidecar.value("default_scheduler", info.defaultScheduler);
+        // Turbo models (adversarial diffusion distillation) sample in 1-4 steps without guidance.
+        const bool turbo = sidecar.value("turbo", false);
+        info.defaultSteps = sidecar.value("default_steps", turbo ? 1 : 20);
+        info.defaultGuidance = sidecar.value("default_guidance_scale", turbo ? 0.0f : 7.5f);
+        info.defaultScheduler =
+            sidecar.value("default_scheduler", turbo ? std::string("Euler a") : info.defaultScheduler);
+        info.timestepSpacing = sidecar.value("timestep_spacing", turbo ? std::string("trailing") : std::string());
     } catch (const nlohmann::json::exception& e) {
         throw ModelLoadError("'" + path.string() + "/model.json' has a default of the wrong type: " + e.what());
+    }
+    if (!info.timestepSpacing.empty() && !timestepSpacingOf(info.timestepSpacing)) {
+        throw ModelLoadError("'" + path.string() + "/model.json' timestep_spacing '" + info.timestepSpacing +
+                             "' is not linspace, leading or trailing");
     }
     if (const auto bad = checkSchedulerName(info.defaultScheduler))
         throw ModelLoadError("'" + path.string() + "/model.json' default_scheduler: " + *bad);
@@ -369,6 +385,7 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     // Karras sigmas from the name or the request's flag; schedulers without them ignore it.
     resolved.schedulerConfig.useKarrasSigmas = r.karras;
     choice.applyTo(resolved.schedulerConfig);
+    if (!info.timestepSpacing.empty()) resolved.schedulerConfig.spacing = timestepSpacingOf(info.timestepSpacing);
     if (r.seed && *r.seed >= 0) {
         resolved.seed = *r.seed;
     } else {

@@ -39,7 +39,12 @@ struct ModelInfo {
     int defaultSteps = 20;
     float defaultGuidance = 7.5f;
     std::string defaultScheduler = "DPM++ 2M";  // model.json "default_scheduler"
-    int sizeMultiple = 8;                       // width and height must be multiples of this
+    // How every scheduler spaces its timesteps for this model: "linspace", "leading" or "trailing"
+    // (model.json "timestep_spacing"); empty: each scheduler's diffusers default. Few-step distilled
+    // models (SDXL-Turbo, SD-Turbo) are trained on trailing timesteps: one step starts at t = 999.
+    // model.json "turbo": true means trailing, 1 step, guidance 0 and Euler a unless it says otherwise.
+    std::string timestepSpacing;
+    int sizeMultiple = 8;  // width and height must be multiples of this
 };
 
 // A LoRA / LyCORIS file applied to one request (merged into the weights for it, taken out after).

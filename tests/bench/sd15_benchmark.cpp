@@ -12,6 +12,13 @@
 //               (every attention and ResNet module of the UNet, the text encoder's attention and MLP)
 //               into SD 1.5 and to take it out again (AdapterStack)
 //
+//   easel-bench --family sdxl [--precisions bf16] [--steps N] [--guided-size 1024] [--unguided-size 512]
+//               [--vae-size 1024]   SDXL base geometry with random weights (UNet 320/[1,2,4], depth
+//               [0,2,10], context 2048, adm 2816; CLIP-L + bigG; VAE 128/[1,2,4,4]): both text encoders,
+//               a UNet step with guidance (batch 2), one without (batch 1), a VAE decode, peak RSS.
+//               Precision: bf16 where the CPU has fast bf16 (AVX-512), else fp32, unless --precisions
+//   easel-bench --family sdxl --write-checkpoint F.safetensors   SDXL base with random weights, fp16
+//
 // Each time is the median of N runs (default 3) after a warm-up run. --trace writes chrome://tracing
 // files of one UNet step and one decode per size into DIR.
 
@@ -35,6 +42,8 @@
 #include "inference/adapters/adapter.h"
 #include "inference/adapters/adapter_stack.h"
 #include "inference/engine.h"
+#include "inference/loading/checkpoint_loader.h"
+#include "inference/loading/checkpoint_writer.h"
 #include "inference/loading/diffusers_key_map.h"
 #include "inference/loading/safetensors.h"
 #include "inference/models/autoencoder_kl.h"
@@ -141,6 +150,76 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// --family sdxl --write-checkpoint: SDXL base with random weights as an original-layout fp16 single
+// file (~6.9 GB), built in bf16 so that the process holds the networks once plus the fp16 copies.
+int writeSDXLCheckpoint(const std::string& path) {
+    torch::NoGradGuard noGrad;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto model = buildRandomModel(sdxlBaseGeometry(), torch::kBFloat16);
+    saveSingleFileCheckpoint(model, path, DType::F16, {{"modelspec.architecture", "stable-diffusion-xl-v1-base"}});
+    std::printf("wrote %s (SDXL base geometry, random weights, fp16) in %.1f s; peak RSS %.2f GiB\n", path.c_str(),
+                secondsSince(t0), peakRssGiB());
+    return 0;
+}
+
+// --family sdxl: SDXL base geometry with random weights, laid out as the engine keeps it on the CPU.
+// The UNet runs with a 77-token context of 2048 and the 2816-wide `vector` (pooled + size embeddings).
+// steps <= 1 times one run without a warm-up (a 1024² SDXL step on a small CPU takes minutes).
+int sdxlBenchmark(const std::string& precision, int steps, int threads, int guidedSize, int unguidedSize, int vaeSize) {
+    torch::set_num_threads(threads);
+    torch::NoGradGuard noGrad;
+    const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto model = buildRandomModel(sdxlBaseGeometry(), dtype);
+    useChannelsLast(*model.unet);
+    useChannelsLast(*model.vae);
+    std::size_t parameters = 0;
+    for (auto* m : {static_cast<torch::nn::Module*>(model.unet.get()), static_cast<torch::nn::Module*>(model.vae.get()),
+                    model.textModule.get(), model.textModule2.get()}) {
+        for (const auto& p : m->parameters()) parameters += static_cast<std::size_t>(p.numel());
+    }
+    std::printf(
+        "SDXL base geometry (%s, random weights, %.2f B parameters, built in %.1f s), %d threads, libtorch %s\n",
+        precision.c_str(), static_cast<double>(parameters) / 1e9, secondsSince(t0), threads, TORCH_VERSION);
+    std::fflush(stdout);
+    const auto timed = [&](auto&& f) {
+        if (steps > 1) return timeIt(f, steps);
+        const auto start = std::chrono::steady_clock::now();
+        f();
+        return secondsSince(start);
+    };
+    const auto& unetConfig = model.detected.unet;
+    const auto ids = torch::randint(0, 49407, {2, 77}, torch::kLong);
+    torch::Tensor context;
+    const double textSeconds = timed([&] {
+        const auto a = model.textEncoder->encode(ids, 2).hidden;
+        const auto b = model.textEncoder2->encode(ids, 2).hidden;
+        context = torch::cat({a, b}, -1).to(dtype);
+    });
+    std::printf("text encoders (CLIP-L + bigG, batch 2): %.3f s\n", textSeconds);
+    std::fflush(stdout);
+    const auto unetStep = [&](int size, int batch) {
+        const int latent = size / 8;
+        const auto x = torch::randn({batch, 4, latent, latent}).to(dtype);
+        const auto t = torch::full({batch}, 500.0f);
+        const auto y = torch::randn({batch, unetConfig.admInChannels}).to(dtype);
+        const auto c = context.slice(0, 0, batch);
+        return timed([&] { (void)model.unet->forward(x, t, c, y); });
+    };
+    const double guided = unetStep(guidedSize, 2);
+    std::printf("UNet step with guidance (batch 2) at %dx%d: %.2f s\n", guidedSize, guidedSize, guided);
+    std::fflush(stdout);
+    const double unguided = unetStep(unguidedSize, 1);
+    std::printf("UNet step without guidance (batch 1) at %dx%d: %.2f s\n", unguidedSize, unguidedSize, unguided);
+    std::fflush(stdout);
+    const int vaeLatent = vaeSize / 8;
+    const auto z = torch::randn({1, 4, vaeLatent, vaeLatent}).to(dtype);
+    const double decode = timed([&] { (void)model.vae->decode(z); });
+    std::printf("VAE decode (untiled) at %dx%d: %.2f s\n", vaeSize, vaeSize, decode);
+    std::printf("peak RSS %.2f GiB (%.2f GB)\n", peakRssGiB(), peakRssGiB() * 1.073741824);
+    return 0;
+}
+
 // The kohya name of an SD 1.5 weight a typical LoRA/LoCon trains, or "" for the others: attention
 // (proj_in/out, q/k/v/out, feed-forward) and ResNet (conv1, conv2, time_emb_proj) modules of the
 // UNet, attention and MLP of the text encoder.
@@ -245,7 +324,9 @@ int loraBenchmark(int rank, const std::string& precision, int threads) {
 int main(int argc, char** argv) {
     easel::inference::restartWithoutSlowBlasCoreType(argv);
     std::string sizes = "256,512", precisions = "fp32,bf16";
-    std::string traceDir, writePath, loadPath, vocab;
+    std::string traceDir, writePath, loadPath, vocab, family = "sd15";
+    bool precisionsGiven = false;
+    int guidedSize = 1024, unguidedSize = 512, vaeSize = 1024;
     bool nchw = false;  // --layout nchw: convolution weights left NCHW, to compare with the engine's NHWC
     int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency()), loraRank = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -253,7 +334,15 @@ int main(int argc, char** argv) {
         if (a == "--sizes")
             sizes = argv[i + 1];
         else if (a == "--precisions")
-            precisions = argv[i + 1];
+            precisions = argv[i + 1], precisionsGiven = true;
+        else if (a == "--family")
+            family = argv[i + 1];
+        else if (a == "--guided-size")
+            guidedSize = std::stoi(argv[i + 1]);
+        else if (a == "--unguided-size")
+            unguidedSize = std::stoi(argv[i + 1]);
+        else if (a == "--vae-size")
+            vaeSize = std::stoi(argv[i + 1]);
         else if (a == "--steps")
             steps = std::stoi(argv[i + 1]);
         else if (a == "--threads")
@@ -270,6 +359,16 @@ int main(int argc, char** argv) {
             vocab = argv[i + 1];
         else if (a == "--lora-rank")
             loraRank = std::stoi(argv[i + 1]);
+    }
+    if (family == "sdxl") {
+        if (!writePath.empty()) return writeSDXLCheckpoint(writePath);
+        const std::string precision =
+            precisionsGiven ? split(precisions).front() : (cpuHasFastBF16() ? "bf16" : "fp32");
+        return sdxlBenchmark(precision, steps, threads, guidedSize, unguidedSize, vaeSize);
+    }
+    if (family != "sd15") {
+        std::fprintf(stderr, "--family is sd15 or sdxl\n");
+        return 2;
     }
     if (loraRank > 0) return loraBenchmark(loraRank, split(precisions).front(), threads);
     if (!writePath.empty()) return writeCheckpoint(writePath);

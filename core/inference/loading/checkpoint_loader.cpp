@@ -51,19 +51,31 @@ std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config,
     return m;
 }
 
-namespace {
-
-// Builds the networks `detected` describes and fills them from `file`.
-StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detected, torch::Dtype dtype) {
+StableDiffusionModel buildRandomModel(DetectedModel detected, torch::Dtype dtype) {
     StableDiffusionModel model;
     model.detected = std::move(detected);
-    try {
+    {
         // Built directly in the compute dtype: building in float32 and converting would hold both.
         DefaultDtypeGuard dtypeGuard(dtype);
         model.unet = UNet2DConditionModel(model.detected.unet);
         model.vae = AutoencoderKL(model.detected.vae);
         model.textEncoder = makeTextEncoder(model.detected.text, model.textModule);
         if (model.detected.text2) model.textEncoder2 = makeTextEncoder(*model.detected.text2, model.textModule2);
+    }
+    model.unet->eval();
+    model.vae->eval();
+    model.textModule->eval();
+    if (model.textModule2) model.textModule2->eval();
+    return model;
+}
+
+namespace {
+
+// Builds the networks `detected` describes and fills them from `file`.
+StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detected, torch::Dtype dtype) {
+    StableDiffusionModel model;
+    try {
+        model = buildRandomModel(std::move(detected), dtype);
     } catch (const c10::Error& e) {
         // Shapes that detection accepted but no network can be built from (e.g. odd channel counts).
         throw ModelLoadError("'" + file.path().string() +
@@ -73,10 +85,6 @@ StableDiffusionModel buildModel(const SafetensorsFile& file, DetectedModel detec
     loadModuleWeights(*model.vae, file, model.detected.vaePrefix);
     loadModuleWeights(*model.textModule, file, model.detected.textPrefix);
     if (model.textModule2) loadModuleWeights(*model.textModule2, file, model.detected.text2Prefix);
-    model.unet->eval();
-    model.vae->eval();
-    model.textModule->eval();
-    if (model.textModule2) model.textModule2->eval();
     return model;
 }
 

@@ -35,6 +35,11 @@ void loadModuleWeights(torch::nn::Module& module, const SafetensorsFile& file, c
 std::shared_ptr<TextEncoder> makeTextEncoder(const TextEncoderConfig& config,
                                              std::shared_ptr<torch::nn::Module>& module);
 
+// The networks `detected` describes with their initial (random) weights, in eval mode: for benchmarks
+// and random-weight checkpoints (saveSingleFileCheckpoint). Throws c10::Error for shapes no network
+// can be built from.
+StableDiffusionModel buildRandomModel(DetectedModel detected, torch::Dtype dtype = torch::kFloat32);
+
 // Loads an original single-file .safetensors checkpoint. Pickled .ckpt/.pt files are refused.
 StableDiffusionModel loadSingleFileCheckpoint(const std::filesystem::path& path, const ModelOverrides& overrides = {},
                                               torch::Dtype dtype = torch::kFloat32);

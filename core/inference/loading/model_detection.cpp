@@ -5,6 +5,9 @@
 namespace easel::inference {
 namespace {
 
+constexpr const char* kSDXLTextPrefix = "conditioner.embedders.0.transformer.";
+constexpr const char* kSDXLText2Prefix = "conditioner.embedders.1.model.";
+
 class KeyReader {
 public:
     KeyReader(const SafetensorsFile& file, std::string prefix) : m_file(file), m_prefix(std::move(prefix)) {}
@@ -157,6 +160,40 @@ std::string DetectedModel::describe() const {
     return s + ")";
 }
 
+DetectedModel sdxlBaseGeometry() {
+    DetectedModel m;
+    m.family = ModelFamily::SDXL;
+    m.textPrefix = kSDXLTextPrefix;
+    m.text2Prefix = kSDXLText2Prefix;
+    m.unet.modelChannels = 320;
+    m.unet.channelMult = {1, 2, 4};
+    m.unet.numResBlocks = 2;
+    m.unet.attentionLevels = {1, 2};
+    m.unet.transformerDepth = {0, 2, 10};
+    m.unet.middleTransformerDepth = 10;
+    m.unet.numHeadChannels = 64;
+    m.unet.contextDim = 768 + 1280;
+    m.unet.linearProjection = true;
+    m.sizeEmbeddingDim = 256;
+    m.unet.admInChannels = 1280 + 6 * m.sizeEmbeddingDim;  // 2816
+    m.vae.scalingFactor = 0.13025f;
+    m.text.defaultSkippedLayers = 1;  // CLIP ViT-L/14: the TextEncoderConfig defaults otherwise
+    m.text.normalizeHidden = false;
+    TextEncoderConfig bigG;
+    bigG.kind = TextEncoderKind::OpenCLIP;
+    bigG.hiddenSize = 1280;
+    bigG.intermediateSize = 5120;
+    bigG.numLayers = 32;
+    bigG.numHeads = 20;
+    bigG.quickGELU = false;
+    bigG.projectionDim = 1280;
+    bigG.defaultSkippedLayers = 1;
+    bigG.normalizeHidden = false;
+    bigG.projectedPooled = true;
+    m.text2 = bigG;
+    return m;
+}
+
 void applyOverrides(DetectedModel& m, const ModelOverrides& o) {
     if (o.unetNumHeadChannels) {
         m.unet.numHeadChannels = *o.unetNumHeadChannels;
@@ -174,9 +211,6 @@ void applyOverrides(DetectedModel& m, const ModelOverrides& o) {
 }
 
 namespace {
-
-constexpr const char* kSDXLTextPrefix = "conditioner.embedders.0.transformer.";
-constexpr const char* kSDXLText2Prefix = "conditioner.embedders.1.model.";
 
 // sgm's SDXL layout: CLIP ViT-L (hidden_states[-2], no final LayerNorm) and OpenCLIP ViT-bigG
 // (penultimate without ln_final, plus the projected pooled output) side by side in the context.

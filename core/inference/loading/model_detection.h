@@ -55,6 +55,12 @@ struct DetectedModel {
 // SDXL is recognised by its second text encoder (conditioner.embedders.1.model.*) and label_emb.
 DetectedModel detectSingleFile(const SafetensorsFile& file, const ModelOverrides& overrides = {});
 
+// The networks of SDXL 1.0 base as detection reports them for its checkpoint (sgm sd_xl_base.yaml):
+// UNet 320 x [1, 2, 4], 2 ResBlocks, transformer depth [0, 2, 10] (middle 10), heads of 64, context
+// 2048, adm 2816; CLIP ViT-L/14 (768 x 12) and OpenCLIP ViT-bigG/14 (1280 x 32, projection 1280);
+// VAE 128 x [1, 2, 4, 4] with scale 0.13025. For benchmarks and random-weight checkpoints.
+DetectedModel sdxlBaseGeometry();
+
 // Applies overrides on top of what detection found.
 void applyOverrides(DetectedModel& model, const ModelOverrides& overrides);
 

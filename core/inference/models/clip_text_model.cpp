@@ -1,5 +1,6 @@
 #include "inference/models/clip_text_model.h"
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -125,7 +126,8 @@ OpenCLIPResidualBlockImpl::OpenCLIPResidualBlockImpl(const TextEncoderConfig& c)
     : heads(c.numHeads), quickGELU(c.quickGELU) {
     ln_1 = register_module("ln_1", layerNorm(c));
     attn = register_module("attn", std::make_shared<Attention>());
-    attn->in_proj_weight = attn->register_parameter("in_proj_weight", torch::empty({3 * c.hiddenSize, c.hiddenSize}));
+    attn->in_proj_weight = attn->register_parameter(
+        "in_proj_weight", torch::randn({3 * c.hiddenSize, c.hiddenSize}) * std::pow(c.hiddenSize, -0.5));
     attn->in_proj_bias = attn->register_parameter("in_proj_bias", torch::zeros({3 * c.hiddenSize}));
     attn->out_proj = attn->register_module("out_proj", torch::nn::Linear(c.hiddenSize, c.hiddenSize));
     ln_2 = register_module("ln_2", layerNorm(c));
@@ -141,17 +143,21 @@ torch::Tensor OpenCLIPResidualBlockImpl::forward(const torch::Tensor& x, const t
     return y + mlp->c_proj(activation(mlp->c_fc(ln_2(y)), quickGELU));
 }
 
+// Parameters without a torch::nn initialiser start as open_clip initialises them (normal, std 0.01
+// for positions, width^-0.5 for projections), never as uninitialised memory: buildRandomModel and
+// random-weight checkpoints use them as they are.
 OpenCLIPTextModelImpl::OpenCLIPTextModelImpl(TextEncoderConfig c) : config(std::move(c)) {
     token_embedding = register_module("token_embedding", torch::nn::Embedding(config.vocabSize, config.hiddenSize));
     positional_embedding =
-        register_parameter("positional_embedding", torch::empty({config.maxPositions, config.hiddenSize}));
+        register_parameter("positional_embedding", torch::randn({config.maxPositions, config.hiddenSize}) * 0.01);
     transformer = register_module("transformer", std::make_shared<Transformer>());
     transformer->resblocks = transformer->register_module("resblocks", torch::nn::ModuleList());
     for (int i = 0; i < config.numLayers; ++i) transformer->resblocks->push_back(OpenCLIPResidualBlock(config));
     ln_final = register_module("ln_final", layerNorm(config));
     if (config.projectionDim > 0) {
         text_projection =
-            register_parameter("text_projection", torch::empty({config.hiddenSize, config.projectionDim}));
+            register_parameter("text_projection", torch::randn({config.hiddenSize, config.projectionDim}) *
+                                                      std::pow(config.hiddenSize, -0.5));
     }
     logit_scale = register_parameter("logit_scale", torch::zeros({}));
 }
