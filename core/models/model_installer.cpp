@@ -141,30 +141,26 @@ InstallStatus ModelInstaller::start(const ModelSource& in) {
 }
 
 void ModelInstaller::checkOwnLoad(const ModelSource& s) const {
+    const auto taken = [&] {
+        return ServiceError(ErrorCode::Conflict, "the model id '" + s.modelId + "' is taken; choose another model_id");
+    };
     int kept = 0;
+    bool own = false;  // a re-load of the account's own adapter replaces it
     for (const auto& m : m_generator.models()) {
-        if (m.id == s.modelId && m.ownerId != s.ownerId) {
-            throw ServiceError(ErrorCode::Conflict,
-                               "the model id '" + s.modelId + "' is taken; choose another model_id");
-        }
-        if (m.ownerId == s.ownerId && m.id != s.modelId) ++kept;
-    }
-    if (const auto dir = m_options.modelsDir / s.modelId; std::filesystem::exists(dir)) {
-        bool own = false;
-        for (const auto& m : m_generator.models()) own = own || (m.id == s.modelId && m.ownerId == s.ownerId);
-        if (!own) {
-            throw ServiceError(ErrorCode::Conflict,
-                               "the model id '" + s.modelId + "' is taken; choose another model_id");
+        if (m.id == s.modelId) {
+            if (m.ownerId != s.ownerId) throw taken();
+            own = true;
+        } else if (m.ownerId == s.ownerId) {
+            ++kept;
         }
     }
+    // A folder of that name that is not the account's model (an admin's model that failed to load, say).
+    if (!own && std::filesystem::exists(m_options.modelsDir / s.modelId)) throw taken();
     int running = 0;
     for (const auto& [id, st] : m_status) {
         if (st.state != "downloading" && st.state != "loading") continue;
         if (st.ownerId != s.ownerId) {
-            if (id == s.modelId) {
-                throw ServiceError(ErrorCode::Conflict,
-                                   "the model id '" + s.modelId + "' is taken; choose another model_id");
-            }
+            if (id == s.modelId) throw taken();
             continue;
         }
         ++running;

@@ -5,6 +5,7 @@
 #include "app/backend.h"
 #include "builtin_model_dir.h"
 #include "common/base64.h"
+#include "engine_server.h"
 #include "eventually.h"
 #include "http_client.h"
 #include "inference/engine.h"
@@ -17,40 +18,12 @@
 namespace easel::testing {
 namespace {
 
-// The server as easel-server runs it: the built-in model behind the registry, the backend and HTTP on
-// an ephemeral loopback port.
-struct BuiltinServer {
-    // Loaded before the registry, backend and router that describe it are made.
-    struct LoadedEngine : inference::Engine {
-        LoadedEngine() { loadModel(builtinModelDir()); }
-    };
-
-    BuiltinServer() {
-        backend.start();
-        http.start();
-    }
-    ~BuiltinServer() {
-        http.stop();
-        backend.stop();
-    }
-    static app::BackendConfig configIn(const TempDir& dir) {
-        app::BackendConfig config;
-        config.dataDir = dir.path() / "data";
-        config.passwordCost = accounts::PasswordCost::fastForTests();
-        return config;
-    }
-    static server::HttpServerOptions ephemeralPort() {
-        server::HttpServerOptions o;
-        o.port = 0;
-        return o;
-    }
-
-    TempDir dir;
-    LoadedEngine engine;
-    models::ModelRegistry generator{engine};
-    app::Backend backend{configIn(dir), generator};
-    server::HttpServer http{ephemeralPort(), backend.makeRouter("test", "cpu")};
+// Loaded before the registry, backend and router that describe it are made.
+struct LoadedEngine : inference::Engine {
+    LoadedEngine() { loadModel(builtinModelDir()); }
 };
+// The server as easel-server runs it, with the built-in model.
+using BuiltinServer = EngineServer<LoadedEngine>;
 
 TEST(BuiltinModelServer, Text2ImgOverHttpMatchesTheEngineAndCarriesItsParameters) {
     ASSERT_TRUE(std::filesystem::exists(builtinModelDir() / "model.json"))

@@ -4,47 +4,17 @@
 
 #include <gtest/gtest.h>
 
-#include "app/backend.h"
 #include "common/base64.h"
+#include "engine_server.h"
 #include "eventually.h"
 #include "http_client.h"
-#include "inference/engine.h"
-#include "models/model_registry.h"
 #include "reference_sdxl_folder.h"
-#include "server/http_server.h"
-#include "temp_dir.h"
 
 namespace easel::testing {
 namespace {
 
 // easel-server without a default model: the SDXL model comes in through load_model.
-struct EmptyServer {
-    EmptyServer() {
-        backend.start();
-        http.start();
-    }
-    ~EmptyServer() {
-        http.stop();
-        backend.stop();
-    }
-    static app::BackendConfig configIn(const TempDir& dir) {
-        app::BackendConfig config;
-        config.dataDir = dir.path() / "data";
-        config.passwordCost = accounts::PasswordCost::fastForTests();
-        return config;
-    }
-    static server::HttpServerOptions ephemeralPort() {
-        server::HttpServerOptions o;
-        o.port = 0;
-        return o;
-    }
-
-    TempDir dir;
-    inference::Engine engine;  // no model
-    models::ModelRegistry generator{engine};
-    app::Backend backend{configIn(dir), generator};
-    server::HttpServer http{ephemeralPort(), backend.makeRouter("test", "cpu")};
-};
+using EmptyServer = EngineServer<>;
 
 TEST(SDXLServer, LoadsTheTinySDXLCheckpointAndGeneratesTheRequestedSize) {
     EmptyServer server;
