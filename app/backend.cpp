@@ -9,11 +9,12 @@
 #include "server/metrics_controller.h"
 #include "server/model_controller.h"
 #include "server/openai_controller.h"
+#include "server/training_controller.h"
 
 namespace easel::app {
 
-Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator)
-    : m_config(std::move(config)), m_platform(m_config, generator) {
+Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator, jobs::ModelTrainer* trainer)
+    : m_config(std::move(config)), m_platform(m_config, generator, trainer) {
     m_outbound = std::make_unique<net::OutboundPool>(m_config.outbound);
     m_webhooks = std::make_unique<server::WebhookSender>(
         m_config.webhooks, [this](std::int64_t userId) { return m_platform.accounts().webhookSecret(userId); },
@@ -52,6 +53,9 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
         router, m_platform.access(), m_platform.generation(),
         {m_config.publicUrl, m_config.allowPrivateImageUrls, m_outbound.get(), m_config.imageFetchTimeout});
     server::registerModelRoutes(router, m_platform.access(), m_platform.generation(), *m_installer);
+    server::registerTrainingRoutes(
+        router, m_platform.access(), m_platform.training(), m_platform.generation(),
+        {m_config.publicUrl, m_config.allowPrivateImageUrls, m_outbound.get(), m_config.imageFetchTimeout});
     server::registerOpenAiRoutes(router, m_platform.access(), m_platform.generation(), {m_config.publicUrl});
     server::registerMetricsRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner());
     server::registerAdminRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner(), *m_installer,

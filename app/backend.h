@@ -27,7 +27,8 @@ struct BackendConfig : service::PlatformConfig {
 
 class Backend {
 public:
-    Backend(BackendConfig config, jobs::ImageGenerator& generator);
+    // `trainer`: fine-tuning (nullptr: the server refuses fine_tune and lora_fine_tune with 503).
+    Backend(BackendConfig config, jobs::ImageGenerator& generator, jobs::ModelTrainer* trainer = nullptr);
     ~Backend();
 
     void start() { m_platform.start(); }
@@ -45,6 +46,7 @@ public:
     service::Platform& platform() { return m_platform; }
     accounts::AccountService& accounts() { return m_platform.accounts(); }
     service::GenerationService& generation() { return m_platform.generation(); }
+    service::TrainingService& training() { return m_platform.training(); }
     jobs::JobRunner& runner() { return m_platform.runner(); }
     storage::Database& db() { return m_platform.db(); }
     server::WebhookSender& webhooks() { return *m_webhooks; }

@@ -90,13 +90,15 @@ int main(int argc, char** argv) {
     models::ModelRegistry generator(engine);
     app::BackendConfig config;
     config.dataDir = args.value("--data-dir").value_or("easel-data");
+    // Models installed and fine-tuned in earlier sessions.
+    generator.addInstalled(config.dataDir / "models");
     std::unique_ptr<app::Backend> backend;
     server::HttpServerOptions options;
     options.port = 0;  // any free loopback port
     options.workerThreads = 8;
     std::unique_ptr<server::HttpServer> http;
     try {
-        backend = std::make_unique<app::Backend>(config, generator);
+        backend = std::make_unique<app::Backend>(config, generator, &generator);  // the registry fine-tunes too
         backend->start();
         http = std::make_unique<server::HttpServer>(
             options, backend->makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));

@@ -81,7 +81,7 @@ Generate options (one-shot, writes PNGs with the A1111 "parameters" chunk):
   --device cpu|cuda  --precision fp32|bf16  --threads N
   --out FILE             output PNG (default easel.png; several samples get -0, -1, ...)
 
-Plans: free (20 images), basic, standard, premium. The admin commands work while the server runs.
+Plans: free (20 images, 1 fine-tune), basic, standard, premium. The admin commands work while the server runs.
 Endpoints: see README.md and server/openapi.json; GET /health answers 200 once the server is ready.
 )";
 
@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
                                                const jobs::ProgressCallback&) override {
                     return {};
                 }
-                jobs::ModelDescription addModel(const std::string&, const std::filesystem::path&) override {
+                jobs::ModelDescription addModel(const std::string&, const std::filesystem::path&,
+                                                std::int64_t) override {
                     throw std::runtime_error("no models here");
                 }
                 bool removeModel(const std::string&) override { return false; }
@@ -176,7 +177,7 @@ int main(int argc, char** argv) {
         app::loadDefaultModel(engine, args, argv[0]);
         models::ModelRegistry generator(engine, {}, memoryBudget);
         generator.addInstalled(config.dataDir / "models");
-        app::Backend backend(config, generator);
+        app::Backend backend(config, generator, &generator);  // the registry fine-tunes too
         backend.start();
         server::HttpServer httpServer(options, backend.makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));
         httpServer.start();

@@ -15,7 +15,8 @@ json limitsJson(const accounts::Plan& p) {
             {"max_queued", p.maxQueued},
             {"max_concurrent", p.maxConcurrent},
             {"max_steps", p.maxSteps},
-            {"priority", p.priority}};
+            {"priority", p.priority},
+            {"training_quota", p.trainingQuota ? nlohmann::json(*p.trainingQuota) : nlohmann::json(nullptr)}};
 }
 
 json accountJson(const accounts::AccountView& a) {

@@ -11,59 +11,68 @@ namespace {
 
 using nlohmann::json;
 
-// An image field: base64 / data URL, a link to an upload on this server (".../uploads/<token>"), a link
-// to an image this server generated (".../images/<token>.png", so results chain into img2img), or any
-// other http(s) link, fetched under the outbound policy.
 std::optional<jobs::Bytes> readImage(FieldReader& r, const std::string& name, const service::GenerationService& g,
                                      std::int64_t callerId, const ImageFetcher& fetcher, const std::string& baseUrl) {
     const auto value = r.string(name, 40u * 1024 * 1024);
     if (!value || value->empty()) return std::nullopt;
-    if (value->rfind("http://", 0) == 0 || value->rfind("https://", 0) == 0) {
+    return readImageValue(r, name, {}, *value, g, callerId, fetcher, baseUrl);
+}
+
+}  // namespace
+
+std::optional<jobs::Bytes> readImageValue(FieldReader& r, const std::string& name, const std::string& label,
+                                          const std::string& text, const service::GenerationService& g,
+                                          std::int64_t callerId, const ImageFetcher& fetcher,
+                                          const std::string& baseUrl) {
+    auto problem = [&](const std::string& what) { r.errors[name].push_back(label + what); };
+    if (text.rfind("http://", 0) == 0 || text.rfind("https://", 0) == 0) {
         const auto ownUploads = baseUrl + "/uploads/";
-        if (!baseUrl.empty() && value->rfind(ownUploads, 0) == 0) {
-            const auto token = value->substr(ownUploads.size());
+        if (!baseUrl.empty() && text.rfind(ownUploads, 0) == 0) {
+            const auto token = text.substr(ownUploads.size());
             if (auto up = g.uploaded(token); up && up->first == callerId) return std::move(up->second);
-            r.errors[name].push_back("links to an upload that does not exist, has expired or is not yours");
+            problem("links to an upload that does not exist, has expired or is not yours");
             return std::nullopt;
         }
         const auto ownImages = baseUrl + "/images/";
-        if (!baseUrl.empty() && value->rfind(ownImages, 0) == 0) {
+        if (!baseUrl.empty() && text.rfind(ownImages, 0) == 0) {
             // Read from the store, not over HTTP: the server's own address is usually loopback or private,
             // which the outbound policy refuses. The token is the same capability the public link is.
-            auto token = value->substr(ownImages.size());
+            auto token = text.substr(ownImages.size());
             if (token.ends_with(".png")) token.resize(token.size() - 4);
             if (auto bytes = g.image(token)) return bytes;
-            r.errors[name].push_back("links to an image of this server that does not exist or has expired");
+            problem("links to an image of this server that does not exist or has expired");
             return std::nullopt;
         }
         try {
             net::OutboundRequest fetch;
-            fetch.url = *value;
+            fetch.url = text;
             fetch.timeout = fetcher.timeout;
             fetch.maxBody = 20u * 1024 * 1024;
             const net::UrlPolicy policy{fetcher.allowPrivate};
             const auto response =
                 fetcher.pool != nullptr ? fetcher.pool->fetch(fetch, policy) : net::httpFetch(fetch, policy);
             if (response.status != 200) {
-                r.errors[name].push_back("could not be fetched: HTTP " + std::to_string(response.status));
+                problem("could not be fetched: HTTP " + std::to_string(response.status));
                 return std::nullopt;
             }
             return jobs::Bytes(response.body.begin(), response.body.end());
         } catch (const net::OutboundError& e) {
             if (e.kind() == net::OutboundError::Kind::Busy || e.kind() == net::OutboundError::Kind::Cancelled) {
                 // Not the link's fault: the server is full or stopping. 503 with a time to come back.
-                ServiceError busy(ErrorCode::Unavailable, std::string(name) + ": " + e.what());
+                ServiceError busy(ErrorCode::Unavailable, name + ": " + label + e.what());
                 busy.retryAfterSeconds = 5;
                 throw busy;
             }
-            r.errors[name].push_back(std::string("could not be fetched: ") + e.what());
+            problem(std::string("could not be fetched: ") + e.what());
             return std::nullopt;
         }
     }
-    auto bytes = decodeBase64(*value);
-    if (!bytes) r.errors[name].push_back("is neither base64 image data nor a link to an upload");
+    auto bytes = decodeBase64(text);
+    if (!bytes) problem("is neither base64 image data nor a link to an upload");
     return bytes;
 }
+
+namespace {
 
 std::string statusWord(storage::JobStatus s) {
     switch (s) {

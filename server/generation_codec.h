@@ -6,6 +6,7 @@
 #include <string>
 
 #include "net/outbound_pool.h"
+#include "server/api_support.h"
 #include "server/http_types.h"
 #include "service/generation_service.h"
 
@@ -22,6 +23,15 @@ struct ImageFetcher {
     // The whole fetch, time waiting for a pool thread, DNS and redirects included.
     std::chrono::milliseconds timeout{std::chrono::seconds(20)};
 };
+
+// One image value: base64 / data URL, a link to an upload on this server (".../uploads/<token>"), a link
+// to an image this server generated (".../images/<token>.png", so results chain into img2img), or any
+// other http(s) link, fetched under the outbound policy. nullopt, with the problem in r.errors[name]
+// (after `label`, e.g. "image 3 "), when it cannot be read.
+std::optional<jobs::Bytes> readImageValue(FieldReader& r, const std::string& name, const std::string& label,
+                                          const std::string& text, const service::GenerationService& generation,
+                                          std::int64_t callerId, const ImageFetcher& fetcher,
+                                          const std::string& baseUrl);
 
 service::SubmitRequest parseSubmit(const nlohmann::json& body, const std::string& kind,
                                    const service::GenerationService& generation, std::int64_t callerId,

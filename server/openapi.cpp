@@ -83,6 +83,44 @@ json generationSchema(const std::string& kind) {
     return {{"type", "object"}, {"properties", props}, {"required", required}};
 }
 
+json trainingSchema(bool lora) {
+    json props{
+        {"key", stringProp("API key (or Authorization: Bearer / X-API-Key)")},
+        {"instance_prompt", stringProp("what the images show, with a rare token: \"a photo of sks dog\"")},
+        {"class_prompt", stringProp("the class, for prior preservation: \"a photo of a dog\"")},
+        {"base_model_id", stringProp("a Stable Diffusion model this account may use; default: the server's default "
+                                     "model")},
+        {"images",
+         {{"type", "array"},
+          {"items", {{"type", "string"}}},
+          {"minItems", limits::kTrainingImages.min},
+          {"maxItems", limits::kTrainingImages.max},
+          {"description", "image links (http/https), data URLs, or links from /api/v6/base64_to_url; each at most " +
+                              std::to_string(limits::kMaxTrainingImageBytes >> 20) + " MB"}}},
+        {"captions",
+         {{"type", "array"},
+          {"items", {{"type", "string"}}},
+          {"description",
+           "Easel extension: one caption per image (as kohya's .txt files), each naming the "
+           "instance token; empty or absent: the instance prompt"}}},
+        {"max_train_steps",
+         limitedProp(limits::kTrainSteps,
+                     "optimiser steps; default " + std::to_string(limits::kDefaultStepsPerImage) + " per image")},
+        {"seed", numberProp(limits::kSeed.describe() + "; null or -1: random")},
+        {"training_type", stringProp("men, women, female, couple or null (kept and echoed)")},
+        {"webhook", stringProp("URL notified at each stage (training_status)")},
+        {"track_id", stringProp("echoed back in responses and webhooks")},
+    };
+    if (lora) {
+        props["negative_prompt"] = stringProp("what the class images avoid");
+        props["base_model_type"] = stringProp("the base model's type (kept and echoed)");
+        props["lora_type"] = stringProp("lora (lycoris is not supported yet)");
+    }
+    return {{"type", "object"},
+            {"properties", props},
+            {"required", json::array({"instance_prompt", "class_prompt", "images"})}};
+}
+
 std::map<std::string, json> requestSchemas() {
     std::map<std::string, json> s;
     const json credentials{{"type", "object"},
@@ -120,6 +158,17 @@ std::map<std::string, json> requestSchemas() {
         {"properties", {{"key", stringProp("API key")}, {"base64_string", stringProp("image, at most 5 MB decoded")}}},
         {"required", json::array({"base64_string"})}};
     s["POST /api/v3/base64_crop"] = s["POST /api/v6/base64_to_url"];
+    s["POST /api/v3/fine_tune"] = trainingSchema(false);
+    s["POST /api/v3/lora_fine_tune"] = trainingSchema(true);
+    const json keyOnly{{"type", "object"}, {"properties", {{"key", stringProp("API key")}}}};
+    for (const std::string path : {"/api/v3/fine_tune_status/{id}", "/api/v3/cancel_training/{id}",
+                                   "/api/v3/cancle_training/{id}", "/api/v3/finetune/delete/{id}"}) {
+        s["POST " + path] = keyOnly;
+    }
+    s["POST /api/v3/finetune_list"] = {
+        {"type", "object"},
+        {"properties",
+         {{"key", stringProp("API key")}, {"limit", numberProp("1 to 100, default 20")}, {"offset", numberProp("")}}}};
     return s;
 }
 

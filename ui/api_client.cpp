@@ -174,6 +174,26 @@ void ApiClient::deleteHistory(qint64 id, QObject* context, ApiCallback done) {
     send("DELETE", QStringLiteral("/api/v1/history/%1").arg(id), Auth::ApiKey, std::nullopt, context, std::move(done));
 }
 
+void ApiClient::startTraining(TrainingMethod method, QJsonObject body, QObject* context, ApiCallback done) {
+    body.insert(str("key"), m_apiKey);
+    send("POST", trainingPath(method), Auth::ApiKey, body, context, std::move(done));
+}
+
+void ApiClient::trainingStatus(qint64 trainingId, QObject* context, ApiCallback done) {
+    send("POST", QStringLiteral("/api/v3/fine_tune_status/%1").arg(trainingId), Auth::ApiKey,
+         QJsonObject{{str("key"), m_apiKey}}, context, std::move(done));
+}
+
+void ApiClient::cancelTraining(qint64 trainingId, QObject* context, ApiCallback done) {
+    send("POST", QStringLiteral("/api/v3/cancel_training/%1").arg(trainingId), Auth::ApiKey,
+         QJsonObject{{str("key"), m_apiKey}}, context, std::move(done));
+}
+
+void ApiClient::trainings(QObject* context, ApiCallback done) {
+    send("POST", str("/api/v3/finetune_list"), Auth::ApiKey, QJsonObject{{str("key"), m_apiKey}}, context,
+         std::move(done));
+}
+
 void ApiClient::fetchImage(const QUrl& url, QObject* context, ImageCallback done) {
     QNetworkRequest request(m_baseUrl.resolved(url));
     request.setTransferTimeout(m_timeoutMs);

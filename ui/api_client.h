@@ -12,6 +12,7 @@
 
 #include "ui/api_error.h"
 #include "ui/generation_params.h"
+#include "ui/training_types.h"
 
 namespace easel::ui {
 
@@ -63,6 +64,13 @@ public:
     void models(QObject* context, ApiCallback done, const QString& category = {});
     void history(int limit, int offset, QObject* context, ApiCallback done);
     void deleteHistory(qint64 id, QObject* context, ApiCallback done);
+
+    // Fine-tuning (/api/v3): start one with `body` from trainingBody() (its "key" is replaced by the
+    // current API key), poll its status, cancel it, list the caller's trainings.
+    void startTraining(TrainingMethod method, QJsonObject body, QObject* context, ApiCallback done);
+    void trainingStatus(qint64 trainingId, QObject* context, ApiCallback done);
+    void cancelTraining(qint64 trainingId, QObject* context, ApiCallback done);
+    void trainings(QObject* context, ApiCallback done);
 
     // A plain GET of an image URL from a reply (relative URLs resolve against the base URL).
     void fetchImage(const QUrl& url, QObject* context, ImageCallback done);

@@ -26,6 +26,7 @@
 #include "ui/parameter_form.h"
 #include "ui/queue_panel.h"
 #include "ui/text_to_image_pane.h"
+#include "ui/train_pane.h"
 
 namespace easel::ui {
 
@@ -44,6 +45,7 @@ MainWindow::MainWindow(ApiClient* client, DialogPresenter* dialogs, QWidget* par
       m_text2img(new TextToImagePane(this)),
       m_img2img(new ImageToImagePane(this)),
       m_inpaint(new InpaintPane(this)),
+      m_train(new TrainPane(client, dialogs, this)),
       m_gallery(new GalleryPane(client, dialogs, this)),
       m_account(new AccountPane(client, dialogs, this)),
       m_queuePanel(new QueuePanel(m_queue, this)),
@@ -55,6 +57,7 @@ MainWindow::MainWindow(ApiClient* client, DialogPresenter* dialogs, QWidget* par
     m_tabs->addTab(m_text2img, tr("&Text to image"));
     m_tabs->addTab(m_img2img, tr("&Image to image"));
     m_tabs->addTab(m_inpaint, tr("I&npaint"));
+    m_tabs->addTab(m_train, tr("T&rain"));
     m_tabs->addTab(m_gallery, tr("&Gallery"));
     m_tabs->addTab(m_account, tr("&Account"));
     setCentralWidget(m_tabs);
@@ -101,6 +104,12 @@ MainWindow::MainWindow(ApiClient* client, DialogPresenter* dialogs, QWidget* par
         }
         m_status->setText(tr("Signed in as %1 · %2").arg(a.email, a.quotaText()));
     });
+    connect(m_train, &TrainPane::modelReady, this, [this](TrainingMethod method, const QString& modelId) {
+        reloadModels();
+        m_status->setText(method == TrainingMethod::LoRA
+                              ? tr("LoRA %1 trained; it is in the LoRA list.").arg(modelId)
+                              : tr("Model %1 trained; it is in the model list.").arg(modelId));
+    });
     connect(m_account, &AccountPane::accountDeleted, this, [this] { m_status->setText(tr("Account deleted.")); });
     connect(m_client, &ApiClient::healthChecked, this, [this](bool ok, const QString& detail) {
         m_status->setText(ok ? tr("Server %1 ready: %2").arg(m_client->baseUrl().toString(), detail)
@@ -131,17 +140,23 @@ void MainWindow::buildMenus() {
 
 void MainWindow::reloadFromServer() {
     if (!m_client->apiKey().isEmpty()) {
-        m_client->models(this, [this](const ApiResult& r) {
-            if (!r.ok()) return;
-            m_models = modelsFromJSON(r.json);
-            for (auto* pane : {static_cast<GenerationPane*>(m_text2img), static_cast<GenerationPane*>(m_img2img),
-                               static_cast<GenerationPane*>(m_inpaint)}) {
-                pane->form()->setModels(m_models);
-            }
-        });
+        reloadModels();
         m_gallery->showFirstPage();
+        m_train->resumeRunning();
     }
     if (!m_client->sessionToken().isEmpty()) m_account->refresh();
+}
+
+void MainWindow::reloadModels() {
+    m_client->models(this, [this](const ApiResult& r) {
+        if (!r.ok()) return;
+        m_models = modelsFromJSON(r.json);
+        for (auto* pane : {static_cast<GenerationPane*>(m_text2img), static_cast<GenerationPane*>(m_img2img),
+                           static_cast<GenerationPane*>(m_inpaint)}) {
+            pane->form()->setModels(m_models);
+        }
+        m_train->setModels(m_models);
+    });
 }
 
 GenerationPane* MainWindow::paneFor(int kind) const {

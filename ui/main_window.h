@@ -1,6 +1,6 @@
 #pragma once
-// The playground window: text-to-image, image-to-image and inpaint panes, the gallery and the
-// account dashboard in tabs, the request queue below. It only talks to the server given by the
+// The playground window: text-to-image, image-to-image and inpaint panes, fine-tuning (Train), the
+// gallery and the account dashboard in tabs, the request queue below. It only talks to the server given by the
 // ApiClient (bundled or remote), with whatever credentials that client holds.
 
 #include <QLabel>
@@ -22,6 +22,7 @@ class ImageToImagePane;
 class InpaintPane;
 class QueuePanel;
 class TextToImagePane;
+class TrainPane;
 struct QueuedJob;
 
 class MainWindow : public QMainWindow {
@@ -33,6 +34,7 @@ public:
     TextToImagePane* textToImagePane() const { return m_text2img; }
     ImageToImagePane* imageToImagePane() const { return m_img2img; }
     InpaintPane* inpaintPane() const { return m_inpaint; }
+    TrainPane* trainPane() const { return m_train; }
     GalleryPane* gallery() const { return m_gallery; }
     AccountPane* accountPane() const { return m_account; }
     GenerationQueue* queue() const { return m_queue; }
@@ -40,6 +42,8 @@ public:
 
     // Loads models, gallery and account with the client's current credentials.
     void reloadFromServer();
+    // The model list alone, into every pane (after a training, its model or LoRA appears there).
+    void reloadModels();
     void generate(GenerationPane* pane);
     // The cURL command for the pane's settings; also copied to the clipboard by the button.
     QString curlFor(GenerationPane* pane) const;
@@ -70,6 +74,7 @@ private:
     TextToImagePane* m_text2img;
     ImageToImagePane* m_img2img;
     InpaintPane* m_inpaint;
+    TrainPane* m_train;
     GalleryPane* m_gallery;
     AccountPane* m_account;
     QueuePanel* m_queuePanel;

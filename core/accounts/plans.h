@@ -18,6 +18,10 @@ struct Plan {
     int maxSteps = 50;  // num_inference_steps is clamped to this
     // Bytes of kept images and uploads; past it, new uploads and generations are refused (507).
     std::int64_t storageBytes = 100ll << 20;
+    // Fine-tunes (DreamBooth and LoRA) an account may run in all; empty = unlimited. A training counts
+    // from its submission while queued, running or succeeded; a failed or cancelled one is given back,
+    // and deleting the trained model gives nothing back (the GPU time was spent), as with imageQuota.
+    std::optional<std::int64_t> trainingQuota = 1;
 };
 
 const std::vector<Plan>& plans();

@@ -50,4 +50,12 @@ inline constexpr std::size_t kMaxLoras = 8;
 inline constexpr std::size_t kMaxEmbeddings = 16;
 inline constexpr Range<double> kLoraStrength{-4, 4};
 
+// Fine-tuning (fine_tune, lora_fine_tune): the images of one training (the hosted API asks for 7 or 8;
+// DreamBooth works from 3 to about 20), each at most this many bytes encoded, and the optimiser steps
+// (default kDefaultStepsPerImage per image, capped at the maximum).
+inline constexpr Range<int> kTrainingImages{1, 20};
+inline constexpr std::size_t kMaxTrainingImageBytes = 10u << 20;
+inline constexpr Range<int> kTrainSteps{1, 2000};
+inline constexpr int kDefaultStepsPerImage = 2;
+
 }  // namespace easel::limits

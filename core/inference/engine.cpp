@@ -24,6 +24,7 @@
 #include "inference/adapters/adapter.h"
 #include "inference/adapters/adapter_stack.h"
 #include "inference/adapters/embedding.h"
+#include "inference/engine_loaded.h"
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/loading/diffusers_loader.h"
 #include "inference/pipelines/image_to_image.h"
@@ -130,6 +131,7 @@ struct Engine::Impl {
     ModelInfo info;
     std::optional<CLIPTokenizer> clipTokenizer;
     std::optional<WordTokenizer> wordTokenizer;
+    nlohmann::json sidecar = nlohmann::json::object();  // model.json of a model folder
     // LoRAs merged into `model` for the current request (made on first use; dropped with the model).
     std::optional<AdapterStack> adapters;
     // A LoRA file as opened once: the adapter and its A1111 short hash, renewed together when it changes.
@@ -289,6 +291,24 @@ void Engine::loadModel(const std::filesystem::path& path) {
     impl.wordTokenizer = std::move(word);
     impl.clipTokenizer = std::move(clip);
     impl.info = std::move(info);
+    impl.sidecar = std::move(sidecar);
+}
+
+void Engine::withLoaded(const std::function<void(Loaded&)>& use) {
+    std::lock_guard lock(m_impl->mutex);
+    auto& impl = *m_impl;
+    if (!impl.model) throw GenerationError("no model is loaded");
+    // The caller sees (and may change) the base weights: take out a merged LoRA and forget its copies.
+    if (impl.adapters) impl.adapters->restore();
+    impl.adapters.reset();
+    Loaded loaded{*impl.model,
+                  impl.info,
+                  impl.clipTokenizer ? &*impl.clipTokenizer : nullptr,
+                  impl.wordTokenizer ? &*impl.wordTokenizer : nullptr,
+                  impl.sidecar,
+                  impl.device,
+                  impl.dtype};
+    use(loaded);
 }
 
 AdapterFileInfo Engine::inspectLora(const std::filesystem::path& path) {

@@ -147,6 +147,11 @@ public:
     // Validates the request (GenerationError with a user-facing message) and runs it.
     GenerationResult generate(const GenerationRequest& request, const ProgressCallback& progress = {});
 
+    // The loaded networks and tokenizers, for in-process training (training/fine_tuner.cpp): `use` runs
+    // under the engine's lock. The type is defined with libtorch in inference/engine_loaded.h.
+    struct Loaded;
+    void withLoaded(const std::function<void(Loaded&)>& use);
+
 private:
     struct Impl;
     std::unique_ptr<Impl> m_impl;

@@ -82,7 +82,14 @@ public:
 
     // Model management (the admin's load_model / delete_model). `path` is a model folder or a
     // single-file checkpoint; adding checks that it loads and throws a message when it does not.
-    virtual ModelDescription addModel(const std::string& id, const std::filesystem::path& path) = 0;
+    // `ownerId` 0 shares it with every account; else it is that account's own (a fine-tuned model):
+    // ModelDescription::ownerId says so, and only that account (and admins) see and use it.
+    virtual ModelDescription addModel(const std::string& id, const std::filesystem::path& path,
+                                      std::int64_t ownerId) = 0;
+    // A shared model. Implementations add `using ImageGenerator::addModel;` to keep this overload.
+    ModelDescription addModel(const std::string& id, const std::filesystem::path& path) {
+        return addModel(id, path, 0);
+    }
     virtual bool removeModel(const std::string& id) = 0;
     // A LoRA (`category` "lora") or textual-inversion embedding ("embeddings") file, listed by models()
     // under that category and usable by id in requests; checks that it reads and throws a message

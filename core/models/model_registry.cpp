@@ -121,7 +121,8 @@ std::shared_ptr<inference::Engine> ModelRegistry::engineFor(const std::string& i
     return engine;
 }
 
-jobs::ModelDescription ModelRegistry::addModel(const std::string& id, const std::filesystem::path& path) {
+jobs::ModelDescription ModelRegistry::addModel(const std::string& id, const std::filesystem::path& path,
+                                               std::int64_t ownerId) {
     auto engine = m_loader(path, m_options);  // outside the table lock
     std::lock_guard lock(m_tableMutex);
     std::erase_if(m_entries, [&](const Entry& e) { return e.id == id; });
@@ -129,6 +130,9 @@ jobs::ModelDescription ModelRegistry::addModel(const std::string& id, const std:
     e.id = id;
     e.path = path;
     e.description = describe(engine->model(), id);
+    // fileBytes stays 0: a fine-tuned model (gigabytes) was paid for by the plan's training quota and
+    // does not count against its storage cap, which is sized for images.
+    e.description.ownerId = ownerId;
     e.bytes = weightBytes(path);
     e.lastUse = ++m_clock;
     evictFor(e.bytes, id);
@@ -198,8 +202,16 @@ void ModelRegistry::addInstalled(const std::filesystem::path& modelsDir) {
         if (const auto marker = path / "easel-model.json"; std::filesystem::exists(marker)) {
             try {
                 const auto j = nlohmann::json::parse(std::ifstream(marker));
-                addAdapter(name, path / j.at("file").get<std::string>(), j.at("model_category").get<std::string>(),
-                           j.value("owner_id", std::int64_t{0}));
+                const auto category = j.at("model_category").get<std::string>();
+                const auto file = path / j.at("file").get<std::string>();
+                const auto owner = j.value("owner_id", std::int64_t{0});
+                if (category == "stable_diffusion") {
+                    addModel(name, file, owner);
+                    std::lock_guard lock(m_tableMutex);  // registered; loaded again when a request asks for it
+                    if (Entry* e = find(name)) e->engine.reset();
+                } else {
+                    addAdapter(name, file, category, owner);
+                }
             } catch (const std::exception& e) {
                 std::cerr << "warning: installed adapter '" << name << "' does not load: " << e.what() << '\n';
             }

@@ -18,6 +18,7 @@
 
 #include "inference/engine.h"
 #include "jobs/image_generator.h"
+#include "jobs/model_trainer.h"
 
 namespace easel::models {
 
@@ -25,7 +26,7 @@ namespace easel::models {
 using EngineLoader =
     std::function<std::shared_ptr<inference::Engine>(const std::filesystem::path&, const inference::EngineOptions&)>;
 
-class ModelRegistry final : public jobs::ImageGenerator {
+class ModelRegistry final : public jobs::ImageGenerator, public jobs::ModelTrainer {
 public:
     // `defaultEngine` holds the default model (it may have none); it is never evicted.
     ModelRegistry(inference::Engine& defaultEngine, inference::EngineOptions options = {},
@@ -35,7 +36,9 @@ public:
     std::optional<jobs::ModelDescription> defaultModel() const override;
     jobs::GeneratedImages generate(const jobs::GenerationParams& params, const jobs::Bytes* initImage,
                                    const jobs::Bytes* maskImage, const jobs::ProgressCallback& progress) override;
-    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override;
+    using jobs::ImageGenerator::addModel;
+    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path,
+                                    std::int64_t ownerId) override;
     bool removeModel(const std::string& id) override;
     jobs::ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path,
                                       const std::string& category, std::int64_t ownerId) override;
@@ -43,9 +46,15 @@ public:
         return inference::Engine::checkSchedulerName(name);
     }
 
+    // Fine-tunes a copy of the base model in an engine of its own, in float32 (registry_training.cpp);
+    // generation goes on beside it.
+    jobs::TrainedModel train(const jobs::TrainingParams& params, const std::vector<jobs::TrainingImage>& images,
+                             const std::filesystem::path& workDir, const jobs::TrainingProgress& progress) override;
+
     // Registers every model folder under `modelsDir` (installed earlier; a folder with easel-model.json
-    // {"model_category": "lora"|"embeddings", "file": ..., "owner_id": N} holds an adapter), skipping
-    // broken ones with a warning.
+    // {"model_category": "lora"|"embeddings"|"stable_diffusion", "file": ..., "owner_id": N} holds an
+    // adapter, or a model (a fine-tune's result) in the folder or file `file`), skipping broken ones
+    // with a warning.
     void addInstalled(const std::filesystem::path& modelsDir);
     std::size_t loadedCount() const;
 

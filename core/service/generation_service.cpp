@@ -387,6 +387,13 @@ std::map<std::string, std::string> GenerationService::imageText(const jobs::Byte
     }
 }
 
+std::optional<std::string> GenerationService::imageProblem(const jobs::Bytes& image) const {
+    Errors errors;
+    checkImage(m_decodes, image, "image", errors);
+    if (errors.empty()) return std::nullopt;
+    return errors.begin()->second.front();
+}
+
 std::optional<GenerationService::LongWait> GenerationService::reserveLongWait() {
     if (m_longWaits.fetch_add(1) >= m_options.maxLongWaits) {
         m_longWaits.fetch_sub(1);

@@ -113,6 +113,9 @@ public:
     // The text chunks an image carries (a PNG's tEXt/iTXt, e.g. A1111's "parameters"); none for the
     // other formats. Throws a 400 naming `field` when the bytes are not a usable image.
     std::map<std::string, std::string> imageText(const jobs::Bytes& image, const std::string& field) const;
+    // nullopt when `image` is a usable input image (an accepted format and size, decodable), else what is
+    // wrong with it. Decodes under the service's decode slots (fine-tuning checks its images with it).
+    std::optional<std::string> imageProblem(const jobs::Bytes& image) const;
     // The owner and bytes of a live upload.
     std::optional<std::pair<std::int64_t, jobs::Bytes>> uploaded(const std::string& token) const;
 

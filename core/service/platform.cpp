@@ -14,6 +14,13 @@ std::filesystem::path prepared(const std::filesystem::path& dataDir) {
     return dataDir;
 }
 
+jobs::TrainingRunnerOptions trainingFiles(const std::filesystem::path& dataDir) {
+    jobs::TrainingRunnerOptions o;
+    o.trainingDir = dataDir / "training";
+    o.modelsDir = dataDir / "models";  // where the model installer puts models too (addInstalled reads both)
+    return o;
+}
+
 }  // namespace
 
 AccountsCore::AccountsCore(const PlatformConfig& config)
@@ -26,7 +33,7 @@ AccountsCore::AccountsCore(const PlatformConfig& config)
     storage::migrate(m_db);
 }
 
-Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator)
+Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator, jobs::ModelTrainer* trainer)
     : m_config(std::move(config)),
       m_generator(generator),
       m_core(m_config),
@@ -34,12 +41,19 @@ Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator)
       m_runner(m_core.db(), m_core.blobs(), generator, m_core.clock(), m_config.runner,
                [this](std::int64_t userId) { return concurrencyOf(userId); }),
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation),
+      m_canTrain(trainer != nullptr),
+      m_trainingRunner(m_core.db(), generator, trainer != nullptr ? *trainer : m_noTrainer, m_core.clock(),
+                       trainingFiles(m_config.dataDir), [this](std::int64_t userId) { return concurrencyOf(userId); }),
+      m_training(m_core.db(), m_trainingRunner, generator, m_generation, m_core.clock(), {m_canTrain}),
       m_publicUrl(m_config.publicUrl) {
     m_core.accounts().addPurgeHook([this](std::int64_t userId) {
         m_runner.cancelAllOf(userId);
+        m_training.purge(userId);  // its trainings stop, their folders and trained models go
         if (m_notifier != nullptr) m_notifier->forgetAccount(userId);
     });
     m_runner.setFinishedHook([this](const storage::JobRow& job) { jobFinished(job); });
+    m_trainingRunner.setStageHook(
+        [this](const storage::JobRow& job, const std::string& stage) { trainingChanged(job, stage); });
 }
 
 Platform::~Platform() { stop(); }
@@ -67,6 +81,15 @@ void Platform::jobFinished(const storage::JobRow& job) {
     m_notifier->jobFinished(job.userId, job.webhook, view, base.empty() ? "http://127.0.0.1:7860" : base);
 }
 
+void Platform::trainingChanged(const storage::JobRow& job, const std::string& stage) {
+    if (m_notifier == nullptr || job.webhook.empty()) return;
+    const auto owner = storage::UserRepository(m_core.db()).findById(job.userId);
+    if (!owner || owner->deleting) return;
+    auto view = m_training.view(job);
+    view.stage = stage;  // the stage this call is about, whatever the job has moved on to since
+    m_notifier->trainingChanged(job.userId, job.webhook, view);
+}
+
 void Platform::setPublicUrl(std::string url) {
     std::lock_guard lock(m_mutex);
     if (m_config.publicUrl.empty()) m_publicUrl = std::move(url);
@@ -75,6 +98,8 @@ void Platform::setPublicUrl(std::string url) {
 void Platform::start() {
     sweep();
     m_runner.start();
+    // Without a trainer the queued trainings wait for a server that has one.
+    if (m_canTrain) m_trainingRunner.start();
     m_maintenance = std::thread([this] {
         // Not before start() returns: it walks every stored file, and what it removes is an hour old anyway.
         sweepOrphans();
@@ -95,6 +120,7 @@ void Platform::stop() {
     }
     m_wake.notify_all();
     if (m_maintenance.joinable()) m_maintenance.join();
+    m_trainingRunner.stop();
     m_runner.stop();
 }
 

@@ -4,7 +4,8 @@
 // backend, the admin CLI and the tests. The policies live here: how many jobs a plan runs at once,
 // who is told about a finished job, when expired images and deleted accounts are swept. Front-ends
 // (the HTTP server, app/) only add transport and start it. Torch-free: inference comes in as a
-// jobs::ImageGenerator.
+// jobs::ImageGenerator and, for fine-tuning, a jobs::ModelTrainer (work folders under
+// <data dir>/training, trained models under <data dir>/models).
 
 #include <condition_variable>
 #include <filesystem>
@@ -16,9 +17,12 @@
 #include "accounts/crypto.h"
 #include "common/clock.h"
 #include "jobs/job_runner.h"
+#include "jobs/model_trainer.h"
+#include "jobs/training_runner.h"
 #include "service/access_control.h"
 #include "service/generation_service.h"
 #include "service/job_notifier.h"
+#include "service/training_service.h"
 #include "storage/blob_store.h"
 #include "storage/database.h"
 
@@ -57,7 +61,8 @@ private:
 
 class Platform {
 public:
-    Platform(PlatformConfig config, jobs::ImageGenerator& generator);
+    // Without a trainer, fine-tunes are refused (503) and none runs.
+    Platform(PlatformConfig config, jobs::ImageGenerator& generator, jobs::ModelTrainer* trainer = nullptr);
     ~Platform();
     Platform(const Platform&) = delete;
     Platform& operator=(const Platform&) = delete;
@@ -85,12 +90,15 @@ public:
     AccessControl& access() { return m_access; }
     jobs::JobRunner& runner() { return m_runner; }
     GenerationService& generation() { return m_generation; }
+    jobs::TrainingRunner& trainingRunner() { return m_trainingRunner; }
+    TrainingService& training() { return m_training; }
     jobs::ImageGenerator& generator() { return m_generator; }
 
 private:
     // How many jobs of this user run at once: the plan's max_concurrent, read per claim.
     int concurrencyOf(std::int64_t userId);
     void jobFinished(const storage::JobRow& job);
+    void trainingChanged(const storage::JobRow& job, const std::string& stage);
 
     PlatformConfig m_config;
     jobs::ImageGenerator& m_generator;
@@ -98,6 +106,10 @@ private:
     AccessControl m_access;
     jobs::JobRunner m_runner;
     GenerationService m_generation;
+    jobs::UnavailableTrainer m_noTrainer;
+    bool m_canTrain;
+    jobs::TrainingRunner m_trainingRunner;
+    TrainingService m_training;
     JobNotifier* m_notifier = nullptr;
     std::string m_publicUrl;
     std::thread m_maintenance;

@@ -38,7 +38,17 @@ ImageRow readImage(const Statement& s) {
 
 constexpr const char* kImageColumns = "id, job_id, user_id, idx, token, expires_at";
 
+// The condition that keeps a query to one family of jobs (constant text, never user input).
+std::string inFamily(JobFamily family, const char* column = "kind") {
+    return std::string(column) + (family == JobFamily::Training ? " IN " : " NOT IN ") + "('" + kFineTuneKind + "', '" +
+           kLoraFineTuneKind + "')";
+}
+
 }  // namespace
+
+JobFamily familyOf(const std::string& kind) {
+    return kind == kFineTuneKind || kind == kLoraFineTuneKind ? JobFamily::Training : JobFamily::Generation;
+}
 
 const char* jobStatusName(JobStatus s) {
     switch (s) {
@@ -93,9 +103,19 @@ std::optional<JobRow> JobRepository::findByIdempotencyKey(std::int64_t userId, c
     return readJob(s);
 }
 
-int JobRepository::activeCount(std::int64_t userId) const {
+int JobRepository::activeCount(std::int64_t userId, JobFamily family) const {
     const auto l = m_db.lock();
-    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')");
+    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running') AND " +
+                            inFamily(family));
+    s.bindAll(userId);
+    return s.step() ? static_cast<int>(s.int64(0)) : 0;
+}
+
+int JobRepository::trainingsCharged(std::int64_t userId) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running', 'succeeded') AND " +
+        inFamily(JobFamily::Training));
     s.bindAll(userId);
     return s.step() ? static_cast<int>(s.int64(0)) : 0;
 }
@@ -105,15 +125,16 @@ JobRepository::QueueStanding JobRepository::queueStanding(const JobRow& job) con
     auto s = m_db.statement(
         "SELECT COUNT(*) FILTER (WHERE ahead), COALESCE(SUM(images) FILTER (WHERE ahead OR status = 'running'), 0) "
         "FROM (SELECT images, status, status = 'queued' AND (priority > ? OR (priority = ? AND id < ?)) AS ahead "
-        "FROM jobs WHERE status IN ('queued', 'running'))");
+        "FROM jobs WHERE status IN ('queued', 'running') AND " +
+        inFamily(familyOf(job.kind)) + ")");
     s.bindAll(job.priority, job.priority, job.id);
     if (!s.step()) return {};
     return {static_cast<int>(s.int64(0)), s.int64(1)};
 }
 
-int JobRepository::queuedTotal() const {
+int JobRepository::queuedTotal(JobFamily family) const {
     const auto l = m_db.lock();
-    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE status = 'queued'");
+    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND " + inFamily(family));
     return s.step() ? static_cast<int>(s.int64(0)) : 0;
 }
 
@@ -125,22 +146,25 @@ std::map<std::string, std::int64_t> JobRepository::countByStatus() const {
     return out;
 }
 
-std::vector<std::int64_t> JobRepository::queuedIds() const {
+std::vector<std::int64_t> JobRepository::queuedIds(JobFamily family) const {
     const auto l = m_db.lock();
-    auto s = m_db.statement("SELECT id FROM jobs WHERE status = 'queued' ORDER BY id");
+    auto s = m_db.statement("SELECT id FROM jobs WHERE status = 'queued' AND " + inFamily(family) + " ORDER BY id");
     std::vector<std::int64_t> out;
     while (s.step()) out.push_back(s.int64(0));
     return out;
 }
 
-std::optional<JobRow> JobRepository::claimNext(std::int64_t now,
-                                               const std::function<int(std::int64_t)>& maxRunning) const {
+std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::function<int(std::int64_t)>& maxRunning,
+                                               JobFamily family) const {
     std::optional<JobRow> claimed;
     m_db.transaction([&] {
-        auto s =
-            m_db.statement(std::string("SELECT ") + kJobColumns +
-                           ", (SELECT COUNT(*) FROM jobs r WHERE r.user_id = jobs.user_id AND r.status = 'running') "
-                           "FROM jobs WHERE status = 'queued' ORDER BY priority DESC, id LIMIT 256");
+        // The owner's cap counts the running jobs of the same family: a training does not hold a
+        // generation slot, nor the other way round.
+        auto s = m_db.statement(std::string("SELECT ") + kJobColumns +
+                                ", (SELECT COUNT(*) FROM jobs r WHERE r.user_id = jobs.user_id AND r.status = "
+                                "'running' AND " +
+                                inFamily(family, "r.kind") + ") FROM jobs WHERE status = 'queued' AND " +
+                                inFamily(family) + " ORDER BY priority DESC, id LIMIT 256");
         while (s.step()) {
             auto job = readJob(s);
             if (s.int64(18) < maxRunning(job.userId)) {
@@ -193,14 +217,16 @@ bool JobRepository::markCancelled(std::int64_t id, std::int64_t now) const {
                .run() == 1;
 }
 
-std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts) const {
+std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts, JobFamily family) const {
     std::vector<JobRow> exhausted;
     m_db.transaction([&] {
         auto s = m_db.statement(std::string("SELECT ") + kJobColumns +
-                                " FROM jobs WHERE status = 'running' AND attempts >= ?");
+                                " FROM jobs WHERE status = 'running' AND attempts >= ? AND " + inFamily(family));
         s.bindAll(maxAttempts);
         while (s.step()) exhausted.push_back(readJob(s));
-        m_db.statement("UPDATE jobs SET status = 'queued', started_at = NULL WHERE status = 'running' AND attempts < ?")
+        m_db.statement(
+                "UPDATE jobs SET status = 'queued', started_at = NULL WHERE status = 'running' AND attempts < ? AND " +
+                inFamily(family))
             .bindAll(maxAttempts)
             .run();
     });
@@ -214,23 +240,26 @@ void JobRepository::requeue(std::int64_t id) const {
         .run();
 }
 
-std::vector<std::int64_t> JobRepository::cancelQueuedOf(std::int64_t userId, std::int64_t now) const {
+std::vector<std::int64_t> JobRepository::cancelQueuedOf(std::int64_t userId, std::int64_t now, JobFamily family) const {
     std::vector<std::int64_t> ids;
     m_db.transaction([&] {
-        auto s = m_db.statement("SELECT id FROM jobs WHERE user_id = ? AND status = 'queued'");
+        auto s = m_db.statement("SELECT id FROM jobs WHERE user_id = ? AND status = 'queued' AND " + inFamily(family));
         s.bindAll(userId);
         while (s.step()) ids.push_back(s.int64(0));
-        m_db.statement("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE user_id = ? AND status = 'queued'")
+        m_db.statement(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE user_id = ? AND status = 'queued' AND " +
+                inFamily(family))
             .bindAll(now, userId)
             .run();
     });
     return ids;
 }
 
-std::vector<JobRow> JobRepository::listForUser(std::int64_t userId, int limit, int offset, bool activeOnly) const {
+std::vector<JobRow> JobRepository::listForUser(std::int64_t userId, int limit, int offset, bool activeOnly,
+                                               JobFamily family) const {
     const auto l = m_db.lock();
-    auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE user_id = ?" +
-                            (activeOnly ? " AND status IN ('queued', 'running')" : "") +
+    auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE user_id = ? AND " +
+                            inFamily(family) + (activeOnly ? " AND status IN ('queued', 'running')" : "") +
                             " ORDER BY id DESC LIMIT ? OFFSET ?");
     s.bindAll(userId, limit, offset);
     std::vector<JobRow> out;
@@ -238,11 +267,16 @@ std::vector<JobRow> JobRepository::listForUser(std::int64_t userId, int limit, i
     return out;
 }
 
-std::int64_t JobRepository::countForUser(std::int64_t userId) const {
+std::int64_t JobRepository::countForUser(std::int64_t userId, JobFamily family) const {
     const auto l = m_db.lock();
-    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ?");
+    auto s = m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND " + inFamily(family));
     s.bindAll(userId);
     return s.step() ? s.int64(0) : 0;
+}
+
+void JobRepository::setMeta(std::int64_t id, const std::string& meta) const {
+    const auto l = m_db.lock();
+    m_db.statement("UPDATE jobs SET meta = ? WHERE id = ?").bindAll(meta, id).run();
 }
 
 void JobRepository::remove(std::int64_t id) const {

@@ -18,6 +18,15 @@ enum class JobStatus { Queued, Running, Succeeded, Failed, Cancelled };
 const char* jobStatusName(JobStatus s);
 JobStatus parseJobStatus(const std::string& s);
 
+// Generation jobs (text2img, img2img, inpaint) and fine-tunes (kinds "fine_tune", "lora_fine_tune") share
+// the table but never a worker, a queue position or a listing: every query that picks jobs takes the
+// family it is about (generation by default), so a generation worker never claims a training and the
+// image history never shows one.
+enum class JobFamily { Generation, Training };
+inline constexpr const char* kFineTuneKind = "fine_tune";
+inline constexpr const char* kLoraFineTuneKind = "lora_fine_tune";
+JobFamily familyOf(const std::string& kind);
+
 struct JobRow {
     std::int64_t id = 0;
     std::int64_t userId = 0;
@@ -56,22 +65,26 @@ public:
     std::optional<JobRow> find(std::int64_t id) const;
     std::optional<JobRow> findByIdempotencyKey(std::int64_t userId, const std::string& key) const;
     // Queued plus running jobs of the user.
-    int activeCount(std::int64_t userId) const;
+    int activeCount(std::int64_t userId, JobFamily family = JobFamily::Generation) const;
+    // Trainings that count against the plan's training quota: queued, running or succeeded (a failed or
+    // cancelled one gives its charge back by its status alone; deleting the trained model does not).
+    int trainingsCharged(std::int64_t userId) const;
     // Where a queued job stands: the queued jobs that run before it (0 = next), and the images that run
-    // before it (those of running jobs and of the queued jobs ahead, samples counted).
+    // before it (those of running jobs and of the queued jobs ahead, samples counted), in its family.
     struct QueueStanding {
         int position = 0;
         std::int64_t imagesAhead = 0;
     };
     QueueStanding queueStanding(const JobRow& job) const;
-    int queuedTotal() const;
+    int queuedTotal(JobFamily family = JobFamily::Generation) const;
     // Jobs in the table per status name ("queued", "running", "succeeded", ...), for /metrics.
     std::map<std::string, std::int64_t> countByStatus() const;
-    std::vector<std::int64_t> queuedIds() const;
+    std::vector<std::int64_t> queuedIds(JobFamily family = JobFamily::Generation) const;
 
     // The next queued job by priority then age whose owner runs fewer than `maxConcurrentFor(plan)`
-    // jobs, marked running in the same transaction. `maxRunning` maps a user id to their cap.
-    std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning) const;
+    // jobs (of that family), marked running in the same transaction. `maxRunning` maps a user id to their cap.
+    std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning,
+                                    JobFamily family = JobFamily::Generation) const;
 
     // Only a running job succeeds; false when it was cancelled meanwhile.
     bool markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const;
@@ -82,14 +95,18 @@ public:
     bool cancelIfQueued(std::int64_t id, std::int64_t now) const;
     // After a crash: running -> queued, except jobs that already used `maxAttempts` (they are returned,
     // still running, for the caller to fail and refund).
-    std::vector<JobRow> requeueRunning(int maxAttempts) const;
+    std::vector<JobRow> requeueRunning(int maxAttempts, JobFamily family = JobFamily::Generation) const;
     // One running job back to the queue (the server is stopping mid-job).
     void requeue(std::int64_t id) const;
     // Every queued job of the user -> cancelled; returns their ids.
-    std::vector<std::int64_t> cancelQueuedOf(std::int64_t userId, std::int64_t now) const;
+    std::vector<std::int64_t> cancelQueuedOf(std::int64_t userId, std::int64_t now,
+                                             JobFamily family = JobFamily::Generation) const;
 
-    std::vector<JobRow> listForUser(std::int64_t userId, int limit, int offset, bool activeOnly) const;
-    std::int64_t countForUser(std::int64_t userId) const;
+    std::vector<JobRow> listForUser(std::int64_t userId, int limit, int offset, bool activeOnly,
+                                    JobFamily family = JobFamily::Generation) const;
+    std::int64_t countForUser(std::int64_t userId, JobFamily family = JobFamily::Generation) const;
+    // Replaces the meta JSON of a job in any state (a training's loss curve while it runs, a deleted mark).
+    void setMeta(std::int64_t id, const std::string& meta) const;
     void remove(std::int64_t id) const;
 
     void insertImage(const ImageRow& row, std::int64_t now) const;

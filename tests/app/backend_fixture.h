@@ -1,6 +1,6 @@
 #pragma once
 // The real backend (accounts, queue, workers, HTTP server on an ephemeral loopback port) over a fake
-// generator and a fake clock.
+// generator, a fake trainer and a fake clock.
 
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include "app/backend.h"
 #include "fake_clock.h"
 #include "fake_generator.h"
+#include "fake_trainer.h"
 #include "http_client.h"
 #include "server/http_server.h"
 #include "temp_dir.h"
@@ -27,10 +28,11 @@ protected:
     }
     void TearDown() override {
         generator.release();
+        trainer.resume();
         stop();
     }
     void start() {
-        backend = std::make_unique<app::Backend>(config, generator);
+        backend = std::make_unique<app::Backend>(config, generator, &trainer);
         backend->start();
         auto o = httpOptions;
         o.port = 0;
@@ -74,6 +76,7 @@ protected:
     TempDir dir;
     FakeClock clock;
     FakeGenerator generator;
+    FakeTrainer trainer;
     app::BackendConfig config;
     server::HttpServerOptions httpOptions;  // the port is always an ephemeral one
     std::unique_ptr<app::Backend> backend;

@@ -9,6 +9,9 @@
 //   easel-bench --load-checkpoint F.safetensors --clip-vocab bpe_simple_vocab_16e6.txt.gz
 //               [--precisions bf16] [--sizes 512] [--steps N]   Engine load + one generation, peak RSS
 //   easel-bench --lora-rank 64 [--precisions fp32]   time to merge a random kohya LoRA of that rank
+//   easel-bench --train lora|dreambooth [--rank 16] [--train-size 512] [--precisions bf16] [--steps N]
+//               seconds per fine-tuning step (batch 1, no prior images) against the UNet's inference
+//               forward pass at the same size and precision, and peak RSS
 //               (every attention and ResNet module of the UNet, the text encoder's attention and MLP)
 //               into SD 1.5 and to take it out again (AdapterStack)
 //
@@ -51,6 +54,7 @@
 #include "inference/models/unet_2d_condition.h"
 #include "inference/runtime_info.h"
 #include "inference/tensor_utils.h"
+#include "training_benchmark.h"
 
 using namespace easel::inference;
 
@@ -329,6 +333,8 @@ int main(int argc, char** argv) {
     int guidedSize = 1024, unguidedSize = 512, vaeSize = 1024;
     bool nchw = false;  // --layout nchw: convolution weights left NCHW, to compare with the engine's NHWC
     int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency()), loraRank = 0;
+    std::string train;
+    int trainSize = 512, rank = 16;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--sizes")
@@ -359,6 +365,17 @@ int main(int argc, char** argv) {
             vocab = argv[i + 1];
         else if (a == "--lora-rank")
             loraRank = std::stoi(argv[i + 1]);
+        else if (a == "--train")
+            train = argv[i + 1];
+        else if (a == "--train-size")
+            trainSize = std::stoi(argv[i + 1]);
+        else if (a == "--rank")
+            rank = std::stoi(argv[i + 1]);
+    }
+    if (!train.empty()) {
+        const std::string precision =
+            precisionsGiven ? split(precisions).front() : (cpuHasFastBF16() ? "bf16" : "fp32");
+        return easel::bench::trainingBenchmark(train, precision, rank, trainSize, steps, threads);
     }
     if (family == "sdxl") {
         if (!writePath.empty()) return writeSDXLCheckpoint(writePath);

@@ -26,6 +26,7 @@ struct EngineServer {
         app::BackendConfig config;
         config.dataDir = dir.path() / "data";
         config.passwordCost = accounts::PasswordCost::fastForTests();
+        config.allowPrivateImageUrls = true;  // tests serve their pictures on loopback
         return config;
     }
     static server::HttpServerOptions ephemeralPort() {
@@ -37,7 +38,7 @@ struct EngineServer {
     TempDir dir;
     EngineT engine;
     models::ModelRegistry generator{engine};
-    app::Backend backend{configIn(dir), generator};
+    app::Backend backend{configIn(dir), generator, &generator};  // the registry also fine-tunes
     server::HttpServer http{ephemeralPort(), backend.makeRouter("test", "cpu")};
 };
 

@@ -71,13 +71,17 @@ public:
         return out;
     }
 
-    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override {
+    using jobs::ImageGenerator::addModel;
+    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path,
+                                    std::int64_t ownerId) override {
         const auto file = std::filesystem::is_directory(path) ? path / "model.safetensors" : path;
         std::ifstream in(file, std::ios::binary);
         if (!in) throw std::runtime_error("no model at " + file.string());
         std::lock_guard lock(m_mutex);
         auto m = model();
         m.id = id;
+        m.ownerId = ownerId;
+        std::erase_if(m_extra, [&](const auto& x) { return x.id == id; });
         m_extra.push_back(m);
         return m;
     }

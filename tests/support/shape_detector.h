@@ -43,6 +43,32 @@ int nearestColor(const cv::Vec3d& c, const std::array<inference::training::Named
     return best;
 }
 
+// A heart's one deep dent: the notch between its lobes, in the upper part of the blob. Circles,
+// squares and triangles are convex (their dents are a pixel deep); stars are told by solidity first.
+inline bool hasHeartNotch(const std::vector<cv::Point>& contour, double area) {
+    if (contour.size() < 8) return false;
+    std::vector<int> hullIdx;
+    cv::convexHull(contour, hullIdx, false, false);
+    if (hullIdx.size() < 3) return false;
+    std::vector<cv::Vec4i> defects;
+    try {
+        cv::convexityDefects(contour, hullIdx, defects);
+    } catch (const cv::Exception&) {
+        return false;  // a self-intersecting hull order on degenerate blobs
+    }
+    const auto box = cv::boundingRect(contour);
+    double deepest = 0;
+    int deepestY = 0;
+    for (const auto& d : defects) {
+        const double depth = d[3] / 256.0;
+        if (depth > deepest) {
+            deepest = depth;
+            deepestY = contour[static_cast<std::size_t>(d[2])].y;
+        }
+    }
+    return deepest > 0.12 * std::sqrt(area) && deepestY < box.y + box.height * 0.45;
+}
+
 inline Detection detectShapes(const inference::Image& image) {
     using namespace inference::training;
     cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<std::uint8_t*>(image.rgb.data()));
@@ -98,6 +124,8 @@ inline Detection detectShapes(const inference::Image& image) {
         const double extent = area / std::max(1.0, static_cast<double>(rect.size.area()));
         if (solidity < 0.8) {
             s.kind = ShapeKind::Star;
+        } else if (hasHeartNotch(contour, area)) {
+            s.kind = ShapeKind::Heart;
         } else if (extent > 0.88) {
             s.kind = ShapeKind::Square;
         } else if (extent < 0.66) {

@@ -6,6 +6,7 @@
 #include <QImage>
 #include <QJsonArray>
 #include <QUrlQuery>
+#include <optional>
 
 #include "fake_api_server.h"
 
@@ -14,7 +15,12 @@ namespace easel::ui::testing {
 class FakeEaselBackend {
 public:
     FakeEaselBackend() {
-        m_server.setHandler([this](const RecordedRequest& r) { return handle(r); });
+        m_server.setHandler([this](const RecordedRequest& r) {
+            if (extraRoutes) {
+                if (auto answer = extraRoutes(r)) return *answer;
+            }
+            return handle(r);
+        });
     }
     QUrl url() const { return m_server.url(); }
     const QList<RecordedRequest>& requests() const { return m_server.requests(); }
@@ -29,6 +35,8 @@ public:
     QList<qint64> cancelled;
     // Listed by /api/v1/models after the built-in model (LoRAs, embeddings, other checkpoints).
     QJsonArray extraModels;
+    // Routes this fake does not know (the training routes): answered here when it returns one.
+    std::function<std::optional<CannedResponse>(const RecordedRequest&)> extraRoutes;
 
     static QByteArray png(QColor colour, int size = 64) {
         QImage image(size, size, QImage::Format_RGB32);

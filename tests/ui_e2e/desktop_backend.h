@@ -41,8 +41,9 @@ public:
         }
         return m_fake.generate(p, init, mask, progress);
     }
-    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path) override {
-        return m_fake.addModel(id, path);
+    jobs::ModelDescription addModel(const std::string& id, const std::filesystem::path& path,
+                                    std::int64_t ownerId) override {
+        return m_fake.addModel(id, path, ownerId);
     }
     bool removeModel(const std::string& id) override { return m_fake.removeModel(id); }
     std::vector<GeneratorCall> calls() const {

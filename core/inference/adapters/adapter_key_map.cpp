@@ -70,6 +70,18 @@ constexpr OpenCLIPName kOpenCLIPNames[] = {
 
 }  // namespace
 
+DiffusersLayout diffusersLayoutOf(const DetectedModel& model) {
+    DiffusersLayout layout;
+    layout.unetLayersPerBlock = model.unet.numResBlocks;
+    const auto levels = model.unet.channelMult.size();
+    for (std::size_t i = 0; i < levels; ++i) {
+        const int level = static_cast<int>(levels - 1 - i);
+        const auto& a = model.unet.attentionLevels;
+        layout.unetUpBlockAttention.push_back(std::find(a.begin(), a.end(), level) != a.end());
+    }
+    return layout;
+}
+
 void AdapterKeyMap::add(AdapterComponent component, const std::string& diffusersPath, AdapterTarget target) {
     target.component = component;
     if (target.shape.empty()) target.shape = target.weightShape;
@@ -79,14 +91,7 @@ void AdapterKeyMap::add(AdapterComponent component, const std::string& diffusers
 
 AdapterKeyMap::AdapterKeyMap(const DetectedModel& model, const std::vector<ModelWeight>& weights)
     : m_family(model.family) {
-    DiffusersLayout layout;
-    layout.unetLayersPerBlock = model.unet.numResBlocks;
-    const auto levels = model.unet.channelMult.size();
-    for (std::size_t i = 0; i < levels; ++i) {
-        const int level = static_cast<int>(levels - 1 - i);
-        const auto& a = model.unet.attentionLevels;
-        layout.unetUpBlockAttention.push_back(std::find(a.begin(), a.end(), level) != a.end());
-    }
+    const auto layout = diffusersLayoutOf(model);
     const bool openClip = model.text.kind == TextEncoderKind::OpenCLIP;
     for (const auto& w : weights) {
         const bool matrix = w.shape.size() == 2 || w.shape.size() == 4;

@@ -18,9 +18,13 @@
 #include <vector>
 
 #include "inference/adapters/adapter.h"
+#include "inference/loading/diffusers_key_map.h"
 #include "inference/loading/model_detection.h"
 
 namespace easel::inference {
+
+// How the diffusers names of this model's UNet are laid out (blocks per level, which up blocks attend).
+DiffusersLayout diffusersLayoutOf(const DetectedModel& model);
 
 struct AdapterTarget {
     std::string key;  // original-layout weight key, e.g. "model.diffusion_model.out.2.weight"

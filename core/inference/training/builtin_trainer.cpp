@@ -363,6 +363,9 @@ void trainBuiltinModel(const BuiltinTrainingOptions& o, const std::function<void
         // 0.84 at 1.25 to 2 (stronger guidance distorts small shapes: 0.76 at 5 after 6000 steps).
         {"default_guidance_scale", 1.0},
         {"default_scheduler", "DPM++ 2M Karras"},
+        // What fine-tuning this small model on a few images takes (training/fine_tuner.cpp); SD's usual
+        // 2e-6 / 1e-4 at batch 1 barely move it in a few hundred steps.
+        {"fine_tune", {{"batch_size", 4}, {"dreambooth_learning_rate", 1e-4}, {"lora_learning_rate", 1e-3}}},
         {"training",
          {{"seed", o.seed},
           {"vae_steps", o.vaeSteps},

@@ -11,7 +11,10 @@
 namespace easel::inference::training {
 namespace {
 
+// The data set's shapes; captions may also name a heart (parseCaption), which it never draws.
 constexpr std::array<ShapeKind, 4> kKinds{ShapeKind::Circle, ShapeKind::Square, ShapeKind::Triangle, ShapeKind::Star};
+constexpr std::array<ShapeKind, 5> kCaptionKinds{ShapeKind::Circle, ShapeKind::Square, ShapeKind::Triangle,
+                                                 ShapeKind::Star, ShapeKind::Heart};
 constexpr std::array<Position, 5> kPositions{Position::Center, Position::TopLeft, Position::TopRight,
                                              Position::BottomLeft, Position::BottomRight};
 
@@ -31,6 +34,18 @@ std::vector<cv::Point> polygon(ShapeKind kind, cv::Point2d c, double r, int shif
             const double a = -CV_PI / 2 + i * CV_PI / 5;
             const double rr = i % 2 == 0 ? r : r * 0.45;
             pts.emplace_back(c.x + rr * std::cos(a), c.y + rr * std::sin(a));
+        }
+    } else if (kind == ShapeKind::Heart) {
+        // The classic parametric heart (x = 16 sin^3 t, y = 13 cos t - 5 cos 2t - 2 cos 3t - cos 4t),
+        // scaled to 2r wide and centred on c by its bounding box: two lobes with a deep notch on
+        // top and a point at the bottom.
+        constexpr int kSteps = 96;
+        for (int i = 0; i < kSteps; ++i) {
+            const double t = i * 2 * CV_PI / kSteps;
+            const double x = 16 * std::pow(std::sin(t), 3);
+            const double y = 13 * std::cos(t) - 5 * std::cos(2 * t) - 2 * std::cos(3 * t) - std::cos(4 * t);
+            // y spans about [-17, 12]: shift its middle to 0 and flip (image y grows downwards).
+            pts.emplace_back(c.x + x * r / 16, c.y - (y + 2.5) * r / 16);
         }
     } else {  // square
         const double h = r * 0.85;
@@ -72,6 +87,8 @@ std::string shapeName(ShapeKind kind) {
             return "triangle";
         case ShapeKind::Star:
             return "star";
+        case ShapeKind::Heart:
+            return "heart";
     }
     return "?";
 }
@@ -193,9 +210,9 @@ std::optional<Scene> parseCaption(const std::string& caption) {
         if (color == kShapeColors.end()) return false;
         s.color = static_cast<int>(color - kShapeColors.begin());
         ++i;
-        const auto kind = std::find_if(kKinds.begin(), kKinds.end(),
+        const auto kind = std::find_if(kCaptionKinds.begin(), kCaptionKinds.end(),
                                        [&](ShapeKind k) { return i < w.size() && w[i] == shapeName(k); });
-        if (kind == kKinds.end()) return false;
+        if (kind == kCaptionKinds.end()) return false;
         s.kind = *kind;
         ++i;
         bool found = false;

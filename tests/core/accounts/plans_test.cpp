@@ -26,6 +26,8 @@ TEST(Plans, FreeHasTheHostedServicesTwentyImagesAndPremiumNoQuota) {
     EXPECT_EQ(free->maxConcurrent, 1);
     EXPECT_EQ(free->priority, 0);
     EXPECT_EQ(findPlan("premium")->imageQuota, std::nullopt);
+    EXPECT_EQ(free->trainingQuota, 1);  // one fine-tune to try it
+    EXPECT_EQ(findPlan("premium")->trainingQuota, std::nullopt);
 }
 
 TEST(Plans, EachPlanRunsFirstAndAllowsAtLeastAsMuchAsTheOneBelow) {
@@ -44,6 +46,12 @@ TEST(Plans, EachPlanRunsFirstAndAllowsAtLeastAsMuchAsTheOneBelow) {
         }
         if (!lower.imageQuota) {
             EXPECT_FALSE(higher.imageQuota);
+        }
+        if (lower.trainingQuota && higher.trainingQuota) {
+            EXPECT_GT(*higher.trainingQuota, *lower.trainingQuota);
+        }
+        if (!lower.trainingQuota) {
+            EXPECT_FALSE(higher.trainingQuota);
         }
     }
 }

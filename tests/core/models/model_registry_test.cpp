@@ -155,5 +155,34 @@ TEST(ModelRegistry, InstalledLorasAndEmbeddingsComeBackWithTheirCategoryAndFamil
     EXPECT_THROW(registry.generate(p, nullptr, nullptr, {}), ServiceError);
 }
 
+TEST(ModelRegistry, AFineTunedModelIsItsOwnersAndComesBackAfterARestart) {
+    const auto checkpoint = referenceFile("tiny_sd_checkpoint.safetensors");
+    inference::Engine none;
+    inference::EngineOptions options;
+    options.clipVocabulary = referenceFile("bpe_simple_vocab_16e6.txt.gz");
+    {
+        models::ModelRegistry registry(none, options);
+        EXPECT_EQ(registry.addModel("ft-direct", checkpoint, 5).ownerId, 5);
+        EXPECT_EQ(registry.addModel("shared", checkpoint).ownerId, 0);
+    }
+    // What TrainingFiles::install leaves: the model in `file`, its owner in the marker.
+    TempDir dir;
+    const auto modelDir = dir.path() / "models" / "ft-abc";
+    std::filesystem::create_directories(modelDir);
+    std::filesystem::copy_file(checkpoint, modelDir / "model.safetensors");
+    std::ofstream(modelDir / "easel-model.json") << nlohmann::json{
+        {"model_category", "stable_diffusion"},
+        {"file", "model.safetensors"},
+        {"owner_id", 7}}.dump();
+    models::ModelRegistry registry(none, options);
+    registry.addInstalled(dir.path() / "models");
+    const auto listed = registry.models();
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].id, "ft-abc");
+    EXPECT_EQ(listed[0].category, "stable_diffusion");
+    EXPECT_EQ(listed[0].ownerId, 7);
+    EXPECT_EQ(registry.loadedCount(), 0u);  // registered; loaded when a request asks for it
+}
+
 }  // namespace
 }  // namespace easel::testing

@@ -25,6 +25,15 @@ protected:
         row.createdAt = kNow;
         return jobs.insert(row);
     }
+    std::int64_t queueTraining(std::int64_t userId, const char* kind = kFineTuneKind, int priority = 0) {
+        JobRow row;
+        row.userId = userId;
+        row.kind = kind;
+        row.priority = priority;
+        row.request = R"({"model_id":"ft-x"})";
+        row.createdAt = kNow;
+        return jobs.insert(row);
+    }
     std::optional<JobRow> claim(int cap = 10) {
         return jobs.claimNext(kNow + 5, [cap](std::int64_t) { return cap; });
     }
@@ -263,6 +272,80 @@ TEST_F(JobRepositoryTest, StoredBlobNamesAreTheOwnersImageFilesAndUploads) {
     jobs.insertUpload(ada, "upload-1", kNow, kNow + 10);
     jobs.insertUpload(bob, "upload-2", kNow, kNow + 10);
     EXPECT_EQ(jobs.storedBlobNames(ada), (std::set<std::string>{"tok-a.png", "upload-1"}));
+}
+
+TEST_F(JobRepositoryTest, AGenerationWorkerNeverClaimsATrainingNorATrainingWorkerAGeneration) {
+    const auto training = queueTraining(ada, kFineTuneKind, 5);  // the highest priority and the oldest
+    const auto lora = queueTraining(bob, kLoraFineTuneKind);
+    const auto image = queue(ada);
+    const auto claimed = claim();
+    ASSERT_TRUE(claimed);
+    EXPECT_EQ(claimed->id, image);
+    EXPECT_FALSE(claim()) << "only trainings are left, and a generation worker must not take them";
+    EXPECT_EQ(status(training), JobStatus::Queued);
+
+    auto claimTraining = [&] {
+        return jobs.claimNext(
+            kNow, [](std::int64_t) { return 1; }, JobFamily::Training);
+    };
+    const auto first = claimTraining();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->id, training);
+    EXPECT_EQ(first->kind, "fine_tune");
+    // Ada's running generation does not hold her training slot, nor the other way round.
+    const auto second = claimTraining();
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->id, lora);
+    EXPECT_FALSE(claimTraining());
+}
+
+TEST_F(JobRepositoryTest, EachFamilyHasItsOwnQueueCountsHistoryAndRecovery) {
+    const auto training = queueTraining(ada);
+    const auto image = queue(ada);
+    EXPECT_EQ(jobs.activeCount(ada), 1);
+    EXPECT_EQ(jobs.activeCount(ada, JobFamily::Training), 1);
+    EXPECT_EQ(jobs.queuedIds(), std::vector<std::int64_t>{image});
+    EXPECT_EQ(jobs.queuedIds(JobFamily::Training), std::vector<std::int64_t>{training});
+    EXPECT_EQ(jobs.queueStanding(*jobs.find(image)).position, 0);
+    ASSERT_EQ(jobs.listForUser(ada, 10, 0, false).size(), 1u);
+    EXPECT_EQ(jobs.listForUser(ada, 10, 0, false, JobFamily::Training).at(0).id, training);
+    EXPECT_EQ(jobs.countForUser(ada, JobFamily::Training), 1);
+
+    claim();
+    jobs.claimNext(
+        kNow, [](std::int64_t) { return 1; }, JobFamily::Training);
+    EXPECT_TRUE(jobs.requeueRunning(3).empty());
+    EXPECT_EQ(status(image), JobStatus::Queued);
+    EXPECT_EQ(status(training), JobStatus::Running) << "the generation runner's recovery leaves trainings alone";
+    jobs.requeueRunning(3, JobFamily::Training);
+    EXPECT_EQ(status(training), JobStatus::Queued);
+    EXPECT_EQ(jobs.cancelQueuedOf(ada, kNow, JobFamily::Training), std::vector<std::int64_t>{training});
+    EXPECT_EQ(status(image), JobStatus::Queued);
+}
+
+TEST_F(JobRepositoryTest, TrainingsChargedCountQueuedRunningAndSucceededOnes) {
+    const auto queued = queueTraining(ada);
+    const auto running = queueTraining(ada, kLoraFineTuneKind);
+    const auto succeeded = queueTraining(ada);
+    const auto failed = queueTraining(ada);
+    const auto cancelled = queueTraining(ada);
+    queue(ada);  // a generation job is no training
+    queueTraining(bob);
+    while (jobs.claimNext(
+        kNow, [](std::int64_t) { return 10; }, JobFamily::Training)) {
+    }
+    jobs.requeue(queued);
+    ASSERT_TRUE(jobs.markSucceeded(succeeded, R"({"loss_curve":[[1,0.5]]})", 1.0, kNow));
+    ASSERT_TRUE(jobs.markFailed(failed, "out of memory", kNow));
+    ASSERT_TRUE(jobs.markCancelled(cancelled, kNow));
+    EXPECT_EQ(status(queued), JobStatus::Queued);
+    EXPECT_EQ(status(running), JobStatus::Running);
+    EXPECT_EQ(jobs.trainingsCharged(ada), 3);
+    EXPECT_EQ(jobs.trainingsCharged(bob), 1);
+
+    jobs.setMeta(succeeded, R"({"deleted":true})");
+    EXPECT_EQ(jobs.find(succeeded)->meta, R"({"deleted":true})");
+    EXPECT_EQ(jobs.trainingsCharged(ada), 3) << "deleting the trained model gives no training back";
 }
 
 }  // namespace

@@ -92,6 +92,42 @@ TEST(ShapesDataset, TheDetectorReadsEveryHeldOutRender) {
     }
 }
 
+TEST(ShapesDataset, HeartsAreDrawnAndReadButNeverInTheDataSet) {
+    // The fine-tuning tests teach the built-in model hearts: the detector must read every render of
+    // one, and the data set must never have shown one.
+    for (std::uint64_t i = 0; i < 20000; ++i)
+        ASSERT_EQ(sampleScene(1234, i).caption().find("heart"), std::string::npos);
+    int read = 0;
+    for (int color = 0; color < 8; ++color) {
+        for (int p = 0; p < 5; ++p) {
+            for (auto size : {ShapeSize::Large, ShapeSize::Small}) {
+                Scene s;
+                s.background = (color + p) % 3;
+                s.shapes.push_back({ShapeKind::Heart, color, size, static_cast<Position>(p)});
+                const auto parsed = parseCaption(s.caption());
+                ASSERT_TRUE(parsed.has_value()) << s.caption();
+                EXPECT_EQ(parsed->shapes[0].kind, ShapeKind::Heart);
+                const cv::Mat m = renderScene(s, 64);
+                const easel::inference::Image image{64, 64, std::vector<std::uint8_t>(m.data, m.data + m.total() * 3)};
+                const auto d = easel::testing::detectShapes(image);
+                ASSERT_EQ(d.shapes.size(), 1u) << s.caption();
+                EXPECT_TRUE(easel::testing::matches(d.shapes[0], s.shapes[0]))
+                    << s.caption() << ": read " << shapeName(d.shapes[0].kind);
+                read += easel::testing::matches(d.shapes[0], s.shapes[0]) ? 1 : 0;
+            }
+        }
+    }
+    EXPECT_EQ(read, 80);
+    // And no other shape of the data set reads as a heart (both sizes, every place).
+    for (std::uint64_t i = 0; i < 400; ++i) {
+        const auto scene = sampleScene(99, i);
+        const cv::Mat m = renderScene(scene, 64);
+        const easel::inference::Image image{64, 64, std::vector<std::uint8_t>(m.data, m.data + m.total() * 3)};
+        for (const auto& d : easel::testing::detectShapes(image).shapes)
+            EXPECT_NE(d.kind, ShapeKind::Heart) << scene.caption();
+    }
+}
+
 TEST(ShapesDataset, ContactSheetForHumans) {
     // A grid of the first scenes, written to $EASEL_ARTIFACT_DIR for a person to look at.
     const char* dir = std::getenv("EASEL_ARTIFACT_DIR");

@@ -1,0 +1,338 @@
+// Fine-tuning for a caller over the fake trainer: the stages in order, the trained model registered as
+// its owner's own, cancel (queued and running) and failure giving the training back, crash recovery
+// resuming from the work folder's checkpoint, the plan's training quota, validation, delete and purge.
+
+#include "service/training_service.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include "accounts/plans.h"
+#include "eventually.h"
+#include "fake_clock.h"
+#include "fake_generator.h"
+#include "fake_trainer.h"
+#include "noise_png.h"
+#include "service_error_of.h"
+#include "test_database.h"
+
+namespace easel::service {
+namespace {
+
+using namespace std::chrono_literals;
+using storage::JobStatus;
+using testing::errorOf;
+using Stages = std::vector<std::string>;
+
+class TrainingServiceTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        trainingRunner.setStageHook([this](const storage::JobRow& job, const std::string& stage) {
+            std::lock_guard lock(mutex);
+            stages[job.id].push_back(stage);
+        });
+        trainingRunner.start();
+    }
+    void TearDown() override {
+        trainer.resume();
+        trainingRunner.stop();
+    }
+
+    accounts::Caller caller(const std::string& email, const std::string& plan = "free") {
+        return {testing::addUser(db, email, plan), email, accounts::findPlan(plan), false};
+    }
+    static TrainingSubmit request(int images = 3, int steps = 4) {
+        TrainingSubmit r;
+        r.instancePrompt = "a photo of sks dog";
+        r.classPrompt = "a photo of a dog";
+        for (int i = 0; i < images; ++i) r.images.push_back(testing::noisePng(16 + i));
+        r.maxTrainSteps = steps;
+        return r;
+    }
+    Stages stagesOf(std::int64_t id) {
+        std::lock_guard lock(mutex);
+        return stages[id];
+    }
+    bool finished(std::int64_t id) { return trainingRunner.waitFinished(id, 10s); }
+    JobStatus status(std::int64_t id) { return jobs.find(id)->status; }
+    std::filesystem::path workDir(std::int64_t id) const { return database.dir() / "training" / std::to_string(id); }
+    std::optional<jobs::ModelDescription> model(const std::string& id) const {
+        for (const auto& m : generator.models()) {
+            if (m.id == id) return m;
+        }
+        return std::nullopt;
+    }
+
+    testing::TestDatabase database;
+    const storage::Database& db = database.db();
+    storage::FileBlobStore blobs{database.dir() / "files"};
+    FakeClock clock;
+    testing::FakeGenerator generator;
+    testing::FakeTrainer trainer;
+    jobs::JobRunner runner{db, blobs, generator, clock, {}, [](std::int64_t) { return 1; }};
+    GenerationService generation{db, blobs, runner, generator, clock};
+    jobs::TrainingRunner trainingRunner{db,
+                                        generator,
+                                        trainer,
+                                        clock,
+                                        [&] {
+                                            jobs::TrainingRunnerOptions o;
+                                            o.trainingDir = database.dir() / "training";
+                                            o.modelsDir = database.dir() / "models";
+                                            o.saveCurveEvery = 2;
+                                            return o;
+                                        }(),
+                                        [](std::int64_t) { return 1; }};
+    TrainingService training{db, trainingRunner, generator, generation, clock};
+    storage::JobRepository jobs{db};
+    accounts::Caller ada = caller("ada@example.com");
+    accounts::Caller bob = caller("bob@example.com", "basic");
+    std::mutex mutex;
+    std::map<std::int64_t, Stages> stages;
+};
+
+TEST_F(TrainingServiceTest, ATrainingGoesThroughTheStagesAndItsModelBecomesTheOwnersOwn) {
+    const auto submitted = training.submit(ada, request(3, 4));
+    const auto id = submitted.job.id;
+    const auto modelId = submitted.request.modelId;
+    EXPECT_EQ(modelId.rfind("ft-", 0), 0u);
+    EXPECT_EQ(submitted.job.kind, "fine_tune");
+    ASSERT_TRUE(finished(id));
+
+    const auto view = training.status(ada, id);
+    EXPECT_EQ(view.stage, "model_ready");
+    EXPECT_EQ(view.step, 4);
+    EXPECT_EQ(view.totalSteps, 4);
+    ASSERT_EQ(view.lossCurve.size(), 4u);
+    EXPECT_EQ(view.lossCurve.front(), (std::pair<int, double>{1, 1.0}));
+    EXPECT_EQ(view.lossCurve.back(), (std::pair<int, double>{4, 0.25}));
+    EXPECT_DOUBLE_EQ(view.loss.value_or(0), 0.25);
+    EXPECT_EQ(stagesOf(id), (Stages{"training_started", "training_success", "trained_model_compressing",
+                                    "deploying_model", "model_ready"}));
+
+    // What the trainer got: the base model (the default one), the prompts, the images as sent.
+    const auto params = trainer.lastParams();
+    EXPECT_EQ(params.baseModelId, "fake-model");
+    EXPECT_EQ(params.instancePrompt, "a photo of sks dog");
+    EXPECT_EQ(params.classPrompt, "a photo of a dog");
+    EXPECT_EQ(params.outputName, modelId);
+    ASSERT_EQ(trainer.lastImages().size(), 3u);
+    EXPECT_EQ(trainer.lastImages()[1].encoded, testing::noisePng(17));
+
+    // Registered as Ada's own, in the models dir with the marker that brings it back after a restart.
+    const auto registered = model(modelId);
+    ASSERT_TRUE(registered);
+    EXPECT_EQ(registered->ownerId, ada.userId);
+    EXPECT_EQ(registered->category, "stable_diffusion");
+    const auto dir = database.dir() / "models" / modelId;
+    const auto marker = nlohmann::json::parse(std::ifstream(dir / "easel-model.json"));
+    EXPECT_EQ(marker["model_category"], "stable_diffusion");
+    EXPECT_EQ(marker["owner_id"], ada.userId);
+    EXPECT_TRUE(std::filesystem::exists(dir / marker["file"].get<std::string>() / "model.safetensors"));
+    EXPECT_FALSE(std::filesystem::exists(workDir(id))) << "the work folder goes when the training ends";
+    const auto meta = nlohmann::json::parse(jobs.find(id)->meta);
+    EXPECT_EQ(meta["loss_curve"].size(), 4u);
+    EXPECT_EQ(meta["model_id"], modelId);
+
+    // Bob does not see it; Ada does.
+    const auto mine = generation.models(ada);
+    EXPECT_TRUE(std::any_of(mine.begin(), mine.end(), [&](const auto& m) { return m.id == modelId; }));
+    const auto his = generation.models(bob);
+    EXPECT_FALSE(std::any_of(his.begin(), his.end(), [&](const auto& m) { return m.id == modelId; }));
+}
+
+TEST_F(TrainingServiceTest, ALoRATrainingBecomesTheOwnersLoRA) {
+    auto r = request(2, 3);
+    r.method = jobs::TrainingMethod::LoRA;
+    const auto submitted = training.submit(bob, r);
+    EXPECT_EQ(submitted.job.kind, "lora_fine_tune");
+    ASSERT_TRUE(finished(submitted.job.id));
+    EXPECT_EQ(training.status(bob, submitted.job.id).stage, "model_ready");
+    const auto registered = model(submitted.request.modelId);
+    ASSERT_TRUE(registered);
+    EXPECT_EQ(registered->category, "lora");
+    EXPECT_EQ(registered->ownerId, bob.userId);
+    EXPECT_TRUE(std::filesystem::exists(database.dir() / "models" / submitted.request.modelId /
+                                        (submitted.request.modelId + ".safetensors")));
+}
+
+TEST_F(TrainingServiceTest, ACancelledQueuedTrainingEndsAtOnceAndIsGivenBack) {
+    trainer.pauseAtStep(1);
+    const auto first = training.submit(bob, request()).job.id;
+    ASSERT_TRUE(trainer.waitPaused());
+    const auto second = training.submit(bob, request()).job.id;  // one worker: it waits
+    EXPECT_EQ(training.status(bob, second).stage, "deploying_gpu");
+    EXPECT_EQ(jobs.trainingsCharged(bob.userId), 2);
+    ASSERT_TRUE(std::filesystem::exists(workDir(second) / "inputs" / "0"));
+
+    training.cancel(bob, second);
+    EXPECT_EQ(status(second), JobStatus::Cancelled);
+    EXPECT_EQ(training.status(bob, second).stage, "cancelled");
+    EXPECT_EQ(stagesOf(second), Stages{"cancelled"});
+    EXPECT_FALSE(std::filesystem::exists(workDir(second)));
+    EXPECT_EQ(jobs.trainingsCharged(bob.userId), 1);
+    EXPECT_EQ(errorOf([&] { training.cancel(bob, second); }).code(), ErrorCode::Conflict);
+    EXPECT_EQ(status(first), JobStatus::Running);
+}
+
+TEST_F(TrainingServiceTest, ACancelledRunningTrainingStopsAtItsNextStepAndIsGivenBack) {
+    trainer.pauseAtStep(2);
+    const auto submitted = training.submit(ada, request(3, 10));
+    ASSERT_TRUE(trainer.waitPaused());
+    const auto running = training.status(ada, submitted.job.id);
+    EXPECT_EQ(running.stage, "training_started");
+    EXPECT_EQ(running.trainerStage, "training");
+    EXPECT_EQ(running.step, 2);
+    EXPECT_EQ(running.lossCurve.size(), 2u);
+    EXPECT_TRUE(running.etaSeconds) << "the pace is known after two steps";
+
+    training.cancel(ada, submitted.job.id);
+    trainer.resume();
+    ASSERT_TRUE(finished(submitted.job.id));
+    EXPECT_EQ(status(submitted.job.id), JobStatus::Cancelled);
+    EXPECT_EQ(trainer.completed(), 0) << "it stopped at step 3 of 10";
+    EXPECT_EQ(stagesOf(submitted.job.id), (Stages{"training_started", "cancelled"}));
+    EXPECT_FALSE(model(submitted.request.modelId));
+    EXPECT_FALSE(std::filesystem::exists(workDir(submitted.job.id)));
+    EXPECT_EQ(jobs.trainingsCharged(ada.userId), 0);
+    // The free plan's one training is Ada's again.
+    const auto again = training.submit(ada, request());
+    ASSERT_TRUE(finished(again.job.id));
+    EXPECT_EQ(training.status(ada, again.job.id).stage, "model_ready");
+}
+
+TEST_F(TrainingServiceTest, AFailedTrainingKeepsItsReasonAndCurveAndIsGivenBack) {
+    trainer.failAtStep(3);
+    const auto submitted = training.submit(ada, request(3, 6));
+    ASSERT_TRUE(finished(submitted.job.id));
+    const auto view = training.status(ada, submitted.job.id);
+    EXPECT_EQ(view.stage, "failed");
+    EXPECT_EQ(view.job.error, "the GPU ran out of memory");
+    EXPECT_EQ(view.lossCurve.size(), 2u) << "the steps done before the failure";
+    EXPECT_EQ(stagesOf(submitted.job.id).back(), "failed");
+    EXPECT_EQ(jobs.trainingsCharged(ada.userId), 0);
+    EXPECT_FALSE(model(submitted.request.modelId));
+    trainer.failAtStep(0);
+    EXPECT_NO_THROW(training.submit(ada, request()));
+}
+
+TEST_F(TrainingServiceTest, ATrainingACrashLeftRunningResumesFromItsCheckpoint) {
+    trainingRunner.stop();  // the "old process": it queued the job and claimed it, then died at step 3
+    const auto id = training.submit(ada, request(3, 6)).job.id;
+    ASSERT_TRUE(jobs.claimNext(
+        clock.nowSeconds(), [](std::int64_t) { return 1; }, storage::JobFamily::Training));
+    std::filesystem::create_directories(workDir(id) / "work");
+    std::ofstream(workDir(id) / "work" / "fake-checkpoint.json") << R"({"step":3})";
+    jobs.setMeta(id, R"({"loss_curve":[[1,1.0],[2,0.5]],"step":2})");  // saved before the crash
+    ASSERT_EQ(status(id), JobStatus::Running);
+
+    trainingRunner.start();  // the "new process"
+    ASSERT_TRUE(finished(id));
+    EXPECT_EQ(trainer.resumedFrom(), std::vector<int>{3});
+    const auto view = training.status(ada, id);
+    EXPECT_EQ(view.stage, "model_ready");
+    EXPECT_EQ(jobs.find(id)->attempts, 2);
+    ASSERT_EQ(view.lossCurve.size(), 5u) << "the saved steps 1-2, then 4-6 of the resumed run";
+    EXPECT_EQ(view.lossCurve[1].first, 2);
+    EXPECT_EQ(view.lossCurve[2].first, 4);
+    EXPECT_TRUE(model(view.request.modelId));
+}
+
+TEST_F(TrainingServiceTest, ATrainingThatStoppedTheServerEveryAttemptIsFailedAndGivenBack) {
+    trainingRunner.stop();
+    const auto id = training.submit(ada, request()).job.id;
+    auto claim = [&] {
+        return jobs.claimNext(
+            clock.nowSeconds(), [](std::int64_t) { return 1; }, storage::JobFamily::Training);
+    };
+    for (int attempt = 1; attempt < 3; ++attempt) {  // two crashes, then the third attempt crashes too
+        ASSERT_TRUE(claim());
+        jobs.requeue(id);
+    }
+    ASSERT_EQ(claim()->attempts, 3);
+    trainingRunner.start();
+    EXPECT_EQ(status(id), JobStatus::Failed);
+    EXPECT_NE(jobs.find(id)->error.find("stopped the server 3 times"), std::string::npos) << jobs.find(id)->error;
+    EXPECT_EQ(stagesOf(id), Stages{"failed"});
+    EXPECT_EQ(trainer.calls(), 0);
+    EXPECT_EQ(jobs.trainingsCharged(ada.userId), 0);
+    EXPECT_FALSE(std::filesystem::exists(workDir(id)));
+}
+
+TEST_F(TrainingServiceTest, ThePlansTrainingQuotaRefusesOneMore) {
+    trainer.pauseAtStep(1);
+    training.submit(ada, request());
+    const auto e = errorOf([&] { training.submit(ada, request()); });
+    EXPECT_EQ(e.code(), ErrorCode::PaymentRequired);
+    EXPECT_NE(std::string(e.what()).find("free plan allows 1 fine-tune"), std::string::npos) << e.what();
+    EXPECT_EQ(jobs.trainingsCharged(ada.userId), 1);
+}
+
+TEST_F(TrainingServiceTest, BadRequestsNameTheFieldAndStoreNothing) {
+    auto noImages = request(0);
+    EXPECT_TRUE(errorOf([&] { training.submit(ada, noImages); }).fieldErrors.contains("images"));
+
+    auto notAnImage = request(3);
+    notAnImage.images[1] = {'n', 'o', 'p', 'e'};
+    const auto e = errorOf([&] { training.submit(ada, notAnImage); });
+    ASSERT_TRUE(e.fieldErrors.contains("images"));
+    EXPECT_EQ(e.fieldErrors.at("images").front().rfind("image 2 is not a usable image", 0), 0u)
+        << e.fieldErrors.at("images").front();
+
+    auto unknownBase = request();
+    unknownBase.baseModelId = "no-such-model";
+    EXPECT_TRUE(errorOf([&] { training.submit(ada, unknownBase); }).fieldErrors.contains("base_model_id"));
+
+    auto blank = request();
+    blank.instancePrompt = " ";
+    blank.maxTrainSteps = 5000;
+    const auto both = errorOf([&] { training.submit(ada, blank); });
+    EXPECT_TRUE(both.fieldErrors.contains("instance_prompt"));
+    EXPECT_TRUE(both.fieldErrors.contains("max_train_steps"));
+
+    EXPECT_EQ(jobs.trainingsCharged(ada.userId), 0);
+    EXPECT_TRUE(std::filesystem::is_empty(database.dir() / "training")) << "no staged inputs are left behind";
+}
+
+TEST_F(TrainingServiceTest, AnotherAccountsTrainingIsNotFound) {
+    const auto id = training.submit(ada, request()).job.id;
+    EXPECT_EQ(errorOf([&] { training.status(bob, id); }).code(), ErrorCode::NotFound);
+    EXPECT_EQ(errorOf([&] { training.cancel(bob, id); }).code(), ErrorCode::NotFound);
+    EXPECT_EQ(errorOf([&] { training.remove(bob, id); }).code(), ErrorCode::NotFound);
+    EXPECT_TRUE(training.list(bob, 10, 0).empty());
+    ASSERT_EQ(training.list(ada, 10, 0).size(), 1u);
+}
+
+TEST_F(TrainingServiceTest, DeletingATrainingRemovesItsModelAndKeepsItCounted) {
+    const auto submitted = training.submit(ada, request());
+    ASSERT_TRUE(finished(submitted.job.id));
+    ASSERT_TRUE(model(submitted.request.modelId));
+    training.remove(ada, submitted.job.id);
+    EXPECT_FALSE(model(submitted.request.modelId));
+    EXPECT_FALSE(std::filesystem::exists(database.dir() / "models" / submitted.request.modelId));
+    EXPECT_EQ(training.status(ada, submitted.job.id).stage, "deleted");
+    EXPECT_EQ(jobs.trainingsCharged(ada.userId), 1);
+}
+
+TEST_F(TrainingServiceTest, APurgeStopsTheAccountsTrainingsAndDeletesTheirModelsAndFolders) {
+    const auto done = training.submit(bob, request());
+    ASSERT_TRUE(finished(done.job.id));
+    trainer.pauseAtStep(1);
+    const auto running = training.submit(bob, request()).job.id;
+    ASSERT_TRUE(trainer.waitPaused());
+    const auto queued = training.submit(bob, request()).job.id;
+    std::thread purge([&] { training.purge(bob.userId); });
+    ASSERT_TRUE(testing::eventually([&] { return status(queued) == JobStatus::Cancelled; }));
+    trainer.resume();
+    purge.join();
+    EXPECT_NE(status(running), JobStatus::Running);
+    for (const auto& m : generator.models()) EXPECT_NE(m.ownerId, bob.userId) << m.id;
+    EXPECT_TRUE(std::filesystem::is_empty(database.dir() / "models"));
+    EXPECT_TRUE(std::filesystem::is_empty(database.dir() / "training"));
+}
+
+}  // namespace
+}  // namespace easel::service
