@@ -42,6 +42,7 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include "bench_timing.h"
 #include "inference/adapters/adapter.h"
 #include "inference/adapters/adapter_stack.h"
 #include "inference/engine.h"
@@ -57,31 +58,10 @@
 #include "training_benchmark.h"
 
 using namespace easel::inference;
+using easel::bench::medianSeconds;
+using easel::bench::peakRssGiB;
 
 namespace {
-
-double peakRssGiB() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
-}
-
-// The median of `repeats` timed runs after one warm-up run (first-touch allocation and oneDNN
-// primitive creation are not what we measure). The median, not the mean: on a shared VM one run in a
-// few is slowed by the host, and that is not the code's speed.
-template <typename F>
-double timeIt(F&& f, int repeats) {
-    f();
-    std::vector<double> seconds;
-    for (int i = 0; i < repeats; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(seconds.begin(), seconds.end());
-    const auto n = seconds.size();
-    return n % 2 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
-}
 
 std::vector<std::string> split(const std::string& s) {
     std::vector<std::string> out;
@@ -187,7 +167,7 @@ int sdxlBenchmark(const std::string& precision, int steps, int threads, int guid
         precision.c_str(), static_cast<double>(parameters) / 1e9, secondsSince(t0), threads, TORCH_VERSION);
     std::fflush(stdout);
     const auto timed = [&](auto&& f) {
-        if (steps > 1) return timeIt(f, steps);
+        if (steps > 1) return medianSeconds(f, steps);
         const auto start = std::chrono::steady_clock::now();
         f();
         return secondsSince(start);
@@ -431,7 +411,7 @@ int main(int argc, char** argv) {
         }
         const auto ids = torch::randint(0, 49407, {2, 77}, torch::kLong);
         torch::Tensor context;
-        const double textSeconds = timeIt([&] { context = text->encode(ids, 1).hidden; }, 3);
+        const double textSeconds = medianSeconds([&] { context = text->encode(ids, 1).hidden; }, 3);
         for (const auto& sizeText : split(sizes)) {
             const int size = std::stoi(sizeText);
             const int latent = size / 8;
@@ -440,9 +420,9 @@ int main(int argc, char** argv) {
             const double vaeFlops = 2.51e12 * scale;
             const auto x = torch::randn({2, 4, latent, latent}).to(dtype);
             const auto t = torch::full({2}, 500.0f);
-            const double unetSeconds = timeIt([&] { (void)unet->forward(x, t, context); }, steps);
+            const double unetSeconds = medianSeconds([&] { (void)unet->forward(x, t, context); }, steps);
             const auto z = torch::randn({1, 4, latent, latent}).to(dtype);
-            const double vaeSeconds = timeIt([&] { (void)vae->decode(z); }, steps);
+            const double vaeSeconds = medianSeconds([&] { (void)vae->decode(z); }, steps);
             if (!traceDir.empty()) {
                 // chrome://tracing files of one UNet step and one decode, for finding where time goes.
                 const auto stem = traceDir + "/" + precision + "-" + sizeText;

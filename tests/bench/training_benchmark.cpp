@@ -1,45 +1,20 @@
 #include "training_benchmark.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
 #include <vector>
 
+#include "bench_timing.h"
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/models/unet_2d_condition.h"
 #include "inference/tensor_utils.h"
 #include "inference/training/fine_tune_step.h"
 
 namespace easel::bench {
-namespace {
 
 using namespace easel::inference;
-
-double peakRssGiB() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
-}
-
-// Median of `repeats` runs after one warm-up (first-touch allocation, oneDNN primitive creation).
-template <typename F>
-double medianSeconds(F&& f, int repeats) {
-    f();
-    std::vector<double> seconds;
-    for (int i = 0; i < repeats; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(seconds.begin(), seconds.end());
-    const auto n = seconds.size();
-    return n % 2 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
-}
-
-}  // namespace
 
 int trainingBenchmark(const std::string& method, const std::string& precision, int rank, int size, int steps,
                       int threads) {
