@@ -11,8 +11,7 @@
 #include "http_client.h"
 #include "inference/image/image.h"
 #include "inference/training/shapes_dataset.h"
-#include "server/http_server.h"
-#include "server/router.h"
+#include "loopback_host.h"
 
 namespace easel::testing {
 namespace {
@@ -38,26 +37,17 @@ public:
         m_scenes = {heartScene(0, Position::Center, 0),      heartScene(2, Position::TopLeft, 1),
                     heartScene(3, Position::BottomRight, 2), heartScene(5, Position::TopRight, 0),
                     heartScene(1, Position::BottomLeft, 1),  heartScene(4, Position::Center, 2)};
-        m_router.add("GET", "/heart/{n}", [this](const server::Request& r) {
+        m_host.router().add("GET", "/heart/{n}", [this](const server::Request& r) {
             const auto n = static_cast<std::size_t>(std::stoi(r.pathParams.at("n")));
             const cv::Mat m = renderScene(m_scenes.at(n), 64);
-            const auto png = inference::encodePng(
-                inference::Image{64, 64, std::vector<std::uint8_t>(m.data, m.data + m.total() * 3)});
-            server::Response out;
-            out.headers["Content-Type"] = "image/png";
-            out.body.assign(png.begin(), png.end());
-            return out;
+            return pngResponse(inference::encodePng(
+                inference::Image{64, 64, std::vector<std::uint8_t>(m.data, m.data + m.total() * 3)}));
         });
-        server::HttpServerOptions o;
-        o.port = 0;
-        m_http = std::make_unique<server::HttpServer>(o, m_router);
-        m_http->start();
+        m_host.start();
     }
-    ~HeartHost() { m_http->stop(); }
     json urls() const {
         json out = json::array();
-        for (std::size_t i = 0; i < m_scenes.size(); ++i)
-            out.push_back("http://127.0.0.1:" + std::to_string(m_http->port()) + "/heart/" + std::to_string(i));
+        for (std::size_t i = 0; i < m_scenes.size(); ++i) out.push_back(m_host.url("/heart/" + std::to_string(i)));
         return out;
     }
     json captions() const {
@@ -71,8 +61,7 @@ public:
 
 private:
     std::vector<Scene> m_scenes;
-    server::Router m_router;
-    std::unique_ptr<server::HttpServer> m_http;
+    LoopbackHost m_host;
 };
 
 class BuiltinTraining : public ::testing::Test {

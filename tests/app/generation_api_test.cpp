@@ -10,6 +10,7 @@
 #include "common/base64.h"
 #include "eventually.h"
 #include "http_client.h"
+#include "loopback_host.h"
 #include "net/http_client.h"
 #include "noise_png.h"
 #include "storage/database.h"
@@ -153,19 +154,11 @@ TEST_F(GenerationApi, UnknownSchedulerIsRefusedBeforeCharging) {
 }
 
 TEST_F(GenerationApi, InitImageUrlsAreFetchedButNotFromPrivateAddresses) {
-    server::Router images;
+    LoopbackHost host;
     const auto png = decodeBase64(pngBase64(64, 64, 77)).value();
-    images.add("GET", "/cat.png", [&](const server::Request&) {
-        server::Response out;
-        out.headers["Content-Type"] = "image/png";
-        out.body.assign(png.begin(), png.end());
-        return out;
-    });
-    server::HttpServerOptions o;
-    o.port = 0;
-    server::HttpServer host(o, images);
+    host.router().add("GET", "/cat.png", [&](const server::Request&) { return pngResponse(png); });
     host.start();
-    const auto url = "http://127.0.0.1:" + std::to_string(host.port()) + "/cat.png";
+    const auto url = host.url("/cat.png");
     auto r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", url}});
     ASSERT_EQ(r.status, 400);  // loopback: refused by default
     EXPECT_NE(r.json()["message"].get<std::string>().find("private"), std::string::npos);
@@ -179,10 +172,7 @@ TEST_F(GenerationApi, InitImageUrlsAreFetchedButNotFromPrivateAddresses) {
     r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", url}});
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.json()["status"], "success");
-    r = post("/api/v6/images/img2img",
-             {{"key", key},
-              {"prompt", "x"},
-              {"init_image", "http://127.0.0.1:" + std::to_string(host.port()) + "/nope.png"}});
+    r = post("/api/v6/images/img2img", {{"key", key}, {"prompt", "x"}, {"init_image", host.url("/nope.png")}});
     EXPECT_EQ(r.status, 400);
 }
 

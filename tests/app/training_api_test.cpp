@@ -9,6 +9,7 @@
 #include "backend_fixture.h"
 #include "common/base64.h"
 #include "eventually.h"
+#include "loopback_host.h"
 #include "noise_png.h"
 #include "webhook_receiver.h"
 
@@ -30,26 +31,15 @@ protected:
         BackendTest::SetUp();
         key = signup("ada@example.com")["api_key"];
         other = signup("bob@example.com")["api_key"];
-        images.add("GET", "/img/{n}", [](const server::Request& r) {
-            server::Response out;
-            out.headers["Content-Type"] = "image/png";
-            const auto png = noisePng(16 + std::stoi(r.pathParams.at("n")));
-            out.body.assign(png.begin(), png.end());
-            return out;
+        imageHost.router().add("GET", "/img/{n}", [](const server::Request& r) {
+            return pngResponse(noisePng(16 + std::stoi(r.pathParams.at("n"))));
         });
-        images.add("GET", "/text", [](const server::Request&) { return server::Response::json(200, {{"no", 1}}); });
-        server::HttpServerOptions o;
-        o.port = 0;
-        imageHost = std::make_unique<server::HttpServer>(o, images);
-        imageHost->start();
+        imageHost.router().add("GET", "/text", [](const server::Request&) {
+            return server::Response::json(200, {{"no", 1}});
+        });
+        imageHost.start();
     }
-    void TearDown() override {
-        imageHost->stop();
-        BackendTest::TearDown();
-    }
-    std::string hostUrl(const std::string& path) const {
-        return "http://127.0.0.1:" + std::to_string(imageHost->port()) + path;
-    }
+    std::string hostUrl(const std::string& path) const { return imageHost.url(path); }
     json body(const std::string& apiKey, json extra = json::object()) const {
         json b{{"key", apiKey},
                {"instance_prompt", "a photo of sks dog"},
@@ -81,8 +71,7 @@ protected:
 
     std::string key;
     std::string other;
-    server::Router images;
-    std::unique_ptr<server::HttpServer> imageHost;
+    LoopbackHost imageHost;
 };
 
 TEST_F(TrainingApi, FineTuneReachesModelReadyAndOnlyItsOwnerGeneratesWithIt) {
