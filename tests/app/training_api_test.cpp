@@ -76,9 +76,11 @@ protected:
 
 TEST_F(TrainingApi, FineTuneReachesModelReadyAndOnlyItsOwnerGeneratesWithIt) {
     WebhookReceiver receiver;
-    const auto r =
-        post("/api/v3/fine_tune",
-             body(key, {{"webhook", receiver.url()}, {"track_id", "order-9"}, {"training_type", "men"}, {"seed", 42}}));
+    const auto r = post("/api/v3/fine_tune", body(key, {{"webhook", receiver.url()},
+                                                        {"track_id", "order-9"},
+                                                        {"training_type", "men"},
+                                                        {"seed", 42},
+                                                        {"captions", {"a photo of sks dog on grass", ""}}}));
     ASSERT_EQ(r.status, 200) << r.body;
     const auto submitted = r.json();
     EXPECT_EQ(submitted["status"], "success");
@@ -101,6 +103,9 @@ TEST_F(TrainingApi, FineTuneReachesModelReadyAndOnlyItsOwnerGeneratesWithIt) {
     // Both images reached the trainer: the data URL and the one fetched from the loopback host.
     ASSERT_EQ(trainer.lastImages().size(), 2u);
     EXPECT_EQ(trainer.lastImages()[1].encoded, noisePng(17));
+    // Each with its caption (Easel's extension); an empty one is the instance prompt's.
+    EXPECT_EQ(trainer.lastImages()[0].caption, "a photo of sks dog on grass");
+    EXPECT_EQ(trainer.lastImages()[1].caption, "");
     EXPECT_EQ(trainer.lastParams().seed, 42u);
 
     EXPECT_TRUE(modelIds(key).contains(modelId));
@@ -233,6 +238,8 @@ TEST_F(TrainingApi, BadInputsAreRefusedWithAJSONMessageNamingThem) {
     refused({{"max_train_steps", 5000}}, "max_train_steps", "from 1 to 2000");
     refused({{"instance_prompt", ""}}, "instance_prompt", "is required");
     refused({{"training_type", "dog"}}, "training_type", "men, women");
+    refused({{"captions", {"only one"}}}, "captions", "one caption per image (2), not 1");
+    refused({{"captions", {"a", 3}}}, "captions", "must be a list of strings");
     nextMinute();
     const auto lycoris = post("/api/v3/lora_fine_tune", body(key, {{"lora_type", "lycoris"}}));
     EXPECT_EQ(lycoris.status, 400);

@@ -179,11 +179,9 @@ void writeModelFolder(Engine::Loaded& l, const FineTuneOptions& o, const std::fi
     std::ofstream(dir / "model.json") << sidecar.dump(2) << '\n';
 }
 
-// The class images' prompts. Where the instance prompt is the class prompt with one word swapped for the
-// rare token ("a large red zwx ..." / "a large red circle ..."), each image's caption with that swap
-// undone: the prior then covers the colours, places and backgrounds the captions name, not only the
-// class prompt's own. Otherwise the class prompt for all.
-std::vector<std::string> classCaptions(const FineTuneOptions& o, const std::vector<FineTuneImage>& images) {
+}  // namespace
+
+std::vector<std::string> classPrompts(const FineTuneOptions& o, const std::vector<FineTuneImage>& images) {
     auto words = [](const std::string& text) {
         std::istringstream in(text);
         std::vector<std::string> w;
@@ -207,8 +205,6 @@ std::vector<std::string> classCaptions(const FineTuneOptions& o, const std::vect
     return out;
 }
 
-}  // namespace
-
 FineTuneResult fineTune(Engine& engine, const std::vector<FineTuneImage>& images, const FineTuneOptions& o,
                         const FineTuneCallback& progress) {
     if (images.empty()) throw GenerationError("fine-tuning needs at least one image");
@@ -225,18 +221,18 @@ FineTuneResult fineTune(Engine& engine, const std::vector<FineTuneImage>& images
     // 1. Prior preservation: the base model draws the class images (kept in the work folder, so a resumed
     //    run does not draw them again).
     std::vector<Image> classImages;
-    std::vector<std::string> classPrompts;
+    std::vector<std::string> classImagePrompts;  // one per class image
     const auto classDir = o.workDir / "class_images";
     if (!o.classPrompt.empty()) {
         const int count = o.classImages > 0 ? o.classImages : std::max(4, 2 * static_cast<int>(images.size()));
-        const auto prompts = classCaptions(o, images);
+        const auto prompts = classPrompts(o, images);
         std::filesystem::create_directories(classDir);
         for (int i = 0; i < count; ++i) {
             const auto file = classDir / (std::to_string(i) + ".png");
-            classPrompts.push_back(prompts[static_cast<std::size_t>(i) % prompts.size()]);
+            classImagePrompts.push_back(prompts[static_cast<std::size_t>(i) % prompts.size()]);
             if (!std::filesystem::exists(file)) {
                 GenerationRequest r;
-                r.prompt = classPrompts.back();
+                r.prompt = classImagePrompts.back();
                 r.negativePrompt = o.negativePrompt;
                 r.seed = static_cast<std::int64_t>((o.seed + 1000003ull * (i + 1)) & 0x7fffffffffffull);
                 auto result = engine.generate(r, [&](const GenerationProgress&) {
@@ -279,7 +275,7 @@ FineTuneResult fineTune(Engine& engine, const std::vector<FineTuneImage>& images
                 fittedClass.push_back(fitImage(im, l.info.defaultWidth, l.info.defaultHeight));
             std::tie(classMean, classStd) = encodeImages(l, fittedClass);
             std::vector<std::vector<int>> rows;
-            for (const auto& prompt : classPrompts) rows.push_back(tokenIds(l, prompt));
+            for (const auto& prompt : classImagePrompts) rows.push_back(tokenIds(l, prompt));
             classIds = idTensor(rows);
         }
 

@@ -67,6 +67,12 @@ struct FineTuneResult {
     double secondsPerStep = 0;
 };
 
+// The prompts the class images are drawn from. Where the instance prompt is the class prompt with one
+// word swapped for the rare token ("a large red zwx ..." / "a large red circle ..."), each image's caption
+// (once each) with that swap undone, so that the prior covers what the captions name; else the class
+// prompt alone.
+std::vector<std::string> classPrompts(const FineTuneOptions& options, const std::vector<FineTuneImage>& images);
+
 // Trains on `engine`'s loaded model, whose weights it changes (DreamBooth): give it an engine of its own,
 // loaded in fp32 for DreamBooth; a LoRA also trains on a bf16 engine (its frozen weights stay bf16). Throws
 // GenerationError for what cannot be trained (SDXL, no images, bad options).

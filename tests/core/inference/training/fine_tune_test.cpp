@@ -154,3 +154,20 @@ TEST(FineTune, AnInterruptedLoRARunResumesToTheSameFile) {
     }
     EXPECT_EQ(differing, 0) << "a resumed run draws what an uninterrupted one does";
 }
+
+TEST(FineTune, ClassImagesFollowEachCaptionWithTheClassWordPutBack) {
+    auto o = options(FineTuneMethod::LoRA, {});
+    const auto images = trainingHearts();
+    const auto prompts = classPrompts(o, images);
+    ASSERT_EQ(prompts.size(), 6u);
+    EXPECT_EQ(prompts[0], "a large red circle in the center on a white background");
+    EXPECT_EQ(prompts[1], "a large blue circle at the top left on a black background");
+    // An image without a caption stands for the instance prompt; duplicates are drawn from once.
+    auto twice = images;
+    twice.push_back({images[0].image, ""});
+    twice.push_back({images[0].image, images[0].caption});
+    EXPECT_EQ(classPrompts(o, twice).size(), 6u);
+    // Not one swapped word: the class prompt alone.
+    o.instancePrompt = "a zwx";
+    EXPECT_EQ(classPrompts(o, images), std::vector<std::string>{o.classPrompt});
+}
