@@ -47,6 +47,8 @@ Options:
   --min-free-disk-mb N refuse new uploads and generations (503) while the data dir's disk has less
                        than N MB free (default 512)
   --job-time-limit S   stop and fail (refund) a job still running after S seconds (default 1800; 0: none)
+  --training-checkpoint-seconds S
+                       how often a fine-tune saves the checkpoint a restart resumes from (default 120)
   --max-connections N  open connections in all (default 1024); past it only /health is answered,
                        everything else gets 503 (one address: at most 64, an IPv6 /64 counts as one)
   --trusted-proxy CIDR[,CIDR...]  reverse proxies whose X-Forwarded-For names the client (for the
@@ -132,7 +134,7 @@ int main(int argc, char** argv) {
         }
         args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
                             "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
-                            "--max-connections", "--trusted-proxy", "--access-log"},
+                            "--training-checkpoint-seconds", "--max-connections", "--trusted-proxy", "--access-log"},
                            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
@@ -177,6 +179,9 @@ int main(int argc, char** argv) {
         app::loadDefaultModel(engine, args, argv[0]);
         models::ModelRegistry generator(engine, {}, memoryBudget);
         generator.addInstalled(config.dataDir / "models");
+        const float checkpointSeconds = args.floatValue("--training-checkpoint-seconds", 120.0f);
+        if (!(checkpointSeconds >= 1.0f)) throw app::UsageError("--training-checkpoint-seconds must be at least 1");
+        generator.setTrainingCheckpointSeconds(checkpointSeconds);
         app::Backend backend(config, generator, &generator);  // the registry fine-tunes too
         backend.start();
         server::HttpServer httpServer(options, backend.makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));

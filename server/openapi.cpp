@@ -87,7 +87,8 @@ json trainingSchema(bool lora) {
     json props{
         {"key", stringProp("API key (or Authorization: Bearer / X-API-Key)")},
         {"instance_prompt", stringProp("what the images show, with a rare token: \"a photo of sks dog\"")},
-        {"class_prompt", stringProp("the class, for prior preservation: \"a photo of a dog\"")},
+        {"class_prompt", stringProp("the class, for prior preservation: \"a photo of a dog\"; {a|b} variants draw "
+                                    "class images of each")},
         {"base_model_id", stringProp("a Stable Diffusion model this account may use; default: the server's default "
                                      "model")},
         {"images",

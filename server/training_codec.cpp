@@ -164,6 +164,8 @@ json trainingJson(const service::TrainingView& v, bool withCurve) {
         out["stage_total"] = v.total;
     }
     if (!v.request.baseModelType.empty()) out["base_model_type"] = v.request.baseModelType;
+    // A training that a restart interrupted went on from its last checkpoint: the step it resumed at.
+    if (v.resumedFrom > 0) out["resumed_from"] = v.resumedFrom;
     if (!v.job.trackId.empty()) out["track_id"] = v.job.trackId;
     if (v.stage == jobs::stage::kFailed) {
         // "messege" keeps the stage; "message" says why, as clients of the hosted API read a failure.

@@ -50,6 +50,8 @@ public:
     // generation goes on beside it.
     jobs::TrainedModel train(const jobs::TrainingParams& params, const std::vector<jobs::TrainingImage>& images,
                              const std::filesystem::path& workDir, const jobs::TrainingProgress& progress) override;
+    // How often a training saves a checkpoint that a restart resumes from (default 120 s).
+    void setTrainingCheckpointSeconds(double seconds) { m_trainingCheckpointSeconds = seconds; }
 
     // Registers every model folder under `modelsDir` (installed earlier; a folder with easel-model.json
     // {"model_category": "lora"|"embeddings"|"stable_diffusion", "file": ..., "owner_id": N} holds an
@@ -78,6 +80,7 @@ private:
 
     inference::Engine& m_default;
     inference::EngineOptions m_options;
+    double m_trainingCheckpointSeconds = 120;
     std::uint64_t m_budget;
     EngineLoader m_loader;
     std::uint64_t m_clock = 0;

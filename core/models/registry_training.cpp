@@ -35,6 +35,7 @@ jobs::TrainedModel ModelRegistry::train(const jobs::TrainingParams& params,
     o.loraAlpha = params.loraAlpha;
     o.precision = m_options.precision == "bf16" ? "bf16" : "fp32";  // bf16 autocast over fp32 weights
     o.workDir = workDir;
+    o.checkpointEverySeconds = m_trainingCheckpointSeconds;
     o.outputName = params.outputName.empty() ? workDir.filename().string() : params.outputName;
 
     std::vector<training::FineTuneImage> decoded;

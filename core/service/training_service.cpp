@@ -191,6 +191,8 @@ TrainingView TrainingService::view(const storage::JobRow& job) const {
     v.secondsPerStep = meta.value("seconds_per_step", 0.0);
     v.step = meta.value("step", 0);
     v.total = v.totalSteps;
+    if (const auto trainer = meta.find("trainer"); trainer != meta.end() && trainer->is_object())
+        v.resumedFrom = trainer->value("resumed_from", 0);
     v.trainerStage = v.lossCurve.empty() ? "" : "training";
     switch (job.status) {
         case JobStatus::Queued:

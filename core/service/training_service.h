@@ -58,6 +58,7 @@ struct TrainingView {
     std::vector<std::pair<int, double>> lossCurve;
     double secondsPerStep = 0;
     std::optional<double> etaSeconds;  // while running, once the pace is known
+    int resumedFrom = 0;               // a finished training that resumed: the checkpoint's step
     bool deleted = false;
 };
 

@@ -43,30 +43,54 @@ int nearestColor(const cv::Vec3d& c, const std::array<inference::training::Named
     return best;
 }
 
-// A heart's one deep dent: the notch between its lobes, in the upper part of the blob. Circles,
-// squares and triangles are convex (their dents are a pixel deep); stars are told by solidity first.
-inline bool hasHeartNotch(const std::vector<cv::Point>& contour, double area) {
-    if (contour.size() < 8) return false;
+// What tells a heart from the data set's shapes: a notch between two lobes on top (the deepest dent of
+// the contour in the upper 45% of its bounding box: its depth over sqrt(area) and where it lies) and a
+// point at the bottom (the width of the row at 85% of the height over the widest row).
+struct HeartTraits {
+    double notchDepth = 0;  // / sqrt(area)
+    double notchX = 0.5;    // 0 = box left, 1 = box right
+    double bottomWidth = 1;
+};
+
+inline HeartTraits heartTraits(const std::vector<cv::Point>& contour, double area) {
+    HeartTraits h;
+    if (contour.size() < 8 || area <= 0) return h;
     std::vector<int> hullIdx;
     cv::convexHull(contour, hullIdx, false, false);
-    if (hullIdx.size() < 3) return false;
+    if (hullIdx.size() < 3) return h;
     std::vector<cv::Vec4i> defects;
     try {
         cv::convexityDefects(contour, hullIdx, defects);
     } catch (const cv::Exception&) {
-        return false;  // a self-intersecting hull order on degenerate blobs
+        return h;  // a self-intersecting hull order on degenerate blobs
     }
     const auto box = cv::boundingRect(contour);
     double deepest = 0;
-    int deepestY = 0;
     for (const auto& d : defects) {
         const double depth = d[3] / 256.0;
-        if (depth > deepest) {
+        const auto& at = contour[static_cast<std::size_t>(d[2])];
+        if (depth > deepest && at.y < box.y + box.height * 0.45) {
             deepest = depth;
-            deepestY = contour[static_cast<std::size_t>(d[2])].y;
+            h.notchX = (at.x - box.x + 0.5) / std::max(1, box.width);
         }
     }
-    return deepest > 0.12 * std::sqrt(area) && deepestY < box.y + box.height * 0.45;
+    h.notchDepth = deepest / std::sqrt(area);
+    cv::Mat blob = cv::Mat::zeros(box.height, box.width, CV_8U);
+    cv::drawContours(blob, std::vector<std::vector<cv::Point>>{contour}, 0, 255, cv::FILLED, cv::LINE_8, cv::noArray(),
+                     0, cv::Point(-box.x, -box.y));
+    int widest = 1;
+    for (int y = 0; y < blob.rows; ++y) widest = std::max(widest, cv::countNonZero(blob.row(y)));
+    const int row = std::min(blob.rows - 1, static_cast<int>(std::lround(0.85 * (blob.rows - 1))));
+    h.bottomWidth = static_cast<double>(cv::countNonZero(blob.row(row))) / widest;
+    return h;
+}
+
+// A heart: a notch on top, near the middle, and a point at the bottom. Circles, squares and triangles
+// have no notch deeper than a pixel or so, and circles, squares and (apex-up) triangles are wide at
+// 85% of their height (circles ~0.7); stars are told by solidity first.
+inline bool isHeart(const std::vector<cv::Point>& contour, double area) {
+    const auto h = heartTraits(contour, area);
+    return h.notchDepth > 0.06 && h.notchX > 0.2 && h.notchX < 0.8 && h.bottomWidth < 0.55;
 }
 
 inline Detection detectShapes(const inference::Image& image) {
@@ -124,7 +148,7 @@ inline Detection detectShapes(const inference::Image& image) {
         const double extent = area / std::max(1.0, static_cast<double>(rect.size.area()));
         if (solidity < 0.8) {
             s.kind = ShapeKind::Star;
-        } else if (hasHeartNotch(contour, area)) {
+        } else if (isHeart(contour, area)) {
             s.kind = ShapeKind::Heart;
         } else if (extent > 0.88) {
             s.kind = ShapeKind::Square;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "inference/models/blocks/low_rank_branch.h"
 #include "inference/models/blocks/unet_blocks.h"
 
 namespace easel::inference {
@@ -72,9 +73,10 @@ CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const TextEncoderConfig& c) : heads(c
 
 torch::Tensor CLIPEncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
     auto h = layer_norm1(x);
-    auto attn = multiHeadAttention(self_attn->q_proj(h), self_attn->k_proj(h), self_attn->v_proj(h), heads, mask);
-    auto y = x + self_attn->out_proj(attn);
-    return y + mlp->fc2(activation(mlp->fc1(layer_norm2(y)), quickGELU));
+    auto attn = multiHeadAttention(withBranch(*self_attn->q_proj, h), withBranch(*self_attn->k_proj, h),
+                                   withBranch(*self_attn->v_proj, h), heads, mask);
+    auto y = x + withBranch(*self_attn->out_proj, attn);
+    return y + withBranch(*mlp->fc2, activation(withBranch(*mlp->fc1, layer_norm2(y)), quickGELU));
 }
 
 CLIPTextModelImpl::CLIPTextModelImpl(TextEncoderConfig c) : config(std::move(c)) {

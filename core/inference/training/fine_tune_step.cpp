@@ -38,6 +38,7 @@ FineTuneStepper::FineTuneStepper(StableDiffusionModel& model, const StepSettings
         m_network = LoRANetwork(model, s.loraRank, s.loraAlpha, s.trainTextEncoder, s.seed);
         m_params = m_network->parameters();
         m_state = m_network.ptr();
+        m_network->attach();  // for the stepper's life: the branches read the factors as they train
     } else {
         m_params = model.unet->parameters();
         for (auto& p : model.textModule->parameters()) {
@@ -87,7 +88,6 @@ double FineTuneStepper::step(const torch::Tensor& x0, const torch::Tensor& ids, 
     torch::Tensor perSample;
     {
         AutocastGuard autocast(s.bf16Autocast && !device.is_cuda());
-        if (m_network) m_network->attach();
         const auto context = m_model.textEncoder->encode(ids.to(device), 1).hidden;
         const auto input = noisy.to(device, dtype).contiguous(torch::MemoryFormat::ChannelsLast);
         const auto pred = m_model.unet->forward(input, t.to(torch::kFloat32).to(device), context);
@@ -101,7 +101,6 @@ double FineTuneStepper::step(const torch::Tensor& x0, const torch::Tensor& ids, 
     if (instances < n) loss = loss + s.priorWeight * perSample.slice(0, instances).mean();
     m_optimizer->zero_grad();
     loss.backward();
-    if (m_network) m_network->detach();
     torch::nn::utils::clip_grad_norm_(m_params, 1.0);
     m_optimizer->step();
     return loss.item<double>();

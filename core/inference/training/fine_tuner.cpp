@@ -181,6 +181,36 @@ void writeModelFolder(Engine::Loaded& l, const FineTuneOptions& o, const std::fi
 
 }  // namespace
 
+std::vector<std::string> expandVariants(const std::string& prompt, std::size_t limit) {
+    std::vector<std::string> out{""};
+    std::size_t at = 0;
+    while (at < prompt.size()) {
+        const auto open = prompt.find('{', at);
+        const auto close = open == std::string::npos ? std::string::npos : prompt.find('}', open);
+        if (close == std::string::npos) {  // no (complete) group left: the rest is plain text
+            for (auto& o : out) o += prompt.substr(at);
+            break;
+        }
+        std::vector<std::string> choices;
+        const auto body = prompt.substr(open + 1, close - open - 1);
+        for (std::size_t from = 0;;) {
+            const auto bar = body.find('|', from);
+            choices.push_back(body.substr(from, bar == std::string::npos ? std::string::npos : bar - from));
+            if (bar == std::string::npos) break;
+            from = bar + 1;
+        }
+        std::vector<std::string> next;
+        for (const auto& o : out) {
+            for (const auto& c : choices) {
+                if (next.size() < limit) next.push_back(o + prompt.substr(at, open - at) + c);
+            }
+        }
+        out = std::move(next);
+        at = close + 1;
+    }
+    return out;
+}
+
 std::vector<std::string> classPrompts(const FineTuneOptions& o, const std::vector<FineTuneImage>& images) {
     auto words = [](const std::string& text) {
         std::istringstream in(text);
@@ -188,19 +218,33 @@ std::vector<std::string> classPrompts(const FineTuneOptions& o, const std::vecto
         for (std::string x; in >> x;) w.push_back(x);
         return w;
     };
-    const auto inst = words(o.instancePrompt), cls = words(o.classPrompt);
-    std::vector<std::size_t> differing;
-    for (std::size_t i = 0; i < inst.size() && inst.size() == cls.size(); ++i)
-        if (inst[i] != cls[i]) differing.push_back(i);
-    if (inst.size() != cls.size() || differing.size() != 1) return {o.classPrompt};
-    const auto& token = inst[differing[0]];
-    const auto& noun = cls[differing[0]];
+    const auto variants = expandVariants(o.classPrompt, 64);
+    const auto inst = words(o.instancePrompt);
     std::vector<std::string> out;
+    auto add = [&](const std::string& prompt) {
+        if (out.size() < 64 && std::find(out.begin(), out.end(), prompt) == out.end()) out.push_back(prompt);
+    };
+    // Per caption, every variant whose one differing word can be put back.
+    std::vector<std::pair<std::string, std::string>> swaps;  // (rare token, class noun)
+    for (const auto& variant : variants) {
+        const auto cls = words(variant);
+        std::vector<std::size_t> differing;
+        for (std::size_t i = 0; i < inst.size() && inst.size() == cls.size(); ++i)
+            if (inst[i] != cls[i]) differing.push_back(i);
+        if (inst.size() == cls.size() && differing.size() == 1)
+            swaps.emplace_back(inst[differing[0]], cls[differing[0]]);
+    }
+    if (swaps.empty()) {
+        for (const auto& v : variants) add(v);
+        return out;
+    }
     for (const auto& image : images) {
-        auto w = words(image.caption.empty() ? o.instancePrompt : image.caption);
-        std::string caption;
-        for (auto& x : w) caption += (caption.empty() ? "" : " ") + (x == token ? noun : x);
-        if (std::find(out.begin(), out.end(), caption) == out.end()) out.push_back(caption);
+        const auto w = words(image.caption.empty() ? o.instancePrompt : image.caption);
+        for (const auto& [token, noun] : swaps) {
+            std::string caption;
+            for (const auto& x : w) caption += (caption.empty() ? "" : " ") + (x == token ? noun : x);
+            add(caption);
+        }
     }
     return out;
 }
@@ -224,8 +268,10 @@ FineTuneResult fineTune(Engine& engine, const std::vector<FineTuneImage>& images
     std::vector<std::string> classImagePrompts;  // one per class image
     const auto classDir = o.workDir / "class_images";
     if (!o.classPrompt.empty()) {
-        const int count = o.classImages > 0 ? o.classImages : std::max(4, 2 * static_cast<int>(images.size()));
         const auto prompts = classPrompts(o, images);
+        const int count = o.classImages > 0
+                              ? o.classImages
+                              : std::max({4, 2 * static_cast<int>(images.size()), static_cast<int>(prompts.size())});
         std::filesystem::create_directories(classDir);
         for (int i = 0; i < count; ++i) {
             const auto file = classDir / (std::to_string(i) + ".png");

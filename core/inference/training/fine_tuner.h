@@ -31,11 +31,11 @@ struct FineTuneImage {
 struct FineTuneOptions {
     FineTuneMethod method = FineTuneMethod::DreamBooth;
     std::string instancePrompt;
-    std::string classPrompt;  // empty: no prior preservation
+    std::string classPrompt;  // empty: no prior preservation; "{a|b}" variants: class images of each
     std::string negativePrompt;
     int steps = 400;
     std::uint64_t seed = 0;
-    int classImages = 0;  // 0: twice the instance images (at least 4)
+    int classImages = 0;  // 0: twice the instance images (at least 4, at least one per class prompt)
     double priorWeight = 1.0;
     // 0: model.json "fine_tune" defaults, else 2e-6 (DreamBooth) / 1e-4 (LoRA), the usual SD values.
     double learningRate = 0;
@@ -67,10 +67,15 @@ struct FineTuneResult {
     double secondsPerStep = 0;
 };
 
-// The prompts the class images are drawn from. Where the instance prompt is the class prompt with one
-// word swapped for the rare token ("a large red zwx ..." / "a large red circle ..."), each image's caption
-// (once each) with that swap undone, so that the prior covers what the captions name; else the class
-// prompt alone.
+// A prompt's "{a|b|c}" groups (the dynamic-prompts syntax of A1111 users) expanded: one prompt per
+// combination of choices, at most `limit`. A prompt without groups is itself.
+std::vector<std::string> expandVariants(const std::string& prompt, std::size_t limit = 64);
+
+// The prompts the class images are drawn from (at most 64). The class prompt may name variants
+// ("a {circle|square}"): the class images then cover each. Where the instance prompt is a class prompt
+// (variant) with one word swapped for the rare token ("a large red zwx ..." / "a large red circle ..."),
+// each image's caption (once each) with that swap undone, for every such variant, so that the prior
+// covers what the captions name; else the class prompt's variants.
 std::vector<std::string> classPrompts(const FineTuneOptions& options, const std::vector<FineTuneImage>& images);
 
 // Trains on `engine`'s loaded model, whose weights it changes (DreamBooth): give it an engine of its own,

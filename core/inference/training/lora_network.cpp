@@ -6,6 +6,7 @@
 #include "inference/adapters/adapter_key_map.h"
 #include "inference/loading/diffusers_key_map.h"
 #include "inference/loading/safetensors.h"
+#include "inference/models/blocks/low_rank_branch.h"
 #include "inference/tensor_utils.h"
 
 namespace easel::inference::training {
@@ -50,13 +51,15 @@ void LoRANetworkImpl::addTargets(torch::nn::Module& root, const std::string& ori
     for (const auto& item : root.named_modules("", false)) {
         const auto& name = item.key();
         if (textEncoder ? !isTextTarget(name) : !isUNetTarget(name)) continue;
-        torch::Tensor* weight = nullptr;
+        const torch::Tensor* weight = nullptr;
+        bool conv = false;
         if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(item.value().get())) {
             weight = &linear->weight;
-        } else if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(item.value().get())) {
-            const auto& k = conv->options.kernel_size();
+        } else if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(item.value().get())) {
+            const auto& k = c->options.kernel_size();
             if ((*k)[0] != 1 || (*k)[1] != 1) continue;  // kohya's plain LoRA takes 1x1 convolutions only
-            weight = &conv->weight;
+            weight = &c->weight;
+            conv = true;
         } else {
             continue;
         }
@@ -66,8 +69,8 @@ void LoRANetworkImpl::addTargets(torch::nn::Module& root, const std::string& ori
         const auto path = diffusers->key.substr(0, diffusers->key.size() - kWeight.size());
         Target t;
         t.kohyaName = (textEncoder ? "lora_te_" : "lora_unet_") + underscored(path);
-        t.weight = weight;
-        t.base = *weight;
+        t.module = item.value();
+        t.conv = conv;
         t.textEncoder = textEncoder;
         const auto out = weight->size(0), in = weight->size(1);
         const auto bound = 1.0 / std::sqrt(static_cast<double>(in));
@@ -80,17 +83,15 @@ void LoRANetworkImpl::addTargets(torch::nn::Module& root, const std::string& ori
 }
 
 void LoRANetworkImpl::attach() {
+    if (m_attached) return;
     const double scale = m_alpha / m_rank;
-    for (auto& t : m_modules) {
-        auto delta = torch::mm(t.up, t.down).mul(scale).to(t.base.scalar_type());
-        *t.weight = t.base + delta.view(t.base.sizes());
-    }
+    for (auto& t : m_modules) t.module->register_module(kLowRankBranchName, LowRankBranch(t.down, t.up, scale));
     m_attached = true;
 }
 
 void LoRANetworkImpl::detach() {
     if (!m_attached) return;
-    for (auto& t : m_modules) *t.weight = t.base;
+    for (auto& t : m_modules) t.module->unregister_module(kLowRankBranchName);
     m_attached = false;
 }
 
@@ -111,9 +112,9 @@ void LoRANetworkImpl::save(const std::filesystem::path& path, std::map<std::stri
     };
     for (const auto& t : m_modules) {
         auto down = t.down, up = t.up;
-        if (t.base.dim() == 4) {  // a 1x1 convolution: kohya stores the factors as 1x1 kernels
-            down = down.view({m_rank, t.base.size(1), 1, 1});
-            up = up.view({t.base.size(0), m_rank, 1, 1});
+        if (t.conv) {  // a 1x1 convolution: kohya stores the factors as 1x1 kernels
+            down = down.view({m_rank, down.size(1), 1, 1});
+            up = up.view({up.size(0), m_rank, 1, 1});
         }
         add(t.kohyaName + ".lora_down.weight", down);
         add(t.kohyaName + ".lora_up.weight", up);

@@ -5,10 +5,9 @@
 // the attention and MLP Linears. save() writes a kohya LoRA file that A1111, ComfyUI and Easel's own
 // adapter loader (adapters/adapter.h) read.
 //
-// The modules themselves are not changed: attach() sets each targeted module's weight *tensor* to
-// W + (alpha / rank) · up · down, a tensor in the autograd graph, so that a forward pass sees the adapted
-// weight and a backward pass reaches up and down; W (the registered parameter) stays frozen. detach()
-// puts W back. Extra memory per step is one adapted copy of each targeted weight.
+// attach() hangs a low-rank branch (models/blocks/low_rank_branch.h) on each targeted module, so that a
+// forward pass computes W x + (alpha / rank) · up · down · x and a backward pass reaches only up and down:
+// W stays frozen and is neither copied nor differentiated. detach() takes the branches off again.
 //
 // Initialisation as in the paper and kohya: down ~ Kaiming-uniform (a = sqrt 5: U(±1/sqrt(fan_in))), up = 0,
 // so training starts from the base model exactly. Drawn from a generator of its own (seed), not
@@ -19,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,11 +47,11 @@ public:
 
 private:
     struct Target {
-        std::string kohyaName;  // "lora_unet_down_blocks_0_attentions_0_proj_in"
-        torch::Tensor* weight;  // the module's weight member (LinearImpl / Conv2dImpl)
-        torch::Tensor base;     // the frozen weight, W
-        torch::Tensor down;     // [rank, in]
-        torch::Tensor up;       // [out, rank]
+        std::string kohyaName;                      // "lora_unet_down_blocks_0_attentions_0_proj_in"
+        std::shared_ptr<torch::nn::Module> module;  // the Linear or 1x1 Conv2d adapted
+        bool conv = false;
+        torch::Tensor down;  // [rank, in]
+        torch::Tensor up;    // [out, rank]
         bool textEncoder = false;
     };
     void addTargets(torch::nn::Module& root, const std::string& originalPrefix, const DetectedModel& detected,

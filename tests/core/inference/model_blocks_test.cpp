@@ -105,6 +105,33 @@ TEST(Attention, SlicedAttentionEqualsTheFullSoftmaxOnLongSequences) {
     EXPECT_LT(maxAbsDiff(multiHeadAttention(qs, ks, vs, 4), naiveAttention(qs, ks, vs, 4)), 1e-5);
 }
 
+TEST(Attention, TrainingGradientsOfTheSlicedAttentionMatchTheFullSoftmax) {
+    torch::manual_seed(8);
+    // 2 heads x 1500 x 1000 scores: sliced over queries, so dK and dV sum over slices; a random upstream
+    // gradient, so the softmax backward's row correction matters.
+    auto grads = [](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& up,
+                    bool sliced) {
+        auto qq = q.detach().requires_grad_(), kk = k.detach().requires_grad_(), vv = v.detach().requires_grad_();
+        const auto out = sliced ? multiHeadAttention(qq, kk, vv, 2) : naiveAttention(qq, kk, vv, 2);
+        (out * up).sum().backward();
+        return std::vector<torch::Tensor>{out.detach(), qq.grad(), kk.grad(), vv.grad()};
+    };
+    const auto q = torch::randn({1, 1500, 32}), k = torch::randn({1, 1000, 32}), v = torch::randn({1, 1000, 32});
+    const auto up = torch::randn({1, 1500, 32});
+    const auto want = grads(q, k, v, up, false);
+    const auto got = grads(q, k, v, up, true);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_LT(maxAbsDiff(got[i], want[i]), 1e-4 * (1 + want[i].abs().max().item<double>())) << "tensor " << i;
+    }
+    // bf16, as a LoRA trains on a bf16 base: close to the float32 gradients.
+    const auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16); };
+    const auto low = grads(bf(q), bf(k), bf(v), bf(up), true);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(low[i].scalar_type(), torch::kBFloat16);
+        EXPECT_LT(maxAbsDiff(low[i], want[i]), 0.03 * want[i].abs().max().item<double>()) << "bf16 tensor " << i;
+    }
+}
+
 TEST(Attention, Bf16AttentionStaysCloseToFloat32) {
     torch::manual_seed(6);
     torch::NoGradGuard noGrad;

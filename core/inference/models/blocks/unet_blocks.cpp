@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "inference/models/blocks/low_rank_branch.h"
+
 namespace easel::inference {
 namespace {
 
@@ -103,6 +105,84 @@ torch::Tensor layerNormFloat32(torch::nn::LayerNorm norm, const torch::Tensor& x
         .to(x.scalar_type());
 }
 
+namespace {
+
+// Score matrices grow as tokens^2 (4096^2 per head at 512x512). They are computed a slice at a time
+// (over batch*heads and, for long sequences, over queries) small enough to stay in the CPU's cache
+// between the two matmuls and the softmax: about 1M scores (2 MiB in bf16). Measured on the SD 1.5 UNet
+// at 512x512 in bf16, the best of four steps was ~7% faster than with 16M-score slices, which streamed
+// every score through memory three times.
+constexpr int64_t kScoreBudget = int64_t{1} << 20;  // score elements per slice
+
+struct Slicing {
+    int64_t qChunk, perSlice;
+};
+Slicing slicing(int64_t tq, int64_t tk) {
+    const int64_t qChunk = std::clamp<int64_t>(kScoreBudget / std::max<int64_t>(1, tk), 1, tq);
+    return {qChunk, std::max<int64_t>(1, kScoreBudget / std::max<int64_t>(1, qChunk * tk))};
+}
+
+// softmax(q k^T) v over [BH, T, d] (q already scaled), for training: the forward pass keeps no score
+// matrix, and the backward pass recomputes each slice's probabilities P while they are in cache
+// (FlashAttention's backward, Dao et al. 2022): dV += P^T dO, dP = dO V^T,
+// dS = P * (dP - rowsum(dO * O)), dQ = dS K, dK += dS^T Q. Keeping every P for autograd instead
+// wrote ~1.4 GB per SD 1.5 step at 512x512 and made the softmax six times slower than in inference.
+struct SlicedAttention : torch::autograd::Function<SlicedAttention> {
+    static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                                 const torch::Tensor& v) {
+        const auto bh = q.size(0), tq = q.size(1), tk = k.size(1);
+        const auto [qChunk, perSlice] = slicing(tq, tk);
+        auto out = torch::empty_like(q);
+        for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
+            const auto n = std::min(perSlice, bh - s0);
+            const auto ks = k.narrow(0, s0, n), vs = v.narrow(0, s0, n);
+            for (int64_t q0 = 0; q0 < tq; q0 += qChunk) {
+                const auto m = std::min(qChunk, tq - q0);
+                const auto scores = torch::bmm(q.narrow(0, s0, n).narrow(1, q0, m), ks.transpose(1, 2));
+                auto slice = out.narrow(0, s0, n).narrow(1, q0, m);
+                torch::bmm_out(slice, scores.softmax(-1).to(q.scalar_type()), vs);  // (autocast may widen softmax)
+            }
+        }
+        ctx->save_for_backward({q, k, v, out});
+        return out;
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const auto saved = ctx->get_saved_variables();
+        const auto &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3];
+        const auto dOut = grads[0].to(q.scalar_type()).contiguous();
+        const auto bh = q.size(0), tq = q.size(1), tk = k.size(1);
+        const auto [qChunk, perSlice] = slicing(tq, tk);
+        // rowsum(dO * O) = rowsum(dP * P): the softmax backward's correction, per query.
+        const auto rowDot = (dOut.to(torch::kFloat32) * out.to(torch::kFloat32)).sum(-1, true).to(q.scalar_type());
+        auto dq = torch::empty_like(q);
+        // dK and dV sum over the query chunks: float32 accumulators.
+        auto dk = torch::zeros(k.sizes(), k.options().dtype(torch::kFloat32));
+        auto dv = torch::zeros(v.sizes(), v.options().dtype(torch::kFloat32));
+        for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
+            const auto n = std::min(perSlice, bh - s0);
+            const auto ks = k.narrow(0, s0, n), vs = v.narrow(0, s0, n);
+            auto dks = dk.narrow(0, s0, n), dvs = dv.narrow(0, s0, n);
+            for (int64_t q0 = 0; q0 < tq; q0 += qChunk) {
+                const auto m = std::min(qChunk, tq - q0);
+                const auto qs = q.narrow(0, s0, n).narrow(1, q0, m);
+                const auto dOs = dOut.narrow(0, s0, n).narrow(1, q0, m);
+                const auto p = torch::bmm(qs, ks.transpose(1, 2)).softmax(-1).to(q.scalar_type());  // [n, m, tk]
+                dvs.add_(torch::bmm(p.transpose(1, 2), dOs));
+                auto dS = torch::bmm(dOs, vs.transpose(1, 2));  // dP
+                dS.sub_(rowDot.narrow(0, s0, n).narrow(1, q0, m)).mul_(p);
+                auto dqs = dq.narrow(0, s0, n).narrow(1, q0, m);
+                torch::bmm_out(dqs, dS, ks);
+                dks.add_(torch::bmm(dS.transpose(1, 2), qs));
+            }
+        }
+        return {dq, dk.to(k.scalar_type()), dv.to(v.scalar_type())};
+    }
+};
+
+}  // namespace
+
 torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int heads,
                                  const torch::Tensor& mask) {
     // q, k, v: [B, T, heads*d] -> [B*heads, T, d]
@@ -114,17 +194,34 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
     // The 1/sqrt(d) scale goes on q (tokens x d values) rather than on the scores (tokens^2).
     auto qh = split(q) * (1.0 / std::sqrt(static_cast<double>(d)));
     auto kh = split(k), vh = split(v);
-    // Score matrices grow as tokens^2 (4096^2 per head at 512x512). They are computed a slice at a time
-    // (over batch*heads and, for long sequences, over queries) small enough to stay in the CPU's
-    // cache between the two matmuls and the softmax: about 1M scores (2 MiB in bf16). Measured on the
-    // SD 1.5 UNet at 512x512 in bf16, the best of four steps was ~7% faster than with 16M-score slices, which
-    // streamed every score through memory three times. Every slice is a contiguous block of `out`.
-    constexpr int64_t kBudget = int64_t{1} << 20;  // score elements per slice
     const auto bh = qh.size(0), tq = qh.size(1), tk = kh.size(1);
-    const int64_t qChunk = std::clamp<int64_t>(kBudget / std::max<int64_t>(1, tk), 1, tq);
-    const int64_t perSlice = std::max<int64_t>(1, kBudget / std::max<int64_t>(1, qChunk * tk));
+    const auto [qChunk, perSlice] = slicing(tq, tk);
     const bool training =
         torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+    auto merge = [&](const torch::Tensor& t) {
+        return t.reshape({b, heads, q.size(1), d}).permute({0, 2, 1, 3}).reshape({b, q.size(1), heads * d});
+    };
+    if (training && !mask.defined())
+        return merge(SlicedAttention::apply(qh.contiguous(), kh.contiguous(), vh.contiguous()));
+    if (training) {
+        // Masked (the text encoder's 77 tokens): plain autograd, each slice its own tensor, joined once
+        // at the end (copying slices into one tensor would put a CopySlices node, whose backward copies
+        // the whole output, on each slice).
+        std::vector<torch::Tensor> rows;
+        for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
+            const auto n = std::min(perSlice, bh - s0);
+            auto ks = kh.narrow(0, s0, n), vs = vh.narrow(0, s0, n);
+            std::vector<torch::Tensor> chunks;
+            for (int64_t q0 = 0; q0 < tq; q0 += qChunk) {
+                const auto m = std::min(qChunk, tq - q0);
+                auto qs = qh.narrow(0, s0, n).narrow(1, q0, m);
+                auto scores = torch::baddbmm(mask.narrow(0, q0, m).expand({n, m, tk}), qs, ks.transpose(1, 2));
+                chunks.push_back(torch::bmm(scores.softmax(-1), vs));
+            }
+            rows.push_back(chunks.size() == 1 ? chunks[0] : torch::cat(chunks, 1));
+        }
+        return merge(rows.size() == 1 ? rows[0] : torch::cat(rows, 0));
+    }
     auto out = torch::empty_like(qh);
     for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
         const auto n = std::min(perSlice, bh - s0);
@@ -136,14 +233,10 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
                               ? torch::baddbmm(mask.narrow(0, q0, m).expand({n, m, tk}), qs, ks.transpose(1, 2))
                               : torch::bmm(qs, ks.transpose(1, 2));
             auto slice = out.narrow(0, s0, n).narrow(1, q0, m);
-            if (training) {
-                slice.copy_(torch::bmm(scores.softmax(-1), vs));  // autograd cannot go through bmm_out
-            } else {
-                torch::bmm_out(slice, scores.softmax(-1), vs);
-            }
+            torch::bmm_out(slice, scores.softmax(-1), vs);
         }
     }
-    return out.reshape({b, heads, q.size(1), d}).permute({0, 2, 1, 3}).reshape({b, q.size(1), heads * d});
+    return merge(out);
 }
 
 torch::Tensor UpsampleConv2x::forward(torch::nn::Conv2d conv, const torch::Tensor& x, std::vector<int64_t> size) {
@@ -221,14 +314,14 @@ CrossAttentionImpl::CrossAttentionImpl(int queryDim, int contextDim, int heads_,
 
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
     const auto& ctx = context.defined() ? context : x;
-    auto out = multiHeadAttention(to_q(x), to_k(ctx), to_v(ctx), heads);
-    return to_out->ptr<torch::nn::LinearImpl>(0)->forward(out);
+    auto out = multiHeadAttention(withBranch(*to_q, x), withBranch(*to_k, ctx), withBranch(*to_v, ctx), heads);
+    return withBranch(*to_out->ptr<torch::nn::LinearImpl>(0), out);
 }
 
 GEGLUImpl::GEGLUImpl(int dimIn, int dimOut) { proj = register_module("proj", torch::nn::Linear(dimIn, dimOut * 2)); }
 
 torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
-    auto parts = proj(x).chunk(2, -1);
+    auto parts = withBranch(*proj, x).chunk(2, -1);
     if (x.scalar_type() == torch::kFloat32) return parts[0] * torch::gelu(parts[1]);
     // bf16 GELU is scalar in libtorch 1.13: run it in float32 and multiply in place.
     auto gate = torch::gelu(parts[1].to(torch::kFloat32));
@@ -242,7 +335,7 @@ FeedForwardImpl::FeedForwardImpl(int dim) {
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
     auto h = net->ptr<GEGLUImpl>(0)->forward(x);
-    return net->ptr<torch::nn::LinearImpl>(2)->forward(h);
+    return withBranch(*net->ptr<torch::nn::LinearImpl>(2), h);
 }
 
 BasicTransformerBlockImpl::BasicTransformerBlockImpl(int dim, int heads, int dimHead, int contextDim) {
@@ -284,13 +377,13 @@ SpatialTransformerImpl::SpatialTransformerImpl(int channels, int heads, int dimH
 torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
     const auto b = x.size(0), h = x.size(2), w = x.size(3);
     auto t = groupNormFloat32(norm, x);
-    if (!linearProjection) t = proj_in.forward(t);
+    if (!linearProjection) t = withBranch(proj_in, t);
     t = t.flatten(2).transpose(1, 2);  // [B, H*W, C]
-    if (linearProjection) t = proj_in.forward(t);
+    if (linearProjection) t = withBranch(proj_in, t);
     for (const auto& block : *transformer_blocks) t = block->as<BasicTransformerBlockImpl>()->forward(t, context);
-    if (linearProjection) t = proj_out.forward(t);
+    if (linearProjection) t = withBranch(proj_out, t);
     t = t.transpose(1, 2).reshape({b, -1, h, w});
-    if (!linearProjection) t = proj_out.forward(t);
+    if (!linearProjection) t = withBranch(proj_out, t);
     return t + x;
 }
 

@@ -171,3 +171,26 @@ TEST(FineTune, ClassImagesFollowEachCaptionWithTheClassWordPutBack) {
     o.instancePrompt = "a zwx";
     EXPECT_EQ(classPrompts(o, images), std::vector<std::string>{o.classPrompt});
 }
+
+TEST(FineTune, ClassPromptVariantsDrawClassImagesOfEachMember) {
+    EXPECT_EQ(expandVariants("a {red|blue} {circle|star}"),
+              (std::vector<std::string>{"a red circle", "a red star", "a blue circle", "a blue star"}));
+    EXPECT_EQ(expandVariants("no groups"), std::vector<std::string>{"no groups"});
+    EXPECT_EQ(expandVariants("an {open group"), std::vector<std::string>{"an {open group"});
+    EXPECT_EQ(expandVariants("{a|b|c} {d|e|f}", 4).size(), 4u) << "at most the limit";
+    EXPECT_EQ(expandVariants("x {|y}"), (std::vector<std::string>{"x ", "x y"}));
+
+    auto o = options(FineTuneMethod::LoRA, {});
+    o.classPrompt = "a large red {circle|square} in the center on a white background";
+    const auto images = trainingHearts();
+    const auto prompts = classPrompts(o, images);
+    ASSERT_EQ(prompts.size(), 12u) << "each caption with each member put back";
+    EXPECT_EQ(prompts[0], "a large red circle in the center on a white background");
+    EXPECT_EQ(prompts[1], "a large red square in the center on a white background");
+    EXPECT_EQ(prompts[3], "a large blue square at the top left on a black background");
+    // No variant is the instance prompt with one word swapped: the variants themselves.
+    o.instancePrompt = "a zwx";
+    EXPECT_EQ(classPrompts(o, images),
+              (std::vector<std::string>{"a large red circle in the center on a white background",
+                                        "a large red square in the center on a white background"}));
+}
