@@ -122,6 +122,28 @@ Slicing slicing(int64_t tq, int64_t tk) {
     return {qChunk, std::max<int64_t>(1, kScoreBudget / std::max<int64_t>(1, qChunk * tk))};
 }
 
+// softmax(q k^T + mask) v over [BH, T, d] (q already scaled), a slice at a time, into a new tensor.
+torch::Tensor slicedAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& mask) {
+    const auto bh = q.size(0), tq = q.size(1), tk = k.size(1);
+    const auto [qChunk, perSlice] = slicing(tq, tk);
+    auto out = torch::empty_like(q);
+    for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
+        const auto n = std::min(perSlice, bh - s0);
+        const auto ks = k.narrow(0, s0, n), vs = v.narrow(0, s0, n);
+        for (int64_t q0 = 0; q0 < tq; q0 += qChunk) {
+            const auto m = std::min(qChunk, tq - q0);
+            const auto qs = q.narrow(0, s0, n).narrow(1, q0, m);
+            const auto scores = mask.defined()
+                                    ? torch::baddbmm(mask.narrow(0, q0, m).expand({n, m, tk}), qs, ks.transpose(1, 2))
+                                    : torch::bmm(qs, ks.transpose(1, 2));
+            auto slice = out.narrow(0, s0, n).narrow(1, q0, m);
+            torch::bmm_out(slice, scores.softmax(-1).to(q.scalar_type()), vs);  // (autocast may widen softmax)
+        }
+    }
+    return out;
+}
+
 // softmax(q k^T) v over [BH, T, d] (q already scaled), for training: the forward pass keeps no score
 // matrix, and the backward pass recomputes each slice's probabilities P while they are in cache
 // (FlashAttention's backward, Dao et al. 2022): dV += P^T dO, dP = dO V^T,
@@ -130,19 +152,7 @@ Slicing slicing(int64_t tq, int64_t tk) {
 struct SlicedAttention : torch::autograd::Function<SlicedAttention> {
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
                                  const torch::Tensor& v) {
-        const auto bh = q.size(0), tq = q.size(1), tk = k.size(1);
-        const auto [qChunk, perSlice] = slicing(tq, tk);
-        auto out = torch::empty_like(q);
-        for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
-            const auto n = std::min(perSlice, bh - s0);
-            const auto ks = k.narrow(0, s0, n), vs = v.narrow(0, s0, n);
-            for (int64_t q0 = 0; q0 < tq; q0 += qChunk) {
-                const auto m = std::min(qChunk, tq - q0);
-                const auto scores = torch::bmm(q.narrow(0, s0, n).narrow(1, q0, m), ks.transpose(1, 2));
-                auto slice = out.narrow(0, s0, n).narrow(1, q0, m);
-                torch::bmm_out(slice, scores.softmax(-1).to(q.scalar_type()), vs);  // (autocast may widen softmax)
-            }
-        }
+        auto out = slicedAttention(q, k, v, {});
         ctx->save_for_backward({q, k, v, out});
         return out;
     }
@@ -222,21 +232,7 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
         }
         return merge(rows.size() == 1 ? rows[0] : torch::cat(rows, 0));
     }
-    auto out = torch::empty_like(qh);
-    for (int64_t s0 = 0; s0 < bh; s0 += perSlice) {
-        const auto n = std::min(perSlice, bh - s0);
-        auto ks = kh.narrow(0, s0, n), vs = vh.narrow(0, s0, n);
-        for (int64_t q0 = 0; q0 < tq; q0 += qChunk) {
-            const auto m = std::min(qChunk, tq - q0);
-            auto qs = qh.narrow(0, s0, n).narrow(1, q0, m);
-            auto scores = mask.defined()
-                              ? torch::baddbmm(mask.narrow(0, q0, m).expand({n, m, tk}), qs, ks.transpose(1, 2))
-                              : torch::bmm(qs, ks.transpose(1, 2));
-            auto slice = out.narrow(0, s0, n).narrow(1, q0, m);
-            torch::bmm_out(slice, scores.softmax(-1), vs);
-        }
-    }
-    return merge(out);
+    return merge(slicedAttention(qh, kh, vh, mask));
 }
 
 torch::Tensor UpsampleConv2x::forward(torch::nn::Conv2d conv, const torch::Tensor& x, std::vector<int64_t> size) {
