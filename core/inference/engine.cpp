@@ -176,12 +176,16 @@ Engine::Engine(EngineOptions options) : m_impl(std::make_unique<Impl>()) {
     } else if (m_impl->options.device != "cpu") {
         throw GenerationError("unknown device '" + m_impl->options.device + "' (use cpu or cuda)");
     }
+    const char* force = std::getenv("EASEL_FORCE_BF16");
+    const auto precision = effectivePrecision(m_impl->options.precision, m_impl->device.is_cuda(), cpuHasFastBF16(),
+                                              force != nullptr && std::string(force) == "1");
+    if (precision != m_impl->options.precision) {
+        std::cerr << "easel: this CPU has no AVX-512, where libtorch runs bf16 matmuls on a slow single-threaded "
+                     "path: running fp32 instead of bf16 (EASEL_FORCE_BF16=1 keeps bf16)\n";
+        m_impl->options.precision = precision;
+    }
     if (m_impl->options.precision == "bf16") {
         m_impl->dtype = torch::kBFloat16;
-        if (!m_impl->device.is_cuda() && !cpuHasFastBF16()) {
-            std::cerr << "easel: warning: this CPU has no AVX-512, so libtorch runs bf16 matmuls on a slow "
-                         "single-threaded path; --precision fp32 is much faster here\n";
-        }
     } else if (m_impl->options.precision == "fp16") {
         // CPU kernels for half are slow or missing in libtorch 1.13; on CUDA it is the usual choice.
         if (!m_impl->device.is_cuda()) throw GenerationError("precision fp16 needs a CUDA device; use bf16 on the CPU");

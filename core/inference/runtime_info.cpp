@@ -36,6 +36,11 @@ bool cpuHasFastBF16() {
 #endif
 }
 
+std::string effectivePrecision(const std::string& requested, bool cuda, bool fastBf16, bool forceBf16) {
+    if (requested == "bf16" && !cuda && !fastBf16 && !forceBf16) return "fp32";
+    return requested;
+}
+
 void restartWithoutSlowBlasCoreType(char** argv) {
     const char* coreType = std::getenv("OPENBLAS_CORETYPE");
     if (coreType == nullptr || std::getenv("EASEL_KEEP_OPENBLAS_CORETYPE") != nullptr) return;

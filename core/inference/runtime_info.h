@@ -17,6 +17,11 @@ RuntimeInfo runtimeInfo();
 // slower than fp32 (measured: an AVX2-only EPYC spent minutes on one SD 1.5 UNet step).
 bool cpuHasFastBF16();
 
+// The precision a model asked to run at `requested` runs at: bf16 on a CPU without fast bf16 runs fp32
+// instead (there fp32 is many times faster; it takes twice the weights' memory), unless `forceBf16`
+// (EASEL_FORCE_BF16=1). Every other request runs as asked.
+std::string effectivePrecision(const std::string& requested, bool cuda, bool fastBf16, bool forceBf16);
+
 // OPENBLAS_CORETYPE pins OpenBLAS to one CPU's kernels when the library loads, before main(). Some
 // environments set it to Haswell (AVX2): on an AVX-512 CPU that made float32 matmuls, and so an SD 1.5
 // UNet step, ~1.5x slower (measured: 10.6 s vs 7.1 s per 512x512 step on a 2-core AVX-512 EPYC).

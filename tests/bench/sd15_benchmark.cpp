@@ -1,29 +1,5 @@
-// easel-bench: SD 1.5 geometry (UNet 320/640/1280/1280, CLIP ViT-L/14, VAE 128/256/512/512) with
-// random weights in memory, timed on this machine. Prints seconds and effective GFLOP/s using the
-// FLOP counts of the real SD 1.5 networks (UNet step with guidance, batch 2: 1.61 TFLOP at 512²,
-// 0.36 TFLOP at 256²; VAE decode 2.51 TFLOP at 512²), and peak RSS.
-//
-//   easel-bench [--sizes 256,512] [--precisions fp32,bf16] [--steps N] [--threads N] [--trace DIR]
-//               [--layout nhwc|nchw]
-//   easel-bench --write-checkpoint F.safetensors       SD 1.5 with random weights as an fp16 single file
-//   easel-bench --load-checkpoint F.safetensors --clip-vocab bpe_simple_vocab_16e6.txt.gz
-//               [--precisions bf16] [--sizes 512] [--steps N]   Engine load + one generation, peak RSS
-//   easel-bench --lora-rank 64 [--precisions fp32]   time to merge a random kohya LoRA of that rank
-//   easel-bench --train lora|dreambooth [--rank 16] [--train-size 512] [--precisions bf16] [--steps N]
-//               seconds per fine-tuning step (batch 1, no prior images) against the UNet's inference
-//               forward pass at the same size and precision, and peak RSS
-//               (every attention and ResNet module of the UNet, the text encoder's attention and MLP)
-//               into SD 1.5 and to take it out again (AdapterStack)
-//
-//   easel-bench --family sdxl [--precisions bf16] [--steps N] [--guided-size 1024] [--unguided-size 512]
-//               [--vae-size 1024]   SDXL base geometry with random weights (UNet 320/[1,2,4], depth
-//               [0,2,10], context 2048, adm 2816; CLIP-L + bigG; VAE 128/[1,2,4,4]): both text encoders,
-//               a UNet step with guidance (batch 2), one without (batch 1), a VAE decode, peak RSS.
-//               Precision: bf16 where the CPU has fast bf16 (AVX-512), else fp32, unless --precisions
-//   easel-bench --family sdxl --write-checkpoint F.safetensors   SDXL base with random weights, fp16
-//
-// Each time is the median of N runs (default 3) after a warm-up run. --trace writes chrome://tracing
-// files of one UNet step and one decode per size into DIR.
+// easel-bench: SD 1.5 / SDXL geometry with random weights in memory, timed on this machine. What each
+// mode measures is in kUsage below (easel-bench --help prints it).
 
 #include <sys/resource.h>
 
@@ -34,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -55,6 +32,7 @@
 #include "inference/models/unet_2d_condition.h"
 #include "inference/runtime_info.h"
 #include "inference/tensor_utils.h"
+#include "roofline.h"
 #include "training_benchmark.h"
 
 using namespace easel::inference;
@@ -62,6 +40,45 @@ using easel::bench::medianSeconds;
 using easel::bench::peakRssGiB;
 
 namespace {
+
+constexpr const char* kUsage =
+    R"(easel-bench: speed and memory of Easel's networks on this machine (random weights, SD geometry)
+
+  easel-bench [--sizes 256,512] [--precisions fp32,bf16] [--steps N] [--threads N] [--trace DIR]
+              [--layout nhwc|nchw]
+      SD 1.5 geometry (UNet 320/640/1280/1280, CLIP ViT-L/14, VAE 128/256/512/512): text encoder, UNet
+      step with guidance (batch 2), VAE decode, 20-step end to end, effective GFLOP/s (SD 1.5's FLOPs:
+      UNet step 1.61 TFLOP at 512², 0.36 at 256²; VAE decode 2.51 TFLOP at 512²) and peak RSS.
+      --trace writes chrome://tracing files of one UNet step and one decode per size into DIR.
+  easel-bench --roofline [--sizes 512] [--precisions bf16] [--steps N] [--top N]
+      The UNet step with guidance and the VAE decode as a multiple of this machine's floor: every conv,
+      linear and attention-product shape of the graph is replayed alone to measure the rate the kernels
+      reach here; floor = FLOPs at those rates (attention's products at the linear rate). Prints per
+      category FLOPs, time in the graph and alone, and the N shapes that lose the most (default 8).
+      Precision: bf16 where the CPU has fast bf16 (AVX-512), else fp32, unless --precisions.
+  easel-bench --write-checkpoint F.safetensors
+      SD 1.5 with random weights as an fp16 single file.
+  easel-bench --load-checkpoint F.safetensors --clip-vocab bpe_simple_vocab_16e6.txt.gz
+              [--precisions bf16] [--sizes 512] [--steps N]
+      Engine load + one generation of N steps with guidance: load time, generation time, peak RSS.
+  easel-bench --lora-rank 64 [--precisions fp32]
+      Time to merge a random kohya LoRA of that rank (every attention and ResNet module of the UNet, the
+      text encoder's attention and MLP) into SD 1.5 and to take it out again (AdapterStack).
+  easel-bench --train lora|dreambooth [--rank 16] [--train-size 512] [--precisions bf16] [--steps N]
+      Seconds per fine-tuning step (batch 1, no prior images) against the UNet's inference forward pass at
+      the same size and precision, and peak RSS.
+  easel-bench --family sdxl [--precisions bf16] [--steps N] [--guided-size 1024] [--unguided-size 512]
+              [--vae-size 1024]
+      SDXL base geometry (UNet 320/[1,2,4], depth [0,2,10], context 2048, adm 2816; CLIP-L + bigG; VAE
+      128/[1,2,4,4]): both text encoders, a UNet step with guidance (batch 2), one without (batch 1), a VAE
+      decode, peak RSS. Precision: bf16 where the CPU has fast bf16, else fp32, unless --precisions.
+  easel-bench --family sdxl --write-checkpoint F.safetensors
+      SDXL base with random weights, fp16.
+  easel-bench --help
+      This text.
+
+Each time is the median of N runs (default 3) after a warm-up run.
+)";
 
 std::vector<std::string> split(const std::string& s) {
     std::vector<std::string> out;
@@ -315,42 +332,94 @@ int main(int argc, char** argv) {
     int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency()), loraRank = 0;
     std::string train;
     int trainSize = 512, rank = 16;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool roofline = false;
+    int top = 8, rooflineSize = 512;
+    const std::vector<std::string> valued{"--sizes",
+                                          "--precisions",
+                                          "--family",
+                                          "--guided-size",
+                                          "--unguided-size",
+                                          "--vae-size",
+                                          "--steps",
+                                          "--threads",
+                                          "--layout",
+                                          "--trace",
+                                          "--write-checkpoint",
+                                          "--load-checkpoint",
+                                          "--clip-vocab",
+                                          "--lora-rank",
+                                          "--train",
+                                          "--train-size",
+                                          "--rank",
+                                          "--top"};
+    std::map<std::string, std::string> given;
+    for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--sizes")
-            sizes = argv[i + 1];
-        else if (a == "--precisions")
-            precisions = argv[i + 1], precisionsGiven = true;
-        else if (a == "--family")
-            family = argv[i + 1];
-        else if (a == "--guided-size")
-            guidedSize = std::stoi(argv[i + 1]);
-        else if (a == "--unguided-size")
-            unguidedSize = std::stoi(argv[i + 1]);
-        else if (a == "--vae-size")
-            vaeSize = std::stoi(argv[i + 1]);
-        else if (a == "--steps")
-            steps = std::stoi(argv[i + 1]);
-        else if (a == "--threads")
-            threads = std::stoi(argv[i + 1]);
-        else if (a == "--layout")
-            nchw = std::string(argv[i + 1]) == "nchw";
-        else if (a == "--trace")
-            traceDir = argv[i + 1];
-        else if (a == "--write-checkpoint")
-            writePath = argv[i + 1];
-        else if (a == "--load-checkpoint")
-            loadPath = argv[i + 1];
-        else if (a == "--clip-vocab")
-            vocab = argv[i + 1];
-        else if (a == "--lora-rank")
-            loraRank = std::stoi(argv[i + 1]);
-        else if (a == "--train")
-            train = argv[i + 1];
-        else if (a == "--train-size")
-            trainSize = std::stoi(argv[i + 1]);
-        else if (a == "--rank")
-            rank = std::stoi(argv[i + 1]);
+        if (a == "--help" || a == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+        if (a == "--roofline") {
+            roofline = true;
+            continue;
+        }
+        if (std::find(valued.begin(), valued.end(), a) == valued.end()) {
+            std::fprintf(stderr, "easel-bench: unknown option '%s'\n\n%s", a.c_str(), kUsage);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "easel-bench: %s needs a value (see --help)\n", a.c_str());
+            return 2;
+        }
+        given[a] = argv[++i];
+    }
+    try {
+        for (const auto& [a, v] : given) {
+            if (a == "--sizes")
+                sizes = v;
+            else if (a == "--precisions")
+                precisions = v, precisionsGiven = true;
+            else if (a == "--family")
+                family = v;
+            else if (a == "--guided-size")
+                guidedSize = std::stoi(v);
+            else if (a == "--unguided-size")
+                unguidedSize = std::stoi(v);
+            else if (a == "--vae-size")
+                vaeSize = std::stoi(v);
+            else if (a == "--steps")
+                steps = std::stoi(v);
+            else if (a == "--threads")
+                threads = std::stoi(v);
+            else if (a == "--layout")
+                nchw = v == "nchw";
+            else if (a == "--trace")
+                traceDir = v;
+            else if (a == "--write-checkpoint")
+                writePath = v;
+            else if (a == "--load-checkpoint")
+                loadPath = v;
+            else if (a == "--clip-vocab")
+                vocab = v;
+            else if (a == "--lora-rank")
+                loraRank = std::stoi(v);
+            else if (a == "--train")
+                train = v;
+            else if (a == "--train-size")
+                trainSize = std::stoi(v);
+            else if (a == "--rank")
+                rank = std::stoi(v);
+            else if (a == "--top")
+                top = std::stoi(v);
+        }
+        if (roofline) rooflineSize = std::stoi(split(given.count("--sizes") ? sizes : "512").back());
+    } catch (const std::exception&) {
+        std::fprintf(stderr, "easel-bench: a number was expected (see --help)\n");
+        return 2;
+    }
+    if (roofline) {
+        const std::string precision = precisionsGiven ? precisions : (cpuHasFastBF16() ? "bf16" : "fp32");
+        return easel::bench::rooflineBenchmark(precision, rooflineSize, steps, threads, top);
     }
     if (!train.empty()) {
         const std::string precision =

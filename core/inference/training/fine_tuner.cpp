@@ -68,7 +68,12 @@ Image fitImage(const Image& image, int width, int height) {
 
 // The built-in model's word tokenizer reads unknown words as <|unk|>; DreamBooth gives the new words
 // (the rare token) rows of their own, started at the mean of the known words' rows.
-void growVocabulary(Engine::Loaded& l, const std::vector<std::string>& texts) {
+// Teaches the word tokenizer the words of `texts` it does not know. A new word's embedding row starts
+// at the mean of the rows of the class nouns it stands for (`swaps`: "zwx" for "circle", "square", ...),
+// as textual inversion starts from an initializer word, so that it begins as a noun of that kind; a word
+// without one starts at the mean of all rows.
+void growVocabulary(Engine::Loaded& l, const std::vector<std::string>& texts,
+                    const std::vector<std::pair<std::string, std::string>>& swaps) {
     auto& tok = *l.wordTokenizer;
     std::vector<std::string> words(tok.words().begin() + 3, tok.words().end());  // without the specials
     const std::set<std::string> known(words.begin(), words.end());
@@ -96,8 +101,16 @@ void growVocabulary(Engine::Loaded& l, const std::vector<std::string>& texts) {
     torch::NoGradGuard noGrad;
     const auto old = embedding->weight;
     const auto mean = old.slice(0, 3).mean(0, true);
-    const auto grown = torch::cat({old, mean.expand({static_cast<std::int64_t>(added.size()), old.size(1)})});
-    embedding->weight.set_data(grown.contiguous());
+    std::vector<torch::Tensor> rows{old};
+    for (const auto& word : added) {
+        std::vector<std::int64_t> nouns;
+        for (const auto& [token, noun] : swaps) {
+            const auto at = std::find(tok.words().begin(), tok.words().end(), noun);
+            if (token == word && at != tok.words().end()) nouns.push_back(at - tok.words().begin());
+        }
+        rows.push_back(nouns.empty() ? mean : old.index_select(0, torch::tensor(nouns)).mean(0, true));
+    }
+    embedding->weight.set_data(torch::cat(rows).contiguous());
     words.insert(words.end(), added.begin(), added.end());
     tok = WordTokenizer::fromWords(words);
     clip->config.vocabSize = tok.vocabSize();
@@ -211,35 +224,47 @@ std::vector<std::string> expandVariants(const std::string& prompt, std::size_t l
     return out;
 }
 
+namespace {
+
+std::vector<std::string> promptWords(const std::string& text) {
+    std::istringstream in(text);
+    std::vector<std::string> w;
+    for (std::string x; in >> x;) w.push_back(x);
+    return w;
+}
+
+// The (rare token, class noun) pairs: each class prompt variant that is the instance prompt with one
+// word swapped.
+std::vector<std::pair<std::string, std::string>> classSwaps(const FineTuneOptions& o) {
+    const auto inst = promptWords(o.instancePrompt);
+    std::vector<std::pair<std::string, std::string>> swaps;
+    for (const auto& variant : expandVariants(o.classPrompt, 64)) {
+        const auto cls = promptWords(variant);
+        if (inst.size() != cls.size()) continue;
+        std::vector<std::size_t> differing;
+        for (std::size_t i = 0; i < inst.size(); ++i)
+            if (inst[i] != cls[i]) differing.push_back(i);
+        if (differing.size() == 1) swaps.emplace_back(inst[differing[0]], cls[differing[0]]);
+    }
+    return swaps;
+}
+
+}  // namespace
+
 std::vector<std::string> classPrompts(const FineTuneOptions& o, const std::vector<FineTuneImage>& images) {
-    auto words = [](const std::string& text) {
-        std::istringstream in(text);
-        std::vector<std::string> w;
-        for (std::string x; in >> x;) w.push_back(x);
-        return w;
-    };
     const auto variants = expandVariants(o.classPrompt, 64);
-    const auto inst = words(o.instancePrompt);
     std::vector<std::string> out;
     auto add = [&](const std::string& prompt) {
         if (out.size() < 64 && std::find(out.begin(), out.end(), prompt) == out.end()) out.push_back(prompt);
     };
     // Per caption, every variant whose one differing word can be put back.
-    std::vector<std::pair<std::string, std::string>> swaps;  // (rare token, class noun)
-    for (const auto& variant : variants) {
-        const auto cls = words(variant);
-        std::vector<std::size_t> differing;
-        for (std::size_t i = 0; i < inst.size() && inst.size() == cls.size(); ++i)
-            if (inst[i] != cls[i]) differing.push_back(i);
-        if (inst.size() == cls.size() && differing.size() == 1)
-            swaps.emplace_back(inst[differing[0]], cls[differing[0]]);
-    }
+    const auto swaps = classSwaps(o);
     if (swaps.empty()) {
         for (const auto& v : variants) add(v);
         return out;
     }
     for (const auto& image : images) {
-        const auto w = words(image.caption.empty() ? o.instancePrompt : image.caption);
+        const auto w = promptWords(image.caption.empty() ? o.instancePrompt : image.caption);
         for (const auto& [token, noun] : swaps) {
             std::string caption;
             for (const auto& x : w) caption += (caption.empty() ? "" : " ") + (x == token ? noun : x);
@@ -306,7 +331,7 @@ FineTuneResult fineTune(Engine& engine, const std::vector<FineTuneImage>& images
         if (!lora && l.wordTokenizer != nullptr) {
             auto texts = captions;
             texts.push_back(o.instancePrompt);
-            growVocabulary(l, texts);
+            growVocabulary(l, texts, classSwaps(o));
         }
         std::vector<Image> fitted;
         for (const auto& im : images) fitted.push_back(fitImage(im.image, l.info.defaultWidth, l.info.defaultHeight));

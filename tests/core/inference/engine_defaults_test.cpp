@@ -7,6 +7,7 @@
 
 #include "inference/engine.h"
 #include "inference/loading/model_detection.h"
+#include "inference/runtime_info.h"
 #include "reference_model_folder.h"
 
 using namespace easel::inference;
@@ -89,3 +90,14 @@ TEST(EngineDefaults, UnknownDefaultSchedulerIsRefusedAtLoad) {
 }
 
 }  // namespace
+
+// bf16 on a CPU without AVX-512 takes libtorch 1.13's single-threaded matmul path (minutes per SD 1.5
+// step): the engine runs fp32 there unless told to keep bf16.
+TEST(EnginePrecision, Bf16OnACpuWithoutFastBf16RunsFp32UnlessForced) {
+    EXPECT_EQ(effectivePrecision("bf16", false, false, false), "fp32");
+    EXPECT_EQ(effectivePrecision("bf16", false, false, true), "bf16");
+    EXPECT_EQ(effectivePrecision("bf16", false, true, false), "bf16");
+    EXPECT_EQ(effectivePrecision("bf16", true, false, false), "bf16");  // CUDA has its own bf16
+    EXPECT_EQ(effectivePrecision("fp32", false, false, false), "fp32");
+    EXPECT_EQ(effectivePrecision("fp16", true, false, false), "fp16");
+}

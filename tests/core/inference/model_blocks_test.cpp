@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "inference/models/blocks/cpu_kernels.h"
 #include "inference/models/blocks/unet_blocks.h"
 #include "inference/models/blocks/vae_blocks.h"
 #include "inference/tensor_utils.h"
@@ -231,4 +232,62 @@ TEST(Training, GradientsFlowThroughTheUpsampleAndTheSlicedAttention) {
     q.mutable_grad().zero_();
     naiveAttention(q, k, v, 2).sum().backward();
     EXPECT_LT(maxAbsDiff(slicedGrad, q.grad()), 1e-5);
+}
+
+// The attention's bf16 softmax kernel against libtorch's float32 softmax of the same bf16 scores: each
+// probability within bf16's rounding (2^-8 relative) whatever the row length (tails of 16 lanes
+// included), masked (-inf) entries 0, a row of -inf only all 0.
+TEST(CpuKernels, SoftmaxRowsBF16IsTheFloat32SoftmaxRoundedToBF16) {
+    if (!kernels::available()) GTEST_SKIP() << "this CPU has no AVX-512 (the kernel is not used here)";
+    torch::manual_seed(3);
+    for (const std::int64_t cols : {4096, 77, 16, 33, 1}) {
+        const std::int64_t rows = 37;
+        auto x = (torch::randn({rows, cols}) * 6).to(torch::kBFloat16);
+        x.index_put_({5, torch::indexing::Slice(0, cols / 2)}, -std::numeric_limits<float>::infinity());
+        x.index_put_({9}, -std::numeric_limits<float>::infinity());
+        auto want = x.to(torch::kFloat32).softmax(-1);
+        want.index_put_({9}, 0.0f);  // libtorch gives NaN for a row with nothing to attend to
+        auto got = x.clone();
+        kernels::softmaxRowsBF16(reinterpret_cast<std::uint16_t*>(got.data_ptr<at::BFloat16>()), rows, cols);
+        const auto g = got.to(torch::kFloat32);
+        const auto excess = ((g - want).abs() - want * (1.0 / 256) - 1e-30).max().item<double>();
+        EXPECT_LE(excess, 0.0) << cols << " columns";
+        if (cols > 1) {
+            EXPECT_EQ(g[5].slice(0, 0, cols / 2).abs().max().item<float>(), 0.0f);
+        }
+        EXPECT_EQ(g[9].abs().max().item<float>(), 0.0f);
+        EXPECT_NEAR(g[0].sum().item<double>(), 1.0, 0.01);
+    }
+}
+
+// The GroupNorm (+ SiLU) kernel against libtorch's float32 group_norm (+ silu) of the same bf16 input,
+// on data far from zero mean (where one-pass sums lose digits), two samples, several group widths.
+TEST(CpuKernels, GroupNormChannelsLastBF16IsTheFloat32GroupNormRoundedToBF16) {
+    if (!kernels::available()) GTEST_SKIP() << "this CPU has no AVX-512 (the kernel is not used here)";
+    torch::manual_seed(5);
+    for (const std::int64_t channels : {32, 64, 320}) {
+        const auto x = (torch::randn({2, channels, 7, 5}) * 0.5 + 3)
+                           .to(torch::kBFloat16)
+                           .contiguous(torch::MemoryFormat::ChannelsLast);
+        const auto gamma = torch::randn({channels}) * 0.5 + 1, beta = torch::randn({channels}) * 0.2;
+        for (const bool silu : {false, true}) {
+            auto want = torch::group_norm(x.to(torch::kFloat32), 32, gamma, beta, 1e-6);
+            if (silu) want = torch::silu(want);
+            auto out = torch::empty_like(x);
+            kernels::groupNormChannelsLastBF16(reinterpret_cast<const std::uint16_t*>(x.data_ptr<at::BFloat16>()),
+                                               reinterpret_cast<std::uint16_t*>(out.data_ptr<at::BFloat16>()), 2, 35,
+                                               channels, 32, gamma.data_ptr<float>(), beta.data_ptr<float>(), 1e-6,
+                                               silu);
+            const auto excess = ((out.to(torch::kFloat32) - want).abs() - want.abs() * (1.0 / 256) - 2e-3).max();
+            EXPECT_LE(excess.item<double>(), 0.0) << channels << " channels, silu " << silu;
+        }
+    }
+    // The model's entry points take it for channels-last bf16 inference and agree with the float32 path.
+    torch::NoGradGuard noGrad;
+    torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(32, 64).eps(1e-5));
+    const auto x = torch::randn({1, 64, 8, 8}).to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto want = torch::silu(norm(x.to(torch::kFloat32)));
+    norm->to(torch::kBFloat16);
+    const auto got = groupNormSiLU(norm, x).to(torch::kFloat32);
+    EXPECT_LE(((got - want).abs() - want.abs() * (1.0 / 256) - 2e-3).max().item<double>(), 0.0);
 }

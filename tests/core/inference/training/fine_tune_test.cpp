@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "builtin_model_dir.h"
+#include "contact_sheet.h"
 #include "inference/adapters/adapter.h"
 #include "inference/adapters/adapter_stack.h"
 #include "inference/engine.h"
@@ -14,11 +17,14 @@
 #include "inference/training/fine_tuner.h"
 #include "inference/training/lora_network.h"
 #include "inference/training/shapes_dataset.h"
+#include "shape_detector.h"
 #include "temp_dir.h"
 
 using namespace easel::inference;
 using namespace easel::inference::training;
 using easel::testing::builtinModelDir;
+using easel::testing::ContactSheet;
+using easel::testing::detectShapes;
 
 namespace {
 
@@ -193,4 +199,118 @@ TEST(FineTune, ClassPromptVariantsDrawClassImagesOfEachMember) {
     EXPECT_EQ(classPrompts(o, images),
               (std::vector<std::string>{"a large red circle in the center on a white background",
                                         "a large red square in the center on a white background"}));
+}
+
+namespace {
+
+// Held-out hearts: colours, places and backgrounds in combinations the six training pictures do not
+// show (each training picture has its own colour; these mix them with other places and backgrounds).
+std::vector<Scene> heldOutHearts() {
+    return {heart(0, Position::TopRight, 1),   heart(1, Position::Center, 0),  heart(2, Position::BottomLeft, 0),
+            heart(3, Position::Center, 1),     heart(4, Position::TopLeft, 0), heart(5, Position::BottomRight, 1),
+            heart(0, Position::BottomLeft, 2), heart(2, Position::Center, 2),  heart(3, Position::TopLeft, 0),
+            heart(5, Position::Center, 1)};
+}
+
+struct Quality {
+    int hearts = 0, heartPairs = 0, prior = 0, priorPairs = 0;
+};
+
+// Hearts drawn where asked (shape, colour and place read by the detector) over held-out heart prompts
+// x seeds 1, 2; and the built-in model's own held-out test (prompts without the token) on the result.
+Quality measure(Engine& engine, const std::optional<LoraRequest>& lora, const std::string& sheetName) {
+    Quality q;
+    ContactSheet sheet;
+    auto draw = [&](const std::string& prompt, std::int64_t seed) {
+        GenerationRequest r;
+        r.prompt = prompt;
+        r.seed = seed;
+        if (lora) r.loras.push_back(*lora);
+        const auto image = engine.generate(r).images[0];
+        sheet.add(image);
+        return detectShapes(image);
+    };
+    for (const auto& s : heldOutHearts()) {
+        sheet.add(render(s));
+        for (std::int64_t seed : {1, 2}) {
+            const auto d = draw(tokenCaption(s), seed);
+            ++q.heartPairs;
+            const bool ok = !d.shapes.empty() && easel::testing::matches(d.shapes[0], s.shapes[0]);
+            q.hearts += ok;
+            if (!ok) {
+                std::cout << "  missed: " << tokenCaption(s) << " (seed " << seed << "): ";
+                if (d.shapes.empty()) std::cout << "nothing";
+                for (const auto& got : d.shapes)
+                    std::cout << shapeName(got.kind) << " " << kShapeColors[static_cast<std::size_t>(got.color)].name
+                              << " " << positionPhrase(got.position) << "; ";
+                std::cout << std::endl;
+            }
+        }
+    }
+    for (const auto& prompt : heldOutCaptions()) {
+        const auto want = *parseCaption(prompt);
+        for (std::int64_t seed : {1, 2}) {
+            const auto d = draw(prompt, seed);
+            ++q.priorPairs;
+            q.prior += !d.shapes.empty() && easel::testing::matches(d.shapes[0], want.shapes[0]);
+        }
+    }
+    sheet.save(sheetName, 6);
+    std::cout << sheetName << ": hearts " << q.hearts << "/" << q.heartPairs << ", prior " << q.prior << "/"
+              << q.priorPairs << std::endl;
+    return q;
+}
+
+double envOr(const char* name, double fallback) {
+    const char* v = std::getenv(name);
+    return v != nullptr ? std::atof(v) : fallback;
+}
+
+// The settings the quality tests train with; FT_* variables override them for experiments.
+FineTuneOptions qualityOptions(FineTuneMethod method, const std::filesystem::path& workDir) {
+    auto o = options(method, workDir);
+    o.classPrompt = "a large red {circle|square|triangle|star} in the center on a white background";
+    o.steps = static_cast<int>(envOr("FT_STEPS", 300));
+    o.learningRate = envOr("FT_LR", method == FineTuneMethod::LoRA ? 1e-3 : 2e-4);
+    o.loraRank = static_cast<int>(envOr("FT_RANK", 8));
+    o.loraAlpha = o.loraRank;
+    o.priorWeight = envOr("FT_PRIOR", 1.0);
+    o.trainTextEncoder = envOr("FT_TE", 1) != 0;
+    if (const char* c = std::getenv("FT_CLASS")) o.classPrompt = c;
+    o.classImages = static_cast<int>(envOr("FT_CLASS_IMAGES", 0));
+    o.precision = "fp32";
+    return o;
+}
+
+}  // namespace
+
+// Issue #19's bar: >= 80% of held-out heart prompt/seed pairs drawn as asked, and the built-in model's
+// own held-out test (>= 85%) still passing on the result. Not met yet (see the issue's note), so these
+// are disabled: run them with --gtest_also_run_disabled_tests (FT_* variables change the settings).
+TEST(FineTuneQuality, DISABLED_DreamBoothLearnsAHeartAndKeepsThePrior) {
+    easel::testing::TempDir dir;
+    const char* keep = std::getenv("FT_WORK");  // experiments: keep (and resume) the work folder there
+    const auto o = qualityOptions(FineTuneMethod::DreamBooth, keep != nullptr ? keep : dir.path() / "work");
+    Engine trainer;
+    trainer.loadModel(builtinModelDir());
+    const auto result = fineTune(trainer, trainingHearts(), o);
+    Engine engine;
+    engine.loadModel(result.path);
+    const auto q = measure(engine, std::nullopt, "fine_tune_dreambooth_hearts.png");
+    EXPECT_GE(q.hearts, q.heartPairs * 8 / 10);
+    EXPECT_GE(q.prior, q.priorPairs * 85 / 100);
+}
+
+TEST(FineTuneQuality, DISABLED_LoRALearnsAHeartAndKeepsThePrior) {
+    easel::testing::TempDir dir;
+    const char* keep = std::getenv("FT_WORK");  // experiments: keep (and resume) the work folder there
+    const auto o = qualityOptions(FineTuneMethod::LoRA, keep != nullptr ? keep : dir.path() / "work");
+    Engine engine;
+    engine.loadModel(builtinModelDir());
+    const auto result = fineTune(engine, trainingHearts(), o);
+    Engine fresh;
+    fresh.loadModel(builtinModelDir());
+    const auto q = measure(fresh, LoraRequest{"hearts", result.path, 1.0, 1.0}, "fine_tune_lora_hearts.png");
+    EXPECT_GE(q.hearts, q.heartPairs * 8 / 10);
+    EXPECT_GE(q.prior, q.priorPairs * 85 / 100);
 }
