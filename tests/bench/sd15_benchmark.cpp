@@ -65,8 +65,10 @@ constexpr const char* kUsage =
       Time to merge a random kohya LoRA of that rank (every attention and ResNet module of the UNet, the
       text encoder's attention and MLP) into SD 1.5 and to take it out again (AdapterStack).
   easel-bench --train lora|dreambooth [--rank 16] [--train-size 512] [--precisions bf16] [--steps N]
+              [--checkpointing on|off]
       Seconds per fine-tuning step (batch 1, no prior images) against the UNet's inference forward pass at
-      the same size and precision, and peak RSS.
+      the same size and precision, and peak RSS. Gradient checkpointing: the trainer's default (on for
+      DreamBooth, off for LoRA) unless given.
   easel-bench --family sdxl [--precisions bf16] [--steps N] [--guided-size 1024] [--unguided-size 512]
               [--vae-size 1024]
       SDXL base geometry (UNet 320/[1,2,4], depth [0,2,10], context 2048, adm 2816; CLIP-L + bigG; VAE
@@ -333,7 +335,7 @@ int main(int argc, char** argv) {
     std::string train;
     int trainSize = 512, rank = 16;
     bool roofline = false;
-    int top = 8, rooflineSize = 512;
+    int top = 8, rooflineSize = 512, checkpointing = -1;
     const std::vector<std::string> valued{"--sizes",
                                           "--precisions",
                                           "--family",
@@ -411,6 +413,8 @@ int main(int argc, char** argv) {
                 rank = std::stoi(v);
             else if (a == "--top")
                 top = std::stoi(v);
+            else if (a == "--checkpointing")
+                checkpointing = v == "on" ? 1 : v == "off" ? 0 : -1;
         }
         if (roofline) rooflineSize = std::stoi(split(given.count("--sizes") ? sizes : "512").back());
     } catch (const std::exception&) {
@@ -424,7 +428,7 @@ int main(int argc, char** argv) {
     if (!train.empty()) {
         const std::string precision =
             precisionsGiven ? split(precisions).front() : (cpuHasFastBF16() ? "bf16" : "fp32");
-        return easel::bench::trainingBenchmark(train, precision, rank, trainSize, steps, threads);
+        return easel::bench::trainingBenchmark(train, precision, rank, trainSize, steps, threads, checkpointing);
     }
     if (family == "sdxl") {
         if (!writePath.empty()) return writeSDXLCheckpoint(writePath);

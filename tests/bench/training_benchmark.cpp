@@ -17,7 +17,7 @@ namespace easel::bench {
 using namespace easel::inference;
 
 int trainingBenchmark(const std::string& method, const std::string& precision, int rank, int size, int steps,
-                      int threads) {
+                      int threads, int checkpointing) {
     torch::set_num_threads(threads);
     const bool lora = method == "lora";
     if (!lora && method != "dreambooth") {
@@ -47,6 +47,7 @@ int trainingBenchmark(const std::string& method, const std::string& precision, i
         s.loraAlpha = rank;
         s.learningRate = lora ? 1e-4 : 2e-6;
         s.bf16Autocast = bf16 && !lora;
+        s.gradientCheckpointing = checkpointing < 0 ? !lora : checkpointing == 1;  // the trainer's default
         training::FineTuneStepper stepper(model, s);
         trainable = stepper.trainableParameters();
         auto gen = torch::make_generator<torch::CPUGeneratorImpl>(1);
@@ -73,7 +74,8 @@ int trainingBenchmark(const std::string& method, const std::string& precision, i
         const auto context = torch::randn({1, 77, detected.unet.contextDim}).to(dtype);
         forwardSeconds = medianSeconds([&] { (void)(*unet)->forward(x, t, context); }, steps);
     }
-    std::printf("trainable parameters %.1f M\n", static_cast<double>(trainable) / 1e6);
+    std::printf("trainable parameters %.1f M; gradient checkpointing %s\n", static_cast<double>(trainable) / 1e6,
+                (checkpointing < 0 ? !lora : checkpointing == 1) ? "on" : "off");
     std::printf("training step %.2f s; UNet forward (batch 1, inference) %.2f s; ratio %.2f x\n", stepSeconds,
                 forwardSeconds, stepSeconds / forwardSeconds);
     std::printf("peak RSS during training %.2f GiB\n", trainRss);

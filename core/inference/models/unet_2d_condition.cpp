@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "inference/models/blocks/checkpoint.h"
 #include "inference/models/blocks/unet_blocks.h"
 
 namespace easel::inference {
@@ -11,13 +12,16 @@ namespace {
 
 // Runs one TimestepEmbedSequential: each child gets what it needs (emb for ResBlocks, context for
 // transformers).
+// With `checkpoint` (training), ResBlocks and transformers keep only their inputs for the backward pass.
 torch::Tensor runSequence(const torch::nn::ModuleList& seq, torch::Tensor h, const torch::Tensor& emb,
-                          const torch::Tensor& context, const torch::Tensor& nextSkip = {}) {
+                          const torch::Tensor& context, bool checkpoint, const torch::Tensor& nextSkip = {}) {
     for (const auto& child : *seq) {
         if (auto* res = child->as<ResBlockImpl>()) {
-            h = res->forward(h, emb);
+            h = checkpoint ? checkpointed([res](const auto& in) { return res->forward(in[0], in[1]); }, {h, emb})
+                           : res->forward(h, emb);
         } else if (auto* st = child->as<SpatialTransformerImpl>()) {
-            h = st->forward(h, context);
+            h = checkpoint ? checkpointed([st](const auto& in) { return st->forward(in[0], in[1]); }, {h, context})
+                           : st->forward(h, context);
         } else if (auto* down = child->as<DownsampleImpl>()) {
             h = down->forward(h);
         } else if (auto* up = child->as<UpsampleImpl>()) {
@@ -136,19 +140,20 @@ torch::Tensor UNet2DConditionModelImpl::labelEmbedding(const torch::Tensor& y) {
 torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& x, const torch::Tensor& timesteps,
                                                 const torch::Tensor& context, const torch::Tensor& y) {
     const auto emb = embedding(timesteps, y, x.scalar_type());
+    const bool checkpoint = gradientCheckpointing && torch::GradMode::is_enabled();
     std::vector<torch::Tensor> skips;
     auto h = x;
     for (const auto& block : *input_blocks) {
         h = runSequence(torch::nn::ModuleList(std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(block)), h, emb,
-                        context);
+                        context, checkpoint);
         skips.push_back(h);
     }
-    h = runSequence(middle_block, h, emb, context);
+    h = runSequence(middle_block, h, emb, context, checkpoint);
     for (const auto& block : *output_blocks) {
         h = torch::cat({h, skips.back()}, 1);
         skips.pop_back();
         h = runSequence(torch::nn::ModuleList(std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(block)), h, emb,
-                        context, skips.empty() ? torch::Tensor() : skips.back());
+                        context, checkpoint, skips.empty() ? torch::Tensor() : skips.back());
     }
     h = groupNormSiLU(torch::nn::GroupNorm(out->ptr<torch::nn::GroupNormImpl>(0)), h);
     return out->ptr<torch::nn::Conv2dImpl>(2)->forward(h);

@@ -31,6 +31,9 @@ struct UNet2DConditionModelImpl : torch::nn::Module {
     torch::nn::ModuleList middle_block{nullptr};
     torch::nn::ModuleList output_blocks{nullptr};
     torch::nn::Sequential out{nullptr};  // 0 GroupNorm32, 1 SiLU, 2 Conv3x3
+    // Training: ResBlocks and transformers keep only their inputs and run again in the backward pass
+    // (blocks/checkpoint.h): activation memory for one more forward pass per step.
+    bool gradientCheckpointing = false;
 };
 TORCH_MODULE(UNet2DConditionModel);
 

@@ -55,9 +55,11 @@ FineTuneStepper::FineTuneStepper(StableDiffusionModel& model, const StepSettings
     m_alphas = makeScheduler(SchedulerKind::DDIM, SchedulerConfig{})->alphasCumprod();
     model.unet->train();
     model.textModule->train();
+    model.unet->gradientCheckpointing = s.gradientCheckpointing;
 }
 
 FineTuneStepper::~FineTuneStepper() {
+    m_model.unet->gradientCheckpointing = false;
     if (m_network) m_network->detach();
 }
 

@@ -25,8 +25,9 @@ struct StepSettings {
     double offsetNoise = 0;  // per-image, per-channel constant added to the noise, as the model was trained
     double minSnrGamma = 0;  // 0: plain MSE
     double priorWeight = 1;
-    bool bf16Autocast = false;  // CPU autocast to bf16 (fp32 master weights)
-    std::uint64_t seed = 0;     // the LoRA factors' initialisation
+    bool bf16Autocast = false;           // CPU autocast to bf16 (fp32 master weights)
+    bool gradientCheckpointing = false;  // the UNet's blocks recompute their activations in backward
+    std::uint64_t seed = 0;              // the LoRA factors' initialisation
 };
 
 class FineTuneStepper {

@@ -362,6 +362,7 @@ FineTuneResult fineTune(Engine& engine, const std::vector<FineTuneImage>& images
         ss.priorWeight = o.priorWeight;
         // bf16 weights (a LoRA's frozen base) run as they are; fp32 ones autocast when bf16 is asked for.
         ss.bf16Autocast = o.precision == "bf16" && l.dtype == torch::kFloat32;
+        ss.gradientCheckpointing = o.gradientCheckpointing.value_or(!lora);
         ss.seed = o.seed;
         FineTuneStepper stepper(model, ss);
         const auto statePath = o.workDir / "state.pt";

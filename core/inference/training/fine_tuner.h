@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,12 @@ struct FineTuneOptions {
     int loraRank = 16;
     double loraAlpha = 16;           // scale alpha / rank = 1, as diffusers and Easel's loader default to
     std::string precision = "fp32";  // "bf16": autocast the forward and backward to bf16 (fp32 weights)
-    std::filesystem::path workDir;   // checkpoints, cached latents, the result (workDir/output)
-    int checkpointEverySteps = 0;    // 0: by time
+    // The UNet's blocks keep only their inputs and recompute their activations in the backward pass:
+    // less memory, one more forward pass per step. nullopt: on for DreamBooth (whose weights, gradients
+    // and AdamW state already take 4x the model), off for LoRA.
+    std::optional<bool> gradientCheckpointing;
+    std::filesystem::path workDir;  // checkpoints, cached latents, the result (workDir/output)
+    int checkpointEverySteps = 0;   // 0: by time
     double checkpointEverySeconds = 120;
     std::string outputName = "fine-tuned";  // model.json "name" / the LoRA's ss_output_name
 };

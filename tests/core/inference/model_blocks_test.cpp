@@ -2,11 +2,13 @@
 // nearest-upsample + 3x3 convolution, sliced attention, the float32 norms under bf16, building
 // modules directly in a dtype, and channels-last weights.
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include "inference/models/blocks/cpu_kernels.h"
 #include "inference/models/blocks/unet_blocks.h"
 #include "inference/models/blocks/vae_blocks.h"
+#include "inference/models/unet_2d_condition.h"
 #include "inference/tensor_utils.h"
 
 using namespace easel::inference;
@@ -290,4 +292,58 @@ TEST(CpuKernels, GroupNormChannelsLastBF16IsTheFloat32GroupNormRoundedToBF16) {
     norm->to(torch::kBFloat16);
     const auto got = groupNormSiLU(norm, x).to(torch::kFloat32);
     EXPECT_LE(((got - want).abs() - want.abs() * (1.0 / 256) - 2e-3).max().item<double>(), 0.0);
+}
+
+// Gradient checkpointing changes memory, not results: a small SD-layout UNet's parameter gradients and
+// the context's gradient are the same with and without it, in float32 and under bf16 autocast.
+TEST(GradientCheckpointing, GivesTheSameGradientsAsKeepingEveryActivation) {
+    UNetConfig c;
+    c.modelChannels = 32;
+    c.channelMult = {1, 2};
+    c.numResBlocks = 1;
+    c.attentionLevels = {0, 1};
+    c.numHeads = 2;
+    c.contextDim = 24;
+    torch::manual_seed(1);
+    UNet2DConditionModel unet(c);
+    const auto x = torch::randn({2, 4, 8, 8});
+    const auto t = torch::tensor({10.0f, 700.0f});
+    const auto target = torch::randn({2, 4, 8, 8});
+    for (const bool autocast : {false, true}) {
+        auto grads = [&](bool checkpoint) {
+            unet->zero_grad();
+            unet->gradientCheckpointing = checkpoint;
+            torch::manual_seed(2);
+            auto context = torch::randn({2, 5, 24}).requires_grad_(true);
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+            at::autocast::set_cpu_enabled(autocast);
+            const auto loss = (unet->forward(x, t, context).to(torch::kFloat32) - target).square().mean();
+            at::autocast::set_cpu_enabled(false);
+            at::autocast::clear_cache();
+            loss.backward();
+            std::vector<torch::Tensor> out{context.grad().clone()};
+            for (const auto& p : unet->parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : p.grad());
+            return out;
+        };
+        const auto plain = grads(false);
+        const auto checkpointed = grads(true);
+        unet->gradientCheckpointing = false;
+        ASSERT_EQ(plain.size(), checkpointed.size());
+        // Relative to each gradient's size, with a floor for gradients that are ~0 in exact arithmetic
+        // (e.g. the key bias: softmax ignores a constant shift), which carry only rounding noise. bf16
+        // autocast rounds the recomputation's matmuls afresh (and inference kernels run the no-grad pass).
+        double largest = 0;
+        for (const auto& g : plain)
+            if (g.defined()) largest = std::max(largest, g.abs().max().item<double>());
+        int compared = 0;
+        for (std::size_t i = 0; i < plain.size(); ++i) {
+            ASSERT_EQ(plain[i].defined(), checkpointed[i].defined()) << i;
+            if (!plain[i].defined()) continue;
+            const double scale = std::max(plain[i].abs().max().item<double>(), (autocast ? 2e-2 : 1e-2) * largest);
+            EXPECT_LE((plain[i] - checkpointed[i]).abs().max().item<double>(), (autocast ? 5e-2 : 1e-5) * scale)
+                << "gradient " << i << (autocast ? " (bf16 autocast)" : "");
+            ++compared;
+        }
+        EXPECT_GT(compared, 50);
+    }
 }
