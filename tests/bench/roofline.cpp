@@ -5,7 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,13 +39,6 @@ std::string cpuSummary() {
 }
 
 namespace {
-
-std::vector<std::string> splitList(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream in(s);
-    for (std::string x; std::getline(in, x, ',');) out.push_back(x);
-    return out;
-}
 
 std::string describe(const OpShape& shape) {
     std::string s = shape.op.substr(6) + " ";
@@ -109,11 +102,11 @@ double report(const char* title, double measured, const OpCensus& census, int to
     }
     std::printf("  %-10s %9s %6s %7s %11.3f\n", "other ops", "-", "", "", census.totalSeconds - counted);
     // What the rest is: the operators called outside the counted ones, by time.
+    std::set<std::string> countedOps;
+    for (const auto& [shape, tally] : census.ops) countedOps.insert(shape.op);
     std::vector<std::pair<double, std::string>> others;
     for (const auto& [name, tally] : census.topLevel) {
-        bool counted = false;
-        for (const auto& [shape, t] : census.ops) counted = counted || shape.op == name;
-        if (!counted && tally.seconds > 0.001 * census.totalSeconds)
+        if (!countedOps.contains(name) && tally.seconds > 0.001 * census.totalSeconds)
             others.emplace_back(tally.seconds, name.substr(name.rfind(':') + 1) + " x" + std::to_string(tally.count));
     }
     std::sort(others.rbegin(), others.rend());
@@ -139,7 +132,7 @@ double report(const char* title, double measured, const OpCensus& census, int to
 
 }  // namespace
 
-int rooflineBenchmark(const std::string& precisions, int size, int steps, int threads, int top) {
+int rooflineBenchmark(const std::vector<std::string>& precisions, int size, int steps, int threads, int top) {
     torch::set_num_threads(threads);
     torch::NoGradGuard noGrad;
     std::printf("roofline, SD 1.5 geometry (random weights, channels-last), %dx%d, %d threads, libtorch %s\n", size,
@@ -149,7 +142,7 @@ int rooflineBenchmark(const std::string& precisions, int size, int steps, int th
         "floor = each conv / linear shape of the graph replayed alone (the rate oneDNN reaches here at that "
         "shape), attention's products at the linear rate; norms and elementwise ops count zero\n");
     std::fflush(stdout);
-    for (const auto& precision : splitList(precisions)) {
+    for (const auto& precision : precisions) {
         const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
         std::optional<UNet2DConditionModel> unet;
         std::optional<AutoencoderKL> vae;

@@ -3,6 +3,7 @@
 // multiple of this machine's floor for them.
 
 #include <string>
+#include <vector>
 
 namespace easel::bench {
 
@@ -16,6 +17,6 @@ std::string cpuSummary();
 // (conv and linear at their own measured rates; attention's products at the linear rate), then the
 // graph's time as a multiple of the floor. `top` lists that many shapes that lose the most time
 // against their replay.
-int rooflineBenchmark(const std::string& precisions, int size, int steps, int threads, int top);
+int rooflineBenchmark(const std::vector<std::string>& precisions, int size, int steps, int threads, int top);
 
 }  // namespace easel::bench

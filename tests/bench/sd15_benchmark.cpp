@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -334,27 +335,45 @@ int main(int argc, char** argv) {
     int steps = 3, threads = static_cast<int>(std::thread::hardware_concurrency()), loraRank = 0;
     std::string train;
     int trainSize = 512, rank = 16;
-    bool roofline = false;
-    int top = 8, rooflineSize = 512, checkpointing = -1;
-    const std::vector<std::string> valued{"--sizes",
-                                          "--precisions",
-                                          "--family",
-                                          "--guided-size",
-                                          "--unguided-size",
-                                          "--vae-size",
-                                          "--steps",
-                                          "--threads",
-                                          "--layout",
-                                          "--trace",
-                                          "--write-checkpoint",
-                                          "--load-checkpoint",
-                                          "--clip-vocab",
-                                          "--lora-rank",
-                                          "--train",
-                                          "--train-size",
-                                          "--rank",
-                                          "--top"};
-    std::map<std::string, std::string> given;
+    bool roofline = false, sizesGiven = false;
+    int top = 8, checkpointing = -1;
+    // Every option that takes a value, and what it sets.
+    using Setter = std::function<void(const std::string&)>;
+    const auto text = [](std::string& target) -> Setter { return [&target](const std::string& v) { target = v; }; };
+    const auto number = [](int& target) -> Setter {
+        return [&target](const std::string& v) { target = std::stoi(v); };
+    };
+    const std::map<std::string, Setter> options{
+        {"--sizes",
+         [&](const std::string& v) {
+             const auto list = split(v);
+             if (list.empty()) throw std::invalid_argument("no size");
+             for (const auto& size : list) (void)std::stoi(size);  // numbers, or a clear error here
+             sizes = v, sizesGiven = true;
+         }},
+        {"--precisions", [&](const std::string& v) { precisions = v, precisionsGiven = true; }},
+        {"--family", text(family)},
+        {"--guided-size", number(guidedSize)},
+        {"--unguided-size", number(unguidedSize)},
+        {"--vae-size", number(vaeSize)},
+        {"--steps", number(steps)},
+        {"--threads", number(threads)},
+        {"--layout", [&](const std::string& v) { nchw = v == "nchw"; }},
+        {"--trace", text(traceDir)},
+        {"--write-checkpoint", text(writePath)},
+        {"--load-checkpoint", text(loadPath)},
+        {"--clip-vocab", text(vocab)},
+        {"--lora-rank", number(loraRank)},
+        {"--train", text(train)},
+        {"--train-size", number(trainSize)},
+        {"--rank", number(rank)},
+        {"--top", number(top)},
+        {"--checkpointing",
+         [&](const std::string& v) {
+             if (v != "on" && v != "off") throw std::invalid_argument("on or off");
+             checkpointing = v == "on" ? 1 : 0;
+         }},
+    };
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -365,7 +384,8 @@ int main(int argc, char** argv) {
             roofline = true;
             continue;
         }
-        if (std::find(valued.begin(), valued.end(), a) == valued.end()) {
+        const auto option = options.find(a);
+        if (option == options.end()) {
             std::fprintf(stderr, "easel-bench: unknown option '%s'\n\n%s", a.c_str(), kUsage);
             return 2;
         }
@@ -373,57 +393,18 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "easel-bench: %s needs a value (see --help)\n", a.c_str());
             return 2;
         }
-        given[a] = argv[++i];
-    }
-    try {
-        for (const auto& [a, v] : given) {
-            if (a == "--sizes")
-                sizes = v;
-            else if (a == "--precisions")
-                precisions = v, precisionsGiven = true;
-            else if (a == "--family")
-                family = v;
-            else if (a == "--guided-size")
-                guidedSize = std::stoi(v);
-            else if (a == "--unguided-size")
-                unguidedSize = std::stoi(v);
-            else if (a == "--vae-size")
-                vaeSize = std::stoi(v);
-            else if (a == "--steps")
-                steps = std::stoi(v);
-            else if (a == "--threads")
-                threads = std::stoi(v);
-            else if (a == "--layout")
-                nchw = v == "nchw";
-            else if (a == "--trace")
-                traceDir = v;
-            else if (a == "--write-checkpoint")
-                writePath = v;
-            else if (a == "--load-checkpoint")
-                loadPath = v;
-            else if (a == "--clip-vocab")
-                vocab = v;
-            else if (a == "--lora-rank")
-                loraRank = std::stoi(v);
-            else if (a == "--train")
-                train = v;
-            else if (a == "--train-size")
-                trainSize = std::stoi(v);
-            else if (a == "--rank")
-                rank = std::stoi(v);
-            else if (a == "--top")
-                top = std::stoi(v);
-            else if (a == "--checkpointing")
-                checkpointing = v == "on" ? 1 : v == "off" ? 0 : -1;
+        try {
+            option->second(argv[++i]);
+        } catch (const std::exception&) {
+            std::fprintf(stderr, "easel-bench: bad value '%s' for %s (see --help)\n", argv[i], a.c_str());
+            return 2;
         }
-        if (roofline) rooflineSize = std::stoi(split(given.count("--sizes") ? sizes : "512").back());
-    } catch (const std::exception&) {
-        std::fprintf(stderr, "easel-bench: a number was expected (see --help)\n");
-        return 2;
     }
     if (roofline) {
-        const std::string precision = precisionsGiven ? precisions : (cpuHasFastBF16() ? "bf16" : "fp32");
-        return easel::bench::rooflineBenchmark(precision, rooflineSize, steps, threads, top);
+        const auto size = sizesGiven ? std::stoi(split(sizes).back()) : 512;
+        return easel::bench::rooflineBenchmark(
+            precisionsGiven ? split(precisions) : std::vector<std::string>{cpuHasFastBF16() ? "bf16" : "fp32"}, size,
+            steps, threads, top);
     }
     if (!train.empty()) {
         const std::string precision =

@@ -11,8 +11,8 @@ namespace easel::inference {
 namespace {
 
 // Runs one TimestepEmbedSequential: each child gets what it needs (emb for ResBlocks, context for
-// transformers).
-// With `checkpoint` (training), ResBlocks and transformers keep only their inputs for the backward pass.
+// transformers). With `checkpoint` (training), ResBlocks and transformers keep only their inputs for the
+// backward pass.
 torch::Tensor runSequence(const torch::nn::ModuleList& seq, torch::Tensor h, const torch::Tensor& emb,
                           const torch::Tensor& context, bool checkpoint, const torch::Tensor& nextSkip = {}) {
     for (const auto& child : *seq) {

@@ -66,12 +66,11 @@ Image fitImage(const Image& image, int width, int height) {
     return resizeImage(crop, width, height);
 }
 
-// The built-in model's word tokenizer reads unknown words as <|unk|>; DreamBooth gives the new words
-// (the rare token) rows of their own, started at the mean of the known words' rows.
-// Teaches the word tokenizer the words of `texts` it does not know. A new word's embedding row starts
-// at the mean of the rows of the class nouns it stands for (`swaps`: "zwx" for "circle", "square", ...),
-// as textual inversion starts from an initializer word, so that it begins as a noun of that kind; a word
-// without one starts at the mean of all rows.
+// The built-in model's word tokenizer reads unknown words as <|unk|>; DreamBooth gives the new words of
+// `texts` (the rare token) rows of their own. A new word's row starts at the mean of the rows of the
+// class nouns it stands for (`swaps`: "zwx" for "circle", "square", ...), as textual inversion starts
+// from an initializer word, so that it begins as a noun of that kind; a word without one starts at the
+// mean of all rows.
 void growVocabulary(Engine::Loaded& l, const std::vector<std::string>& texts,
                     const std::vector<std::pair<std::string, std::string>>& swaps) {
     auto& tok = *l.wordTokenizer;

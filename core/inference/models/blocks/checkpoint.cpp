@@ -56,8 +56,7 @@ struct CheckpointBackward final : torch::autograd::Node {
 }  // namespace
 
 torch::Tensor checkpointed(CheckpointedBlock f, const std::vector<torch::Tensor>& inputs) {
-    // Parameters inside f may need gradients even when no input does (the first block): what matters
-    // is grad mode; the inputs' flags only say which input gradients to return.
+    // The inputs' flags only say which input gradients to return (see the header).
     if (!torch::GradMode::is_enabled()) return f(inputs);
     torch::Tensor out;
     {

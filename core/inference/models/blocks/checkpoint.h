@@ -13,9 +13,9 @@ namespace easel::inference {
 
 using CheckpointedBlock = std::function<torch::Tensor(const std::vector<torch::Tensor>& inputs)>;
 
-// f(inputs) with its activations dropped. Outside grad mode, or when nothing needs a gradient, it is
-// just f(inputs). The recomputation runs under the autocast settings of the forward call. `f` must be
-// deterministic (no dropout), and it (with what it captures) must outlive the backward pass.
+// f(inputs) with its activations dropped. Outside grad mode it is just f(inputs) (inside it, even when
+// no input needs a gradient, since f's parameters may). The recomputation runs under the autocast settings of the
+// forward call. `f` must be deterministic (no dropout), and it (with what it captures) must outlive the backward pass.
 torch::Tensor checkpointed(CheckpointedBlock f, const std::vector<torch::Tensor>& inputs);
 
 }  // namespace easel::inference

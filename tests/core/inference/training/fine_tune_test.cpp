@@ -14,6 +14,7 @@
 #include "inference/adapters/adapter_stack.h"
 #include "inference/engine.h"
 #include "inference/engine_loaded.h"
+#include "inference/models/clip_text_model.h"
 #include "inference/training/fine_tuner.h"
 #include "inference/training/lora_network.h"
 #include "inference/training/shapes_dataset.h"
@@ -176,6 +177,38 @@ TEST(FineTune, ClassImagesFollowEachCaptionWithTheClassWordPutBack) {
     // Not one swapped word: the class prompt alone.
     o.instancePrompt = "a zwx";
     EXPECT_EQ(classPrompts(o, images), std::vector<std::string>{o.classPrompt});
+}
+
+// DreamBooth gives the rare word a row of its own, started (as textual inversion's initializer word) at
+// the mean of the class nouns it stands for, not at the mean of the whole vocabulary. One step at a
+// learning rate too small to move anything shows where it started.
+TEST(FineTune, TheRareWordStartsAtItsClassNounsEmbedding) {
+    easel::testing::TempDir dir;
+    auto o = options(FineTuneMethod::DreamBooth, dir.path() / "work");
+    o.classPrompt = "a large red {circle|square} in the center on a white background";
+    o.steps = 1;
+    o.learningRate = 1e-12;
+    o.classImages = 2;
+    Engine trainer;
+    trainer.loadModel(builtinModelDir());
+    const auto result = fineTune(trainer, trainingHearts(), o);
+    Engine engine;
+    engine.loadModel(result.path);
+    engine.withLoaded([&](Engine::Loaded& l) {
+        const auto row = [&](const std::string& w) {
+            const int id = l.wordTokenizer->encode(w).front();
+            EXPECT_NE(id, l.wordTokenizer->unkId()) << w << " is in the vocabulary";
+            return id;
+        };
+        const auto& table = dynamic_cast<CLIPTextModelImpl&>(*l.model.textModule)
+                                .text_model->embeddings->token_embedding->weight.detach();
+        const auto token = table[row(kToken)];
+        const auto nouns = (table[row("circle")] + table[row("square")]) / 2;
+        // Equal to the saved file's rounding (float16: 2^-11 relative).
+        EXPECT_LE(((token - nouns).abs() - nouns.abs() * (1.0 / 1024) - 1e-7).max().item<double>(), 0.0);
+        const auto everything = table.slice(0, 3).mean(0);
+        EXPECT_GT((token - everything).abs().max().item<double>(), 1e-2) << "not the vocabulary's mean";
+    });
 }
 
 TEST(FineTune, ClassPromptVariantsDrawClassImagesOfEachMember) {
