@@ -51,13 +51,14 @@ std::string passwordArgument(const ArgList& args) {
 int runAdmin(const std::string& verb, const ArgList& args) {
     BackendConfig config;
     config.dataDir = args.value("--data-dir").value_or("easel-data");
+    config.database = databaseOption(args);
     auto required = [&](const std::string& option) {
         auto v = args.value(option);
         if (!v || v->empty()) throw UsageError("admin " + verb + " needs " + option);
         return *v;
     };
     if (verb == "create-user") {
-        args.rejectUnknown({"--email", "--password", "--password-file", "--plan", "--data-dir"}, {"--admin"});
+        args.rejectUnknown({"--email", "--password", "--password-file", "--plan", "--data-dir", "--database"}, {"--admin"});
         const auto email = required("--email");
         const auto password = passwordArgument(args);
         service::AccountsCore core(config);
@@ -73,7 +74,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return 0;
     }
     if (verb == "set-plan") {
-        args.rejectUnknown({"--email", "--plan", "--data-dir"}, {});
+        args.rejectUnknown({"--email", "--plan", "--data-dir", "--database"}, {});
         const auto email = required("--email");
         const auto plan = required("--plan");
         service::AccountsCore core(config);
@@ -82,7 +83,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return 0;
     }
     if (verb == "list-users") {
-        args.rejectUnknown({"--data-dir"}, {});
+        args.rejectUnknown({"--data-dir", "--database"}, {});
         service::AccountsCore core(config);
         auto users = nlohmann::json::array();
         for (const auto& u : core.accounts().listUsers()) {
@@ -98,7 +99,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return 0;
     }
     if (verb == "delete-user") {
-        args.rejectUnknown({"--email", "--data-dir"}, {});
+        args.rejectUnknown({"--email", "--data-dir", "--database"}, {});
         const auto email = required("--email");
         service::AccountsCore core(config);
         for (const auto& u : core.accounts().listUsers()) {

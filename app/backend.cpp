@@ -1,5 +1,7 @@
 #include "app/backend.h"
 
+#include <cstdlib>
+
 #include "common/service_error.h"
 #include "server/a1111_controller.h"
 #include "server/account_controller.h"
@@ -12,6 +14,16 @@
 #include "server/training_controller.h"
 
 namespace easel::app {
+
+std::string databaseOption(const ArgList& args) {
+    const char* env = std::getenv("EASEL_DATABASE_URL");
+    const std::string url = args.value("--database").value_or(env != nullptr ? env : "");
+    if (!url.empty() && !storage::Database::isPostgresUrl(url)) {
+        throw UsageError("--database takes a postgresql:// URL (without it the database is <data dir>/easel.db), got '" +
+                         storage::Database::describe(url) + "'");
+    }
+    return url;
+}
 
 Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator, jobs::ModelTrainer* trainer)
     : m_config(std::move(config)), m_platform(m_config, generator, trainer) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "app/app_args.h"
 #include "models/model_installer.h"
 #include "net/outbound_pool.h"
 #include "server/job_webhooks.h"
@@ -15,6 +16,10 @@
 #include "service/platform.h"
 
 namespace easel::app {
+
+// --database, else $EASEL_DATABASE_URL: a postgresql:// URL, or "" for SQLite in the data dir.
+// UsageError for anything else.
+std::string databaseOption(const ArgList& args);
 
 struct BackendConfig : service::PlatformConfig {
     server::WebhookOptions webhooks;

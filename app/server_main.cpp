@@ -26,11 +26,11 @@ namespace {
 
 constexpr std::string_view kUsage = R"(Usage: easel-server [options]
        easel-server generate --prompt TEXT [generate options]
-       easel-server admin create-user --email E [--plan PLAN] [--admin] [--data-dir DIR]  (password on stdin,
-                                          or --password-file F)
-       easel-server admin set-plan --email E --plan PLAN [--data-dir DIR]
-       easel-server admin list-users [--data-dir DIR]
-       easel-server admin delete-user --email E [--data-dir DIR]
+       easel-server admin create-user --email E [--plan PLAN] [--admin] [--data-dir DIR] [--database URL]
+                                          (password on stdin, or --password-file F)
+       easel-server admin set-plan --email E --plan PLAN [--data-dir DIR] [--database URL]
+       easel-server admin list-users [--data-dir DIR] [--database URL]
+       easel-server admin delete-user --email E [--data-dir DIR] [--database URL]
        easel-server openapi        (prints the OpenAPI document)
 
 The Easel REST backend: Stable Diffusion generation behind accounts, API keys and quotas.
@@ -38,6 +38,9 @@ The Easel REST backend: Stable Diffusion generation behind accounts, API keys an
 Options:
   --listen HOST:PORT   address to bind (default 127.0.0.1:7860)
   --data-dir DIR       where the database, images and models live (default ./easel-data)
+  --database URL       keep accounts, quotas and jobs in PostgreSQL instead of <data dir>/easel.db:
+                       postgresql://USER@HOST:PORT/DB (default $EASEL_DATABASE_URL; the password from
+                       ~/.pgpass or $PGPASSWORD rather than the URL, which other users can see in ps)
   --model PATH         default model (default: the built-in model, easel-shapes-64)
   --closed-signup      only admins create accounts (POST /api/v1/auth/signup answers 403)
   --public-url URL     base of the image links in responses (default: from the request's Host)
@@ -132,7 +135,7 @@ int main(int argc, char** argv) {
             const std::string verb = argc > 2 ? argv[2] : "";
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
-        args.rejectUnknown({"--listen", "--data-dir", "--model", "--public-url", "--retention-days", "--inactive-days",
+        args.rejectUnknown({"--listen", "--data-dir", "--database", "--model", "--public-url", "--retention-days", "--inactive-days",
                             "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
                             "--training-checkpoint-seconds", "--max-connections", "--trusted-proxy", "--access-log"},
                            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
         }
         app::BackendConfig config;
         config.dataDir = args.value("--data-dir").value_or("easel-data");
+        config.database = app::databaseOption(args);
         config.accounts.openSignup = !args.has("--closed-signup");
         config.accounts.inactiveFreeDays = args.intValue("--inactive-days", 365);
         config.runner.retentionSeconds = std::int64_t{args.intValue("--retention-days", 30)} * 24 * 3600;
@@ -188,7 +192,9 @@ int main(int argc, char** argv) {
         httpServer.start();
         backend.setPublicUrl("http://" + host + ":" + std::to_string(httpServer.port()));
         std::cout << "easel-server " << EASEL_VERSION << " listening on http://" << host << ':' << httpServer.port()
-                  << " (data dir " << std::filesystem::absolute(config.dataDir).string() << ")" << std::endl;
+                  << " (data dir " << std::filesystem::absolute(config.dataDir).string()
+                  << (config.database.empty() ? "" : ", database " + storage::Database::describe(config.database))
+                  << ")" << std::endl;
         httpServer.runUntilSignalled([&backend] { backend.beginShutdown(); });
         backend.stop();
         std::cout << "easel-server stopped" << std::endl;

@@ -10,11 +10,13 @@ packages=(
   # inference core
   libtorch-dev libopenblas0-openmp libjemalloc-dev libjemalloc2 libopencv-dev zlib1g-dev libicu-dev
   # storage, secrets, HTTP
-  libsqlite3-dev libsodium-dev libboost1.74-dev nlohmann-json3-dev libssl-dev
+  libsqlite3-dev libpq-dev libsodium-dev libboost1.74-dev nlohmann-json3-dev libssl-dev
   # desktop app
   qt6-base-dev qt6-base-dev-tools libgl-dev
   # tests
   libgtest-dev libgmock-dev xvfb xauth python3 python3-requests
+  # the storage tests' throwaway PostgreSQL server (initdb + postgres in a temp folder; no service)
+  postgresql
   # the Debian package's checks (packaging/deb_install_test.sh)
   lintian desktop-file-utils appstream
 )

@@ -223,6 +223,7 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
         row.createdAt = m_clock.nowSeconds();
         bool replay = false;
         m_db.transaction([&] {
+            m_jobs.lockOwner(caller.userId);  // the key lookup and the count below hold against other servers too
             if (!r.idempotencyKey.empty()) {
                 if (auto existing = m_jobs.findByIdempotencyKey(caller.userId, r.idempotencyKey)) {
                     row = *existing;  // a concurrent retry won the race: answer with its job

@@ -25,7 +25,8 @@ jobs::TrainingRunnerOptions trainingFiles(const std::filesystem::path& dataDir) 
 
 AccountsCore::AccountsCore(const PlatformConfig& config)
     : m_clock(config.clock != nullptr ? config.clock : &m_systemClock),
-      m_db(prepared(config.dataDir) / "easel.db"),
+      m_db(config.database.empty() ? prepared(config.dataDir) / "easel.db"
+                                   : (prepared(config.dataDir), std::filesystem::path(config.database))),
       m_vault(accounts::KeyVault::openOrCreate(config.dataDir / "server.key")),
       m_hasher(config.passwordCost),
       m_blobs(config.dataDir / "files"),

@@ -30,6 +30,9 @@ namespace easel::service {
 
 struct PlatformConfig {
     std::filesystem::path dataDir = "easel-data";
+    // Where accounts, quotas and the job queue live: empty for SQLite at <data dir>/easel.db, or a
+    // postgresql:// URL (storage::Database) that many server processes share.
+    std::string database;
     accounts::AccountOptions accounts;
     accounts::PasswordCost passwordCost;
     jobs::JobRunnerOptions runner;

@@ -143,6 +143,7 @@ TrainingView TrainingService::submit(const accounts::Caller& caller, TrainingSub
     }
     try {
         m_db.transaction([&] {
+            m_jobs.lockOwner(caller.userId);  // the counts below hold against other servers too
             const auto user = storage::UserRepository(m_db).findById(caller.userId);
             if (!user || user->deleting) throw ServiceError(ErrorCode::Unauthorized, "the account no longer exists");
             const auto& plan = *caller.plan;

@@ -36,6 +36,9 @@ ImageRow readImage(const Statement& s) {
     return {s.int64(0), s.int64(1), s.int64(2), static_cast<int>(s.int64(3)), s.text(4), s.int64(5)};
 }
 
+// Advisory lock keys of owners (PostgreSQL): user ids offset into a range of their own.
+constexpr std::int64_t kOwnerLocks = std::int64_t{1} << 48;
+
 constexpr const char* kImageColumns = "id, job_id, user_id, idx, token, expires_at";
 
 // The condition that keeps a query to one family of jobs (constant text, never user input).
@@ -76,14 +79,12 @@ JobStatus parseJobStatus(const std::string& s) {
 
 std::int64_t JobRepository::insert(const JobRow& j) const {
     const auto l = m_db.lock();
-    m_db.statement(
-            "INSERT INTO jobs (user_id, kind, status, priority, images, request, track_id, webhook, temp, created_at, "
-            "idempotency_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)")
-        .bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook,
-                 static_cast<std::int64_t>(j.temp), j.createdAt,
-                 j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey))
-        .run();
-    return m_db.lastInsertId();
+    auto s = m_db.statement(
+        "INSERT INTO jobs (user_id, kind, status, priority, images, request, track_id, webhook, temp, created_at, "
+        "idempotency_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    s.bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook, static_cast<std::int64_t>(j.temp),
+              j.createdAt, j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey));
+    return insertedId(s);
 }
 
 std::optional<JobRow> JobRepository::find(std::int64_t id) const {
@@ -126,7 +127,7 @@ JobRepository::QueueStanding JobRepository::queueStanding(const JobRow& job) con
         "SELECT COUNT(*) FILTER (WHERE ahead), COALESCE(SUM(images) FILTER (WHERE ahead OR status = 'running'), 0) "
         "FROM (SELECT images, status, status = 'queued' AND (priority > ? OR (priority = ? AND id < ?)) AS ahead "
         "FROM jobs WHERE status IN ('queued', 'running') AND " +
-        inFamily(familyOf(job.kind)) + ")");
+        inFamily(familyOf(job.kind)) + ") AS standing");
     s.bindAll(job.priority, job.priority, job.id);
     if (!s.step()) return {};
     return {static_cast<int>(s.int64(0)), s.int64(1)};
@@ -154,22 +155,32 @@ std::vector<std::int64_t> JobRepository::queuedIds(JobFamily family) const {
     return out;
 }
 
+void JobRepository::lockOwner(std::int64_t userId) const {
+    if (m_db.dialect() != Dialect::PostgreSQL) return;  // BEGIN IMMEDIATE already holds the only write lock
+    const auto l = m_db.lock();
+    m_db.statement("SELECT pg_advisory_xact_lock(?)").bindAll(kOwnerLocks + userId).run();
+}
+
 std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::function<int(std::int64_t)>& maxRunning,
                                                JobFamily family) const {
     std::optional<JobRow> claimed;
     m_db.transaction([&] {
-        // The owner's cap counts the running jobs of the same family: a training does not hold a
-        // generation slot, nor the other way round.
-        auto s = m_db.statement(std::string("SELECT ") + kJobColumns +
-                                ", (SELECT COUNT(*) FROM jobs r WHERE r.user_id = jobs.user_id AND r.status = "
-                                "'running' AND " +
-                                inFamily(family, "r.kind") + ") FROM jobs WHERE status = 'queued' AND " +
-                                inFamily(family) + " ORDER BY priority DESC, id LIMIT 256");
-        while (s.step()) {
-            auto job = readJob(s);
-            if (s.int64(18) < maxRunning(job.userId)) {
-                claimed = std::move(job);
-                break;
+        if (m_db.dialect() == Dialect::PostgreSQL) {
+            claimed = claimAmongServers(maxRunning, family);
+        } else {
+            // The owner's cap counts the running jobs of the same family: a training does not hold a
+            // generation slot, nor the other way round.
+            auto s = m_db.statement(std::string("SELECT ") + kJobColumns +
+                                    ", (SELECT COUNT(*) FROM jobs r WHERE r.user_id = jobs.user_id AND r.status = "
+                                    "'running' AND " +
+                                    inFamily(family, "r.kind") + ") FROM jobs WHERE status = 'queued' AND " +
+                                    inFamily(family) + " ORDER BY priority DESC, id LIMIT 256");
+            while (s.step()) {
+                auto job = readJob(s);
+                if (s.int64(18) < maxRunning(job.userId)) {
+                    claimed = std::move(job);
+                    break;
+                }
             }
         }
         if (!claimed) return;
@@ -181,6 +192,28 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
         ++claimed->attempts;
     });
     return claimed;
+}
+
+std::optional<JobRow> JobRepository::claimAmongServers(const std::function<int(std::int64_t)>& maxRunning,
+                                                       JobFamily family) const {
+    // Other servers claim at the same moment: SKIP LOCKED hands each of them other queued rows, and the
+    // owner's lock makes counting their running jobs and taking one a single step, so two servers never
+    // both start a job of an owner who has one slot left.
+    auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'queued' AND " +
+                            inFamily(family) + " ORDER BY priority DESC, id LIMIT 64 FOR UPDATE SKIP LOCKED");
+    std::vector<JobRow> candidates;
+    while (s.step()) candidates.push_back(readJob(s));
+    std::set<std::int64_t> full;
+    for (auto& job : candidates) {
+        if (full.count(job.userId) != 0) continue;
+        lockOwner(job.userId);
+        auto running =
+            m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status = 'running' AND " + inFamily(family));
+        running.bindAll(job.userId);
+        if (running.step() && running.int64(0) < maxRunning(job.userId)) return std::move(job);
+        full.insert(job.userId);
+    }
+    return std::nullopt;
 }
 
 bool JobRepository::markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const {

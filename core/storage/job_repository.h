@@ -86,6 +86,11 @@ public:
     std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning,
                                     JobFamily family = JobFamily::Generation) const;
 
+    // Inside a transaction: waits until no other server is claiming or queueing for this owner and keeps
+    // them out until it ends (PostgreSQL; SQLite's write lock already does). For checks that count the
+    // owner's jobs before changing them.
+    void lockOwner(std::int64_t userId) const;
+
     // Only a running job succeeds; false when it was cancelled meanwhile.
     bool markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const;
     // Only a queued or running job fails or is cancelled; returns false when it had already finished.
@@ -130,6 +135,8 @@ public:
     std::set<std::string> storedBlobNames(std::int64_t userId) const;
 
 private:
+    std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning,
+                                            JobFamily family) const;
     const Database& m_db;
 };
 

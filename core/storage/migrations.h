@@ -1,5 +1,6 @@
 #pragma once
-// Versioned schema migrations, recorded in PRAGMA user_version. Each migration runs once, in its own
+// Versioned schema migrations, recorded in PRAGMA user_version (SQLite) or the easel_schema_version
+// table (PostgreSQL), each written in both dialects. Each migration runs once, in its own
 // transaction, in order; a database newer than this binary is refused rather than guessed at.
 
 #include "storage/database.h"

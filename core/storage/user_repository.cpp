@@ -36,19 +36,19 @@ std::optional<UserRow> findOne(const Database& db, const std::string& where, con
 
 std::int64_t UserRepository::insert(const UserRow& u) const {
     const auto l = m_db.lock();
-    m_db.statement(
+    auto s = m_db.statement(
             "INSERT INTO users (email, password_hash, plan, is_admin, api_key_hash, api_key_sealed, images_used, "
-            "created_at, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .bindAll(u.email, u.passwordHash, u.plan, static_cast<std::int64_t>(u.isAdmin), u.apiKeyHash, u.apiKeySealed,
-                 u.imagesUsed, u.createdAt, u.lastActiveAt)
-        .run();
-    return m_db.lastInsertId();
+            "created_at, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    s.bindAll(u.email, u.passwordHash, u.plan, static_cast<std::int64_t>(u.isAdmin), u.apiKeyHash, u.apiKeySealed,
+                 u.imagesUsed, u.createdAt, u.lastActiveAt);
+    return insertedId(s);
 }
 
 std::optional<UserRow> UserRepository::findById(std::int64_t id) const { return findOne(m_db, "id = ?", id); }
 
 std::optional<UserRow> UserRepository::findByEmail(const std::string& email) const {
-    return findOne(m_db, "email = ?", email);
+    // SQLite's column is COLLATE NOCASE; PostgreSQL's index is on lower(email).
+    return findOne(m_db, m_db.dialect() == Dialect::PostgreSQL ? "lower(email) = lower(?)" : "email = ?", email);
 }
 
 std::optional<UserRow> UserRepository::findByKeyHash(const Blob& keyHash) const {
@@ -108,7 +108,9 @@ bool UserRepository::charge(std::int64_t id, std::int64_t images, std::optional<
 
 void UserRepository::refund(std::int64_t id, std::int64_t images) const {
     const auto l = m_db.lock();
-    m_db.statement("UPDATE users SET images_used = MAX(0, images_used - ?) WHERE id = ?").bindAll(images, id).run();
+    m_db.statement("UPDATE users SET images_used = CASE WHEN images_used > ? THEN images_used - ? ELSE 0 END WHERE id = ?")
+        .bindAll(images, images, id)
+        .run();
 }
 
 std::vector<std::int64_t> UserRepository::idsMarkedDeleting() const {

@@ -1,6 +1,5 @@
 // Accounts, sessions, API keys, plans, rate limits and purges, through real HTTP.
 
-#include <sqlite3.h>
 
 #include <fstream>
 #include <sstream>
@@ -80,8 +79,16 @@ TEST_F(BackendTest, ViewingTheKeyNeedsThePassword) {
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(r.json()["api_key"], key);
     // The database holds no usable key: neither the key nor its base64 appears in the file.
-    std::ifstream in(config.dataDir / "easel.db", std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::string bytes;
+    if (config.database.empty()) {
+        std::ifstream in(databaseLocation(), std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+    } else {
+        storage::Database db(databaseLocation());
+        const auto l = db.lock();
+        auto s = db.statement("SELECT u::text FROM users u");  // every column of every row, as text
+        while (s.step()) bytes += s.text(0);
+    }
     EXPECT_EQ(bytes.find(key), std::string::npos);
     // The server key file is private.
     const auto perms = std::filesystem::status(config.dataDir / "server.key").permissions();
@@ -148,7 +155,7 @@ TEST_F(BackendTest, MaintenanceDeletesExpiredSessions) {
     backend->accounts().createUser("a@example.com", "correct horse", "premium");  // never deleted for idling
     const auto token = login("a@example.com");
     auto sessions = [&] {
-        storage::Database db(config.dataDir / "easel.db");
+        storage::Database db(databaseLocation());
         auto s = db.statement("SELECT COUNT(*) FROM sessions");
         return s.step() ? s.int64(0) : -1;
     };
@@ -348,9 +355,9 @@ TEST_F(BackendTest, DeletingAnAccountLeavesNoRowAndNoFile) {
     EXPECT_EQ(text2img(key).status, 401);
     EXPECT_EQ(get("/api/v1/account", auth).status, 401);
     for (const auto* table : {"sessions", "usage", "jobs", "images", "uploads"}) {
-        EXPECT_EQ(countRows(config.dataDir / "easel.db", table, userId), 0) << table;
+        EXPECT_EQ(countRows(databaseLocation(), table, userId), 0) << table;
     }
-    storage::Database db(config.dataDir / "easel.db");
+    storage::Database db(databaseLocation());
     const auto l = db.lock();
     auto s = db.statement("SELECT COUNT(*) FROM users");
     s.step();
@@ -363,11 +370,11 @@ TEST_F(BackendTest, InterruptedPurgeIsFinishedAtStart) {
     text2img(a["api_key"]);
     stop();
     {
-        storage::Database db(config.dataDir / "easel.db");
+        storage::Database db(databaseLocation());
         db.exec("UPDATE users SET deleting = 1");  // a crash right after the purge began
     }
     start();
-    EXPECT_EQ(countRows(config.dataDir / "easel.db", "jobs", userId), 0);
+    EXPECT_EQ(countRows(databaseLocation(), "jobs", userId), 0);
     EXPECT_FALSE(std::filesystem::exists(config.dataDir / "files" / std::to_string(userId)));
 }
 
@@ -401,10 +408,36 @@ TEST_F(BackendTest, SignupCanBeClosed) {
     EXPECT_EQ(get("/api/v1/admin/users", {{"X-API-Key", admin.apiKey}}).json()["users"].size(), 2u);
 }
 
+TEST(DatabaseOption, TakesAPostgresUrlFromTheOptionOrTheEnvironmentAndNothingElse) {
+    auto parse = [](std::vector<std::string> args) {
+        std::vector<char*> argv{const_cast<char*>("easel-server")};
+        for (auto& a : args) argv.push_back(a.data());
+        return app::databaseOption(app::ArgList(static_cast<int>(argv.size()), argv.data()));
+    };
+    ::unsetenv("EASEL_DATABASE_URL");
+    EXPECT_EQ(parse({}), "");  // SQLite in the data dir
+    EXPECT_EQ(parse({"--database", "postgresql://easel@db/easel"}), "postgresql://easel@db/easel");
+    try {
+        parse({"--database", "mysql://root:hunter2@db/easel"});
+        ADD_FAILURE() << "a MySQL URL was taken";
+    } catch (const app::UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("postgresql://"), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+    }
+    ::setenv("EASEL_DATABASE_URL", "postgres://from-env/easel", 1);
+    EXPECT_EQ(parse({}), "postgres://from-env/easel");
+    EXPECT_EQ(parse({"--database", "postgresql://option/wins"}), "postgresql://option/wins");
+    ::unsetenv("EASEL_DATABASE_URL");
+}
+
 TEST_F(BackendTest, AdminCommandsWorkWhileTheServerRuns) {
     auto run = [&](const std::string& verb, std::vector<std::string> args) {
         args.push_back("--data-dir");
         args.push_back(config.dataDir.string());
+        if (!config.database.empty()) {
+            args.push_back("--database");
+            args.push_back(config.database);
+        }
         std::vector<char*> argv{const_cast<char*>("admin")};
         for (auto& a : args) argv.push_back(a.data());
         std::ostringstream out;

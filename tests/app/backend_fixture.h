@@ -1,6 +1,7 @@
 #pragma once
 // The real backend (accounts, queue, workers, HTTP server on an ephemeral loopback port) over a fake
-// generator, a fake trainer and a fake clock.
+// generator, a fake trainer and a fake clock; its database is SQLite in the data dir, or with
+// EASEL_TEST_DATABASE=postgresql a fresh schema on the test PostgreSQL server.
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "fake_generator.h"
 #include "fake_trainer.h"
 #include "http_client.h"
+#include "postgres_server.h"
 #include "server/http_server.h"
 #include "temp_dir.h"
 
@@ -20,6 +22,7 @@ class BackendTest : public ::testing::Test {
 protected:
     void SetUp() override {
         config.dataDir = dir.path() / "data";
+        if (testsUsePostgres()) config.database = PostgresServer::shared().freshSchemaUrl();
         config.passwordCost = accounts::PasswordCost::fastForTests();
         config.clock = &clock;
         config.generation.syncWait = std::chrono::milliseconds(5000);
@@ -69,6 +72,10 @@ protected:
         nlohmann::json body{{"key", key}, {"prompt", "a red circle"}};
         body.update(extra);
         return post("/api/v6/images/text2img", body);
+    }
+    // What storage::Database opens to look at the rows beside the server.
+    std::filesystem::path databaseLocation() const {
+        return config.database.empty() ? config.dataDir / "easel.db" : std::filesystem::path(config.database);
     }
     // Moves past the current rate-limit window.
     void nextMinute() { clock.advance(60); }

@@ -508,7 +508,7 @@ TEST_F(GenerationApi, JobsInterruptedByACrashRunAgainOnce) {
     const auto queued = text2img(key, {{"instant_response", true}, {"prompt", "waiting"}}).json();
     ASSERT_TRUE(generator.waitStarted(1));
     // Simulate kill -9: the rows stay as they are while nothing runs them.
-    storage::Database side(config.dataDir / "easel.db");
+    storage::Database side(databaseLocation());
     generator.release();
     stop();
     side.exec("UPDATE jobs SET status = 'running' WHERE id = " + std::to_string(j["id"].get<int>()));

@@ -394,7 +394,7 @@ TEST_F(OwnAdapters, AnAccountLoadsNeitherCheckpointsNorPathsNorAnotherModelsId) 
     const auto defaultId = get("/api/v1/models", {{"X-API-Key", user}}).json()["models"][0]["model_id"];
     ASSERT_EQ(loadOwn(other, {{"hf_id", "someone/ink-lora"}, {"model_id", "theirs"}}).status, 200);
     ASSERT_EQ(waitOwn(other, "theirs")["model_status"], "ready");
-    for (const std::string taken : {std::string("shared-ink"), defaultId.get<std::string>(), std::string("theirs")}) {
+    for (const std::string& taken : {std::string("shared-ink"), defaultId.get<std::string>(), std::string("theirs")}) {
         r = loadOwn(user, {{"hf_id", "someone/ink-lora"}, {"model_id", taken}});
         EXPECT_EQ(r.status, 409) << taken << ": " << r.body;
         EXPECT_NE(r.body.find("is taken"), std::string::npos) << r.body;

@@ -1,6 +1,7 @@
 #pragma once
 // The database the server opens, for unit tests: a file in a per-test temp dir (WAL, foreign keys,
-// like production; ":memory:" would skip WAL) with every migration applied. userRow()/addUser() make
+// like production; ":memory:" would skip WAL) with every migration applied, or with
+// EASEL_TEST_DATABASE=postgresql a fresh schema on the test PostgreSQL server (postgres_server.h). userRow()/addUser() make
 // accounts that satisfy the schema without going through AccountService.
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 
 #include "storage/database.h"
 #include "storage/migrations.h"
+#include "postgres_server.h"
 #include "storage/user_repository.h"
 #include "temp_dir.h"
 
@@ -15,14 +17,21 @@ namespace easel::testing {
 
 class TestDatabase {
 public:
-    TestDatabase() : m_db(m_dir / "easel.db") { storage::migrate(m_db); }
+    TestDatabase()
+        : m_location(testsUsePostgres() ? std::filesystem::path(PostgresServer::shared().freshSchemaUrl())
+                                        : m_dir / "easel.db"),
+          m_db(m_location) {
+        storage::migrate(m_db);
+    }
 
     const storage::Database& db() const { return m_db; }
     const TempDir& dir() const { return m_dir; }
-    std::filesystem::path path() const { return m_dir / "easel.db"; }
+    // What storage::Database opens: the file, or the PostgreSQL URL.
+    const std::filesystem::path& path() const { return m_location; }
 
 private:
     TempDir m_dir;  // before m_db: the file must outlive the connection
+    std::filesystem::path m_location;
     storage::Database m_db;
 };
 

@@ -63,13 +63,17 @@ TEST_F(QuotaLedgerTest, AFailedRefundRollsTheStatusChangeBack) {
     ASSERT_TRUE(ledger.charge(ada, 2, 20));
     const auto id = queueJob(ada, 2);
     // The refund's UPDATE fails (as a full disk would make it): the cancel must not commit alone.
-    db.exec(
-        "CREATE TRIGGER refuse_refund BEFORE UPDATE OF images_used ON users "
-        "WHEN NEW.images_used < OLD.images_used BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    const bool postgres = db.dialect() == storage::Dialect::PostgreSQL;
+    db.exec(postgres ? "CREATE FUNCTION refuse_refund() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$; "
+                       "CREATE TRIGGER refuse_refund BEFORE UPDATE OF images_used ON users FOR EACH ROW "
+                       "WHEN (NEW.images_used < OLD.images_used) EXECUTE FUNCTION refuse_refund()"
+                     : "CREATE TRIGGER refuse_refund BEFORE UPDATE OF images_used ON users "
+                       "WHEN NEW.images_used < OLD.images_used BEGIN SELECT RAISE(ABORT, 'disk full'); END");
     EXPECT_THROW(ledger.endWithRefund(ada, 2, [&] { return jobs.cancelIfQueued(id, kNow); }), std::exception);
     EXPECT_EQ(status(id), storage::JobStatus::Queued);
     EXPECT_EQ(testing::imagesUsed(db, ada), 2);
-    db.exec("DROP TRIGGER refuse_refund");
+    db.exec(postgres ? "DROP TRIGGER refuse_refund ON users" : "DROP TRIGGER refuse_refund");
     EXPECT_TRUE(ledger.endWithRefund(ada, 2, [&] { return jobs.cancelIfQueued(id, kNow); }));
     EXPECT_EQ(testing::imagesUsed(db, ada), 0);
 }
