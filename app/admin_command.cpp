@@ -58,7 +58,8 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return *v;
     };
     if (verb == "create-user") {
-        args.rejectUnknown({"--email", "--password", "--password-file", "--plan", "--data-dir", "--database"}, {"--admin"});
+        args.rejectUnknown({"--email", "--password", "--password-file", "--plan", "--data-dir", "--database"},
+                           {"--admin"});
         const auto email = required("--email");
         const auto password = passwordArgument(args);
         service::AccountsCore core(config);

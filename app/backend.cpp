@@ -19,8 +19,9 @@ std::string databaseOption(const ArgList& args) {
     const char* env = std::getenv("EASEL_DATABASE_URL");
     const std::string url = args.value("--database").value_or(env != nullptr ? env : "");
     if (!url.empty() && !storage::Database::isPostgresUrl(url)) {
-        throw UsageError("--database takes a postgresql:// URL (without it the database is <data dir>/easel.db), got '" +
-                         storage::Database::describe(url) + "'");
+        throw UsageError(
+            "--database takes a postgresql:// URL (without it the database is <data dir>/easel.db), got '" +
+            storage::Database::describe(url) + "'");
     }
     return url;
 }

@@ -135,10 +135,11 @@ int main(int argc, char** argv) {
             const std::string verb = argc > 2 ? argv[2] : "";
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
-        args.rejectUnknown({"--listen", "--data-dir", "--database", "--model", "--public-url", "--retention-days", "--inactive-days",
-                            "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
-                            "--training-checkpoint-seconds", "--max-connections", "--trusted-proxy", "--access-log"},
-                           {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
+        args.rejectUnknown(
+            {"--listen", "--data-dir", "--database", "--model", "--public-url", "--retention-days", "--inactive-days",
+             "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
+             "--training-checkpoint-seconds", "--max-connections", "--trusted-proxy", "--access-log"},
+            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
         const auto [host, port] = app::parseListen(args.value("--listen").value_or("127.0.0.1:7860"));

@@ -53,7 +53,7 @@ void registerMetricsRoutes(Router& router, service::AccessControl& access, servi
                                  out.sample("easel_images_generated_total", static_cast<double>(stats.imagesGenerated));
                                  out.family("easel_jobs_ended_total", "counter",
                                             "Jobs that ended since the server started, by outcome.");
-                                 for (const char* o : {"succeeded", "failed", "cancelled", "requeued"}) {
+                                 for (const char* o : {"succeeded", "failed", "cancelled", "requeued", "lost"}) {
                                      const auto it = stats.jobsEnded.find(o);
                                      out.sample("easel_jobs_ended_total",
                                                 it == stats.jobsEnded.end() ? 0.0 : static_cast<double>(it->second),

@@ -1,7 +1,8 @@
 #include "jobs/job_runner.h"
 
-#include <algorithm>
+#include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <limits>
 #include <system_error>
@@ -20,22 +21,37 @@ JobRunner::JobRunner(const storage::Database& db, storage::BlobStore& blobs, Ima
       m_options(options),
       m_maxRunningFor(std::move(maxRunningFor)),
       m_jobs(db),
-      m_ledger(db) {}
+      m_ledger(db) {
+    if (m_options.workerId.empty()) {
+        char host[256] = {};
+        ::gethostname(host, sizeof host - 1);
+        m_options.workerId = std::string(host) + ":" + std::to_string(::getpid()) + ":" + randomToken().substr(0, 8);
+    }
+    m_options.leaseSeconds = std::max<std::int64_t>(1, m_options.leaseSeconds);
+}
 
 JobRunner::~JobRunner() { stop(); }
 
-void JobRunner::start() {
-    for (const auto& job : m_jobs.requeueRunning(m_options.maxAttempts)) {
+void JobRunner::recover(bool allRunning) {
+    const auto exhausted = allRunning
+                               ? m_jobs.requeueRunning(m_options.maxAttempts)
+                               : m_jobs.requeueExpired(m_clock.nowSeconds(), m_options.maxAttempts, m_options.workerId);
+    for (const auto& job : exhausted) {
         discardImages(job);
         m_ledger.endWithRefund(job.userId, job.images, [&] {
             return m_jobs.markFailed(
                 job.id, "the job stopped the server " + std::to_string(job.attempts) + " times and was given up",
-                m_clock.nowSeconds());
+                m_clock.nowSeconds(), job.attempts);
         });
     }
+}
+
+void JobRunner::start() {
+    recover(!m_options.sharedDatabase);
     std::lock_guard lock(m_mutex);
     m_stopping = false;
     for (int i = 0; i < std::max(1, m_options.workers); ++i) m_threads.emplace_back([this] { workerLoop(); });
+    m_heartbeat = std::thread([this] { heartbeatLoop(); });
 }
 
 void JobRunner::stop() {
@@ -46,8 +62,38 @@ void JobRunner::stop() {
         for (auto& [id, r] : m_running) r->cancel = true;
     }
     m_workAvailable.notify_all();
+    m_heartbeatWake.notify_all();
     for (auto& t : m_threads) t.join();
     m_threads.clear();
+    if (m_heartbeat.joinable()) m_heartbeat.join();
+}
+
+void JobRunner::heartbeatLoop() {
+    const auto period = std::chrono::milliseconds(m_options.leaseSeconds * 1000 / 3);
+    std::unique_lock lock(m_mutex);
+    while (!m_stopping) {
+        m_heartbeatWake.wait_for(lock, period, [&] { return m_stopping || m_heartbeatKick; });
+        if (m_stopping) return;
+        m_heartbeatKick = false;
+        std::vector<std::pair<std::int64_t, int>> mine;
+        for (const auto& [id, r] : m_running) mine.emplace_back(id, r->attempt);
+        lock.unlock();
+        std::vector<std::int64_t> stop;
+        try {
+            m_jobs.renewLeases(m_options.workerId, m_clock.nowSeconds() + m_options.leaseSeconds);
+            stop = m_jobs.toStop(mine);
+            recover(false);  // other servers' jobs whose lease ran out
+        } catch (const std::exception& e) {
+            std::cerr << "easel: job leases: " << e.what() << '\n';
+        }
+        lock.lock();
+        for (const auto id : stop) {
+            const auto it = m_running.find(id);
+            if (it == m_running.end() || it->second->cancel.exchange(true)) continue;
+            ++m_stats.stoppedByHeartbeat;
+        }
+        m_workAvailable.notify_all();
+    }
 }
 
 void JobRunner::notify() { m_workAvailable.notify_all(); }
@@ -64,7 +110,8 @@ void JobRunner::workerLoop() {
             // claimed in between would otherwise be in neither place (its cancel lost, or an account
             // purge not waiting for it).
             try {
-                job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor);
+                job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor, storage::JobFamily::Generation,
+                                       {m_options.workerId, m_options.leaseSeconds});
             } catch (const std::exception& e) {
                 std::cerr << "easel: job queue: " << e.what() << '\n';
             }
@@ -76,6 +123,7 @@ void JobRunner::workerLoop() {
             }
             state = std::make_shared<Running>();
             state->userId = job->userId;
+            state->attempt = job->attempts;
             m_running[job->id] = state;
         }
         run(std::move(*job), std::move(state));
@@ -88,7 +136,8 @@ void JobRunner::discardImages(const storage::JobRow& job) {
 }
 
 void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
-    enum class Outcome { Succeeded, Failed, Cancelled, Requeued } outcome = Outcome::Failed;
+    // Lost: another worker took the job over (this one's lease ran out); nothing of this run counts.
+    enum class Outcome { Succeeded, Failed, Cancelled, Requeued, Lost } outcome = Outcome::Failed;
     std::string error;
     bool timedOut = false;
     GenerationParams params;
@@ -160,7 +209,7 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
             recorded = m_ledger.completeWithUsage(job.userId, job.id, job.kind, job.images, now, [&] {
                 // Only a job still running succeeds: one cancelled meanwhile keeps its refund and
                 // gets no images.
-                if (!m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now)) return false;
+                if (!m_jobs.markSucceeded(job.id, result.meta.dump(), seconds, now, job.attempts)) return false;
                 for (std::size_t i = 0; i < written.size(); ++i) {
                     m_jobs.insertImage({0, job.id, job.userId, static_cast<int>(i), written[i], expires,
                                         static_cast<std::int64_t>(result.pngs[i].size())},
@@ -174,6 +223,12 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
             throw;
         }
         if (!recorded) {
+            const auto row = m_jobs.find(job.id);
+            if (row && row->attempts != job.attempts) {
+                // Another worker runs (or ran) it again under the same image names: leave its files.
+                outcome = Outcome::Lost;
+                throw GenerationCancelledError();
+            }
             for (const auto& token : written) m_blobs.remove(job.userId, token + ".png");
             throw GenerationCancelledError();
         }
@@ -186,7 +241,7 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
         outcome = Outcome::Succeeded;
     } catch (const GenerationCancelledError&) {
         std::lock_guard lock(m_mutex);
-        outcome = m_stopping ? Outcome::Requeued : Outcome::Cancelled;
+        if (outcome != Outcome::Lost) outcome = m_stopping ? Outcome::Requeued : Outcome::Cancelled;
         if (timedOut && outcome == Outcome::Cancelled) {
             outcome = Outcome::Failed;
             error = "the job ran longer than this server's limit of " + std::to_string(m_options.maxJobSeconds) + " s";
@@ -201,26 +256,35 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
         const auto now = m_clock.nowSeconds();
         switch (outcome) {
             case Outcome::Succeeded:
+            case Outcome::Lost:
                 break;
             case Outcome::Requeued:
-                m_jobs.requeue(job.id);
+                m_jobs.requeue(job.id, job.attempts);
                 break;
             case Outcome::Cancelled:
-                m_ledger.endWithRefund(job.userId, job.images, [&] { return m_jobs.markCancelled(job.id, now); });
+            case Outcome::Failed: {
+                const bool ended = m_ledger.endWithRefund(job.userId, job.images, [&] {
+                    return outcome == Outcome::Cancelled ? m_jobs.markCancelled(job.id, now, job.attempts)
+                                                         : m_jobs.markFailed(job.id, error, now, job.attempts);
+                });
+                // Not ended because another worker runs it again: its inputs and hook are that run's.
+                if (!ended) {
+                    const auto row = m_jobs.find(job.id);
+                    if (row && row->attempts != job.attempts) outcome = Outcome::Lost;
+                }
                 break;
-            case Outcome::Failed:
-                m_ledger.endWithRefund(job.userId, job.images, [&] { return m_jobs.markFailed(job.id, error, now); });
-                break;
+            }
         }
         {
             std::lock_guard lock(m_mutex);
             ++m_stats.jobsEnded[outcome == Outcome::Succeeded   ? "succeeded"
                                 : outcome == Outcome::Requeued  ? "requeued"
                                 : outcome == Outcome::Cancelled ? "cancelled"
+                                : outcome == Outcome::Lost      ? "lost"
                                                                 : "failed"];
         }
         // The inputs are not needed once the job has ended (a re-queued job needs them again).
-        if (outcome != Outcome::Requeued) {
+        if (outcome != Outcome::Requeued && outcome != Outcome::Lost) {
             if (!params.initBlob.empty()) m_blobs.remove(job.userId, params.initBlob);
             if (!params.maskBlob.empty()) m_blobs.remove(job.userId, params.maskBlob);
         }
@@ -229,7 +293,7 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
     }
     finish(job.id);
     try {
-        if (m_finishedHook && outcome != Outcome::Requeued) {
+        if (m_finishedHook && outcome != Outcome::Requeued && outcome != Outcome::Lost) {
             if (const auto row = m_jobs.find(job.id)) m_finishedHook(*row);
         }
     } catch (const std::exception& e) {
@@ -257,6 +321,16 @@ bool JobRunner::cancel(std::int64_t jobId) {
         }
     }
     const auto job = m_jobs.find(jobId);
+    if (job && job->status == storage::JobStatus::Running) {
+        // Another server runs it: its heartbeat stops it.
+        if (!m_jobs.requestCancel(jobId)) return false;
+        {
+            std::lock_guard lock(m_mutex);
+            m_heartbeatKick = true;  // when it is this server's after all (claimed just now), stop it now
+        }
+        m_heartbeatWake.notify_all();
+        return true;
+    }
     if (!job || job->status != storage::JobStatus::Queued) return false;
     const bool cancelled = m_ledger.endWithRefund(job->userId, job->images,
                                                   [&] { return m_jobs.cancelIfQueued(jobId, m_clock.nowSeconds()); });

@@ -5,6 +5,10 @@
 // job that was running (at-least-once), removing the images of the interrupted attempt first, so
 // nothing is lost, duplicated or charged twice. A job that crashed the process maxAttempts times is
 // failed instead of crashing it forever.
+// Where several servers share one database (PostgreSQL), each claimed job carries a lease that a
+// heartbeat renews; a job whose lease ran out is re-queued by whichever server sees it first, and the
+// old run, should it still be alive, is fenced off by its attempt number. The heartbeat also stops
+// local jobs that another server was asked to cancel.
 
 #include <array>
 #include <atomic>
@@ -35,6 +39,14 @@ struct JobRunnerOptions {
     // A job still running after this long (on the injected Clock) is stopped at its next step and
     // failed (refunded); 0: no limit.
     std::int64_t maxJobSeconds = 1800;
+    // This process's name on the leases of the jobs it runs ("": host, pid and a random part).
+    std::string workerId;
+    // A running job's lease (on the Clock): renewed every leaseSeconds / 3 while the job runs. Any
+    // server re-queues a job whose lease ran out, since its worker died (kill -9, a lost network).
+    std::int64_t leaseSeconds = 60;
+    // Several servers share the database: at start only jobs with an expired lease are re-queued, not
+    // every running one (those may be other servers' work).
+    bool sharedDatabase = false;
 };
 
 struct JobProgress {
@@ -83,7 +95,11 @@ public:
     // What this process has done since it started, for /metrics.
     struct Stats {
         std::uint64_t imagesGenerated = 0;
-        std::map<std::string, std::uint64_t> jobsEnded;  // "succeeded", "failed", "cancelled", "requeued"
+        // "succeeded", "failed", "cancelled", "requeued", "lost" (another worker took it over)
+        std::map<std::string, std::uint64_t> jobsEnded;
+        // Running jobs the heartbeat stopped: cancelled from another server, or taken over after the
+        // lease ran out.
+        std::uint64_t stoppedByHeartbeat = 0;
         // Seconds between two progress reports of a job (one denoising step; the first also holds the
         // text encoding), as a histogram with upper bounds kStepBuckets (the last is +Inf).
         static constexpr std::array<double, 9> kStepBuckets{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -107,11 +123,16 @@ public:
 private:
     struct Running {
         std::int64_t userId = 0;
+        int attempt = 0;
         std::atomic<bool> cancel{false};
         JobProgress progress;
     };
 
     void workerLoop();
+    void heartbeatLoop();
+    // Re-queues (or fails, past maxAttempts) jobs whose worker died: all running ones, or only those
+    // whose lease ran out.
+    void recover(bool allRunning);
     void run(storage::JobRow job, std::shared_ptr<Running> state);
     void finish(std::int64_t jobId);
     void discardImages(const storage::JobRow& job);
@@ -131,6 +152,9 @@ private:
     std::condition_variable m_jobFinished;
     std::map<std::int64_t, std::shared_ptr<Running>> m_running;
     std::vector<std::thread> m_threads;
+    std::thread m_heartbeat;
+    std::condition_variable m_heartbeatWake;
+    bool m_heartbeatKick = false;
     bool m_stopping = false;
     bool m_waitersReleased = false;
     std::uint64_t m_finishedCount = 0;

@@ -21,6 +21,13 @@ jobs::TrainingRunnerOptions trainingFiles(const std::filesystem::path& dataDir) 
     return o;
 }
 
+// A shared database (PostgreSQL) may have other servers' jobs running: recover only expired leases.
+jobs::JobRunnerOptions runnerOptions(const PlatformConfig& config) {
+    auto o = config.runner;
+    o.sharedDatabase = !config.database.empty();
+    return o;
+}
+
 }  // namespace
 
 AccountsCore::AccountsCore(const PlatformConfig& config)
@@ -39,7 +46,7 @@ Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator, jobs:
       m_generator(generator),
       m_core(m_config),
       m_access(m_core.accounts(), m_core.clock()),
-      m_runner(m_core.db(), m_core.blobs(), generator, m_core.clock(), m_config.runner,
+      m_runner(m_core.db(), m_core.blobs(), generator, m_core.clock(), runnerOptions(m_config),
                [this](std::int64_t userId) { return concurrencyOf(userId); }),
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation),
       m_canTrain(trainer != nullptr),

@@ -82,8 +82,9 @@ std::int64_t JobRepository::insert(const JobRow& j) const {
     auto s = m_db.statement(
         "INSERT INTO jobs (user_id, kind, status, priority, images, request, track_id, webhook, temp, created_at, "
         "idempotency_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
-    s.bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook, static_cast<std::int64_t>(j.temp),
-              j.createdAt, j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey));
+    s.bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook,
+              static_cast<std::int64_t>(j.temp), j.createdAt,
+              j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey));
     return insertedId(s);
 }
 
@@ -162,7 +163,7 @@ void JobRepository::lockOwner(std::int64_t userId) const {
 }
 
 std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::function<int(std::int64_t)>& maxRunning,
-                                               JobFamily family) const {
+                                               JobFamily family, const Lease& lease) const {
     std::optional<JobRow> claimed;
     m_db.transaction([&] {
         if (m_db.dialect() == Dialect::PostgreSQL) {
@@ -184,8 +185,13 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
             }
         }
         if (!claimed) return;
-        m_db.statement("UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?")
-            .bindAll(now, claimed->id)
+        m_db.statement(
+                "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, lease_owner = ?, "
+                "lease_expires_at = ?, cancel_requested = 0 WHERE id = ?")
+            .bind(1, now)
+            .bind(2, lease.owner.empty() ? std::optional<std::string>() : std::optional(lease.owner))
+            .bind(3, lease.owner.empty() ? std::optional<std::int64_t>() : std::optional(now + lease.seconds))
+            .bind(4, claimed->id)
             .run();
         claimed->status = JobStatus::Running;
         claimed->startedAt = now;
@@ -207,8 +213,8 @@ std::optional<JobRow> JobRepository::claimAmongServers(const std::function<int(s
     for (auto& job : candidates) {
         if (full.count(job.userId) != 0) continue;
         lockOwner(job.userId);
-        auto running =
-            m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status = 'running' AND " + inFamily(family));
+        auto running = m_db.statement("SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status = 'running' AND " +
+                                      inFamily(family));
         running.bindAll(job.userId);
         if (running.step() && running.int64(0) < maxRunning(job.userId)) return std::move(job);
         full.insert(job.userId);
@@ -216,13 +222,22 @@ std::optional<JobRow> JobRepository::claimAmongServers(const std::function<int(s
     return std::nullopt;
 }
 
-bool JobRepository::markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const {
+namespace {
+// " AND attempts = ?" when the caller fences with its attempt.
+std::string fence(const std::optional<int>& attempt) { return attempt ? " AND attempts = ?" : ""; }
+}  // namespace
+
+bool JobRepository::markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now,
+                                  std::optional<int> attempt) const {
     const auto l = m_db.lock();
-    return m_db.statement(
-                   "UPDATE jobs SET status = 'succeeded', meta = ?, generation_seconds = ?, finished_at = ? "
-                   "WHERE id = ? AND status = 'running'")
-               .bindAll(meta, seconds, now, id)
-               .run() == 1;
+    auto s = m_db.statement(
+        "UPDATE jobs SET status = 'succeeded', meta = ?, generation_seconds = ?, finished_at = ?, lease_owner = NULL, "
+        "lease_expires_at = NULL "
+        "WHERE id = ? AND status = 'running'" +
+        fence(attempt));
+    s.bindAll(meta, seconds, now, id);
+    if (attempt) s.bind(5, *attempt);
+    return s.run() == 1;
 }
 
 bool JobRepository::cancelIfQueued(std::int64_t id, std::int64_t now) const {
@@ -232,45 +247,95 @@ bool JobRepository::cancelIfQueued(std::int64_t id, std::int64_t now) const {
                .run() == 1;
 }
 
-bool JobRepository::markFailed(std::int64_t id, const std::string& error, std::int64_t now) const {
+bool JobRepository::markFailed(std::int64_t id, const std::string& error, std::int64_t now,
+                               std::optional<int> attempt) const {
     const auto l = m_db.lock();
-    return m_db.statement(
-                   "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status IN "
-                   "('queued', 'running')")
-               .bindAll(error, now, id)
+    auto s = m_db.statement(
+        "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND status IN "
+        "('queued', 'running')" +
+        fence(attempt));
+    s.bindAll(error, now, id);
+    if (attempt) s.bind(4, *attempt);
+    return s.run() == 1;
+}
+
+bool JobRepository::markCancelled(std::int64_t id, std::int64_t now, std::optional<int> attempt) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = "
+        "? AND status IN "
+        "('queued', 'running')" +
+        fence(attempt));
+    s.bindAll(now, id);
+    if (attempt) s.bind(3, *attempt);
+    return s.run() == 1;
+}
+
+int JobRepository::renewLeases(const std::string& owner, std::int64_t until) const {
+    const auto l = m_db.lock();
+    return m_db.statement("UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'")
+        .bindAll(until, owner)
+        .run();
+}
+
+std::vector<std::int64_t> JobRepository::toStop(const std::vector<std::pair<std::int64_t, int>>& jobAttempts) const {
+    const auto l = m_db.lock();
+    std::vector<std::int64_t> out;
+    for (const auto& [id, attempt] : jobAttempts) {
+        auto s = m_db.statement("SELECT status, attempts, cancel_requested FROM jobs WHERE id = ?");
+        s.bindAll(id);
+        if (!s.step() || s.text(0) != "running" || s.int64(1) != attempt || s.int64(2) != 0) out.push_back(id);
+    }
+    return out;
+}
+
+bool JobRepository::requestCancel(std::int64_t id) const {
+    const auto l = m_db.lock();
+    return m_db.statement("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'")
+               .bindAll(id)
                .run() == 1;
 }
 
-bool JobRepository::markCancelled(std::int64_t id, std::int64_t now) const {
-    const auto l = m_db.lock();
-    return m_db.statement(
-                   "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status IN "
-                   "('queued', 'running')")
-               .bindAll(now, id)
-               .run() == 1;
-}
-
-std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts, JobFamily family) const {
+std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, JobFamily family,
+                                                const std::function<void(Statement&, int first)>& bind) const {
     std::vector<JobRow> exhausted;
     m_db.transaction([&] {
-        auto s = m_db.statement(std::string("SELECT ") + kJobColumns +
-                                " FROM jobs WHERE status = 'running' AND attempts >= ? AND " + inFamily(family));
-        s.bindAll(maxAttempts);
+        auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'running' AND " +
+                                condition + " AND attempts >= ? AND " + inFamily(family));
+        bind(s, 1);
         while (s.step()) exhausted.push_back(readJob(s));
-        m_db.statement(
-                "UPDATE jobs SET status = 'queued', started_at = NULL WHERE status = 'running' AND attempts < ? AND " +
-                inFamily(family))
-            .bindAll(maxAttempts)
-            .run();
+        auto u = m_db.statement(
+            "UPDATE jobs SET status = 'queued', started_at = NULL, lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE status = 'running' AND " +
+            condition + " AND attempts < ? AND " + inFamily(family));
+        bind(u, 1);
+        u.run();
     });
     return exhausted;
 }
 
-void JobRepository::requeue(std::int64_t id) const {
+std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts, JobFamily family) const {
+    return requeueWhere("1 = 1", family, [&](Statement& s, int first) { s.bind(first, maxAttempts); });
+}
+
+std::vector<JobRow> JobRepository::requeueExpired(std::int64_t now, int maxAttempts, const std::string& exceptOwner,
+                                                  JobFamily family) const {
+    // No lease at all: claimed before leases existed, or by hand; nobody renews it.
+    return requeueWhere(
+        "(lease_expires_at IS NULL OR lease_expires_at < ?) AND (lease_owner IS NULL OR lease_owner != ?)", family,
+        [&](Statement& s, int first) { s.bind(first, now).bind(first + 1, exceptOwner).bind(first + 2, maxAttempts); });
+}
+
+void JobRepository::requeue(std::int64_t id, std::optional<int> attempt) const {
     const auto l = m_db.lock();
-    m_db.statement("UPDATE jobs SET status = 'queued', started_at = NULL WHERE id = ? AND status = 'running'")
-        .bindAll(id)
-        .run();
+    auto s = m_db.statement(
+        "UPDATE jobs SET status = 'queued', started_at = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE id "
+        "= ? AND status = 'running'" +
+        fence(attempt));
+    s.bindAll(id);
+    if (attempt) s.bind(2, *attempt);
+    s.run();
 }
 
 std::vector<std::int64_t> JobRepository::cancelQueuedOf(std::int64_t userId, std::int64_t now, JobFamily family) const {

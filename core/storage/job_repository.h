@@ -57,6 +57,13 @@ struct ImageRow {
     std::int64_t bytes = 0;  // of the PNG, for the plan's storage cap
 };
 
+// Who runs a claimed job and for how long it is presumed alive without a renewal (JobRunner renews it
+// while the job runs). Another server re-queues a job whose lease ran out: its worker died.
+struct Lease {
+    std::string owner;
+    std::int64_t seconds = 60;
+};
+
 class JobRepository {
 public:
     explicit JobRepository(const Database& db) : m_db(db) {}
@@ -83,26 +90,43 @@ public:
 
     // The next queued job by priority then age whose owner runs fewer than `maxConcurrentFor(plan)`
     // jobs (of that family), marked running in the same transaction. `maxRunning` maps a user id to their cap.
+    // `lease`: the claim is held by lease.owner until now + lease.seconds.
     std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning,
-                                    JobFamily family = JobFamily::Generation) const;
+                                    JobFamily family = JobFamily::Generation, const Lease& lease = {}) const;
+    // Every running job of this owner is presumed alive until `until`; returns how many.
+    int renewLeases(const std::string& owner, std::int64_t until) const;
+    // Of these jobs, those that this worker should stop: cancelled by a request (cancel_requested,
+    // from any process) or no longer its attempt (ended, or re-queued after its lease ran out).
+    std::vector<std::int64_t> toStop(const std::vector<std::pair<std::int64_t, int>>& jobAttempts) const;
+    // A cancel for a job that some server runs: its worker stops it at the next heartbeat. False when the
+    // job is not running.
+    bool requestCancel(std::int64_t id) const;
 
     // Inside a transaction: waits until no other server is claiming or queueing for this owner and keeps
     // them out until it ends (PostgreSQL; SQLite's write lock already does). For checks that count the
     // owner's jobs before changing them.
     void lockOwner(std::int64_t userId) const;
 
+    // The end of a run. `attempt` (the worker's own, JobRow::attempts at its claim) fences a worker whose
+    // lease ran out: once another worker has claimed the job again, the old run changes nothing.
     // Only a running job succeeds; false when it was cancelled meanwhile.
-    bool markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now) const;
+    bool markSucceeded(std::int64_t id, const std::string& meta, double seconds, std::int64_t now,
+                       std::optional<int> attempt = std::nullopt) const;
     // Only a queued or running job fails or is cancelled; returns false when it had already finished.
-    bool markFailed(std::int64_t id, const std::string& error, std::int64_t now) const;
-    bool markCancelled(std::int64_t id, std::int64_t now) const;
+    bool markFailed(std::int64_t id, const std::string& error, std::int64_t now,
+                    std::optional<int> attempt = std::nullopt) const;
+    bool markCancelled(std::int64_t id, std::int64_t now, std::optional<int> attempt = std::nullopt) const;
     // Only while still queued (a worker may have claimed it meanwhile).
     bool cancelIfQueued(std::int64_t id, std::int64_t now) const;
     // After a crash: running -> queued, except jobs that already used `maxAttempts` (they are returned,
     // still running, for the caller to fail and refund).
     std::vector<JobRow> requeueRunning(int maxAttempts, JobFamily family = JobFamily::Generation) const;
+    // The same for jobs whose lease ran out before `now` (their worker died) or that have none, other
+    // than `exceptOwner`'s.
+    std::vector<JobRow> requeueExpired(std::int64_t now, int maxAttempts, const std::string& exceptOwner,
+                                       JobFamily family = JobFamily::Generation) const;
     // One running job back to the queue (the server is stopping mid-job).
-    void requeue(std::int64_t id) const;
+    void requeue(std::int64_t id, std::optional<int> attempt = std::nullopt) const;
     // Every queued job of the user -> cancelled; returns their ids.
     std::vector<std::int64_t> cancelQueuedOf(std::int64_t userId, std::int64_t now,
                                              JobFamily family = JobFamily::Generation) const;
@@ -135,8 +159,10 @@ public:
     std::set<std::string> storedBlobNames(std::int64_t userId) const;
 
 private:
-    std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning,
-                                            JobFamily family) const;
+    // `bind` binds the condition's parameters, then the attempts limit, from index `first` on.
+    std::vector<JobRow> requeueWhere(const std::string& condition, JobFamily family,
+                                     const std::function<void(Statement&, int first)>& bind) const;
+    std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning, JobFamily family) const;
     const Database& m_db;
 };
 

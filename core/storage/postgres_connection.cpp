@@ -209,7 +209,8 @@ public:
             PQfinish(m_conn);
             throw DatabaseError("cannot connect to PostgreSQL: " + message);
         }
-        PQsetNoticeProcessor(m_conn, [](void*, const char*) {}, nullptr);
+        PQsetNoticeProcessor(
+            m_conn, [](void*, const char*) {}, nullptr);
         exec("SET client_min_messages = warning");
     }
     ~PostgresConnection() override { PQfinish(m_conn); }
@@ -249,9 +250,10 @@ public:
         return s.step() && !s.isNull(0) ? static_cast<int>(s.int64(0)) : 0;
     }
     void setSchemaVersion(int version) override {
-        exec("CREATE TABLE IF NOT EXISTS easel_schema_version (version INTEGER NOT NULL); "
-             "DELETE FROM easel_schema_version; INSERT INTO easel_schema_version VALUES (" +
-             std::to_string(version) + ")");
+        exec(
+            "CREATE TABLE IF NOT EXISTS easel_schema_version (version INTEGER NOT NULL); "
+            "DELETE FROM easel_schema_version; INSERT INTO easel_schema_version VALUES (" +
+            std::to_string(version) + ")");
     }
 
 private:

@@ -37,10 +37,10 @@ std::optional<UserRow> findOne(const Database& db, const std::string& where, con
 std::int64_t UserRepository::insert(const UserRow& u) const {
     const auto l = m_db.lock();
     auto s = m_db.statement(
-            "INSERT INTO users (email, password_hash, plan, is_admin, api_key_hash, api_key_sealed, images_used, "
-            "created_at, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+        "INSERT INTO users (email, password_hash, plan, is_admin, api_key_hash, api_key_sealed, images_used, "
+        "created_at, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     s.bindAll(u.email, u.passwordHash, u.plan, static_cast<std::int64_t>(u.isAdmin), u.apiKeyHash, u.apiKeySealed,
-                 u.imagesUsed, u.createdAt, u.lastActiveAt);
+              u.imagesUsed, u.createdAt, u.lastActiveAt);
     return insertedId(s);
 }
 
@@ -108,7 +108,8 @@ bool UserRepository::charge(std::int64_t id, std::int64_t images, std::optional<
 
 void UserRepository::refund(std::int64_t id, std::int64_t images) const {
     const auto l = m_db.lock();
-    m_db.statement("UPDATE users SET images_used = CASE WHEN images_used > ? THEN images_used - ? ELSE 0 END WHERE id = ?")
+    m_db.statement(
+            "UPDATE users SET images_used = CASE WHEN images_used > ? THEN images_used - ? ELSE 0 END WHERE id = ?")
         .bindAll(images, images, id)
         .run();
 }

@@ -1,6 +1,5 @@
 // Accounts, sessions, API keys, plans, rate limits and purges, through real HTTP.
 
-
 #include <fstream>
 #include <sstream>
 

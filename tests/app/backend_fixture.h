@@ -22,7 +22,10 @@ class BackendTest : public ::testing::Test {
 protected:
     void SetUp() override {
         config.dataDir = dir.path() / "data";
-        if (testsUsePostgres()) config.database = PostgresServer::shared().freshSchemaUrl();
+        if (testsUsePostgres()) {
+            config.database = PostgresServer::shared().freshSchemaUrl();
+            config.runner.leaseSeconds = 3;  // a dead server's jobs come back after 3 s of the fake clock
+        }
         config.passwordCost = accounts::PasswordCost::fastForTests();
         config.clock = &clock;
         config.generation.syncWait = std::chrono::milliseconds(5000);

@@ -82,8 +82,8 @@ private:
         }
         const auto data = (m_dir / "data").string();
         const auto initLog = (m_dir / "initdb.log").string();
-        const pid_t init = spawn({(bin / "initdb").string(), "-D", data, "-U", "postgres", "-A", "trust", "-E",
-                                  "UTF8", "--no-sync", "--no-instructions"},
+        const pid_t init = spawn({(bin / "initdb").string(), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                                  "--no-sync", "--no-instructions"},
                                  initLog, false);
         int status = 0;
         ::waitpid(init, &status, 0);
@@ -91,11 +91,11 @@ private:
             throw std::runtime_error("initdb failed; see " + initLog);
         }
         const int port = freePort();
-        m_pid = spawn({(bin / "postgres").string(), "-D", data, "-p", std::to_string(port), "-c",
-                       "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + m_dir.string(), "-c",
-                       "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
-                       "max_connections=200"},
-                      (m_dir / "server.log").string(), true);
+        m_pid =
+            spawn({(bin / "postgres").string(), "-D", data, "-p", std::to_string(port), "-c",
+                   "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + m_dir.string(), "-c", "fsync=off",
+                   "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
+                  (m_dir / "server.log").string(), true);
         m_url = "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres";
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         for (;;) {

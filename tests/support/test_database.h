@@ -1,15 +1,15 @@
 #pragma once
 // The database the server opens, for unit tests: a file in a per-test temp dir (WAL, foreign keys,
 // like production; ":memory:" would skip WAL) with every migration applied, or with
-// EASEL_TEST_DATABASE=postgresql a fresh schema on the test PostgreSQL server (postgres_server.h). userRow()/addUser() make
-// accounts that satisfy the schema without going through AccountService.
+// EASEL_TEST_DATABASE=postgresql a fresh schema on the test PostgreSQL server (postgres_server.h). userRow()/addUser()
+// make accounts that satisfy the schema without going through AccountService.
 
 #include <cstdint>
 #include <string>
 
+#include "postgres_server.h"
 #include "storage/database.h"
 #include "storage/migrations.h"
-#include "postgres_server.h"
 #include "storage/user_repository.h"
 #include "temp_dir.h"
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <thread>
 
 #include "eventually.h"
 #include "fake_clock.h"
@@ -307,6 +308,100 @@ TEST_F(JobRunnerTest, ADiskThatFillsUpMidJobFailsItCleanlyAndRefundsIt) {
     EXPECT_EQ(job(next).status, JobStatus::Succeeded);
     EXPECT_EQ(full.count(user), 2u);
     onFullDisk.stop();
+}
+
+// Several servers on one database (PostgreSQL in production; the same rows here): leases.
+class SharedQueueTest : public JobRunnerTest {
+protected:
+    JobRunnerOptions shared = [] {
+        JobRunnerOptions o;
+        o.workers = 1;
+        o.sharedDatabase = true;
+        o.leaseSeconds = 3;  // heartbeat every second
+        o.workerId = "this-server";
+        return o;
+    }();
+    // Another server's worker claims the job and dies with it (kill -9: its lease is never renewed).
+    storage::JobRow claimedByADeadServer(std::int64_t id) {
+        auto row = jobs.claimNext(clock.nowSeconds(), [](std::int64_t) { return 1; }, storage::JobFamily::Generation,
+                                  {"dead-server", 3});
+        EXPECT_TRUE(row && row->id == id);
+        return *row;
+    }
+};
+
+TEST_F(SharedQueueTest, AJobWhoseWorkerDiedRunsAgainHereAfterItsLeaseOnceAndChargedOnce) {
+    const auto id = queue("survivor");
+    claimedByADeadServer(id);
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    here.start();
+    // Within the lease the job is the other server's: not started here, not even after heartbeats.
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(job(id).status, JobStatus::Running);
+    EXPECT_EQ(generator.started().size(), 0u);
+    clock.advance(4);  // the lease ran out
+    ASSERT_TRUE(here.waitFinished(id, 10s));
+    here.stop();
+    const auto done = job(id);
+    EXPECT_EQ(done.status, JobStatus::Succeeded);
+    EXPECT_EQ(done.attempts, 2);
+    EXPECT_EQ(generator.started().size(), 1u);
+    EXPECT_EQ(imagesUsed(db, user), 1);  // charged once, at submission
+    const auto images = jobs.imagesOf(id);
+    ASSERT_EQ(images.size(), 1u);
+    EXPECT_EQ(images[0].token, "survivor-token-0");  // the link promised at submission
+    EXPECT_TRUE(blobs.get(user, "survivor-token-0.png").has_value());
+}
+
+TEST_F(SharedQueueTest, AStartingServerLeavesOtherServersRunningJobsAlone) {
+    const auto id = queue("theirs");
+    claimedByADeadServer(id);
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    here.start();  // a single server would re-queue every running job here
+    here.stop();
+    EXPECT_EQ(job(id).status, JobStatus::Running);
+    EXPECT_EQ(job(id).attempts, 1);
+}
+
+TEST_F(SharedQueueTest, ACancelFromAnotherServerStopsTheJobWhereItRunsAndRefundsIt) {
+    generator.pauseAtStep(2);
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    here.start();
+    const auto id = queue("to be cancelled");
+    here.notify();
+    ASSERT_TRUE(generator.waitPaused());
+    JobRunner api{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};  // never started
+    EXPECT_TRUE(api.cancel(id));
+    ASSERT_TRUE(testing::eventually([&] { return here.stats().stoppedByHeartbeat == 1; }));
+    generator.resume();
+    ASSERT_TRUE(here.waitFinished(id, 10s));
+    here.stop();
+    EXPECT_EQ(job(id).status, JobStatus::Cancelled);
+    EXPECT_EQ(imagesUsed(db, user), 0);
+    EXPECT_FALSE(api.cancel(id));  // already over
+}
+
+TEST_F(SharedQueueTest, ARunTakenOverAfterItsLeaseRanOutChangesNothing) {
+    generator.pauseAtStep(2);
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    here.start();
+    const auto id = queue("taken over");
+    here.notify();
+    ASSERT_TRUE(generator.waitPaused());
+    // This server stalls past its lease (a lost network); another takes the job over.
+    // (Seen from a clock far enough ahead that this server's heartbeat renewals cannot win the race.)
+    clock.advance(10);
+    ASSERT_TRUE(jobs.requeueExpired(clock.nowSeconds() + 100, 3, "other-server").empty());
+    const auto other = jobs.claimNext(clock.nowSeconds(), [](std::int64_t) { return 1; },
+                                      storage::JobFamily::Generation, {"other-server", 3});
+    ASSERT_TRUE(other && other->id == id);
+    ASSERT_TRUE(testing::eventually([&] { return here.stats().stoppedByHeartbeat == 1; }));
+    generator.resume();
+    ASSERT_TRUE(testing::eventually([&] { return here.stats().jobsEnded.count("lost") == 1; }));
+    here.stop();
+    EXPECT_EQ(job(id).status, JobStatus::Running);  // the other server's run, untouched
+    EXPECT_EQ(imagesUsed(db, user), 1);             // no refund of a job that still runs
+    EXPECT_TRUE(jobs.markSucceeded(id, "{}", 1.0, clock.nowSeconds(), other->attempts));
 }
 
 }  // namespace

@@ -196,6 +196,76 @@ TEST_F(JobRepositoryTest, AfterACrashRunningJobsRequeueUntilTheyUsedEveryAttempt
     EXPECT_FALSE(jobs.find(once)->startedAt);
 }
 
+TEST_F(JobRepositoryTest, AClaimTakesALeaseThatItsOwnerRenewsAndOnlyAnExpiredOneIsRequeued) {
+    const auto id = queue(ada);
+    const auto job = jobs.claimNext(kNow, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-a", 30});
+    ASSERT_TRUE(job);
+    EXPECT_TRUE(jobs.requeueExpired(kNow + 29, 3, "worker-b").empty());
+    EXPECT_EQ(status(id), JobStatus::Running);  // still within its lease
+    EXPECT_EQ(jobs.renewLeases("worker-a", kNow + 60), 1);
+    EXPECT_EQ(jobs.renewLeases("worker-b", kNow + 60), 0);
+    jobs.requeueExpired(kNow + 59, 3, "worker-b");
+    EXPECT_EQ(status(id), JobStatus::Running);  // renewed to kNow + 60
+    jobs.requeueExpired(kNow + 61, 3, "worker-a");
+    EXPECT_EQ(status(id), JobStatus::Running);  // never the caller's own
+    EXPECT_TRUE(jobs.requeueExpired(kNow + 61, 3, "worker-b").empty());
+    EXPECT_EQ(status(id), JobStatus::Queued);  // its worker died: back in the queue, same row, same request
+    const auto again =
+        jobs.claimNext(kNow + 62, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-b", 30});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->id, id);
+    EXPECT_EQ(again->attempts, 2);
+    EXPECT_EQ(again->request, job->request);
+}
+
+TEST_F(JobRepositoryTest, TheRunWhoseLeaseRanOutIsFencedOffByItsAttempt) {
+    const auto id = queue(ada);
+    const auto first = jobs.claimNext(kNow, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-a", 30});
+    ASSERT_TRUE(first);
+    jobs.requeueExpired(kNow + 31, 3, "worker-b");
+    const auto second =
+        jobs.claimNext(kNow + 32, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-b", 30});
+    ASSERT_TRUE(second);
+    EXPECT_EQ(jobs.toStop({{id, first->attempts}}), std::vector<std::int64_t>{id});  // the old run should stop
+    EXPECT_TRUE(jobs.toStop({{id, second->attempts}}).empty());
+    // The old worker wakes up and reports: nothing it says counts.
+    EXPECT_FALSE(jobs.markSucceeded(id, R"({"old":true})", 1.0, kNow + 33, first->attempts));
+    EXPECT_FALSE(jobs.markFailed(id, "old run failed", kNow + 33, first->attempts));
+    EXPECT_FALSE(jobs.markCancelled(id, kNow + 33, first->attempts));
+    jobs.requeue(id, first->attempts);
+    EXPECT_EQ(status(id), JobStatus::Running);
+    EXPECT_TRUE(jobs.markSucceeded(id, R"({"new":true})", 1.0, kNow + 34, second->attempts));
+    EXPECT_EQ(jobs.find(id)->meta, R"({"new":true})");
+}
+
+TEST_F(JobRepositoryTest, ACancelRequestReachesTheRunningJobsWorkerOnly) {
+    const auto waiting = queue(ada);
+    EXPECT_FALSE(jobs.requestCancel(waiting));  // a queued job is cancelled directly, not requested
+    const auto running = jobs.claimNext(kNow, [](std::int64_t) { return 1; }, JobFamily::Generation, {"w", 30});
+    ASSERT_TRUE(running);
+    EXPECT_TRUE(jobs.toStop({{running->id, running->attempts}}).empty());
+    EXPECT_TRUE(jobs.requestCancel(running->id));
+    EXPECT_EQ(jobs.toStop({{running->id, running->attempts}}), std::vector<std::int64_t>{running->id});
+    EXPECT_TRUE(jobs.markCancelled(running->id, kNow + 1, running->attempts));
+    EXPECT_FALSE(jobs.requestCancel(running->id));
+}
+
+TEST_F(JobRepositoryTest, AnExpiredLeaseThatUsedEveryAttemptIsReturnedToBeFailed) {
+    const auto id = queue(ada);
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        ASSERT_TRUE(jobs.claimNext(kNow, [](std::int64_t) { return 1; }, JobFamily::Generation, {"dead", 30}));
+        const auto exhausted = jobs.requeueExpired(kNow + 31, 3, "alive");
+        if (attempt < 3) {
+            EXPECT_TRUE(exhausted.empty());
+            EXPECT_EQ(status(id), JobStatus::Queued);
+        } else {
+            ASSERT_EQ(exhausted.size(), 1u);
+            EXPECT_EQ(exhausted[0].id, id);
+            EXPECT_EQ(status(id), JobStatus::Running);  // for the caller to fail and refund
+        }
+    }
+}
+
 TEST_F(JobRepositoryTest, AnIdempotencyKeyFindsTheFirstJobAndIsUniquePerAccount) {
     const auto first = queue(ada, 0, 1, "retry-me");
     EXPECT_EQ(jobs.findByIdempotencyKey(ada, "retry-me")->id, first);
