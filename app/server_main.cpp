@@ -41,6 +41,8 @@ Options:
   --database URL       keep accounts, quotas and jobs in PostgreSQL instead of <data dir>/easel.db:
                        postgresql://USER@HOST:PORT/DB (default $EASEL_DATABASE_URL; the password from
                        ~/.pgpass or $PGPASSWORD rather than the URL, which other users can see in ps)
+  --lease-seconds N    with --database: a running job whose server stops renewing it for N seconds
+                       (killed, cut off) is re-queued by another server (default 60)
   --model PATH         default model (default: the built-in model, easel-shapes-64)
   --closed-signup      only admins create accounts (POST /api/v1/auth/signup answers 403)
   --public-url URL     base of the image links in responses (default: from the request's Host)
@@ -135,11 +137,11 @@ int main(int argc, char** argv) {
             const std::string verb = argc > 2 ? argv[2] : "";
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
-        args.rejectUnknown(
-            {"--listen", "--data-dir", "--database", "--model", "--public-url", "--retention-days", "--inactive-days",
-             "--sync-wait", "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
-             "--training-checkpoint-seconds", "--max-connections", "--trusted-proxy", "--access-log"},
-            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
+        args.rejectUnknown({"--listen", "--data-dir", "--database", "--lease-seconds", "--model", "--public-url",
+                            "--retention-days", "--inactive-days", "--sync-wait", "--hub-url", "--model-memory-gb",
+                            "--min-free-disk-mb", "--job-time-limit", "--training-checkpoint-seconds",
+                            "--max-connections", "--trusted-proxy", "--access-log"},
+                           {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
         const auto [host, port] = app::parseListen(args.value("--listen").value_or("127.0.0.1:7860"));
@@ -163,6 +165,8 @@ int main(int argc, char** argv) {
         app::BackendConfig config;
         config.dataDir = args.value("--data-dir").value_or("easel-data");
         config.database = app::databaseOption(args);
+        config.runner.leaseSeconds = args.intValue("--lease-seconds", 60);
+        if (config.runner.leaseSeconds < 1) throw app::UsageError("--lease-seconds must be at least 1");
         config.accounts.openSignup = !args.has("--closed-signup");
         config.accounts.inactiveFreeDays = args.intValue("--inactive-days", 365);
         config.runner.retentionSeconds = std::int64_t{args.intValue("--retention-days", 30)} * 24 * 3600;
