@@ -98,6 +98,14 @@ void JobRunner::heartbeatLoop() {
 
 void JobRunner::notify() { m_workAvailable.notify_all(); }
 
+void JobRunner::wakeHeartbeat() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_heartbeatKick = true;
+    }
+    m_heartbeatWake.notify_all();
+}
+
 void JobRunner::workerLoop() {
     for (;;) {
         std::optional<storage::JobRow> job;
@@ -324,11 +332,7 @@ bool JobRunner::cancel(std::int64_t jobId) {
     if (job && job->status == storage::JobStatus::Running) {
         // Another server runs it: its heartbeat stops it.
         if (!m_jobs.requestCancel(jobId)) return false;
-        {
-            std::lock_guard lock(m_mutex);
-            m_heartbeatKick = true;  // when it is this server's after all (claimed just now), stop it now
-        }
-        m_heartbeatWake.notify_all();
+        wakeHeartbeat();  // when it is this server's after all (claimed just now), stop it now
         return true;
     }
     if (!job || job->status != storage::JobStatus::Queued) return false;

@@ -74,6 +74,8 @@ public:
     void stop();
     // New work was queued.
     void notify();
+    // A cancel was requested (perhaps of a job this server runs): look now, not at the next heartbeat.
+    void wakeHeartbeat();
 
     // A queued job is cancelled (and refunded) at once; a running one is asked to stop and is
     // cancelled when it does. False when the job is unknown or already finished.

@@ -108,6 +108,19 @@ void Platform::start() {
     m_runner.start();
     // Without a trainer the queued trainings wait for a server that has one.
     if (m_canTrain) m_trainingRunner.start();
+    if (!m_config.database.empty()) {
+        // Other servers' new jobs and cancels wake this one at once (its workers also poll).
+        m_listener = std::make_unique<storage::NotificationListener>(
+            m_config.database, std::vector<std::string>{storage::kJobsQueuedChannel, storage::kCancelChannel},
+            [this](const std::string& channel) {
+                if (channel == storage::kCancelChannel) {
+                    m_runner.wakeHeartbeat();
+                } else {
+                    m_runner.notify();
+                    if (m_canTrain) m_trainingRunner.notify();
+                }
+            });
+    }
     m_maintenance = std::thread([this] {
         // Not before start() returns: it walks every stored file, and what it removes is an hour old anyway.
         sweepOrphans();
@@ -128,6 +141,7 @@ void Platform::stop() {
     }
     m_wake.notify_all();
     if (m_maintenance.joinable()) m_maintenance.join();
+    m_listener.reset();
     m_trainingRunner.stop();
     m_runner.stop();
 }

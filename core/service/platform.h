@@ -25,6 +25,7 @@
 #include "service/training_service.h"
 #include "storage/blob_store.h"
 #include "storage/database.h"
+#include "storage/notifications.h"
 
 namespace easel::service {
 
@@ -116,6 +117,7 @@ private:
     JobNotifier* m_notifier = nullptr;
     std::string m_publicUrl;
     std::thread m_maintenance;
+    std::unique_ptr<storage::NotificationListener> m_listener;  // a shared (PostgreSQL) database only
     std::mutex m_mutex;
     std::condition_variable m_wake;
     bool m_stopping = false;

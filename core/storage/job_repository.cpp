@@ -1,5 +1,7 @@
 #include "storage/job_repository.h"
 
+#include "storage/notifications.h"
+
 #include <stdexcept>
 
 namespace easel::storage {
@@ -85,7 +87,9 @@ std::int64_t JobRepository::insert(const JobRow& j) const {
     s.bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook,
               static_cast<std::int64_t>(j.temp), j.createdAt,
               j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey));
-    return insertedId(s);
+    const auto id = insertedId(s);
+    notify(m_db, kJobsQueuedChannel);  // with the caller's transaction, at its commit
+    return id;
 }
 
 std::optional<JobRow> JobRepository::find(std::int64_t id) const {
@@ -292,9 +296,12 @@ std::vector<std::int64_t> JobRepository::toStop(const std::vector<std::pair<std:
 
 bool JobRepository::requestCancel(std::int64_t id) const {
     const auto l = m_db.lock();
-    return m_db.statement("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'")
-               .bindAll(id)
-               .run() == 1;
+    if (m_db.statement("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'").bindAll(id).run() !=
+        1) {
+        return false;
+    }
+    notify(m_db, kCancelChannel);
+    return true;
 }
 
 std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, JobFamily family,
@@ -310,7 +317,7 @@ std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, Jo
             "WHERE status = 'running' AND " +
             condition + " AND attempts < ? AND " + inFamily(family));
         bind(u, 1);
-        u.run();
+        if (u.run() > 0) notify(m_db, kJobsQueuedChannel);
     });
     return exhausted;
 }
@@ -335,7 +342,7 @@ void JobRepository::requeue(std::int64_t id, std::optional<int> attempt) const {
         fence(attempt));
     s.bindAll(id);
     if (attempt) s.bind(2, *attempt);
-    s.run();
+    if (s.run() > 0) notify(m_db, kJobsQueuedChannel);
 }
 
 std::vector<std::int64_t> JobRepository::cancelQueuedOf(std::int64_t userId, std::int64_t now, JobFamily family) const {

@@ -14,6 +14,7 @@
 #include "fake_clock.h"
 #include "fake_generator.h"
 #include "full_disk_blob_store.h"
+#include "storage/notifications.h"
 #include "storage/user_repository.h"
 #include "test_database.h"
 
@@ -379,6 +380,27 @@ TEST_F(SharedQueueTest, ACancelFromAnotherServerStopsTheJobWhereItRunsAndRefunds
     EXPECT_EQ(job(id).status, JobStatus::Cancelled);
     EXPECT_EQ(imagesUsed(db, user), 0);
     EXPECT_FALSE(api.cancel(id));  // already over
+}
+
+TEST_F(SharedQueueTest, ACancelFromAnotherServerArrivesThroughTheListenerWithoutWaitingForTheHeartbeat) {
+    if (!testing::testsUsePostgres()) GTEST_SKIP() << "LISTEN / NOTIFY: PostgreSQL only";
+    shared.leaseSeconds = 60;  // the heartbeat alone would look in 20 s
+    generator.pauseAtStep(2);
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    storage::NotificationListener listener(database.path().string(), {storage::kCancelChannel},
+                                           [&](const std::string&) { here.wakeHeartbeat(); });
+    ASSERT_TRUE(testing::eventually([&] { return listener.listening(); }));
+    here.start();
+    const auto id = queue("to be cancelled at once");
+    here.notify();
+    ASSERT_TRUE(generator.waitPaused());
+    JobRunner api{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    EXPECT_TRUE(api.cancel(id));
+    EXPECT_TRUE(testing::eventually([&] { return here.stats().stoppedByHeartbeat == 1; }, 5s));
+    generator.resume();
+    ASSERT_TRUE(here.waitFinished(id, 10s));
+    here.stop();
+    EXPECT_EQ(job(id).status, JobStatus::Cancelled);
 }
 
 TEST_F(SharedQueueTest, ARunTakenOverAfterItsLeaseRanOutChangesNothing) {
