@@ -146,6 +146,11 @@ void JobRunner::discardImages(const storage::JobRow& job) {
 void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
     // Lost: another worker took the job over (this one's lease ran out); nothing of this run counts.
     enum class Outcome { Succeeded, Failed, Cancelled, Requeued, Lost } outcome = Outcome::Failed;
+    // Whether another worker claimed the job again since this run's claim (this one's lease ran out).
+    auto takenOver = [&] {
+        const auto row = m_jobs.find(job.id);
+        return row && row->attempts != job.attempts;
+    };
     std::string error;
     bool timedOut = false;
     GenerationParams params;
@@ -231,8 +236,7 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
             throw;
         }
         if (!recorded) {
-            const auto row = m_jobs.find(job.id);
-            if (row && row->attempts != job.attempts) {
+            if (takenOver()) {
                 // Another worker runs (or ran) it again under the same image names: leave its files.
                 outcome = Outcome::Lost;
                 throw GenerationCancelledError();
@@ -276,10 +280,7 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
                                                          : m_jobs.markFailed(job.id, error, now, job.attempts);
                 });
                 // Not ended because another worker runs it again: its inputs and hook are that run's.
-                if (!ended) {
-                    const auto row = m_jobs.find(job.id);
-                    if (row && row->attempts != job.attempts) outcome = Outcome::Lost;
-                }
+                if (!ended && takenOver()) outcome = Outcome::Lost;
                 break;
             }
         }
