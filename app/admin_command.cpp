@@ -52,14 +52,16 @@ int runAdmin(const std::string& verb, const ArgList& args) {
     BackendConfig config;
     config.dataDir = args.value("--data-dir").value_or("easel-data");
     config.database = databaseOption(args);
+    config.blobStore = blobStoreOption(args);
     auto required = [&](const std::string& option) {
         auto v = args.value(option);
         if (!v || v->empty()) throw UsageError("admin " + verb + " needs " + option);
         return *v;
     };
     if (verb == "create-user") {
-        args.rejectUnknown({"--email", "--password", "--password-file", "--plan", "--data-dir", "--database"},
-                           {"--admin"});
+        args.rejectUnknown(
+            {"--email", "--password", "--password-file", "--plan", "--data-dir", "--database", "--blob-store"},
+            {"--admin"});
         const auto email = required("--email");
         const auto password = passwordArgument(args);
         service::AccountsCore core(config);
@@ -75,7 +77,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return 0;
     }
     if (verb == "set-plan") {
-        args.rejectUnknown({"--email", "--plan", "--data-dir", "--database"}, {});
+        args.rejectUnknown({"--email", "--plan", "--data-dir", "--database", "--blob-store"}, {});
         const auto email = required("--email");
         const auto plan = required("--plan");
         service::AccountsCore core(config);
@@ -84,7 +86,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return 0;
     }
     if (verb == "list-users") {
-        args.rejectUnknown({"--data-dir", "--database"}, {});
+        args.rejectUnknown({"--data-dir", "--database", "--blob-store"}, {});
         service::AccountsCore core(config);
         auto users = nlohmann::json::array();
         for (const auto& u : core.accounts().listUsers()) {
@@ -100,7 +102,7 @@ int runAdmin(const std::string& verb, const ArgList& args) {
         return 0;
     }
     if (verb == "delete-user") {
-        args.rejectUnknown({"--email", "--data-dir", "--database"}, {});
+        args.rejectUnknown({"--email", "--data-dir", "--database", "--blob-store"}, {});
         const auto email = required("--email");
         service::AccountsCore core(config);
         for (const auto& u : core.accounts().listUsers()) {

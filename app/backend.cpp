@@ -12,6 +12,7 @@
 #include "server/model_controller.h"
 #include "server/openai_controller.h"
 #include "server/training_controller.h"
+#include "storage/s3_blob_store.h"
 
 namespace easel::app {
 
@@ -22,6 +23,18 @@ std::string databaseOption(const ArgList& args) {
         throw UsageError(
             "--database takes a postgresql:// URL (without it the database is <data dir>/easel.db), got '" +
             storage::Database::describe(url) + "'");
+    }
+    return url;
+}
+
+std::string blobStoreOption(const ArgList& args) {
+    const char* env = std::getenv("EASEL_BLOB_STORE");
+    const std::string url = args.value("--blob-store").value_or(env != nullptr ? env : "");
+    if (url.empty()) return url;
+    try {
+        storage::parseS3Url(url);  // the URL and the credentials, checked before anything starts
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--blob-store: ") + e.what());
     }
     return url;
 }
@@ -83,6 +96,14 @@ server::Router Backend::makeRouter(const std::string& version, const std::string
             return false;
         }
     });
+    return router;
+}
+
+server::Router Backend::makeWorkerRouter(const std::string& version, const std::string& device) {
+    server::Router router;
+    const auto model = m_platform.generator().defaultModel();
+    server::registerHealthRoutes(router, {version, device, model ? model->id : std::string()});
+    server::registerMetricsRoutes(router, m_platform.access(), m_platform.generation(), m_platform.runner());
     return router;
 }
 

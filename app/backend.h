@@ -20,6 +20,9 @@ namespace easel::app {
 // --database, else $EASEL_DATABASE_URL: a postgresql:// URL, or "" for SQLite in the data dir.
 // UsageError for anything else.
 std::string databaseOption(const ArgList& args);
+// --blob-store, else $EASEL_BLOB_STORE: an s3:// URL (storage/s3_blob_store.h) with the credentials in
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or "" for <data dir>/files. UsageError when malformed.
+std::string blobStoreOption(const ArgList& args);
 
 struct BackendConfig : service::PlatformConfig {
     server::WebhookOptions webhooks;
@@ -47,6 +50,9 @@ public:
 
     // Every REST route; `version` and `device` go to /health.
     server::Router makeRouter(const std::string& version, const std::string& device);
+    // A worker server's routes (easel-server --role worker): /health and /metrics only; clients use
+    // the API servers.
+    server::Router makeWorkerRouter(const std::string& version, const std::string& device);
 
     service::Platform& platform() { return m_platform; }
     accounts::AccountService& accounts() { return m_platform.accounts(); }

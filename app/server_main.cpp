@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,7 @@
 #include "app/backend_setup.h"
 #include "app/generate_command.h"
 #include "inference/runtime_info.h"
+#include "jobs/model_catalog.h"
 #include "models/model_registry.h"
 #include "server/http_server.h"
 #include "server/openapi.h"
@@ -26,11 +28,11 @@ namespace {
 
 constexpr std::string_view kUsage = R"(Usage: easel-server [options]
        easel-server generate --prompt TEXT [generate options]
-       easel-server admin create-user --email E [--plan PLAN] [--admin] [--data-dir DIR] [--database URL]
+       easel-server admin create-user --email E [--plan PLAN] [--admin] [--data-dir DIR] [--database URL] [--blob-store URL]
                                           (password on stdin, or --password-file F)
-       easel-server admin set-plan --email E --plan PLAN [--data-dir DIR] [--database URL]
-       easel-server admin list-users [--data-dir DIR] [--database URL]
-       easel-server admin delete-user --email E [--data-dir DIR] [--database URL]
+       easel-server admin set-plan --email E --plan PLAN [--data-dir DIR] [--database URL] [--blob-store URL]
+       easel-server admin list-users [--data-dir DIR] [--database URL] [--blob-store URL]
+       easel-server admin delete-user --email E [--data-dir DIR] [--database URL] [--blob-store URL]
        easel-server openapi        (prints the OpenAPI document)
 
 The Easel REST backend: Stable Diffusion generation behind accounts, API keys and quotas.
@@ -41,8 +43,15 @@ Options:
   --database URL       keep accounts, quotas and jobs in PostgreSQL instead of <data dir>/easel.db:
                        postgresql://USER@HOST:PORT/DB (default $EASEL_DATABASE_URL; the password from
                        ~/.pgpass or $PGPASSWORD rather than the URL, which other users can see in ps)
+  --blob-store URL     keep images and uploads in an S3-compatible bucket instead of <data dir>/files:
+                       s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT (default $EASEL_BLOB_STORE; more
+                       settings: region, style=path|virtual, links=proxy|presigned, link_seconds,
+                       part_mb); the key in $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY
   --lease-seconds N    with --database: a running job whose server stops renewing it for N seconds
                        (killed, cut off) is re-queued by another server (default 60)
+  --role all|api|worker  with --database: "api" answers the REST API and queues jobs but loads no
+                       model and generates nothing; "worker" loads models and runs jobs, and answers
+                       only /health and /metrics; "all" (default) does both
   --model PATH         default model (default: the built-in model, easel-shapes-64)
   --closed-signup      only admins create accounts (POST /api/v1/auth/signup answers 403)
   --public-url URL     base of the image links in responses (default: from the request's Host)
@@ -137,10 +146,10 @@ int main(int argc, char** argv) {
             const std::string verb = argc > 2 ? argv[2] : "";
             return app::runAdmin(verb, app::ArgList(std::max(0, argc - 2), argv + std::min(argc, 2)));
         }
-        args.rejectUnknown({"--listen", "--data-dir", "--database", "--lease-seconds", "--model", "--public-url",
-                            "--retention-days", "--inactive-days", "--sync-wait", "--hub-url", "--model-memory-gb",
-                            "--min-free-disk-mb", "--job-time-limit", "--training-checkpoint-seconds",
-                            "--max-connections", "--trusted-proxy", "--access-log"},
+        args.rejectUnknown({"--listen", "--data-dir", "--database", "--blob-store", "--lease-seconds", "--role",
+                            "--model", "--public-url", "--retention-days", "--inactive-days", "--sync-wait",
+                            "--hub-url", "--model-memory-gb", "--min-free-disk-mb", "--job-time-limit",
+                            "--training-checkpoint-seconds", "--max-connections", "--trusted-proxy", "--access-log"},
                            {"--closed-signup", "--allow-private-downloads", "--allow-private-image-urls"});
 
         server::HttpServerOptions options;
@@ -165,6 +174,7 @@ int main(int argc, char** argv) {
         app::BackendConfig config;
         config.dataDir = args.value("--data-dir").value_or("easel-data");
         config.database = app::databaseOption(args);
+        config.blobStore = app::blobStoreOption(args);
         config.runner.leaseSeconds = args.intValue("--lease-seconds", 60);
         if (config.runner.leaseSeconds < 1) throw app::UsageError("--lease-seconds must be at least 1");
         config.accounts.openSignup = !args.has("--closed-signup");
@@ -184,22 +194,46 @@ int main(int argc, char** argv) {
             static_cast<std::uint64_t>(std::max(1.0f, args.floatValue("--model-memory-gb", 8.0f)) * (1u << 30));
         if (config.runner.retentionSeconds <= 0) throw app::UsageError("--retention-days must be at least 1");
 
-        inference::Engine engine;
-        app::loadDefaultModel(engine, args, argv[0]);
-        models::ModelRegistry generator(engine, {}, memoryBudget);
-        generator.addInstalled(config.dataDir / "models");
-        const float checkpointSeconds = args.floatValue("--training-checkpoint-seconds", 120.0f);
-        if (!(checkpointSeconds >= 1.0f)) throw app::UsageError("--training-checkpoint-seconds must be at least 1");
-        generator.setTrainingCheckpointSeconds(checkpointSeconds);
-        app::Backend backend(config, generator, &generator);  // the registry fine-tunes too
+        const auto role = args.value("--role").value_or("all");
+        if (role != "all" && role != "api" && role != "worker")
+            throw app::UsageError("--role takes all, api or worker");
+        if (role != "all" && config.database.empty()) {
+            throw app::UsageError("--role " + role + " needs --database: the roles share a PostgreSQL queue");
+        }
+        if (role == "api") config.runner.workers = 0;  // jobs run on the workers
+
+        // An API server loads no model: it lists and validates against what live workers advertise.
+        std::optional<inference::Engine> engine;
+        std::optional<models::ModelRegistry> registry;
+        std::optional<storage::Database> catalogDb;
+        std::optional<jobs::ModelCatalog> catalog;
+        SystemClock systemClock;
+        if (role == "api") {
+            catalogDb.emplace(std::filesystem::path(config.database));
+            catalog.emplace(*catalogDb, systemClock, 3 * config.runner.leaseSeconds);
+        } else {
+            engine.emplace();
+            app::loadDefaultModel(*engine, args, argv[0]);
+            registry.emplace(*engine, inference::EngineOptions{}, memoryBudget);
+            registry->addInstalled(config.dataDir / "models");
+            const float checkpointSeconds = args.floatValue("--training-checkpoint-seconds", 120.0f);
+            if (!(checkpointSeconds >= 1.0f)) throw app::UsageError("--training-checkpoint-seconds must be at least 1");
+            registry->setTrainingCheckpointSeconds(checkpointSeconds);
+        }
+        jobs::ImageGenerator& generator = registry ? static_cast<jobs::ImageGenerator&>(*registry) : *catalog;
+        // The registry fine-tunes too; an API server refuses fine-tunes (they run on one "all" server).
+        app::Backend backend(config, generator, registry ? &*registry : nullptr);
         backend.start();
-        server::HttpServer httpServer(options, backend.makeRouter(EASEL_VERSION, inference::runtimeInfo().describe()));
+        const auto device = role == "api" ? std::string("none (API only)") : inference::runtimeInfo().describe();
+        server::HttpServer httpServer(options, role == "worker" ? backend.makeWorkerRouter(EASEL_VERSION, device)
+                                                                : backend.makeRouter(EASEL_VERSION, device));
         httpServer.start();
         backend.setPublicUrl("http://" + host + ":" + std::to_string(httpServer.port()));
         std::cout << "easel-server " << EASEL_VERSION << " listening on http://" << host << ':' << httpServer.port()
                   << " (data dir " << std::filesystem::absolute(config.dataDir).string()
                   << (config.database.empty() ? "" : ", database " + storage::Database::describe(config.database))
-                  << ")" << std::endl;
+                  << (config.blobStore.empty() ? "" : ", blobs in " + backend.platform().blobs().describe())
+                  << (role == "all" ? "" : ", role " + role) << ")" << std::endl;
         httpServer.runUntilSignalled([&backend] { backend.beginShutdown(); });
         backend.stop();
         std::cout << "easel-server stopped" << std::endl;

@@ -56,12 +56,15 @@ case "$blas_target" in
     ;;
 esac
 
-# The npm packages of the client tests, exactly as package-lock.json pins them (from the npm registry,
-# once; again only when the lock file changes).
-clients="$(cd "$(dirname "$0")/.." && pwd)/tests/clients/openai"
-if [ ! -f "$clients/node_modules/.package-lock.json" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules/.package-lock.json" ]; then
-  echo "[easel setup] npm ci in tests/clients/openai"
-  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
-else
-  echo "[easel setup] npm packages of the client tests already installed"
-fi
+# The npm packages of the tests, exactly as each package-lock.json pins them (from the npm registry,
+# once; again only when a lock file changes): the official `openai` client, and s3rver, the
+# S3-compatible server that the blob-store tests start on loopback.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in "$root/tests/clients/openai" "$root/tests/support/s3rver"; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "[easel setup] npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "[easel setup] npm packages in ${dir#"$root"/} already installed"
+  fi
+done

@@ -136,6 +136,13 @@ void registerGenerationRoutes(Router& router, service::AccessControl& access, se
         [&g](const Request& req) {
             auto file = req.pathParams.at("file");
             if (file.size() > 4 && file.ends_with(".png")) file.resize(file.size() - 4);
+            if (auto link = g.imageRedirect(file)) {  // a bucket that serves it (pre-signed, short-lived)
+                Response r;
+                r.status = 302;
+                r.headers["Location"] = std::move(*link);
+                r.headers["Cache-Control"] = "private, no-store";  // the link expires; the image link does not
+                return r;
+            }
             const auto bytes = g.image(file);
             if (!bytes) return Response::error(404, "no such image (it may have expired)");
             Response r;

@@ -9,6 +9,8 @@
 
 #include "common/random_token.h"
 #include "common/service_error.h"
+#include "jobs/model_catalog.h"
+#include "storage/worker_repository.h"
 
 namespace easel::jobs {
 
@@ -50,14 +52,36 @@ void JobRunner::start() {
     recover(!m_options.sharedDatabase);
     std::lock_guard lock(m_mutex);
     m_stopping = false;
-    for (int i = 0; i < std::max(1, m_options.workers); ++i) m_threads.emplace_back([this] { workerLoop(); });
+    for (int i = 0; i < m_options.workers; ++i) m_threads.emplace_back([this] { workerLoop(); });
     m_heartbeat = std::thread([this] { heartbeatLoop(); });
+    m_started = true;
+    advertise();  // an API server lists this server's models from now on, not from the first heartbeat
+}
+
+std::optional<std::vector<std::string>> JobRunner::claimableModels() const {
+    if (!m_options.sharedDatabase) return std::nullopt;
+    std::vector<std::string> ids;
+    for (const auto& m : m_generator.models()) {
+        if (m.category == "stable_diffusion") ids.push_back(m.id);
+    }
+    return ids;
+}
+
+void JobRunner::advertise() {
+    if (!m_options.sharedDatabase || m_options.workers == 0) return;
+    try {
+        storage::WorkerRepository(m_db).advertise(m_options.workerId, m_clock.nowSeconds(),
+                                                  advertisedModels(m_generator));
+    } catch (const std::exception& e) {
+        std::cerr << "easel: advertising this worker's models: " << e.what() << '\n';
+    }
 }
 
 void JobRunner::stop() {
     {
         std::lock_guard lock(m_mutex);
-        if (m_threads.empty()) return;
+        if (!m_started) return;
+        m_started = false;
         m_stopping = true;
         for (auto& [id, r] : m_running) r->cancel = true;
     }
@@ -66,6 +90,13 @@ void JobRunner::stop() {
     for (auto& t : m_threads) t.join();
     m_threads.clear();
     if (m_heartbeat.joinable()) m_heartbeat.join();
+    if (m_options.sharedDatabase && m_options.workers > 0) {
+        try {
+            storage::WorkerRepository(m_db).retire(m_options.workerId);
+        } catch (const std::exception& e) {
+            std::cerr << "easel: retiring this worker: " << e.what() << '\n';
+        }
+    }
 }
 
 void JobRunner::heartbeatLoop() {
@@ -81,6 +112,7 @@ void JobRunner::heartbeatLoop() {
         std::vector<std::int64_t> stop;
         try {
             m_jobs.renewLeases(m_options.workerId, m_clock.nowSeconds() + m_options.leaseSeconds);
+            advertise();
             stop = m_jobs.toStop(mine);
             recover(false);  // other servers' jobs whose lease ran out
         } catch (const std::exception& e) {
@@ -119,7 +151,7 @@ void JobRunner::workerLoop() {
             // purge not waiting for it).
             try {
                 job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor, storage::JobFamily::Generation,
-                                       {m_options.workerId, m_options.leaseSeconds});
+                                       {m_options.workerId, m_options.leaseSeconds}, claimableModels());
             } catch (const std::exception& e) {
                 std::cerr << "easel: job queue: " << e.what() << '\n';
             }
@@ -156,6 +188,8 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
     GenerationParams params;
     try {
         params = paramsFromJson(nlohmann::json::parse(job.request));
+        // The model resolved at submission (the API server's default may not be this server's).
+        if (params.modelId.empty() && m_options.sharedDatabase) params.modelId = job.modelId;
         {
             std::lock_guard lock(m_mutex);  // progress() copies it from other threads
             state->progress.samples = params.samples;

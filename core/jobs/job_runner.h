@@ -32,6 +32,7 @@
 namespace easel::jobs {
 
 struct JobRunnerOptions {
+    // Threads that run jobs; 0 on an API-only server (it queues jobs for the workers of other servers).
     int workers = 1;
     std::int64_t retentionSeconds = 30 * 24 * 3600;  // the hosted service keeps images 30 days
     std::int64_t tempRetentionSeconds = 24 * 3600;   // "temp": true
@@ -45,7 +46,8 @@ struct JobRunnerOptions {
     // server re-queues a job whose lease ran out, since its worker died (kill -9, a lost network).
     std::int64_t leaseSeconds = 60;
     // Several servers share the database: at start only jobs with an expired lease are re-queued, not
-    // every running one (those may be other servers' work).
+    // every running one (those may be other servers' work). The workers then claim only jobs on models
+    // their generator has, and the heartbeat advertises those models (the workers table).
     bool sharedDatabase = false;
 };
 
@@ -147,6 +149,9 @@ private:
     MaxRunningFor m_maxRunningFor;
     FinishedHook m_finishedHook;
     storage::JobRepository m_jobs;
+    // Ids of the models this server may claim jobs for (shared database), nullopt: any.
+    std::optional<std::vector<std::string>> claimableModels() const;
+    void advertise();
     quota::QuotaLedger m_ledger;
 
     mutable std::mutex m_mutex;
@@ -158,6 +163,7 @@ private:
     std::condition_variable m_heartbeatWake;
     bool m_heartbeatKick = false;
     bool m_stopping = false;
+    bool m_started = false;  // between start() and stop()
     bool m_waitersReleased = false;
     std::uint64_t m_finishedCount = 0;
     std::atomic<double> m_secondsPerImage{1.0};

@@ -151,6 +151,7 @@ OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, Deadline&
     if (!r.sink) {
         http::response_parser<http::string_body> parser;
         parser.body_limit(r.maxBody);
+        if (req.method() == http::verb::head) parser.skip(true);  // headers only, whatever Content-Length says
         deadline.await([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); }, close);
         readStatusAndHeaders(parser.get(), out);
         out.body = std::move(parser.get().body());

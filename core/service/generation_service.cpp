@@ -221,6 +221,7 @@ JobView GenerationService::submit(const accounts::Caller& caller, SubmitRequest 
         row.temp = r.temp;
         row.idempotencyKey = r.idempotencyKey;
         row.createdAt = m_clock.nowSeconds();
+        row.modelId = model.id;  // the model resolved now (a default one too): only its workers claim it
         bool replay = false;
         m_db.transaction([&] {
             m_jobs.lockOwner(caller.userId);  // the key lookup and the count below hold against other servers too
@@ -502,6 +503,13 @@ std::optional<jobs::Bytes> GenerationService::image(const std::string& token) co
     const auto row = m_jobs.imageByToken(token);
     if (!row || row->expiresAt <= m_clock.nowSeconds()) return std::nullopt;
     return m_blobs.get(row->userId, token + ".png");
+}
+
+std::optional<std::string> GenerationService::imageRedirect(const std::string& token) const {
+    if (!m_blobs.hasDirectLinks()) return std::nullopt;
+    const auto row = m_jobs.imageByToken(token);
+    if (!row || row->expiresAt <= m_clock.nowSeconds()) return std::nullopt;
+    return m_blobs.directLink(row->userId, token + ".png");
 }
 
 std::string GenerationService::upload(const accounts::Caller& caller, const jobs::Bytes& image) {

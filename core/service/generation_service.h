@@ -86,6 +86,9 @@ public:
 
     // Images by their unguessable token (the hosted service's public links).
     std::optional<jobs::Bytes> image(const std::string& token) const;
+    // Where to send a client for that image instead of serving it (a pre-signed bucket URL), when
+    // the blob store hands those out and the image is still kept; nullopt otherwise.
+    std::optional<std::string> imageRedirect(const std::string& token) const;
     // Requests held open for their job right now (at most GenerationOptions::maxWaiting).
     int waiting() const { return m_waiting.load(); }
 

@@ -4,6 +4,7 @@
 
 #include "accounts/plans.h"
 #include "storage/migrations.h"
+#include "storage/s3_blob_store.h"
 #include "storage/user_repository.h"
 
 namespace easel::service {
@@ -28,6 +29,14 @@ jobs::JobRunnerOptions runnerOptions(const PlatformConfig& config) {
     return o;
 }
 
+std::unique_ptr<storage::BlobStore> openBlobStore(const PlatformConfig& config) {
+    if (config.blobStore.empty()) return std::make_unique<storage::FileBlobStore>(config.dataDir / "files");
+    if (!storage::isS3Url(config.blobStore)) {
+        throw std::invalid_argument("the blob store must be an s3:// URL (or empty for <data dir>/files)");
+    }
+    return std::make_unique<storage::S3BlobStore>(storage::parseS3Url(config.blobStore));
+}
+
 }  // namespace
 
 AccountsCore::AccountsCore(const PlatformConfig& config)
@@ -36,8 +45,8 @@ AccountsCore::AccountsCore(const PlatformConfig& config)
                                    : (prepared(config.dataDir), std::filesystem::path(config.database))),
       m_vault(accounts::KeyVault::openOrCreate(config.dataDir / "server.key")),
       m_hasher(config.passwordCost),
-      m_blobs(config.dataDir / "files"),
-      m_accounts(m_db, m_hasher, m_vault, m_blobs, *m_clock, config.accounts) {
+      m_blobs(openBlobStore(config)),
+      m_accounts(m_db, m_hasher, m_vault, *m_blobs, *m_clock, config.accounts) {
     storage::migrate(m_db);
 }
 

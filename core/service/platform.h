@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -34,6 +35,9 @@ struct PlatformConfig {
     // Where accounts, quotas and the job queue live: empty for SQLite at <data dir>/easel.db, or a
     // postgresql:// URL (storage::Database) that many server processes share.
     std::string database;
+    // Where images and uploads live: empty for <data dir>/files, or an s3:// URL
+    // (storage/s3_blob_store.h) that many server processes share.
+    std::string blobStore;
     accounts::AccountOptions accounts;
     accounts::PasswordCost passwordCost;
     jobs::JobRunnerOptions runner;
@@ -50,7 +54,7 @@ public:
     explicit AccountsCore(const PlatformConfig& config);
     const Clock& clock() const { return *m_clock; }
     storage::Database& db() { return m_db; }
-    storage::BlobStore& blobs() { return m_blobs; }
+    storage::BlobStore& blobs() { return *m_blobs; }
     accounts::AccountService& accounts() { return m_accounts; }
 
 private:
@@ -59,7 +63,7 @@ private:
     storage::Database m_db;
     accounts::KeyVault m_vault;
     accounts::PasswordHasher m_hasher;
-    storage::FileBlobStore m_blobs;
+    std::unique_ptr<storage::BlobStore> m_blobs;
     accounts::AccountService m_accounts;
 };
 
@@ -91,6 +95,7 @@ public:
     const Clock& clock() const { return m_core.clock(); }
     storage::Database& db() { return m_core.db(); }
     accounts::AccountService& accounts() { return m_core.accounts(); }
+    storage::BlobStore& blobs() { return m_core.blobs(); }
     AccessControl& access() { return m_access; }
     jobs::JobRunner& runner() { return m_runner; }
     GenerationService& generation() { return m_generation; }

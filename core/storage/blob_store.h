@@ -33,6 +33,14 @@ public:
     virtual std::vector<StoredBlob> list(std::int64_t owner) const = 0;
     // Bytes still free where the blobs are written; nullopt when unknown.
     virtual std::optional<std::uint64_t> freeBytes() const { return std::nullopt; }
+    // A URL that serves the blob without this server (a pre-signed S3 link), when the store is set
+    // to hand those out; nullopt: the server sends the bytes itself.
+    virtual bool hasDirectLinks() const { return false; }
+    virtual std::optional<std::string> directLink(std::int64_t /*owner*/, const std::string& /*name*/) const {
+        return std::nullopt;
+    }
+    // Where the blobs are, for logs and system details (nothing secret).
+    virtual std::string describe() const = 0;
 };
 
 class FileBlobStore final : public BlobStore {
@@ -46,6 +54,7 @@ public:
     std::vector<std::int64_t> owners() const override;
     std::vector<StoredBlob> list(std::int64_t owner) const override;
     std::optional<std::uint64_t> freeBytes() const override;
+    std::string describe() const override { return m_root.string(); }
 
 private:
     std::filesystem::path pathFor(std::int64_t owner, const std::string& name) const;

@@ -9,7 +9,7 @@ namespace {
 
 constexpr const char* kJobColumns =
     "id, user_id, kind, status, priority, images, request, meta, error, track_id, webhook, temp, attempts, "
-    "created_at, started_at, finished_at, generation_seconds, idempotency_key";
+    "created_at, started_at, finished_at, generation_seconds, idempotency_key, model_id";
 
 JobRow readJob(const Statement& s) {
     JobRow j;
@@ -31,7 +31,23 @@ JobRow readJob(const Statement& s) {
     j.finishedAt = s.optionalInt64(15);
     j.generationSeconds = s.real(16);
     j.idempotencyKey = s.text(17);
+    j.modelId = s.text(18);
     return j;
+}
+
+// " AND (model_id IS NULL OR model_id IN (?, ...))" for a claim limited to some models; "" for any.
+std::string modelFilter(const std::optional<std::vector<std::string>>& models) {
+    if (!models) return "";
+    if (models->empty()) return " AND model_id IS NULL";
+    std::string out = " AND (model_id IS NULL OR model_id IN (";
+    for (std::size_t i = 0; i < models->size(); ++i) out += i == 0 ? "?" : ", ?";
+    return out + "))";
+}
+
+void bindModels(Statement& s, const std::optional<std::vector<std::string>>& models) {
+    if (!models) return;
+    int at = 1;
+    for (const auto& m : *models) s.bind(at++, m);
 }
 
 ImageRow readImage(const Statement& s) {
@@ -83,10 +99,11 @@ std::int64_t JobRepository::insert(const JobRow& j) const {
     const auto l = m_db.lock();
     auto s = m_db.statement(
         "INSERT INTO jobs (user_id, kind, status, priority, images, request, track_id, webhook, temp, created_at, "
-        "idempotency_key) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+        "idempotency_key, model_id) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     s.bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook,
               static_cast<std::int64_t>(j.temp), j.createdAt,
-              j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey));
+              j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey),
+              j.modelId.empty() ? std::optional<std::string>() : std::optional(j.modelId));
     const auto id = insertedId(s);
     notify(m_db, kJobsQueuedChannel);  // with the caller's transaction, at its commit
     return id;
@@ -167,11 +184,12 @@ void JobRepository::lockOwner(std::int64_t userId) const {
 }
 
 std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::function<int(std::int64_t)>& maxRunning,
-                                               JobFamily family, const Lease& lease) const {
+                                               JobFamily family, const Lease& lease,
+                                               const std::optional<std::vector<std::string>>& models) const {
     std::optional<JobRow> claimed;
     m_db.transaction([&] {
         if (m_db.dialect() == Dialect::PostgreSQL) {
-            claimed = claimAmongServers(maxRunning, family);
+            claimed = claimAmongServers(maxRunning, family, models);
         } else {
             // The owner's cap counts the running jobs of the same family: a training does not hold a
             // generation slot, nor the other way round.
@@ -179,10 +197,11 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
                                     ", (SELECT COUNT(*) FROM jobs r WHERE r.user_id = jobs.user_id AND r.status = "
                                     "'running' AND " +
                                     inFamily(family, "r.kind") + ") FROM jobs WHERE status = 'queued' AND " +
-                                    inFamily(family) + " ORDER BY priority DESC, id LIMIT 256");
+                                    inFamily(family) + modelFilter(models) + " ORDER BY priority DESC, id LIMIT 256");
+            bindModels(s, models);
             while (s.step()) {
                 auto job = readJob(s);
-                if (s.int64(18) < maxRunning(job.userId)) {
+                if (s.int64(19) < maxRunning(job.userId)) {
                     claimed = std::move(job);
                     break;
                 }
@@ -205,12 +224,15 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
 }
 
 std::optional<JobRow> JobRepository::claimAmongServers(const std::function<int(std::int64_t)>& maxRunning,
-                                                       JobFamily family) const {
+                                                       JobFamily family,
+                                                       const std::optional<std::vector<std::string>>& models) const {
     // Other servers claim at the same moment: SKIP LOCKED hands each of them other queued rows, and the
     // owner's lock makes counting their running jobs and taking one a single step, so two servers never
     // both start a job of an owner who has one slot left.
     auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'queued' AND " +
-                            inFamily(family) + " ORDER BY priority DESC, id LIMIT 64 FOR UPDATE SKIP LOCKED");
+                            inFamily(family) + modelFilter(models) +
+                            " ORDER BY priority DESC, id LIMIT 64 FOR UPDATE SKIP LOCKED");
+    bindModels(s, models);
     std::vector<JobRow> candidates;
     while (s.step()) candidates.push_back(readJob(s));
     std::set<std::int64_t> full;

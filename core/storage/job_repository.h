@@ -45,6 +45,9 @@ struct JobRow {
     std::int64_t createdAt = 0;
     std::optional<std::int64_t> startedAt, finishedAt;
     double generationSeconds = 0;
+    // The model it runs on (generations; empty for the default model and for trainings): a worker
+    // that filters its claims by model (ClaimFilter) takes only jobs whose model it has loaded.
+    std::string modelId;
 };
 
 struct ImageRow {
@@ -91,8 +94,10 @@ public:
     // The next queued job by priority then age whose owner runs fewer than `maxConcurrentFor(plan)`
     // jobs (of that family), marked running in the same transaction. `maxRunning` maps a user id to their cap.
     // `lease`: the claim is held by lease.owner until now + lease.seconds.
+    // `models`: only jobs on one of these models or on the default one (model_id NULL); nullopt: any.
     std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning,
-                                    JobFamily family = JobFamily::Generation, const Lease& lease = {}) const;
+                                    JobFamily family = JobFamily::Generation, const Lease& lease = {},
+                                    const std::optional<std::vector<std::string>>& models = std::nullopt) const;
     // Every running job of this owner is presumed alive until `until`; returns how many.
     int renewLeases(const std::string& owner, std::int64_t until) const;
     // Of these jobs, those that this worker should stop: cancelled by a request (cancel_requested,
@@ -162,7 +167,8 @@ private:
     // `bind` binds the condition's parameters, then the attempts limit, from index `first` on.
     std::vector<JobRow> requeueWhere(const std::string& condition, JobFamily family,
                                      const std::function<void(Statement&, int first)>& bind) const;
-    std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning, JobFamily family) const;
+    std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning, JobFamily family,
+                                            const std::optional<std::vector<std::string>>& models) const;
     const Database& m_db;
 };
 

@@ -342,14 +342,14 @@ TEST_F(BackendTest, DeletingAnAccountLeavesNoRowAndNoFile) {
     const auto image = text2img(key).json()["output"][0].get<std::string>();
     const auto path = image.substr(image.find("/images/"));
     EXPECT_EQ(get(path).status, 200);
-    ASSERT_TRUE(std::filesystem::exists(config.dataDir / "files" / std::to_string(userId)));
+    ASSERT_GT(blobs().count(userId), 0u);
     const auto token = login("a@example.com");
     const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + token}};
     EXPECT_EQ(httpRequest(port, "DELETE", "/api/v1/account", json{{"password", "bad password"}}.dump(), auth).status,
               401);
     const auto r = httpRequest(port, "DELETE", "/api/v1/account", json{{"password", "correct horse"}}.dump(), auth);
     ASSERT_EQ(r.status, 200) << r.body;
-    EXPECT_FALSE(std::filesystem::exists(config.dataDir / "files" / std::to_string(userId)));
+    EXPECT_EQ(blobs().count(userId), 0u);
     EXPECT_EQ(get(path).status, 404);
     EXPECT_EQ(text2img(key).status, 401);
     EXPECT_EQ(get("/api/v1/account", auth).status, 401);
@@ -374,7 +374,7 @@ TEST_F(BackendTest, InterruptedPurgeIsFinishedAtStart) {
     }
     start();
     EXPECT_EQ(countRows(databaseLocation(), "jobs", userId), 0);
-    EXPECT_FALSE(std::filesystem::exists(config.dataDir / "files" / std::to_string(userId)));
+    EXPECT_EQ(blobs().count(userId), 0u);
 }
 
 TEST_F(BackendTest, InactiveFreeAccountsAreDeletedSubscribersKept) {

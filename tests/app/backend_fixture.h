@@ -1,7 +1,8 @@
 #pragma once
 // The real backend (accounts, queue, workers, HTTP server on an ephemeral loopback port) over a fake
 // generator, a fake trainer and a fake clock; its database is SQLite in the data dir, or with
-// EASEL_TEST_DATABASE=postgresql a fresh schema on the test PostgreSQL server.
+// EASEL_TEST_DATABASE=postgresql a fresh schema on the test PostgreSQL server; its blobs are files in
+// the data dir, or with EASEL_TEST_BLOB_STORE=s3 a fresh prefix in the test S3 server's bucket.
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include "fake_trainer.h"
 #include "http_client.h"
 #include "postgres_server.h"
+#include "s3_server.h"
 #include "server/http_server.h"
 #include "temp_dir.h"
 
@@ -25,6 +27,10 @@ protected:
         if (testsUsePostgres()) {
             config.database = PostgresServer::shared().freshSchemaUrl();
             config.runner.leaseSeconds = 3;  // a dead server's jobs come back after 3 s of the fake clock
+        }
+        if (testsUseS3() && config.blobStore.empty()) {  // unless the test set one
+            S3Server::exportCredentials();
+            config.blobStore = S3Server::shared().freshUrl();
         }
         config.passwordCost = accounts::PasswordCost::fastForTests();
         config.clock = &clock;
@@ -80,6 +86,7 @@ protected:
     std::filesystem::path databaseLocation() const {
         return config.database.empty() ? config.dataDir / "easel.db" : std::filesystem::path(config.database);
     }
+    storage::BlobStore& blobs() { return backend->platform().blobs(); }
     // Moves past the current rate-limit window.
     void nextMinute() { clock.advance(60); }
 

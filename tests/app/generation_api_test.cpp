@@ -434,12 +434,7 @@ TEST_F(GenerationApi, ImagesExpireAfterRetention) {
     EXPECT_NE(history["items"][1]["message"].get<std::string>().find("expired"), std::string::npos);
     const auto caller = backend->accounts().authenticateKey(key);
     EXPECT_EQ(backend->runner().sweepExpired(), 0);
-    std::size_t files = 0;
-    for ([[maybe_unused]] const auto& f :
-         std::filesystem::directory_iterator(config.dataDir / "files" / std::to_string(caller.userId))) {
-        ++files;
-    }
-    EXPECT_EQ(files, 0u);
+    EXPECT_EQ(blobs().count(caller.userId), 0u);
 }
 
 TEST_F(GenerationApi, ABase64AnswerLeavesOutAnImagePastItsExpiryBeforeTheSweep) {
@@ -453,6 +448,7 @@ TEST_F(GenerationApi, ABase64AnswerLeavesOutAnImagePastItsExpiryBeforeTheSweep) 
 }
 
 TEST_F(GenerationApi, FilesACrashLeftWithoutARowAreSweptAndLiveOnesKept) {
+    if (testsUseS3()) GTEST_SKIP() << "backdates files' times, which a bucket's objects cannot have";
     const std::string kept = text2img(key).json()["output"][0];
     const std::string upload =
         post("/api/v6/base64_to_url", {{"key", key}, {"base64_string", pngBase64(64, 64, 90)}}).json()["link"];

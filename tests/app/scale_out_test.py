@@ -10,9 +10,17 @@ model, a throwaway PostgreSQL cluster (Debian's initdb/postgres in a temp folder
    same image link, and the account is charged once.
 Prints the throughput of the 200 jobs (images per second on 2 servers sharing this machine's cores).
 
-usage: scale_out_test.py <easel-server binary> [--servers N]
+With --blob-store s3 the servers share no folder at all: each has its own data dir (the server key
+copied, as an operator copies it to each machine), images and uploads go to an S3 bucket (a
+throwaway s3rver, the npm package pinned in tests/support/s3rver), and every image is checked in the
+bucket. Then a restart: one server is stopped with jobs queued and started again, and every job
+finishes, its link answering on both servers.
+
+usage: scale_out_test.py <easel-server binary> [--servers N] [--blob-store s3]
   --servers N: only part 1, on N servers (throughput of 1 vs 2 servers on this machine)
 Talks to 127.0.0.1 only."""
+
+import argparse
 
 import ctypes
 import glob
@@ -94,6 +102,50 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class S3rver:
+    """s3rver under the machine's Node.js, storing in a temp folder, one bucket; dies with this process."""
+
+    BUCKET = "easel-test"
+
+    def __init__(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        script = os.path.join(here, "..", "support", "s3rver", "node_modules", "s3rver", "bin", "s3rver.js")
+        if not os.path.exists(script):
+            raise SystemExit("FAIL: s3rver is not installed: run packaging/setup-deps.sh")
+        self.dir = tempfile.mkdtemp(prefix="easel-scale-s3-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(["node", script, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
+                                      "--no-vhost-buckets", "--configure-bucket", self.BUCKET],
+                                     preexec_fn=lambda: ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"s3://{self.BUCKET}/easel?endpoint=http://127.0.0.1:{self.port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("FAIL: s3rver did not start")
+
+    def objects(self, suffix=""):
+        """Keys of the stored objects (s3rver keeps each as <key>._S3rver_object on disk)."""
+        root = os.path.join(self.dir, self.BUCKET)
+        out = []
+        for folder, _, files in os.walk(root):
+            for f in files:
+                if f.endswith("._S3rver_object"):
+                    key = os.path.relpath(os.path.join(folder, f[:-len("._S3rver_object")]), root)
+                    if key.endswith(suffix):
+                        out.append(key)
+        return out
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def request(port, method, path, body=None, timeout=60):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
@@ -107,10 +159,13 @@ def request(port, method, path, body=None, timeout=60):
         return 0, b""
 
 
-def start_server(binary, data, database):
-    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", data, "--database", database,
-                             "--lease-seconds", str(LEASE_SECONDS), "--sync-wait", "0", "--access-log", "off"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_server(binary, data, database, blob_store=None, port=0, role="all"):
+    args = [binary, "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--database", database,
+            "--lease-seconds", str(LEASE_SECONDS), "--sync-wait", "0", "--access-log", "off", "--role", role]
+    if blob_store:
+        args += ["--blob-store", blob_store]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.time() + 180
     while time.time() < deadline:
         line = proc.stdout.readline()
@@ -148,12 +203,27 @@ def wait_done(ports, key, job_id, timeout):
 
 
 def main():
-    binary = sys.argv[1]
-    count = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--servers" else 2
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--blob-store", choices=["files", "s3"], default="files")
+    options = parser.parse_args()
+    binary, count = options.binary, options.servers
     pg = Postgres()
+    s3 = S3rver() if options.blob_store == "s3" else None
+    blob_store = s3.url if s3 else None
+    # With a bucket the test runs the layout of docs/deploy.md's roles: one API server (no model) in front
+    # of `count` workers, each with a data dir of its own (only the server key is copied into each).
+    # With files, `count` servers of role "all" share one data dir.
+    roles = s3 is not None
     data = tempfile.mkdtemp(prefix="easel-scale-")
-    servers = []
+    data_dirs = [data] * count if not roles else [tempfile.mkdtemp(prefix="easel-scale-") for _ in range(count)]
+    api_dir = data
+    servers = []  # the processes that generate: (proc, port)
+    api = None    # roles: the API server (proc, port)
     failures = []
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
+    store_args = ["--blob-store", blob_store] if s3 else []
 
     def check(ok, what):
         print(("ok   " if ok else "FAIL ") + what)
@@ -164,20 +234,32 @@ def main():
         keys = []
         for i in range(ACCOUNTS):
             created = subprocess.run([binary, "admin", "create-user", "--email", f"user{i}@example.com", "--plan",
-                                      "standard", "--data-dir", data, "--database", pg.url],
-                                     input="correct horse\n", capture_output=True, text=True, check=True)
+                                      "standard", "--data-dir", data, "--database", pg.url] + store_args,
+                                     input="correct horse\n", capture_output=True, text=True, check=True, env=env)
             keys.append(json.loads(created.stdout)["api_key"])
         admin = subprocess.run([binary, "admin", "create-user", "--email", "ops@example.com", "--plan", "premium",
-                                "--admin", "--data-dir", data, "--database", pg.url],
-                               input="correct horse\n", capture_output=True, text=True, check=True)
+                                "--admin", "--data-dir", data, "--database", pg.url] + store_args,
+                               input="correct horse\n", capture_output=True, text=True, check=True, env=env)
         admin_key = json.loads(admin.stdout)["api_key"]
-        servers = [start_server(binary, data, pg.url) for _ in range(count)]
+        for other in data_dirs:
+            if other != data:
+                shutil.copy2(os.path.join(data, "server.key"), os.path.join(other, "server.key"))
+        role = "worker" if roles else "all"
+        servers = [start_server(binary, d, pg.url, blob_store, role=role) for d in data_dirs]
         ports = [port for _, port in servers]
+        if roles:
+            api = start_server(binary, api_dir, pg.url, blob_store, role="api")
+        api_ports = [api[1]] if api else ports  # where clients send requests and fetch results
+        if roles:
+            status, _ = request(ports[0], "POST", "/api/v6/images/text2img", {"key": keys[0], "prompt": "x"})
+            check(status == 404, f"a worker does not answer the generation API ({status})")
+            status, health = request(api_ports[0], "GET", "/health")
+            check(status == 200 and b"API only" in health, f"the API server loaded no model ({health[:200]!r})")
 
-        # 1. 200 jobs, both servers, all at once.
+        # 1. 200 jobs, all at once.
         def submit(n):
             key = keys[n % ACCOUNTS]
-            status, body = request(ports[n % len(ports)], "POST", "/api/v6/images/text2img",
+            status, body = request(api_ports[n % len(api_ports)], "POST", "/api/v6/images/text2img",
                                    {"key": key, "prompt": f"a red circle on blue, {n}", "width": 64, "height": 64,
                                     "num_inference_steps": 8, "seed": n})
             return key, status, json.loads(body) if body else {}
@@ -188,12 +270,13 @@ def main():
         check(all(s == 200 and "id" in b for _, s, b in submitted),
               f"200 submissions accepted ({sum(1 for _, s, _ in submitted if s == 200)})")
         with ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(lambda kb: wait_done(ports, kb[0], kb[2].get("id"), 600), submitted))
+            answers = list(pool.map(lambda kb: wait_done(api_ports, kb[0], kb[2].get("id"), 600), submitted))
         seconds = time.time() - t0
         check(all(a.get("status") == "success" and len(a.get("output", [])) == 1 for a in answers),
               "every job succeeded with one image")
+        layout = f"1 API server + {len(ports)} worker(s)" if roles else f"{len(ports)} server(s)"
         print(f"throughput: {len(answers)} images of 64x64, 8 steps, in {seconds:.1f} s = "
-              f"{len(answers) / seconds:.2f} images/s on {len(ports)} server(s)")
+              f"{len(answers) / seconds:.2f} images/s on {layout}")
         rows = pg.sql("SELECT COUNT(*), COALESCE(MAX(attempts), 0), COUNT(DISTINCT lease_owner) FROM jobs "
                       "WHERE status = 'succeeded'")
         check(rows is not None and rows.split("|")[:2] == ["200", "1"], f"200 succeeded rows, one attempt each ({rows})")
@@ -201,20 +284,26 @@ def main():
         check(pg.sql("SELECT COUNT(*) FROM images") == "200", "one image row per job")
         charged = pg.sql("SELECT string_agg(DISTINCT images_used::text, ',') FROM users WHERE is_admin = 0")
         check(charged == str(JOBS_PER_ACCOUNT), f"every account charged exactly {JOBS_PER_ACCOUNT} images ({charged})")
-        stored = sum(len(files) for _, _, files in os.walk(os.path.join(data, "files")))
-        check(stored == 200, f"200 image files stored ({stored})")
+        if s3:
+            stored = len(s3.objects(".png"))
+            check(stored == 200, f"200 images in the bucket ({stored})")
+            local = sum(len(files) for d in data_dirs + [api_dir] for _, _, files in os.walk(os.path.join(d, "files")))
+            check(local == 0, f"no image file in any server's data dir ({local})")
+        else:
+            stored = sum(len(files) for _, _, files in os.walk(os.path.join(data, "files")))
+            check(stored == 200, f"200 image files stored ({stored})")
         link = answers[0]["output"][0]
-        status, png = request(ports[-1], "GET", link[link.index("/images/"):] if "/images/" in link else "/")
-        check(status == 200 and png[:4] == b"\x89PNG", f"an image link answers on the other server ({status})")
+        status, png = request(api_ports[-1], "GET", link[link.index("/images/"):] if "/images/" in link else "/")
+        check(status == 200 and png[:4] == b"\x89PNG", f"an image link answers ({status})")
         made = [images_generated(port, admin_key) for port in ports]
-        check(sum(made) == 200 and min(made) > 0, f"every server generated: {' + '.join(map(str, made))} images")
+        check(sum(made) == 200 and min(made) > 0, f"every worker generated: {' + '.join(map(str, made))} images")
         if len(ports) < 2:
             print("ok" if not failures else "FAIL")
             return 0 if not failures else 1
 
         # 2. kill -9 of the server that runs a long job.
         key = keys[0]
-        status, body = request(ports[0], "POST", "/api/v6/images/text2img",
+        status, body = request(api_ports[0], "POST", "/api/v6/images/text2img",
                                {"key": key, "prompt": "a long one", "width": 64, "height": 64,
                                 "num_inference_steps": 150, "seed": 7})
         job = json.loads(body)
@@ -231,9 +320,9 @@ def main():
             servers[victim][0].send_signal(signal.SIGKILL)
             servers[victim][0].wait()
             killed_at = time.time()
-            survivor = ports[1 - victim]
-            answer = wait_done([survivor], key, job["id"], 300)
-            check(answer.get("status") == "success", f"the survivor finished it ({answer.get('status')}) "
+            alive = [api_ports[0]] if roles else [ports[1 - victim]]
+            answer = wait_done(alive, key, job["id"], 300)
+            check(answer.get("status") == "success", f"the other worker finished it ({answer.get('status')}) "
                   f"{time.time() - killed_at:.1f} s after the kill")
             check(answer.get("output", [""])[0].split("/images/")[-1] == future.split("/images/")[-1],
                   "under the link promised at submission")
@@ -242,8 +331,46 @@ def main():
             used = pg.sql("SELECT images_used FROM users WHERE email = 'user0@example.com'")
             check(used == str(JOBS_PER_ACCOUNT + 1), f"charged once ({used})")
             check(pg.sql(f"SELECT COUNT(*) FROM usage WHERE request_id = {job['id']}") == "1", "one usage row")
+
+            # 3. Restart: the killed server comes back; then the API server (with roles; else the other
+            # server) is stopped with jobs queued and started again on its port. Nothing is lost: every
+            # job finishes once and its link answers.
+            servers[victim] = start_server(binary, data_dirs[victim], pg.url, blob_store, ports[victim], role)
+            queued = []
+            for n in range(20):
+                status, body = request(api_ports[n % len(api_ports)], "POST", "/api/v6/images/text2img",
+                                       {"key": keys[n], "prompt": f"restart {n}", "width": 64, "height": 64,
+                                        "num_inference_steps": 8, "seed": 1000 + n})
+                queued.append((keys[n], json.loads(body) if status == 200 else {}))
+            check(all("id" in j for _, j in queued), "20 more jobs accepted")
+            if roles:
+                api[0].send_signal(signal.SIGTERM)
+                api[0].wait(timeout=60)
+                api = start_server(binary, api_dir, pg.url, blob_store, api_ports[0], "api")
+                restarted = "the API server"
+            else:
+                other = 1 - victim
+                servers[other][0].send_signal(signal.SIGTERM)
+                servers[other][0].wait(timeout=60)
+                servers[other] = start_server(binary, data_dirs[other], pg.url, blob_store, ports[other], role)
+                restarted = "a server"
+            done = [wait_done(api_ports, k, j.get("id"), 300) for k, j in queued]
+            check(all(a.get("status") == "success" for a in done),
+                  f"all 20 jobs queued across a restart of {restarted} succeeded "
+                  f"({sum(a.get('status') == 'success' for a in done)})")
+            links_ok = 0
+            for a in done:
+                link = a.get("output", [""])[0]
+                path = link[link.index("/images/"):] if "/images/" in link else "/"
+                links_ok += all(request(p, "GET", path)[1][:4] == b"\x89PNG" for p in api_ports)
+            check(links_ok == 20, f"their links answer ({links_ok})")
+            check(pg.sql("SELECT COUNT(*) FROM jobs WHERE status <> 'succeeded'") == "0", "no job left behind")
+            check(pg.sql("SELECT COUNT(*) FROM usage") == "221", "one usage row per job (221)")
+            if s3:
+                stored = len(s3.objects(".png"))
+                check(stored == 221, f"221 images in the bucket ({stored})")
     finally:
-        for proc, _ in servers:
+        for proc, _ in servers + ([api] if api else []):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -251,7 +378,10 @@ def main():
                 except subprocess.TimeoutExpired:
                     proc.kill()
         pg.stop()
-        shutil.rmtree(data, ignore_errors=True)
+        if s3:
+            s3.stop()
+        for d in set(data_dirs + [api_dir]):
+            shutil.rmtree(d, ignore_errors=True)
     print("ok" if not failures else f"FAIL: {len(failures)} check(s)")
     return 0 if not failures else 1
 

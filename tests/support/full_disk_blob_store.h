@@ -31,6 +31,7 @@ public:
     std::size_t count(std::int64_t owner) const override { return m_store.count(owner); }
     std::vector<std::int64_t> owners() const override { return m_store.owners(); }
     std::vector<storage::StoredBlob> list(std::int64_t owner) const override { return m_store.list(owner); }
+    std::string describe() const override { return m_store.describe(); }
 
     void setRoom(int writes) { m_room = writes; }
     int refused() const { return m_refused; }

@@ -5,12 +5,8 @@
 // to run as root. EASEL_TEST_POSTGRES_URL points the tests at a server of one's own instead.
 // Each test takes a fresh schema of its own (freshSchemaUrl), so tests never see each other's rows.
 
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "storage/database.h"
 
 namespace easel::testing {
@@ -90,7 +87,7 @@ private:
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             throw std::runtime_error("initdb failed; see " + initLog);
         }
-        const int port = freePort();
+        const int port = freeLoopbackPort();
         m_pid =
             spawn({(bin / "postgres").string(), "-D", data, "-p", std::to_string(port), "-c",
                    "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + m_dir.string(), "-c", "fsync=off",
@@ -126,45 +123,8 @@ private:
         return found.back();
     }
 
-    static int freePort() {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t length = sizeof addr;
-        if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
-            ::close(fd);
-            throw std::runtime_error("no free loopback port");
-        }
-        ::close(fd);
-        return ntohs(addr.sin_port);
-    }
-
-    // Runs argv as the postgres user (when root), output to log; dies with this process when asked.
     pid_t spawn(const std::vector<std::string>& argv, const std::string& log, bool dieWithParent) const {
-        const pid_t parent = ::getpid();
-        const pid_t pid = ::fork();
-        if (pid < 0) throw std::runtime_error("fork failed");
-        if (pid > 0) return pid;
-        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            ::dup2(fd, 1);
-            ::dup2(fd, 2);
-        }
-        if (m_uid) {
-            if (fd >= 0 && ::fchown(fd, *m_uid, m_gid) != 0) ::_exit(126);
-            if (::setgid(m_gid) != 0 || ::setuid(*m_uid) != 0) ::_exit(126);
-        }
-        if (dieWithParent) {  // after setuid, which clears it
-            ::prctl(PR_SET_PDEATHSIG, SIGQUIT);
-            if (::getppid() != parent) ::_exit(0);
-        }
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        ::_exit(127);
+        return spawnChild(argv, log, dieWithParent, m_uid, m_gid);
     }
 
     std::filesystem::path m_dir;

@@ -16,6 +16,7 @@
 #include "full_disk_blob_store.h"
 #include "storage/notifications.h"
 #include "storage/user_repository.h"
+#include "storage/worker_repository.h"
 #include "test_database.h"
 
 namespace easel::jobs {
@@ -352,6 +353,37 @@ TEST_F(SharedQueueTest, AJobWhoseWorkerDiedRunsAgainHereAfterItsLeaseOnceAndChar
     ASSERT_EQ(images.size(), 1u);
     EXPECT_EQ(images[0].token, "survivor-token-0");  // the link promised at submission
     EXPECT_TRUE(blobs.get(user, "survivor-token-0.png").has_value());
+}
+
+TEST_F(SharedQueueTest, AWorkerAdvertisesItsModelsAndRunsOnlyJobsOnThemAndAnApiServerRunsNone) {
+    auto onModel = [&](const std::string& prompt, const std::string& model) {
+        const auto id = queue(prompt);
+        db.statement("UPDATE jobs SET model_id = ? WHERE id = ?").bindAll(model, id).run();
+        return id;
+    };
+    const auto theirs = onModel("for an SDXL worker", "sdxl-base");
+    const auto ours = onModel("for this worker", "fake-model");
+    auto apiOptions = shared;
+    apiOptions.workers = 0;
+    apiOptions.workerId = "api-server";
+    JobRunner api{db, blobs, generator, clock, apiOptions, [](std::int64_t) { return 1; }};
+    api.start();
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    here.start();
+    ASSERT_TRUE(here.waitFinished(ours, 10s));
+    EXPECT_EQ(job(ours).status, JobStatus::Succeeded);
+    EXPECT_EQ(generator.lastParams().modelId, "fake-model");  // the model the job was queued for
+    std::this_thread::sleep_for(1500ms);                      // heartbeats pass; nobody here has SDXL
+    EXPECT_EQ(job(theirs).status, JobStatus::Queued);
+    // Only the worker is in the workers table, with what its generator has.
+    const auto rows = storage::WorkerRepository(db).seenSince(0);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].workerId, "this-server");
+    EXPECT_NE(rows[0].models.find("\"fake-model\""), std::string::npos) << rows[0].models;
+    here.stop();
+    api.stop();
+    EXPECT_TRUE(storage::WorkerRepository(db).seenSince(0).empty());  // a clean stop retires it
+    EXPECT_EQ(generator.started().size(), 1u);
 }
 
 TEST_F(SharedQueueTest, AStartingServerLeavesOtherServersRunningJobsAlone) {

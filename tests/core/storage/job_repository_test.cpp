@@ -96,6 +96,39 @@ TEST_F(JobRepositoryTest, ClaimsTakeTheHighestPriorityFirstThenTheOldest) {
     EXPECT_EQ(order, (std::vector<std::int64_t>{highOld, highNew, mid, low}));
 }
 
+TEST_F(JobRepositoryTest, AWorkerClaimsOnlyJobsOnItsModelsOrOnNoneInParticular) {
+    auto onModel = [&](const std::string& model) {
+        JobRow row;
+        row.userId = ada;
+        row.kind = "text2img";
+        row.images = 1;
+        row.request = R"({"prompt":"p"})";
+        row.createdAt = kNow;
+        row.modelId = model;
+        return jobs.insert(row);
+    };
+    const auto xl = onModel("sdxl-base");
+    const auto shapes = onModel("easel-shapes-64");
+    const auto any = onModel("");
+    EXPECT_EQ(jobs.find(xl)->modelId, "sdxl-base");
+    EXPECT_EQ(jobs.find(any)->modelId, "");
+    const std::vector<std::string> mine{"easel-shapes-64", "sd15"};
+    auto claimMine = [&] {
+        return jobs.claimNext(
+            kNow, [](std::int64_t) { return 10; }, JobFamily::Generation, {}, mine);
+    };
+    EXPECT_EQ(claimMine()->id, shapes);
+    EXPECT_EQ(claimMine()->id, any);
+    EXPECT_FALSE(claimMine());  // the SDXL job waits for a worker that has SDXL
+    EXPECT_FALSE(jobs.claimNext(
+        kNow, [](std::int64_t) { return 10; }, JobFamily::Generation, {}, std::vector<std::string>{}));
+    EXPECT_EQ(
+        jobs.claimNext(
+                kNow, [](std::int64_t) { return 10; }, JobFamily::Generation, {}, std::vector<std::string>{"sdxl-base"})
+            ->id,
+        xl);
+}
+
 TEST_F(JobRepositoryTest, AClaimMarksTheJobRunningAndCountsTheAttempt) {
     const auto id = queue(ada);
     const auto job = claim();

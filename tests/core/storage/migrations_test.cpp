@@ -31,7 +31,8 @@ TEST(Migrations, AFreshDatabaseGetsEveryTableAtTheLatestVersion) {
     EXPECT_EQ(db.schemaVersion(), 0);
     migrate(db);
     EXPECT_EQ(db.schemaVersion(), latestSchemaVersion());
-    EXPECT_EQ(tables(db), (std::set<std::string>{"users", "sessions", "usage", "jobs", "images", "uploads"}));
+    EXPECT_EQ(tables(db),
+              (std::set<std::string>{"users", "sessions", "usage", "jobs", "images", "uploads", "workers"}));
 }
 
 TEST(Migrations, RunningThemAgainKeepsTheVersionAndTheRows) {

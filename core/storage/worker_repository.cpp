@@ -1,0 +1,29 @@
+#include "storage/worker_repository.h"
+
+namespace easel::storage {
+
+void WorkerRepository::advertise(const std::string& workerId, std::int64_t now, const std::string& models) const {
+    const auto l = m_db.lock();
+    m_db.statement(
+            "INSERT INTO workers (worker_id, seen_at, models) VALUES (?, ?, ?) "
+            "ON CONFLICT (worker_id) DO UPDATE SET seen_at = excluded.seen_at, models = excluded.models")
+        .bindAll(workerId, now, models)
+        .run();
+}
+
+void WorkerRepository::retire(const std::string& workerId) const {
+    const auto l = m_db.lock();
+    m_db.statement("DELETE FROM workers WHERE worker_id = ?").bindAll(workerId).run();
+}
+
+std::vector<WorkerRow> WorkerRepository::seenSince(std::int64_t since) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT worker_id, seen_at, models FROM workers WHERE seen_at >= ? ORDER BY seen_at DESC, worker_id");
+    s.bindAll(since);
+    std::vector<WorkerRow> out;
+    while (s.step()) out.push_back({s.text(0), s.int64(1), s.text(2)});
+    return out;
+}
+
+}  // namespace easel::storage
