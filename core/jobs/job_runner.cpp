@@ -50,11 +50,13 @@ void JobRunner::recover(bool allRunning) {
 
 void JobRunner::start() {
     recover(!m_options.sharedDatabase);
-    std::lock_guard lock(m_mutex);
-    m_stopping = false;
-    for (int i = 0; i < m_options.workers; ++i) m_threads.emplace_back([this] { workerLoop(); });
-    m_heartbeat = std::thread([this] { heartbeatLoop(); });
-    m_started = true;
+    {
+        std::lock_guard lock(m_mutex);
+        m_stopping = false;
+        for (int i = 0; i < m_options.workers; ++i) m_threads.emplace_back([this] { workerLoop(); });
+        m_heartbeat = std::thread([this] { heartbeatLoop(); });
+        m_started = true;
+    }
     advertise();  // an API server lists this server's models from now on, not from the first heartbeat
 }
 

@@ -24,17 +24,6 @@ Digest hmac(std::string_view key, std::string_view message) {
 
 std::string_view view(const Digest& d) { return {reinterpret_cast<const char*>(d.data()), d.size()}; }
 
-std::string hex(const unsigned char* bytes, std::size_t size) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(size * 2);
-    for (std::size_t i = 0; i < size; ++i) {
-        out += kHex[bytes[i] >> 4];
-        out += kHex[bytes[i] & 15];
-    }
-    return out;
-}
-
 // Header values as SigV4 canonicalises them: outer blanks trimmed, inner runs of blanks made one space.
 std::string trimValue(std::string_view value) {
     std::string out;
@@ -69,7 +58,7 @@ std::string signature(const std::string& stringToSign, const std::string& date, 
     const auto kService = hmac(view(kRegion), scope.service);
     const auto kSigning = hmac(view(kService), "aws4_request");
     const auto sig = hmac(view(kSigning), stringToSign);
-    return hex(sig.data(), sig.size());
+    return hexLower(sig.data(), sig.size());
 }
 
 struct Canonical {
@@ -98,10 +87,21 @@ std::string stringToSign(const std::string& when, const std::string& scope, cons
 
 }  // namespace
 
+std::string hexLower(const unsigned char* bytes, std::size_t size) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (std::size_t i = 0; i < size; ++i) {
+        out += kHex[bytes[i] >> 4];
+        out += kHex[bytes[i] & 15];
+    }
+    return out;
+}
+
 std::string sha256Hex(std::string_view data) {
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-    return hex(digest, sizeof digest);
+    return hexLower(digest, sizeof digest);
 }
 
 std::string awsUriEncode(std::string_view text, bool keepSlash) {

@@ -4,6 +4,7 @@
 // that a browser can follow without a key. Pure functions of their inputs (the time included), so
 // the tests check them against the published examples.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -34,6 +35,8 @@ struct AwsRequest {
 };
 
 std::string sha256Hex(std::string_view data);
+// Lower-case hex of bytes (digests, signatures).
+std::string hexLower(const unsigned char* bytes, std::size_t size);
 // RFC 3986 percent-encoding as SigV4 wants it: everything but A-Z a-z 0-9 - . _ ~ (and '/' when kept).
 std::string awsUriEncode(std::string_view text, bool keepSlash);
 // "20130524T000000Z" for a Unix time.

@@ -12,6 +12,8 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
 
+#include "net/aws_sigv4.h"
+
 namespace easel::net {
 namespace {
 
@@ -303,13 +305,7 @@ std::string hmacSha256Hex(std::string_view key, std::string_view message) {
     crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(key.data()), key.size());
     crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(message.data()), message.size());
     crypto_auth_hmacsha256_final(&state, digest);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (const unsigned char byte : digest) {
-        out += kHex[byte >> 4];
-        out += kHex[byte & 15];
-    }
-    return out;
+    return hexLower(digest, sizeof digest);
 }
 
 }  // namespace easel::net

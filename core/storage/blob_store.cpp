@@ -14,15 +14,18 @@
 
 namespace easel::storage {
 
+void checkBlobName(const std::string& name) {
+    if (name.empty() || name.find_first_of("/\\") != std::string::npos || name.front() == '.') {
+        throw std::invalid_argument("bad blob name");
+    }
+}
+
 FileBlobStore::FileBlobStore(std::filesystem::path root) : m_root(std::move(root)) {
     std::filesystem::create_directories(m_root);
 }
 
 std::filesystem::path FileBlobStore::pathFor(std::int64_t owner, const std::string& name) const {
-    // Names are generated tokens; refuse anything that could leave the owner's folder.
-    if (name.empty() || name.find_first_of("/\\") != std::string::npos || name.front() == '.') {
-        throw std::invalid_argument("bad blob name");
-    }
+    checkBlobName(name);
     return m_root / std::to_string(owner) / name;
 }
 

@@ -15,6 +15,10 @@ struct StoredBlob {
     std::int64_t ageSeconds = 0;  // since it was last written
 };
 
+// Names are generated tokens: throws std::invalid_argument for one that could leave the owner's folder
+// or prefix (empty, a '/' or '\\', or a leading '.'). Every store checks names with it.
+void checkBlobName(const std::string& name);
+
 class BlobStore {
 public:
     virtual ~BlobStore() = default;

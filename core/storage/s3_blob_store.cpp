@@ -134,13 +134,6 @@ std::string percentDecode(std::string_view text) {
     return out;
 }
 
-void checkName(const std::string& name) {
-    // Names are generated tokens; refuse anything that could reach another owner's prefix.
-    if (name.empty() || name.find_first_of("/\\") != std::string::npos || name.front() == '.') {
-        throw std::invalid_argument("bad blob name");
-    }
-}
-
 }  // namespace
 
 bool isS3Url(const std::string& url) { return url.starts_with("s3://"); }
@@ -255,7 +248,7 @@ struct S3BlobStore::Impl {
         return settings.pathStyle ? "/" + settings.bucket + (key.empty() ? "" : "/" + key) : "/" + key;
     }
     std::string keyOf(std::int64_t owner, const std::string& name) const {
-        checkName(name);
+        checkBlobName(name);
         return settings.prefix + std::to_string(owner) + "/" + name;
     }
     net::AwsCredentials credentials() const { return {settings.accessKey, settings.secretKey, settings.sessionToken}; }
