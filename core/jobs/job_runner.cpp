@@ -6,6 +6,7 @@
 #include <iostream>
 #include <limits>
 #include <system_error>
+#include <utility>
 
 #include "common/random_token.h"
 #include "common/service_error.h"
@@ -72,8 +73,9 @@ std::optional<std::vector<std::string>> JobRunner::claimableModels() const {
 void JobRunner::advertise() {
     if (!m_options.sharedDatabase || m_options.workers == 0) return;
     try {
-        storage::WorkerRepository(m_db).advertise(m_options.workerId, m_clock.nowSeconds(),
-                                                  advertisedModels(m_generator));
+        storage::WorkerRepository(m_db).advertise(
+            m_options.workerId, m_clock.nowSeconds(), advertisedModels(m_generator),
+            m_measured.load() ? std::optional<double>(m_secondsPerImage.load()) : std::nullopt);
     } catch (const std::exception& e) {
         std::cerr << "easel: advertising this worker's models: " << e.what() << '\n';
     }
@@ -205,6 +207,27 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
         if (!params.maskBlob.empty() && !mask) throw std::runtime_error("the mask image is no longer stored");
         const auto t0 = std::chrono::steady_clock::now();
         auto lastReport = t0;
+        // Several servers: the progress is also written for the other servers' fetches, now and then.
+        bool progressWritten = false;
+        auto lastProgressWrite = t0;
+        std::optional<JobProgress> shared;
+        auto saveProgress = [&](const storage::JobRow& j, const JobProgress& p) {
+            progressWritten = true;
+            lastProgressWrite = std::chrono::steady_clock::now();
+            storage::ProgressRow row;
+            row.attempt = j.attempts;
+            row.step = p.step;
+            row.total = p.total;
+            row.sample = p.sample;
+            row.samples = p.samples;
+            if (p.preview) row.preview = *p.preview;
+            row.updatedAt = m_clock.nowSeconds();
+            try {
+                m_jobs.saveProgress(j.id, row);
+            } catch (const std::exception& e) {  // only others' fetches miss it; the job goes on
+                std::cerr << "easel: recording the progress of job " << j.id << ": " << e.what() << '\n';
+            }
+        };
         const auto startedAt = m_clock.nowSeconds();
         auto result = m_generator.generate(
             params, init ? &*init : nullptr, mask ? &*mask : nullptr, [&](const GenerationStep& g) {
@@ -230,7 +253,14 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
                     state->progress.total = g.total;
                     state->progress.sample = g.sample;
                     if (preview) state->progress.preview = std::move(preview);
+                    if (m_options.sharedDatabase &&
+                        (!progressWritten || g.step == g.total ||
+                         std::chrono::duration<double>(reportedAt - lastProgressWrite).count() >=
+                             m_options.progressWriteSeconds)) {
+                        shared = state->progress;
+                    }
                 }
+                if (shared) saveProgress(job, *std::exchange(shared, std::nullopt));
                 return !state->cancel.load();
             });
         if (state->cancel.load()) throw GenerationCancelledError();  // asked to stop right at the end
@@ -281,7 +311,8 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
             throw GenerationCancelledError();
         }
         const double perImage = seconds / static_cast<double>(std::max<std::size_t>(1, result.pngs.size()));
-        m_secondsPerImage = 0.7 * m_secondsPerImage.load() + 0.3 * perImage;
+        // The first image measured replaces the prior guess; later ones move the average.
+        m_secondsPerImage = m_measured.exchange(true) ? 0.7 * m_secondsPerImage.load() + 0.3 * perImage : perImage;
         {
             std::lock_guard lock(m_mutex);
             m_stats.imagesGenerated += result.pngs.size();
@@ -328,6 +359,7 @@ void JobRunner::run(storage::JobRow job, std::shared_ptr<Running> state) {
                                 : outcome == Outcome::Lost      ? "lost"
                                                                 : "failed"];
         }
+        if (m_options.sharedDatabase) m_jobs.clearProgress(job.id, job.attempts);
         // The inputs are not needed once the job has ended (a re-queued job needs them again).
         if (outcome != Outcome::Requeued && outcome != Outcome::Lost) {
             if (!params.initBlob.empty()) m_blobs.remove(job.userId, params.initBlob);
@@ -403,16 +435,31 @@ bool JobRunner::cancel(std::int64_t jobId) {
 
 void JobRunner::cancelAllOf(std::int64_t userId) {
     m_jobs.cancelQueuedOf(userId, m_clock.nowSeconds());
-    std::unique_lock lock(m_mutex);
-    for (auto& [id, r] : m_running) {
-        if (r->userId == userId) r->cancel = true;
-    }
-    m_jobFinished.wait(lock, [&] {
-        for (const auto& [id, r] : m_running) {
-            if (r->userId == userId) return false;
+    {
+        std::unique_lock lock(m_mutex);
+        for (auto& [id, r] : m_running) {
+            if (r->userId == userId) r->cancel = true;
         }
-        return true;
-    });
+        m_jobFinished.wait(lock, [&] {
+            for (const auto& [id, r] : m_running) {
+                if (r->userId == userId) return false;
+            }
+            return true;
+        });
+    }
+    if (!m_options.sharedDatabase) return;
+    // Jobs that other servers run: their heartbeats stop them (a third of a lease, plus the step under
+    // way). Waits until none runs with a live lease; a dead server's job has nobody to wait for.
+    for (const auto& job : m_jobs.listForUser(userId, 1000, 0, true)) {
+        if (job.status == storage::JobStatus::Running) m_jobs.requestCancel(job.id);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(m_options.leaseSeconds) +
+                          std::chrono::seconds(10);
+    while (m_jobs.liveRunningCount(userId, m_clock.nowSeconds()) > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::unique_lock lock(m_mutex);
+        if (m_waitersReleased) return;  // shutting down
+        m_jobFinished.wait_for(lock, std::chrono::milliseconds(250));
+    }
 }
 
 int JobRunner::cancelAllQueued() {
@@ -422,10 +469,52 @@ int JobRunner::cancelAllQueued() {
 }
 
 std::optional<JobProgress> JobRunner::progress(std::int64_t jobId) const {
-    std::lock_guard lock(m_mutex);
-    const auto it = m_running.find(jobId);
-    if (it == m_running.end()) return std::nullopt;
-    return it->second->progress;
+    {
+        std::lock_guard lock(m_mutex);
+        const auto it = m_running.find(jobId);
+        if (it != m_running.end()) return it->second->progress;
+    }
+    if (!m_options.sharedDatabase) return std::nullopt;
+    // Another server runs it: what that server last wrote.
+    try {
+        auto row = m_jobs.progressOf(jobId);
+        if (!row) return std::nullopt;
+        JobProgress p;
+        p.step = row->step;
+        p.total = row->total;
+        p.sample = row->sample;
+        p.samples = row->samples;
+        if (row->preview) p.preview = std::make_shared<const Bytes>(std::move(*row->preview));
+        return p;
+    } catch (const std::exception& e) {
+        std::cerr << "easel: reading the progress of job " << jobId << ": " << e.what() << '\n';
+        return std::nullopt;
+    }
+}
+
+double JobRunner::secondsPerImage() const {
+    if (!m_options.sharedDatabase || m_measured.load()) return m_secondsPerImage.load();
+    std::lock_guard lock(m_etaMutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (m_etaReadAt == std::chrono::steady_clock::time_point{} || now - m_etaReadAt >= std::chrono::seconds(2)) {
+        m_etaReadAt = now;
+        try {
+            double sum = 0;
+            int n = 0;
+            // Workers heard from within a lease: alive.
+            for (const auto& w :
+                 storage::WorkerRepository(m_db).seenSince(m_clock.nowSeconds() - m_options.leaseSeconds)) {
+                if (w.secondsPerImage && *w.secondsPerImage > 0) {
+                    sum += *w.secondsPerImage;
+                    ++n;
+                }
+            }
+            m_etaOfWorkers = n > 0 ? sum / n : m_secondsPerImage.load();
+        } catch (const std::exception& e) {
+            std::cerr << "easel: reading the workers' speed: " << e.what() << '\n';
+        }
+    }
+    return m_etaOfWorkers;
 }
 
 int JobRunner::runningCount() const {

@@ -49,6 +49,9 @@ struct JobRunnerOptions {
     // every running one (those may be other servers' work). The workers then claim only jobs on models
     // their generator has, and the heartbeat advertises those models (the workers table).
     bool sharedDatabase = false;
+    // Several servers: a running job's progress (and preview) is written to the database for the others'
+    // fetches at most this often (seconds; 0: at every step).
+    double progressWriteSeconds = 0.5;
 };
 
 struct JobProgress {
@@ -93,8 +96,9 @@ public:
     // Ends every waitFinished() now (they return false) and makes later ones return at once: the
     // server is shutting down and must not hold its HTTP workers for a sync wait.
     void releaseWaiters();
-    // Seconds one image took recently (for ETAs).
-    double secondsPerImage() const { return m_secondsPerImage.load(); }
+    // Seconds one image took recently (for ETAs): this server's measure, or, on a server that has not
+    // generated any (an API-only one), the mean of what the live workers advertise.
+    double secondsPerImage() const;
 
     // What this process has done since it started, for /metrics.
     struct Stats {
@@ -167,6 +171,11 @@ private:
     bool m_waitersReleased = false;
     std::uint64_t m_finishedCount = 0;
     std::atomic<double> m_secondsPerImage{1.0};
+    std::atomic<bool> m_measured{false};  // m_secondsPerImage comes from images generated here
+    // The workers' mean, read from the workers table at most every few seconds.
+    mutable std::mutex m_etaMutex;
+    mutable std::chrono::steady_clock::time_point m_etaReadAt{};
+    mutable double m_etaOfWorkers = 1.0;
     Stats m_stats;  // guarded by m_mutex
 };
 

@@ -428,7 +428,7 @@ JobView GenerationService::view(const storage::JobRow& job) const {
     v.job = job;
     v.params = jobs::paramsFromJson(nlohmann::json::parse(job.request));
     v.images = m_jobs.imagesOf(job.id);
-    v.progress = m_runner.progress(job.id);
+    if (job.status == storage::JobStatus::Running) v.progress = m_runner.progress(job.id);
     const double perImage = m_runner.secondsPerImage();
     if (job.status == storage::JobStatus::Queued) {
         const auto standing = m_jobs.queueStanding(job);

@@ -316,6 +316,51 @@ std::vector<std::int64_t> JobRepository::toStop(const std::vector<std::pair<std:
     return out;
 }
 
+void JobRepository::saveProgress(std::int64_t id, const ProgressRow& p) const {
+    const auto l = m_db.lock();
+    m_db.statement(
+            "INSERT INTO job_progress (job_id, attempt, step, total, sample, samples, preview, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET attempt = excluded.attempt, "
+            "step = excluded.step, total = excluded.total, sample = excluded.sample, samples = excluded.samples, "
+            "preview = excluded.preview, updated_at = excluded.updated_at "
+            "WHERE job_progress.attempt <= excluded.attempt")
+        .bindAll(id, p.attempt, p.step, p.total, p.sample, p.samples, p.preview, p.updatedAt)
+        .run();
+}
+
+std::optional<ProgressRow> JobRepository::progressOf(std::int64_t id) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT p.attempt, p.step, p.total, p.sample, p.samples, p.preview, p.updated_at FROM job_progress p "
+        "JOIN jobs j ON j.id = p.job_id WHERE p.job_id = ? AND j.status = 'running' AND p.attempt = j.attempts");
+    s.bindAll(id);
+    if (!s.step()) return std::nullopt;
+    ProgressRow p;
+    p.attempt = static_cast<int>(s.int64(0));
+    p.step = static_cast<int>(s.int64(1));
+    p.total = static_cast<int>(s.int64(2));
+    p.sample = static_cast<int>(s.int64(3));
+    p.samples = static_cast<int>(s.int64(4));
+    if (!s.isNull(5)) p.preview = s.blob(5);
+    p.updatedAt = s.int64(6);
+    return p;
+}
+
+void JobRepository::clearProgress(std::int64_t id, int attempt) const {
+    const auto l = m_db.lock();
+    m_db.statement("DELETE FROM job_progress WHERE job_id = ? AND attempt = ?").bindAll(id, attempt).run();
+}
+
+int JobRepository::liveRunningCount(std::int64_t userId, std::int64_t now, JobFamily family) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(
+        "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status = 'running' AND "
+        "(lease_expires_at IS NULL OR lease_expires_at >= ?) AND " +
+        inFamily(family));
+    s.bindAll(userId, now);
+    return s.step() ? static_cast<int>(s.int64(0)) : 0;
+}
+
 bool JobRepository::requestCancel(std::int64_t id) const {
     const auto l = m_db.lock();
     if (m_db.statement("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'").bindAll(id).run() !=

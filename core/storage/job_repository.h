@@ -67,6 +67,17 @@ struct Lease {
     std::int64_t seconds = 60;
 };
 
+// What a running job has done so far, as the server that runs it last wrote it (several servers).
+struct ProgressRow {
+    int attempt = 0;  // the run that wrote it: JobRow::attempts at its claim
+    int step = 0;
+    int total = 0;
+    int sample = 0;
+    int samples = 1;
+    std::optional<Blob> preview;  // PNG of the running sample
+    std::int64_t updatedAt = 0;
+};
+
 class JobRepository {
 public:
     explicit JobRepository(const Database& db) : m_db(db) {}
@@ -103,6 +114,17 @@ public:
     // Of these jobs, those that this worker should stop: cancelled by a request (cancel_requested,
     // from any process) or no longer its attempt (ended, or re-queued after its lease ran out).
     std::vector<std::int64_t> toStop(const std::vector<std::pair<std::int64_t, int>>& jobAttempts) const;
+    // Records a running job's progress for the other servers' fetches. A run taken over (an older
+    // attempt than the one recorded) changes nothing.
+    void saveProgress(std::int64_t id, const ProgressRow& progress) const;
+    // The progress of the job's current run while it runs; nullopt for a job not running or a row
+    // left by an earlier run.
+    std::optional<ProgressRow> progressOf(std::int64_t id) const;
+    // The run ended: its row goes (only that run's).
+    void clearProgress(std::int64_t id, int attempt) const;
+    // Of the account's jobs, those running on some server whose lease still holds at `now`.
+    int liveRunningCount(std::int64_t userId, std::int64_t now, JobFamily family = JobFamily::Generation) const;
+
     // A cancel for a job that some server runs: its worker stops it at the next heartbeat. False when the
     // job is not running.
     bool requestCancel(std::int64_t id) const;

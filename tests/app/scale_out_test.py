@@ -314,6 +314,20 @@ def main():
             owner = pg.sql(f"SELECT lease_owner FROM jobs WHERE id = {job['id']} AND status = 'running'") or None
             time.sleep(0.05)
         check(owner is not None, f"the long job runs on a server ({owner})")
+        # Its progress and preview, asked of the API server (with roles, one that never ran it): what
+        # the worker writes to the database as it goes, moving.
+        seen = []
+        deadline = time.time() + 30
+        while len(seen) < 2 and time.time() < deadline:
+            status, body = request(api_ports[0], "POST", "/api/v6/images/fetch", {"key": key, "request_id": job["id"]})
+            progress = json.loads(body).get("progress", {}) if status == 200 else {}
+            if progress.get("step", 0) > (seen[-1]["step"] if seen else 0):
+                seen.append(progress)
+            time.sleep(0.05)
+        # (150 steps asked; the plan's cap makes it 50, as the answer's total says.)
+        check(len(seen) == 2 and seen[0].get("total") == seen[1].get("total") == 50,
+              f"the progress of a job on a worker moves on the API server (steps {[(p.get('step'), p.get('total')) for p in seen]})")
+        check(all(p.get("preview", "").startswith("data:image/png;base64,") for p in seen), "with its preview")
         victim = next((i for i, (proc, _) in enumerate(servers) if owner and f":{proc.pid}:" in owner), None)
         check(victim is not None, "its worker id names the server process")
         if victim is not None:

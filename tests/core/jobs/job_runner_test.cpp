@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -433,6 +434,71 @@ TEST_F(SharedQueueTest, ACancelFromAnotherServerArrivesThroughTheListenerWithout
     ASSERT_TRUE(here.waitFinished(id, 10s));
     here.stop();
     EXPECT_EQ(job(id).status, JobStatus::Cancelled);
+}
+
+TEST_F(SharedQueueTest, AnotherServerSeesTheRunningJobsProgressAndPreviewAndItsWorkersSpeed) {
+    shared.progressWriteSeconds = 0;  // every step (by default at most every half second)
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    here.start();
+    auto apiOptions = shared;
+    apiOptions.workers = 0;
+    apiOptions.workerId = "api-server";
+    JobRunner api{db, blobs, generator, clock, apiOptions, [](std::int64_t) { return 1; }};  // never generates
+
+    // Its speed before any worker measured one: the prior guess.
+    EXPECT_DOUBLE_EQ(api.secondsPerImage(), 1.0);
+    generator.pauseAtStep(2);
+    const auto id = queue("watched from afar");
+    here.notify();
+    ASSERT_TRUE(generator.waitPaused());
+    const auto local = here.progress(id);
+    ASSERT_TRUE(local && local->preview);
+    const auto remote = api.progress(id);
+    ASSERT_TRUE(remote);
+    EXPECT_EQ(remote->step, 2);
+    EXPECT_EQ(remote->total, 4);
+    EXPECT_EQ(remote->sample, 0);
+    EXPECT_EQ(remote->samples, 1);
+    ASSERT_TRUE(remote->preview);
+    EXPECT_EQ(*remote->preview, *local->preview);  // the fake's step-2 preview, byte for byte
+    generator.resume();
+    ASSERT_TRUE(here.waitFinished(id, 10s));
+    EXPECT_FALSE(api.progress(id));  // over: nothing to show, and the row is gone
+    auto rows = db.statement("SELECT COUNT(*) FROM job_progress");
+    ASSERT_TRUE(rows.step());
+    EXPECT_EQ(rows.int64(0), 0);
+
+    // The worker advertises what it measured at its next heartbeat; the API server's ETAs use it.
+    ASSERT_TRUE(testing::eventually([&] { return api.secondsPerImage() == here.secondsPerImage(); }, 10s));
+    EXPECT_LT(here.secondsPerImage(), 1.0);  // the fake takes milliseconds, not the prior second
+    here.stop();
+}
+
+TEST_F(SharedQueueTest, DeletingAnAccountStopsItsJobsOnOtherServersAndWaitsForThem) {
+    generator.pauseAtStep(2);
+    JobRunner here{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};
+    here.start();
+    const auto running = queue("running elsewhere");
+    here.notify();
+    ASSERT_TRUE(generator.waitPaused());
+    const auto waiting = queue("still queued");
+    JobRunner api{db, blobs, generator, clock, shared, [](std::int64_t) { return 1; }};  // never started
+    std::atomic<bool> returned{false};
+    std::thread purge([&] {
+        api.cancelAllOf(user);
+        returned = true;
+    });
+    // The worker's heartbeat (a second here) stops the job; the purge waits for it to end.
+    ASSERT_TRUE(testing::eventually([&] { return here.stats().stoppedByHeartbeat == 1; }));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(returned.load());
+    generator.resume();
+    ASSERT_TRUE(testing::eventually([&] { return returned.load(); }));
+    purge.join();
+    EXPECT_EQ(job(running).status, JobStatus::Cancelled);
+    EXPECT_EQ(job(waiting).status, JobStatus::Cancelled);
+    for (const auto& b : blobs.list(user)) ADD_FAILURE() << "left behind: " << b.name;
+    here.stop();
 }
 
 TEST_F(SharedQueueTest, ARunTakenOverAfterItsLeaseRanOutChangesNothing) {

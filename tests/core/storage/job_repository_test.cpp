@@ -283,6 +283,79 @@ TEST_F(JobRepositoryTest, ACancelRequestReachesTheRunningJobsWorkerOnly) {
     EXPECT_FALSE(jobs.requestCancel(running->id));
 }
 
+TEST_F(JobRepositoryTest, ARunsProgressIsReadWhileItRunsAndAnOlderRunCannotOverwriteIt) {
+    const auto id = queue(ada);
+    EXPECT_FALSE(jobs.progressOf(id));
+    const auto first = jobs.claimNext(kNow, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-a", 30});
+    ASSERT_TRUE(first);
+    ProgressRow p;
+    p.attempt = first->attempts;
+    p.step = 3;
+    p.total = 20;
+    p.sample = 1;
+    p.samples = 2;
+    p.preview = Blob{0x89, 'P', 'N', 'G', 0, 1, 255};
+    p.updatedAt = kNow + 1;
+    jobs.saveProgress(id, p);
+    auto read = jobs.progressOf(id);
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->attempt, first->attempts);
+    EXPECT_EQ(read->step, 3);
+    EXPECT_EQ(read->total, 20);
+    EXPECT_EQ(read->sample, 1);
+    EXPECT_EQ(read->samples, 2);
+    EXPECT_EQ(read->preview, p.preview);  // bytes, a zero and 0xff included
+    EXPECT_EQ(read->updatedAt, kNow + 1);
+    p.step = 4;
+    p.preview.reset();
+    jobs.saveProgress(id, p);
+    EXPECT_EQ(jobs.progressOf(id)->step, 4);
+    EXPECT_FALSE(jobs.progressOf(id)->preview);
+
+    // worker-a's lease runs out and worker-b runs the job again: a row of the first run is not shown,
+    // and once the second run wrote, the first one's late report changes nothing.
+    jobs.requeueExpired(kNow + 31, 3, "worker-b");
+    const auto second =
+        jobs.claimNext(kNow + 32, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-b", 30});
+    ASSERT_TRUE(second);
+    EXPECT_FALSE(jobs.progressOf(id));
+    ProgressRow q;
+    q.attempt = second->attempts;
+    q.step = 1;
+    q.total = 20;
+    jobs.saveProgress(id, q);
+    p.step = 19;
+    jobs.saveProgress(id, p);
+    ASSERT_TRUE(jobs.progressOf(id));
+    EXPECT_EQ(jobs.progressOf(id)->step, 1);
+    jobs.clearProgress(id, first->attempts);  // the old run ending leaves the new one's row
+    EXPECT_TRUE(jobs.progressOf(id));
+    jobs.clearProgress(id, second->attempts);
+    EXPECT_FALSE(jobs.progressOf(id));
+
+    // A row left behind (a killed worker) is not shown once the job is over, and goes with the job.
+    jobs.saveProgress(id, q);
+    EXPECT_TRUE(jobs.markSucceeded(id, "{}", 1.0, kNow + 40, second->attempts));
+    EXPECT_FALSE(jobs.progressOf(id));
+    jobs.remove(id);
+    auto rows = db.statement("SELECT COUNT(*) FROM job_progress");
+    ASSERT_TRUE(rows.step());
+    EXPECT_EQ(rows.int64(0), 0);
+}
+
+TEST_F(JobRepositoryTest, LiveRunningJobsAreThoseWhoseLeaseHolds) {
+    queue(ada);
+    queue(ada);
+    queue(bob);
+    EXPECT_EQ(jobs.liveRunningCount(ada, kNow), 0);  // queued ones do not count
+    ASSERT_TRUE(jobs.claimNext(kNow, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-a", 30}));
+    ASSERT_TRUE(jobs.claimNext(kNow, [](std::int64_t) { return 1; }, JobFamily::Generation, {"worker-b", 60}));
+    EXPECT_EQ(jobs.liveRunningCount(ada, kNow + 30), 1);
+    EXPECT_EQ(jobs.liveRunningCount(bob, kNow + 30), 1);
+    EXPECT_EQ(jobs.liveRunningCount(ada, kNow + 31), 0);  // its worker is presumed dead
+    EXPECT_EQ(jobs.liveRunningCount(bob, kNow + 61), 0);
+}
+
 TEST_F(JobRepositoryTest, AnExpiredLeaseThatUsedEveryAttemptIsReturnedToBeFailed) {
     const auto id = queue(ada);
     for (int attempt = 1; attempt <= 3; ++attempt) {

@@ -32,7 +32,8 @@ TEST(Migrations, AFreshDatabaseGetsEveryTableAtTheLatestVersion) {
     migrate(db);
     EXPECT_EQ(db.schemaVersion(), latestSchemaVersion());
     EXPECT_EQ(tables(db),
-              (std::set<std::string>{"users", "sessions", "usage", "jobs", "images", "uploads", "workers"}));
+              (std::set<std::string>{"users", "sessions", "usage", "jobs", "images", "uploads", "workers",
+                                     "job_progress"}));
 }
 
 TEST(Migrations, RunningThemAgainKeepsTheVersionAndTheRows) {
