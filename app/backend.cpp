@@ -51,6 +51,12 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator, jobs::Mo
     install.modelsDir = m_config.dataDir / "models";
     install.hubUrl = m_config.hubUrl;
     install.policy.allowPrivateAddresses = m_config.allowPrivateDownloads;
+    if (!m_config.database.empty()) {
+        // Several servers: loads and deletes go through the database to every generating server.
+        install.sharedDb = &m_platform.db();
+        install.workerId = m_platform.runner().workerId();
+        install.installsHere = m_config.runner.workers > 0;
+    }
     m_installer = std::make_unique<models::ModelInstaller>(install, generator);
     // Deleting an account deletes the LoRAs and embeddings it loaded for itself.
     m_platform.accounts().addPurgeHook([this](std::int64_t userId) { m_installer->removeOwnedBy(userId); });

@@ -117,6 +117,8 @@ public:
     };
     Stats stats() const;
     int runningCount() const;
+    // This process's name on leases and in the workers table.
+    const std::string& workerId() const { return m_options.workerId; }
 
     void setFinishedHook(FinishedHook hook) { m_finishedHook = std::move(hook); }
 

@@ -1,10 +1,17 @@
 #include "models/model_installer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <utility>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "common/service_error.h"
+#include "storage/model_install_repository.h"
 
 namespace easel::models {
 namespace {
@@ -37,6 +44,53 @@ const std::vector<std::string>& diffusersFiles() {
     return kFiles;
 }
 
+nlohmann::json sourceJson(const ModelSource& s) {
+    return {{"model_id", s.modelId}, {"url", s.url},           {"hf_id", s.hfRepo},      {"path", s.path},
+            {"revision", s.revision}, {"model_category", s.category}, {"owner_id", s.ownerId}, {"max_bytes", s.maxBytes}};
+}
+
+ModelSource sourceFromJson(const std::string& text) {
+    const auto j = nlohmann::json::parse(text);
+    ModelSource s;
+    s.modelId = j.at("model_id").get<std::string>();
+    s.url = j.value("url", "");
+    s.hfRepo = j.value("hf_id", "");
+    s.path = j.value("path", "");
+    s.revision = j.value("revision", "main");
+    s.category = j.value("model_category", "stable_diffusion");
+    s.ownerId = j.value("owner_id", std::int64_t{0});
+    s.maxBytes = j.value("max_bytes", std::uint64_t{0});
+    return s;
+}
+
+// Which shared version a model folder holds (written after it was installed; 0: none).
+std::int64_t installedVersion(const std::filesystem::path& finalDir) {
+    std::ifstream in(finalDir / "easel-version");
+    std::int64_t v = 0;
+    return in >> v ? v : 0;
+}
+
+// An exclusive lock on a file, released when closed: servers sharing one models dir take turns.
+class FileLock {
+public:
+    FileLock() = default;
+    ~FileLock() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+    // Tries once; true when held.
+    bool tryLock(const std::filesystem::path& path) {
+        if (m_fd < 0) m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        return m_fd >= 0 && ::flock(m_fd, LOCK_EX | LOCK_NB) == 0;
+    }
+
+private:
+    int m_fd = -1;
+};
+
+bool inProgress(const std::string& state) { return state == "downloading" || state == "loading"; }
+
 }  // namespace
 
 bool isHubRepoId(const std::string& id) {
@@ -48,6 +102,7 @@ bool isHubRepoId(const std::string& id) {
 ModelInstaller::ModelInstaller(ModelInstallOptions options, jobs::ImageGenerator& generator)
     : m_options(std::move(options)), m_generator(generator) {
     std::filesystem::create_directories(m_options.modelsDir);
+    if (m_options.sharedDb != nullptr && m_options.installsHere) m_sync = std::thread([this] { syncLoop(); });
 }
 
 ModelInstaller::~ModelInstaller() {
@@ -55,9 +110,24 @@ ModelInstaller::~ModelInstaller() {
     join();
 }
 
-void ModelInstaller::cancel() { m_cancel->store(true); }
+void ModelInstaller::cancel() {
+    m_cancel->store(true);
+    {
+        std::lock_guard lock(m_mutex);
+        m_syncStop = true;
+    }
+    m_syncWake.notify_all();
+}
 
 void ModelInstaller::join() {
+    if (m_sync.joinable() && m_sync.get_id() != std::this_thread::get_id()) {
+        bool stopping = false;
+        {
+            std::lock_guard lock(m_mutex);
+            stopping = m_syncStop;
+        }
+        if (stopping) m_sync.join();  // else it keeps running: join() only waits for installs
+    }
     std::vector<std::thread> threads;
     {
         std::lock_guard lock(m_mutex);
@@ -67,17 +137,76 @@ void ModelInstaller::join() {
 }
 
 void ModelInstaller::setStatus(const std::string& id, InstallStatus s) {
-    std::lock_guard lock(m_mutex);
-    auto& slot = m_status[id];
-    s.ownerId = slot.ownerId;  // set once, by start()
-    slot = std::move(s);
+    {
+        std::lock_guard lock(m_mutex);
+        auto& slot = m_status[id];
+        s.ownerId = slot.ownerId;  // set once, by start()
+        slot = s;
+    }
+    report(id, s);
+}
+
+void ModelInstaller::report(const std::string& id, const InstallStatus& s) {
+    if (m_options.sharedDb == nullptr || !m_options.installsHere) return;
+    std::int64_t version = 0;
+    {
+        std::lock_guard lock(m_mutex);
+        const auto it = m_applied.find(id);
+        if (it == m_applied.end() || it->second.version == 0) return;
+        version = it->second.version;
+        // A new state at once, progress within one at most every second.
+        const auto now = std::chrono::steady_clock::now();
+        auto& last = m_reported[id];
+        if (last.first == s.state && now - last.second < std::chrono::seconds(1)) return;
+        last = {s.state, now};
+    }
+    try {
+        storage::ModelInstallRepository(*m_options.sharedDb)
+            .report({id, m_options.workerId, version, s.state, static_cast<std::int64_t>(s.bytesDone),
+                     static_cast<std::int64_t>(s.bytesTotal), s.message, static_cast<std::int64_t>(std::time(nullptr))});
+    } catch (const std::exception& e) {
+        std::cerr << "easel: reporting the install of " << id << ": " << e.what() << '\n';
+    }
 }
 
 std::optional<InstallStatus> ModelInstaller::status(const std::string& modelId) const {
-    std::lock_guard lock(m_mutex);
-    const auto it = m_status.find(modelId);
-    if (it == m_status.end()) return std::nullopt;
-    return it->second;
+    {
+        std::lock_guard lock(m_mutex);
+        const auto it = m_status.find(modelId);
+        if (it != m_status.end()) return it->second;
+    }
+    if (m_options.sharedDb != nullptr) return sharedStatus(modelId);
+    return std::nullopt;
+}
+
+std::optional<InstallStatus> ModelInstaller::sharedStatus(const std::string& modelId) const {
+    const storage::ModelInstallRepository repo(*m_options.sharedDb);
+    const auto row = repo.find(modelId);
+    if (!row || row->removed) return std::nullopt;
+    const auto states = repo.statesOf(modelId, row->version);
+    InstallStatus out{modelId, "downloading", 0, 0, 0, "waiting for a worker to start it", row->ownerId};
+    const storage::ModelInstallStateRow* ready = nullptr;
+    const storage::ModelInstallStateRow* running = nullptr;
+    const storage::ModelInstallStateRow* failed = nullptr;
+    for (const auto& st : states) {
+        if (st.state == "ready" && ready == nullptr) ready = &st;
+        if (inProgress(st.state) && (running == nullptr || st.bytesDone < running->bytesDone)) running = &st;
+        if (st.state == "failed" && failed == nullptr) failed = &st;
+    }
+    const auto of = " on " + std::to_string(states.size()) + " server" + (states.size() == 1 ? "" : "s");
+    if (ready != nullptr) {
+        out.state = "ready";
+        out.message = ready->message;
+    } else if (running != nullptr) {  // the one furthest behind
+        out.state = running->state;
+        out.bytesDone = static_cast<std::uint64_t>(running->bytesDone);
+        out.bytesTotal = static_cast<std::uint64_t>(running->bytesTotal);
+        out.message = running->message + of;
+    } else if (failed != nullptr) {
+        out.state = "failed";
+        out.message = failed->message + " (" + failed->workerId + ")";
+    }
+    return out;
 }
 
 InstallStatus ModelInstaller::start(const ModelSource& in) {
@@ -126,18 +255,92 @@ InstallStatus ModelInstaller::start(const ModelSource& in) {
     if (s.category != "stable_diffusion" && !s.path.empty() && isPickle(s.path)) {
         throw validationError({{"path", {"pickle files (.ckpt/.pt/.pth/.bin) can run code and are refused"}}});
     }
-    {
-        std::lock_guard lock(m_mutex);
-        const auto it = m_status.find(s.modelId);
-        if (it != m_status.end() && (it->second.state == "downloading" || it->second.state == "loading")) {
-            throw ServiceError(ErrorCode::Conflict, "model '" + s.modelId + "' is already being installed");
+    const auto alreadyInstalling = [&] {
+        return ServiceError(ErrorCode::Conflict, "model '" + s.modelId + "' is already being installed");
+    };
+    if (!m_options.installsHere && m_options.sharedDb != nullptr) {
+        const storage::ModelInstallRepository repo(*m_options.sharedDb);
+        if (const auto row = repo.find(s.modelId); row && !row->removed) {
+            for (const auto& st : repo.statesOf(s.modelId, row->version)) {
+                if (inProgress(st.state)) throw alreadyInstalling();
+            }
         }
-        if (s.ownerId != 0) checkOwnLoad(s);
-        std::erase(m_purgedOwners, s.ownerId);
-        m_status[s.modelId] = {s.modelId, "downloading", 0, 0, 0, "starting", s.ownerId};
-        m_threads.emplace_back([this, s] { run(s); });
     }
-    return *status(s.modelId);
+    std::lock_guard lock(m_mutex);
+    const auto it = m_status.find(s.modelId);
+    if (it != m_status.end() && inProgress(it->second.state)) throw alreadyInstalling();
+    if (s.ownerId != 0) checkOwnLoad(s);
+    std::erase(m_purgedOwners, s.ownerId);
+    std::int64_t version = 0;
+    if (m_options.sharedDb != nullptr) {
+        // Recorded for every server: the others install it at their next sync.
+        version = storage::ModelInstallRepository(*m_options.sharedDb)
+                      .request(s.modelId, sourceJson(s).dump(), s.ownerId, static_cast<std::int64_t>(std::time(nullptr)));
+    }
+    if (!m_options.installsHere) {
+        return {s.modelId, "downloading", 0, 0, 0, "queued: every worker downloads and loads it", s.ownerId};
+    }
+    m_applied[s.modelId] = {version, false};
+    launch(s, version);
+    return m_status[s.modelId];
+}
+
+void ModelInstaller::launch(const ModelSource& s, std::int64_t version) {
+    m_status[s.modelId] = {s.modelId, "downloading", 0, 0, 0, "starting", s.ownerId};
+    m_reported.erase(s.modelId);
+    m_threads.emplace_back([this, s, version] { run(s, version); });
+}
+
+void ModelInstaller::syncLoop() {
+    std::unique_lock lock(m_mutex);
+    while (!m_syncStop) {
+        lock.unlock();
+        try {
+            syncNow();
+        } catch (const std::exception& e) {
+            std::cerr << "easel: looking for models loaded on other servers: " << e.what() << '\n';
+        }
+        lock.lock();
+        m_syncWake.wait_for(lock, m_options.syncEvery, [&] { return m_syncStop; });
+    }
+}
+
+void ModelInstaller::syncNow() {
+    if (m_options.sharedDb == nullptr || !m_options.installsHere) return;
+    for (const auto& row : storage::ModelInstallRepository(*m_options.sharedDb).all()) {
+        if (!safeName(row.modelId)) continue;
+        bool removeIt = false;
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_syncStop) return;
+            const auto applied = m_applied.find(row.modelId);
+            const Applied seen = applied == m_applied.end() ? Applied{} : applied->second;
+            if (seen.version == row.version && seen.removed == row.removed) continue;
+            if (row.removed) {
+                m_applied[row.modelId] = {row.version, true};
+                removeIt = true;
+            } else {
+                const auto st = m_status.find(row.modelId);
+                if (st != m_status.end() && inProgress(st->second.state)) continue;  // this server's own load
+                m_applied[row.modelId] = {row.version, false};
+                // Installed before this process started (the folder says which version): loaded at start.
+                if (installedVersion(m_options.modelsDir / row.modelId) == row.version && st == m_status.end()) {
+                    continue;
+                }
+                try {
+                    auto source = sourceFromJson(row.source);
+                    source.modelId = row.modelId;
+                    source.ownerId = row.ownerId;
+                    launch(source, row.version);
+                } catch (const std::exception& e) {
+                    m_status[row.modelId] = {row.modelId, "failed", 0, 0, 0,
+                                             std::string("the recorded load is not understood: ") + e.what(),
+                                             row.ownerId};
+                }
+            }
+        }
+        if (removeIt) removeHere(row.modelId);
+    }
 }
 
 void ModelInstaller::checkOwnLoad(const ModelSource& s) const {
@@ -245,7 +448,7 @@ void ModelInstaller::download(const std::string& modelId, const std::string& url
     }
 }
 
-void ModelInstaller::run(ModelSource s) {
+void ModelInstaller::run(ModelSource s, std::int64_t version) {
     const auto finalDir = m_options.modelsDir / s.modelId;
     const auto partial = m_options.modelsDir / (s.modelId + ".partial");
     try {
@@ -255,7 +458,25 @@ void ModelInstaller::run(ModelSource s) {
             s.maxBytes > 0 ? std::min(s.maxBytes, m_options.maxDownloadBytes) : m_options.maxDownloadBytes;
         // An adapter is one file, kept under the id's name: an embedding's trigger word is its id.
         const std::string adapterFile = s.modelId + ".safetensors";
-        if (!s.path.empty()) {
+        // Several servers: one at a time per models dir, and one that finds the version it was asked for
+        // already there (another server sharing the data dir wrote it) just loads it.
+        FileLock turn;
+        if (m_options.sharedDb != nullptr) {
+            bool said = false;
+            while (!turn.tryLock(m_options.modelsDir / (s.modelId + ".lock"))) {
+                if (m_cancel->load()) throw std::runtime_error("the server is stopping");
+                if (!std::exchange(said, true)) {
+                    setStatus(s.modelId, {s.modelId, "downloading", 0, 0, 0, "another server is installing it here"});
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            }
+        }
+        const bool there = version > 0 && s.path.empty() && installedVersion(finalDir) == version;
+        if (there) {
+            modelPath = adapter                                                ? finalDir / adapterFile
+                        : std::filesystem::exists(finalDir / "model_index.json") ? finalDir
+                                                                                : finalDir / "model.safetensors";
+        } else if (!s.path.empty()) {
             modelPath = s.path;
         } else if (!s.url.empty()) {
             const std::string file = adapter ? adapterFile : "model.safetensors";
@@ -318,7 +539,7 @@ void ModelInstaller::run(ModelSource s) {
                 modelPath = finalDir / "model.safetensors";
             }
         }
-        if (adapter && s.path.empty()) {
+        if (adapter && s.path.empty() && !there) {
             // Tells addInstalled() what the folder holds after a restart.
             std::ofstream(partial / "easel-model.json") << nlohmann::json{
                 {"model_category", s.category},
@@ -332,9 +553,10 @@ void ModelInstaller::run(ModelSource s) {
                 throw std::runtime_error("the account was deleted");
             }
         }
-        if (s.path.empty()) {
+        if (s.path.empty() && !there) {
             std::filesystem::remove_all(finalDir);
             std::filesystem::rename(partial, finalDir);
+            if (version > 0) std::ofstream(finalDir / "easel-version") << version;
         }
         setStatus(s.modelId, {s.modelId, "loading", 0, 0, 0, "checking the weights"});
         const auto model = adapter ? m_generator.addAdapter(s.modelId, modelPath, s.category, s.ownerId)
@@ -352,6 +574,16 @@ void ModelInstaller::run(ModelSource s) {
 
 bool ModelInstaller::remove(const std::string& modelId) {
     if (!safeName(modelId)) return false;
+    bool recorded = false;
+    if (m_options.sharedDb != nullptr) {  // every server removes its copy at its next sync
+        recorded = storage::ModelInstallRepository(*m_options.sharedDb)
+                       .markRemoved(modelId, static_cast<std::int64_t>(std::time(nullptr)));
+    }
+    if (!m_options.installsHere) return recorded;
+    return removeHere(modelId) || recorded;
+}
+
+bool ModelInstaller::removeHere(const std::string& modelId) {
     const bool known = m_generator.removeModel(modelId);
     std::error_code ec;
     const bool files = std::filesystem::remove_all(m_options.modelsDir / modelId, ec) > 0;
@@ -359,12 +591,17 @@ bool ModelInstaller::remove(const std::string& modelId) {
     {
         std::lock_guard lock(m_mutex);
         m_status.erase(modelId);
+        m_reported.erase(modelId);
     }
     return known || files;
 }
 
 void ModelInstaller::removeOwnedBy(std::int64_t ownerId) {
     if (ownerId == 0) return;
+    if (m_options.sharedDb != nullptr) {
+        storage::ModelInstallRepository(*m_options.sharedDb)
+            .markRemovedOf(ownerId, static_cast<std::int64_t>(std::time(nullptr)));
+    }
     {
         std::lock_guard lock(m_mutex);
         m_purgedOwners.push_back(ownerId);

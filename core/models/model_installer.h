@@ -6,6 +6,8 @@
 // complete. Status is kept per model id for verify_model.
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -17,6 +19,7 @@
 
 #include "jobs/image_generator.h"
 #include "net/http_client.h"
+#include "storage/database.h"
 
 namespace easel::models {
 
@@ -28,6 +31,15 @@ struct ModelInstallOptions {
     // An account loading its own LoRAs and embeddings: how many it may keep, and install at once.
     int maxAdaptersPerAccount = 50;
     int maxInstallsPerAccount = 2;
+    // Several servers on one database: a load or delete is recorded there and every generating server
+    // applies it (each downloads into its own models dir; servers sharing a data dir take turns, and
+    // the second loads what the first wrote). This server's name on its reports (JobRunner's worker id).
+    const storage::Database* sharedDb = nullptr;
+    std::string workerId;
+    // False on an API-only server: it records loads and answers verify_model from the workers' reports.
+    bool installsHere = true;
+    // How often a generating server looks for loads and deletes made on other servers.
+    std::chrono::milliseconds syncEvery{2000};
 };
 
 struct ModelSource {
@@ -72,9 +84,20 @@ public:
     void cancel();
     // Waits for all running installations (tests, shutdown).
     void join();
+    // Several servers: applies the loads and deletes recorded by other servers now (the sync thread
+    // does it every syncEvery).
+    void syncNow();
 
 private:
-    void run(ModelSource source);
+    // Starts the download-and-load thread (hold m_mutex). `version`: of the shared record, 0 if none.
+    void launch(const ModelSource& source, std::int64_t version);
+    void run(ModelSource source, std::int64_t version);
+    void syncLoop();
+    // What the workers report for a load recorded in the shared database (an API-only server).
+    std::optional<InstallStatus> sharedStatus(const std::string& modelId) const;
+    // Removes this server's copy (generator, files, status).
+    bool removeHere(const std::string& modelId);
+    void report(const std::string& modelId, const InstallStatus& s);
     void download(const std::string& modelId, const std::string& url, const std::filesystem::path& target,
                   std::uint64_t maxBytes);
     // For an account's own adapter (hold m_mutex): the id is free or already its own, and it has room.
@@ -88,6 +111,17 @@ private:
     std::vector<std::int64_t> m_purgedOwners;  // accounts deleted while an install of theirs may still run
     std::vector<std::thread> m_threads;
     std::shared_ptr<std::atomic<bool>> m_cancel = std::make_shared<std::atomic<bool>>(false);
+    // Several servers: the version of each shared record this server has applied, and whether that
+    // was a delete; the last report written per model (written again on a new state, else each second).
+    struct Applied {
+        std::int64_t version = 0;
+        bool removed = false;
+    };
+    std::map<std::string, Applied> m_applied;
+    std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> m_reported;
+    std::thread m_sync;
+    std::condition_variable m_syncWake;
+    bool m_syncStop = false;
 };
 
 // "owner/name" with the hub's allowed characters.

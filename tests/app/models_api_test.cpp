@@ -441,5 +441,117 @@ TEST_F(OwnAdapters, DeletingTheAccountDeletesItsAdapters) {
     ASSERT_EQ(left.size(), 1u);
     EXPECT_EQ(left[0]["model_id"], "shared-ink");
 }
+
+// Several servers on one database, at the installer: each server with its own models dir (or two
+// sharing one), syncing every 50 ms.
+class SharedModelInstalls : public ::testing::Test {
+protected:
+    models::ModelInstallOptions options(const std::string& server, bool installsHere, const std::string& dir = {}) {
+        models::ModelInstallOptions o;
+        o.modelsDir = dirs / (dir.empty() ? server : dir);
+        o.hubUrl = hub.url();
+        o.policy.allowPrivateAddresses = true;  // the fake hub is on loopback
+        o.sharedDb = &database.db();
+        o.workerId = server;
+        o.installsHere = installsHere;
+        o.syncEvery = std::chrono::milliseconds(50);
+        return o;
+    }
+    static bool has(const FakeGenerator& g, const std::string& id) {
+        const auto all = g.models();
+        return std::any_of(all.begin(), all.end(), [&](const auto& m) { return m.id == id; });
+    }
+    static std::string read(const std::filesystem::path& p) {
+        std::ifstream in(p, std::ios::binary);
+        return {std::istreambuf_iterator<char>(in), {}};
+    }
+    std::optional<models::InstallStatus> settled(models::ModelInstaller& installer, const std::string& id) {
+        std::optional<models::InstallStatus> st;
+        eventually([&] {
+            st = installer.status(id);
+            return st && (st->state == "ready" || st->state == "failed");
+        });
+        return st;
+    }
+
+    FakeHub hub;
+    TestDatabase database;
+    TempDir dirs;
+    FakeGenerator apiModels, firstModels, secondModels;
+};
+
+TEST_F(SharedModelInstalls, ALoadTakenByTheApiServerIsInstalledByEveryWorkerAndADeleteRemovesEveryCopy) {
+    const auto weights = fakeCheckpoint(150'000);
+    hub.repos["someone/shared-sd"] = {{"model.safetensors", weights}};
+    models::ModelInstaller api(options("api", false), apiModels);
+    models::ModelInstaller first(options("worker-1", true), firstModels);
+    models::ModelInstaller second(options("worker-2", true), secondModels);
+    models::ModelSource source;
+    source.hfRepo = "someone/shared-sd";
+    const auto started = api.start(source);
+    EXPECT_EQ(started.modelId, "shared-sd");
+    EXPECT_EQ(started.state, "downloading");
+    ASSERT_TRUE(eventually([&] { return has(firstModels, "shared-sd") && has(secondModels, "shared-sd"); }));
+    EXPECT_FALSE(has(apiModels, "shared-sd"));  // the API server loads nothing
+    EXPECT_EQ(read(dirs / "worker-1" / "shared-sd" / "model.safetensors"), weights);
+    EXPECT_EQ(read(dirs / "worker-2" / "shared-sd" / "model.safetensors"), weights);
+    EXPECT_FALSE(std::filesystem::exists(dirs / "api" / "shared-sd"));
+    const auto ready = settled(api, "shared-sd");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->state, "ready") << ready->message;
+    EXPECT_EQ(hub.ranges.size(), 2u);  // one download per worker
+
+    // A load again (the hub has new weights) installs the new version everywhere.
+    hub.repos["someone/shared-sd"]["model.safetensors"] = fakeCheckpoint(160'000);
+    api.start(source);
+    ASSERT_TRUE(eventually([&] { return read(dirs / "worker-2" / "shared-sd" / "model.safetensors").size() == 160'000; }));
+    ASSERT_TRUE(eventually([&] { return read(dirs / "worker-1" / "shared-sd" / "model.safetensors").size() == 160'000; }));
+
+    // The delete, taken by the API server, reaches every worker: model and files gone.
+    EXPECT_TRUE(api.remove("shared-sd"));
+    ASSERT_TRUE(eventually([&] { return !has(firstModels, "shared-sd") && !has(secondModels, "shared-sd"); }));
+    EXPECT_TRUE(eventually([&] {
+        return !std::filesystem::exists(dirs / "worker-1" / "shared-sd") &&
+               !std::filesystem::exists(dirs / "worker-2" / "shared-sd");
+    }));
+    EXPECT_FALSE(api.status("shared-sd"));
+    EXPECT_FALSE(api.remove("shared-sd"));  // nothing left to delete
+
+    // A load the workers cannot do is reported as failed, with their reason.
+    source.hfRepo = "nobody/nothing";
+    api.start(source);
+    const auto failed = settled(api, "nothing");
+    ASSERT_TRUE(failed);
+    EXPECT_EQ(failed->state, "failed");
+    EXPECT_NE(failed->message.find("no public repository"), std::string::npos) << failed->message;
+}
+
+TEST_F(SharedModelInstalls, TwoServersSharingAModelsDirDownloadOnceAndBothLoadIt) {
+    hub.repos["someone/one-copy"] = {{"model.safetensors", fakeCheckpoint(400'000)}};
+    models::ModelInstaller first(options("worker-1", true, "shared"), firstModels);
+    models::ModelInstaller second(options("worker-2", true, "shared"), secondModels);
+    models::ModelSource source;
+    source.hfRepo = "someone/one-copy";
+    first.start(source);  // taken by a worker itself (role "all")
+    ASSERT_TRUE(eventually([&] { return has(firstModels, "one-copy") && has(secondModels, "one-copy"); }));
+    EXPECT_EQ(hub.ranges.size(), 1u);  // the second found the version it was asked for already there
+    EXPECT_EQ(read(dirs / "shared" / "one-copy" / "model.safetensors"), fakeCheckpoint(400'000));
+}
+
+TEST_F(SharedModelInstalls, AnAccountsPurgeRemovesItsOwnLoRAsOnEveryServer) {
+    hub.repos["someone/my-style"] = {{"pytorch_lora_weights.safetensors", fakeCheckpoint(10'000)}};
+    models::ModelInstaller api(options("api", false), apiModels);
+    models::ModelInstaller worker(options("worker-1", true), firstModels);
+    models::ModelSource source;
+    source.hfRepo = "someone/my-style";
+    source.category = "lora";
+    source.ownerId = 42;
+    api.start(source);
+    ASSERT_TRUE(eventually([&] { return has(firstModels, "my-style"); }));
+    EXPECT_EQ(firstModels.models().back().ownerId, 42);  // still the account's own there
+    api.removeOwnedBy(42);
+    ASSERT_TRUE(eventually([&] { return !has(firstModels, "my-style"); }));
+}
+
 }  // namespace
 }  // namespace easel::testing
