@@ -51,7 +51,8 @@ Options:
                        (killed, cut off) is re-queued by another server (default 60)
   --role all|api|worker  with --database: "api" answers the REST API and queues jobs but loads no
                        model and generates nothing; "worker" loads models and runs jobs, and answers
-                       only /health and /metrics; "all" (default) does both
+                       only /health and /metrics; "all" (default) does both. A model loaded
+                       through any server is installed by every server that generates
   --model PATH         default model (default: the built-in model, easel-shapes-64)
   --closed-signup      only admins create accounts (POST /api/v1/auth/signup answers 403)
   --public-url URL     base of the image links in responses (default: from the request's Host)

@@ -48,7 +48,7 @@ AccountService::AccountService(const storage::Database& db, PasswordHasher& hash
       m_clock(clock),
       m_options(options),
       m_users(db),
-      m_loginLimiter(clock),
+      m_loginLimiter(clock, 60, options.sharedRateLimits ? &db : nullptr),
       m_dummyHash(hasher.hash(randomToken())) {}
 
 Caller AccountService::callerFor(const storage::UserRow& row) const {

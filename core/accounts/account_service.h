@@ -21,6 +21,8 @@ namespace easel::accounts {
 
 struct AccountOptions {
     bool openSignup = true;
+    // Several servers share the database: login attempts per e-mail and IP are counted in it.
+    bool sharedRateLimits = false;
     std::int64_t sessionSeconds = 30 * 24 * 3600;
     std::int64_t inactiveFreeDays = 365;  // free accounts idle this long are deleted; subscribers never
     int loginAttemptsPerMinute = 10;      // per IP and per e-mail

@@ -1,7 +1,8 @@
 #pragma once
 // Fixed one-minute windows per key (an account, an IP, an e-mail): cheap, exact under concurrency, and
-// what X-RateLimit-* headers describe. Pure logic over a Clock; state is in memory, so a restart
-// forgives the current minute.
+// what X-RateLimit-* headers describe. The state is in memory (a restart forgives the current minute),
+// or, when several servers share a database, in it (rate_windows): one atomic upsert per decision, so an
+// account's limit holds across all the servers a load balancer spreads it over.
 
 #include <cstdint>
 #include <mutex>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "storage/database.h"
 
 namespace easel::quota {
 
@@ -21,7 +23,8 @@ struct RateDecision {
 
 class RateLimiter {
 public:
-    explicit RateLimiter(const Clock& clock, int windowSeconds = 60) : m_clock(clock), m_window(windowSeconds) {}
+    explicit RateLimiter(const Clock& clock, int windowSeconds = 60, const storage::Database* shared = nullptr)
+        : m_clock(clock), m_window(windowSeconds), m_shared(shared) {}
 
     // Counts one request against `key` if it fits in `limit` for the current window.
     RateDecision take(const std::string& key, int limit);
@@ -30,12 +33,16 @@ public:
 
 private:
     RateDecision decide(const std::string& key, int limit, bool count);
+    // The window's count in the shared database: counted (if allowed) and read in one statement.
+    int sharedUse(const std::string& key, std::int64_t start, int limit, bool count);
     struct Window {
         std::int64_t start = 0;
         int used = 0;
     };
     const Clock& m_clock;
     int m_window;
+    const storage::Database* m_shared;
+    std::uint64_t m_decisions = 0;  // shared: finished windows are deleted now and then
     std::mutex m_mutex;
     std::unordered_map<std::string, Window> m_windows;
 };

@@ -22,7 +22,9 @@ struct Access {
 
 class AccessControl {
 public:
-    AccessControl(accounts::AccountService& accounts, const Clock& clock) : m_accounts(accounts), m_limiter(clock) {}
+    // `shared`: several servers share this database, and the request rates are counted in it.
+    AccessControl(accounts::AccountService& accounts, const Clock& clock, const storage::Database* shared = nullptr)
+        : m_accounts(accounts), m_limiter(clock, 60, shared) {}
 
     // Throws 401 for a bad credential and 429 (with retryAfterSeconds) over the plan's rate; the
     // decision is returned either way through `rate` so that responses can carry X-RateLimit-*.

@@ -29,6 +29,13 @@ jobs::JobRunnerOptions runnerOptions(const PlatformConfig& config) {
     return o;
 }
 
+// Several servers: login attempts are counted in the shared database too.
+accounts::AccountOptions accountOptions(const PlatformConfig& config) {
+    auto o = config.accounts;
+    o.sharedRateLimits = !config.database.empty();
+    return o;
+}
+
 std::unique_ptr<storage::BlobStore> openBlobStore(const PlatformConfig& config) {
     if (config.blobStore.empty()) return std::make_unique<storage::FileBlobStore>(config.dataDir / "files");
     if (!storage::isS3Url(config.blobStore)) {
@@ -46,7 +53,7 @@ AccountsCore::AccountsCore(const PlatformConfig& config)
       m_vault(accounts::KeyVault::openOrCreate(config.dataDir / "server.key")),
       m_hasher(config.passwordCost),
       m_blobs(openBlobStore(config)),
-      m_accounts(m_db, m_hasher, m_vault, *m_blobs, *m_clock, config.accounts) {
+      m_accounts(m_db, m_hasher, m_vault, *m_blobs, *m_clock, accountOptions(config)) {
     storage::migrate(m_db);
 }
 
@@ -54,7 +61,7 @@ Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator, jobs:
     : m_config(std::move(config)),
       m_generator(generator),
       m_core(m_config),
-      m_access(m_core.accounts(), m_core.clock()),
+      m_access(m_core.accounts(), m_core.clock(), m_config.database.empty() ? nullptr : &m_core.db()),
       m_runner(m_core.db(), m_core.blobs(), generator, m_core.clock(), runnerOptions(m_config),
                [this](std::int64_t userId) { return concurrencyOf(userId); }),
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation),

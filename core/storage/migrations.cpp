@@ -120,7 +120,8 @@ CREATE TABLE job_progress (
 ALTER TABLE workers ADD COLUMN seconds_per_image REAL;
 )sql",
     // 6: models loaded through the API on one server, applied by every generating server (each installs
-    // into its own models dir), and each one's state of that install
+    // into its own models dir), and each one's state of that install; rate-limit windows shared by the
+    // servers
     R"sql(
 CREATE TABLE model_installs (
     model_id    TEXT PRIMARY KEY,
@@ -140,6 +141,12 @@ CREATE TABLE model_install_states (
     message     TEXT NOT NULL DEFAULT '',
     updated_at  INTEGER NOT NULL,
     PRIMARY KEY (model_id, worker_id)
+);
+-- request counts per rate-limit window (an account's API key, a login e-mail or IP), shared by the servers
+CREATE TABLE rate_windows (
+    rate_key     TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    used         INTEGER NOT NULL
 );
 )sql"};
 
@@ -270,6 +277,11 @@ CREATE TABLE model_install_states (
     message     TEXT NOT NULL DEFAULT '',
     updated_at  BIGINT NOT NULL,
     PRIMARY KEY (model_id, worker_id)
+);
+CREATE TABLE rate_windows (
+    rate_key     TEXT PRIMARY KEY,
+    window_start BIGINT NOT NULL,
+    used         INTEGER NOT NULL
 );
 )sql"};
 static_assert(kPostgresMigrations.size() == kMigrations.size(), "every migration in both dialects");

@@ -241,6 +241,10 @@ def main():
                                 "--admin", "--data-dir", data, "--database", pg.url] + store_args,
                                input="correct horse\n", capture_output=True, text=True, check=True, env=env)
         admin_key = json.loads(admin.stdout)["api_key"]
+        free = subprocess.run([binary, "admin", "create-user", "--email", "free@example.com", "--plan", "free",
+                               "--data-dir", data, "--database", pg.url] + store_args,
+                              input="correct horse\n", capture_output=True, text=True, check=True, env=env)
+        free_key = json.loads(free.stdout)["api_key"]
         for other in data_dirs:
             if other != data:
                 shutil.copy2(os.path.join(data, "server.key"), os.path.join(other, "server.key"))
@@ -282,7 +286,8 @@ def main():
         check(rows is not None and rows.split("|")[:2] == ["200", "1"], f"200 succeeded rows, one attempt each ({rows})")
         check(pg.sql("SELECT COUNT(*) FROM usage") == "200", "one usage row per job")
         check(pg.sql("SELECT COUNT(*) FROM images") == "200", "one image row per job")
-        charged = pg.sql("SELECT string_agg(DISTINCT images_used::text, ',') FROM users WHERE is_admin = 0")
+        charged = pg.sql("SELECT string_agg(DISTINCT images_used::text, ',') FROM users "
+                         "WHERE is_admin = 0 AND email <> 'free@example.com'")
         check(charged == str(JOBS_PER_ACCOUNT), f"every account charged exactly {JOBS_PER_ACCOUNT} images ({charged})")
         if s3:
             stored = len(s3.objects(".png"))
@@ -297,6 +302,59 @@ def main():
         check(status == 200 and png[:4] == b"\x89PNG", f"an image link answers ({status})")
         made = [images_generated(port, admin_key) for port in ports]
         check(sum(made) == 200 and min(made) > 0, f"every worker generated: {' + '.join(map(str, made))} images")
+
+        # 1a. The plan's rate holds across servers: 16 generation requests of a free account (10 a minute)
+        # spread over every server that answers the API get 10 through and 6 refused. (Each asks for an
+        # invalid size, so what gets through is refused by validation and queues no job.)
+        if time.time() % 60 > 45:
+            time.sleep(61 - time.time() % 60)  # the burst within one rate-limit minute
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda n: request(api_ports[n % len(api_ports)], "POST", "/api/v6/images/text2img",
+                                                    {"key": free_key, "prompt": "x", "width": 7})[0], range(16)))
+        check(sorted(codes) == [400] * 10 + [429] * 6,
+              f"a free account's 10 requests a minute hold across {len(api_ports)} server(s) ({sorted(codes)})")
+
+        # 1b. A model loaded through one server (the API server, with roles: it loads nothing itself)
+        # reaches every generating server, a job runs on it, and its delete reaches them all too.
+        builtin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "models",
+                               "easel-shapes-64")
+        status, body = request(api_ports[0], "POST", "/api/v1/enterprise/load_model",
+                               {"key": admin_key, "model_id": "shapes-again", "path": os.path.abspath(builtin)})
+        check(status == 200, f"load_model accepted ({status} {body[:200]!r})")
+        verify = {}
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            status, body = request(api_ports[0], "POST", "/api/v1/enterprise/verify_model",
+                                   {"key": admin_key, "model_id": "shapes-again"})
+            verify = json.loads(body) if body else {}
+            ready = pg.sql("SELECT COUNT(*) FROM model_install_states WHERE model_id = 'shapes-again' "
+                           "AND state = 'ready'")
+            if verify.get("model_status") in ("ready", "failed") and ready == str(len(ports)):
+                break
+            time.sleep(0.2)
+        check(verify.get("model_status") == "ready", f"verify_model says ready ({verify})")
+        check(ready == str(len(ports)), f"every generating server loaded it ({ready} of {len(ports)})")
+        listed = set()
+        deadline = time.time() + 30
+        while "shapes-again" not in listed and time.time() < deadline:
+            status, body = request(api_ports[0], "POST", "/api/v4/dreambooth/model_list", {"key": keys[0]})
+            listed = {m["model_id"] for m in json.loads(body).get("models", [])} if status == 200 else set()
+            time.sleep(0.2)
+        check("shapes-again" in listed, "the API server lists it")
+        status, body = request(api_ports[0], "POST", "/api/v6/images/text2img",
+                               {"key": keys[1], "model_id": "shapes-again", "prompt": "a red circle on blue",
+                                "width": 64, "height": 64, "num_inference_steps": 8, "seed": 3})
+        answer = wait_done(api_ports, keys[1], json.loads(body).get("id") if status == 200 else None, 120)
+        check(answer.get("status") == "success", f"a job on the loaded model succeeded ({answer.get('status')})")
+        status, body = request(api_ports[0], "POST", "/api/v1/enterprise/delete_model",
+                               {"key": admin_key, "model_id": "shapes-again"})
+        check(status == 200, f"delete_model accepted ({status})")
+        deadline = time.time() + 30
+        while "shapes-again" in listed and time.time() < deadline:
+            status, body = request(api_ports[0], "POST", "/api/v4/dreambooth/model_list", {"key": keys[0]})
+            listed = {m["model_id"] for m in json.loads(body).get("models", [])} if status == 200 else listed
+            time.sleep(0.2)
+        check("shapes-again" not in listed, "after the delete no server has it")
         if len(ports) < 2:
             print("ok" if not failures else "FAIL")
             return 0 if not failures else 1
@@ -379,10 +437,11 @@ def main():
                 links_ok += all(request(p, "GET", path)[1][:4] == b"\x89PNG" for p in api_ports)
             check(links_ok == 20, f"their links answer ({links_ok})")
             check(pg.sql("SELECT COUNT(*) FROM jobs WHERE status <> 'succeeded'") == "0", "no job left behind")
-            check(pg.sql("SELECT COUNT(*) FROM usage") == "221", "one usage row per job (221)")
+            # 200 + the job on the loaded model + the long one + 20
+            check(pg.sql("SELECT COUNT(*) FROM usage") == "222", "one usage row per job (222)")
             if s3:
                 stored = len(s3.objects(".png"))
-                check(stored == 221, f"221 images in the bucket ({stored})")
+                check(stored == 222, f"222 images in the bucket ({stored})")
     finally:
         for proc, _ in servers + ([api] if api else []):
             if proc.poll() is None:

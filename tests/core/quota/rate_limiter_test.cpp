@@ -6,21 +6,27 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "fake_clock.h"
+#include "test_database.h"
 
 namespace easel::quota {
 namespace {
 
-class RateLimiterTest : public ::testing::Test {
+// Every test runs on both kinds of state: in memory (one server) and in a shared database (several).
+class RateLimiterTest : public ::testing::TestWithParam<bool> {
 protected:
+    const storage::Database* shared() { return GetParam() ? &database.emplace().db() : nullptr; }
+
+    std::optional<testing::TestDatabase> database;
     FakeClock clock{60 * 28'000'000};  // the start of a window
-    RateLimiter limiter{clock};
+    RateLimiter limiter{clock, 60, shared()};
 };
 
-TEST_F(RateLimiterTest, AllowsUpToTheLimitInAWindowThenRefuses) {
+TEST_P(RateLimiterTest, AllowsUpToTheLimitInAWindowThenRefuses) {
     for (int remaining : {2, 1, 0}) {
         const auto d = limiter.take("ada", 3);
         EXPECT_TRUE(d.allowed);
@@ -33,7 +39,7 @@ TEST_F(RateLimiterTest, AllowsUpToTheLimitInAWindowThenRefuses) {
     EXPECT_EQ(refused.resetSeconds, 60);
 }
 
-TEST_F(RateLimiterTest, TheNextWindowRefillsTheAllowance) {
+TEST_P(RateLimiterTest, TheNextWindowRefillsTheAllowance) {
     for (int i = 0; i < 3; ++i) limiter.take("ada", 3);
     clock.advance(59);
     EXPECT_FALSE(limiter.take("ada", 3).allowed);
@@ -43,7 +49,7 @@ TEST_F(RateLimiterTest, TheNextWindowRefillsTheAllowance) {
     EXPECT_EQ(d.remaining, 2);
 }
 
-TEST_F(RateLimiterTest, WindowsAreFixedMinutesNotSlidingOnes) {
+TEST_P(RateLimiterTest, WindowsAreFixedMinutesNotSlidingOnes) {
     clock.advance(50);
     for (int i = 0; i < 3; ++i) limiter.take("ada", 3);
     const auto refused = limiter.take("ada", 3);
@@ -53,14 +59,14 @@ TEST_F(RateLimiterTest, WindowsAreFixedMinutesNotSlidingOnes) {
     EXPECT_TRUE(limiter.take("ada", 3).allowed);
 }
 
-TEST_F(RateLimiterTest, EachKeyHasItsOwnAllowance) {
+TEST_P(RateLimiterTest, EachKeyHasItsOwnAllowance) {
     for (int i = 0; i < 3; ++i) limiter.take("ip:198.51.100.1", 3);
     EXPECT_FALSE(limiter.take("ip:198.51.100.1", 3).allowed);
     EXPECT_TRUE(limiter.take("ip:198.51.100.2", 3).allowed);
     EXPECT_TRUE(limiter.take("ada", 3).allowed);
 }
 
-TEST_F(RateLimiterTest, PeekTellsWithoutCounting) {
+TEST_P(RateLimiterTest, PeekTellsWithoutCounting) {
     for (int i = 0; i < 5; ++i) EXPECT_TRUE(limiter.peek("ada", 1).allowed);
     EXPECT_TRUE(limiter.take("ada", 1).allowed);
     const auto d = limiter.peek("ada", 1);
@@ -68,10 +74,10 @@ TEST_F(RateLimiterTest, PeekTellsWithoutCounting) {
     EXPECT_EQ(d.remaining, 0);
 }
 
-TEST_F(RateLimiterTest, AZeroLimitRefusesEverything) { EXPECT_FALSE(limiter.take("ada", 0).allowed); }
+TEST_P(RateLimiterTest, AZeroLimitRefusesEverything) { EXPECT_FALSE(limiter.take("ada", 0).allowed); }
 
-TEST_F(RateLimiterTest, AWindowCanBeShorterThanAMinute) {
-    RateLimiter tenSeconds(clock, 10);
+TEST_P(RateLimiterTest, AWindowCanBeShorterThanAMinute) {
+    RateLimiter tenSeconds(clock, 10, GetParam() ? &database->db() : nullptr);
     EXPECT_TRUE(tenSeconds.take("ada", 1).allowed);
     EXPECT_FALSE(tenSeconds.take("ada", 1).allowed);
     EXPECT_EQ(tenSeconds.peek("ada", 1).resetSeconds, 10);
@@ -79,7 +85,7 @@ TEST_F(RateLimiterTest, AWindowCanBeShorterThanAMinute) {
     EXPECT_TRUE(tenSeconds.take("ada", 1).allowed);
 }
 
-TEST_F(RateLimiterTest, ConcurrentCallersGetExactlyTheLimit) {
+TEST_P(RateLimiterTest, ConcurrentCallersGetExactlyTheLimit) {
     std::atomic<int> allowed = 0;
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
@@ -90,6 +96,40 @@ TEST_F(RateLimiterTest, ConcurrentCallersGetExactlyTheLimit) {
     for (auto& t : threads) t.join();
     EXPECT_EQ(allowed.load(), 250);
 }
+
+// Two servers on one database, each with its own limiter (and connection): one allowance between them,
+// exact under concurrency.
+TEST(SharedRateLimiter, TwoServersShareOneAllowanceExactly) {
+    testing::TestDatabase database;
+    storage::Database other(database.path());
+    FakeClock clock{60 * 28'000'000};
+    RateLimiter first(clock, 60, &database.db());
+    RateLimiter second(clock, 60, &other);
+    EXPECT_EQ(first.take("gen:7", 3).remaining, 2);
+    EXPECT_EQ(second.take("gen:7", 3).remaining, 1);
+    EXPECT_EQ(first.peek("gen:7", 3).remaining, 1);
+    EXPECT_TRUE(second.take("gen:7", 3).allowed);
+    EXPECT_FALSE(first.take("gen:7", 3).allowed);
+    EXPECT_FALSE(second.take("gen:7", 3).allowed);
+    clock.advance(60);
+    EXPECT_TRUE(second.take("gen:7", 3).allowed);
+
+    std::atomic<int> allowed = 0;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            auto& limiter = t % 2 == 0 ? first : second;
+            for (int i = 0; i < 25; ++i) allowed += limiter.take("gen:8", 60).allowed ? 1 : 0;
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(allowed.load(), 60);
+}
+
+INSTANTIATE_TEST_SUITE_P(InMemoryAndShared, RateLimiterTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? "SharedDatabase" : "InMemory";
+                         });
 
 }  // namespace
 }  // namespace easel::quota

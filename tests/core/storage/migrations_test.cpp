@@ -33,7 +33,7 @@ TEST(Migrations, AFreshDatabaseGetsEveryTableAtTheLatestVersion) {
     EXPECT_EQ(db.schemaVersion(), latestSchemaVersion());
     EXPECT_EQ(tables(db),
               (std::set<std::string>{"users", "sessions", "usage", "jobs", "images", "uploads", "workers",
-                                     "job_progress", "model_installs", "model_install_states"}));
+                                     "job_progress", "model_installs", "model_install_states", "rate_windows"}));
 }
 
 TEST(Migrations, RunningThemAgainKeepsTheVersionAndTheRows) {
