@@ -453,8 +453,8 @@ void JobRunner::cancelAllOf(std::int64_t userId) {
     for (const auto& job : m_jobs.listForUser(userId, 1000, 0, true)) {
         if (job.status == storage::JobStatus::Running) m_jobs.requestCancel(job.id);
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(m_options.leaseSeconds) +
-                          std::chrono::seconds(10);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(m_options.leaseSeconds) + std::chrono::seconds(10);
     while (m_jobs.liveRunningCount(userId, m_clock.nowSeconds()) > 0 && std::chrono::steady_clock::now() < deadline) {
         std::unique_lock lock(m_mutex);
         if (m_waitersReleased) return;  // shutting down

@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <utility>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "common/service_error.h"
 #include "storage/model_install_repository.h"
@@ -45,8 +45,9 @@ const std::vector<std::string>& diffusersFiles() {
 }
 
 nlohmann::json sourceJson(const ModelSource& s) {
-    return {{"model_id", s.modelId}, {"url", s.url},           {"hf_id", s.hfRepo},      {"path", s.path},
-            {"revision", s.revision}, {"model_category", s.category}, {"owner_id", s.ownerId}, {"max_bytes", s.maxBytes}};
+    return {{"model_id", s.modelId}, {"url", s.url},           {"hf_id", s.hfRepo},
+            {"path", s.path},        {"revision", s.revision}, {"model_category", s.category},
+            {"owner_id", s.ownerId}, {"max_bytes", s.maxBytes}};
 }
 
 ModelSource sourceFromJson(const std::string& text) {
@@ -163,7 +164,8 @@ void ModelInstaller::report(const std::string& id, const InstallStatus& s) {
     try {
         storage::ModelInstallRepository(*m_options.sharedDb)
             .report({id, m_options.workerId, version, s.state, static_cast<std::int64_t>(s.bytesDone),
-                     static_cast<std::int64_t>(s.bytesTotal), s.message, static_cast<std::int64_t>(std::time(nullptr))});
+                     static_cast<std::int64_t>(s.bytesTotal), s.message,
+                     static_cast<std::int64_t>(std::time(nullptr))});
     } catch (const std::exception& e) {
         std::cerr << "easel: reporting the install of " << id << ": " << e.what() << '\n';
     }
@@ -274,8 +276,9 @@ InstallStatus ModelInstaller::start(const ModelSource& in) {
     std::int64_t version = 0;
     if (m_options.sharedDb != nullptr) {
         // Recorded for every server: the others install it at their next sync.
-        version = storage::ModelInstallRepository(*m_options.sharedDb)
-                      .request(s.modelId, sourceJson(s).dump(), s.ownerId, static_cast<std::int64_t>(std::time(nullptr)));
+        version =
+            storage::ModelInstallRepository(*m_options.sharedDb)
+                .request(s.modelId, sourceJson(s).dump(), s.ownerId, static_cast<std::int64_t>(std::time(nullptr)));
     }
     if (!m_options.installsHere) {
         return {s.modelId, "downloading", 0, 0, 0, "queued: every worker downloads and loads it", s.ownerId};
@@ -333,9 +336,9 @@ void ModelInstaller::syncNow() {
                     source.ownerId = row.ownerId;
                     launch(source, row.version);
                 } catch (const std::exception& e) {
-                    m_status[row.modelId] = {row.modelId, "failed", 0, 0, 0,
-                                             std::string("the recorded load is not understood: ") + e.what(),
-                                             row.ownerId};
+                    m_status[row.modelId] = {
+                        row.modelId, "failed", 0, 0, 0, std::string("the recorded load is not understood: ") + e.what(),
+                        row.ownerId};
                 }
             }
         }
@@ -473,9 +476,9 @@ void ModelInstaller::run(ModelSource s, std::int64_t version) {
         }
         const bool there = version > 0 && s.path.empty() && installedVersion(finalDir) == version;
         if (there) {
-            modelPath = adapter                                                ? finalDir / adapterFile
+            modelPath = adapter                                                  ? finalDir / adapterFile
                         : std::filesystem::exists(finalDir / "model_index.json") ? finalDir
-                                                                                : finalDir / "model.safetensors";
+                                                                                 : finalDir / "model.safetensors";
         } else if (!s.path.empty()) {
             modelPath = s.path;
         } else if (!s.url.empty()) {

@@ -26,8 +26,8 @@ std::vector<WorkerRow> WorkerRepository::seenSince(std::int64_t since) const {
     s.bindAll(since);
     std::vector<WorkerRow> out;
     while (s.step()) {
-        out.push_back({s.text(0), s.int64(1), s.text(2),
-                       s.isNull(3) ? std::nullopt : std::optional<double>(s.real(3))});
+        out.push_back(
+            {s.text(0), s.int64(1), s.text(2), s.isNull(3) ? std::nullopt : std::optional<double>(s.real(3))});
     }
     return out;
 }

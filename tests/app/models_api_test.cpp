@@ -504,8 +504,10 @@ TEST_F(SharedModelInstalls, ALoadTakenByTheApiServerIsInstalledByEveryWorkerAndA
     // A load again (the hub has new weights) installs the new version everywhere.
     hub.repos["someone/shared-sd"]["model.safetensors"] = fakeCheckpoint(160'000);
     api.start(source);
-    ASSERT_TRUE(eventually([&] { return read(dirs / "worker-2" / "shared-sd" / "model.safetensors").size() == 160'000; }));
-    ASSERT_TRUE(eventually([&] { return read(dirs / "worker-1" / "shared-sd" / "model.safetensors").size() == 160'000; }));
+    ASSERT_TRUE(
+        eventually([&] { return read(dirs / "worker-2" / "shared-sd" / "model.safetensors").size() == 160'000; }));
+    ASSERT_TRUE(
+        eventually([&] { return read(dirs / "worker-1" / "shared-sd" / "model.safetensors").size() == 160'000; }));
 
     // The delete, taken by the API server, reaches every worker: model and files gone.
     EXPECT_TRUE(api.remove("shared-sd"));
