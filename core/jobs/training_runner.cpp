@@ -42,7 +42,7 @@ TrainingRunner::~TrainingRunner() { stop(); }
 
 void TrainingRunner::start() {
     m_files.createFolders();
-    for (const auto& job : m_jobs.requeueRunning(m_options.maxAttempts, storage::JobFamily::Training)) {
+    for (const auto& job : m_jobs.requeueRunning(m_options.maxAttempts, storage::JobFamily::Training, m_options.home)) {
         m_jobs.markFailed(job.id,
                           "the training stopped the server " + std::to_string(job.attempts) + " times and was given up",
                           m_clock.nowSeconds());
@@ -82,7 +82,8 @@ void TrainingRunner::workerLoop() {
             // Claimed and registered as running under one lock, as in JobRunner: a cancel sees the job
             // either queued in the database or here.
             try {
-                job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor, storage::JobFamily::Training);
+                job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor, storage::JobFamily::Training, {},
+                                       std::nullopt, m_options.home);
             } catch (const std::exception& e) {
                 std::cerr << "easel: training queue: " << e.what() << '\n';
             }

@@ -41,6 +41,10 @@ struct TrainingRunnerOptions {
     // The loss curve is written to the job's meta every this many optimiser steps (and at the end),
     // so that a resumed training shows the whole curve.
     int saveCurveEvery = 50;
+    // Several servers on one database: this server's home (its host and data dir). Trainings submitted
+    // here carry it and only servers of that home run them (their inputs and checkpoints are in this
+    // data dir); a start re-queues only this home's trainings. "": one server, any training.
+    std::string home;
 };
 
 // A server built without a trainer: every training fails with this (the service refuses them first).
@@ -73,6 +77,8 @@ public:
 
     // The work folders and installed models (TrainingService stages a new job's inputs there).
     const TrainingFiles& files() const { return m_files; }
+    // TrainingRunnerOptions::home: what this server's trainings carry.
+    const std::string& home() const { return m_options.home; }
 
     // Queued: cancelled at once. Running: stops at the trainer's next step. False when not active.
     bool cancel(std::int64_t jobId);

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -326,9 +327,12 @@ void ModelInstaller::syncNow() {
                 const auto st = m_status.find(row.modelId);
                 if (st != m_status.end() && inProgress(st->second.state)) continue;  // this server's own load
                 m_applied[row.modelId] = {row.version, false};
-                // Installed before this process started (the folder says which version): loaded at start.
-                if (installedVersion(m_options.modelsDir / row.modelId) == row.version && st == m_status.end()) {
-                    continue;
+                // Installed before this process started (the folder says which version) and loaded at
+                // start. (A folder another server sharing the data dir wrote is loaded below, not fetched.)
+                if (st == m_status.end() && installedVersion(m_options.modelsDir / row.modelId) == row.version) {
+                    const auto loaded = m_generator.models();
+                    if (std::any_of(loaded.begin(), loaded.end(), [&](const auto& m) { return m.id == row.modelId; }))
+                        continue;
                 }
                 try {
                     auto source = sourceFromJson(row.source);

@@ -1,5 +1,7 @@
 #include "service/platform.h"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "accounts/plans.h"
@@ -15,10 +17,19 @@ std::filesystem::path prepared(const std::filesystem::path& dataDir) {
     return dataDir;
 }
 
-jobs::TrainingRunnerOptions trainingFiles(const std::filesystem::path& dataDir) {
+jobs::TrainingRunnerOptions trainingFiles(const PlatformConfig& config) {
     jobs::TrainingRunnerOptions o;
-    o.trainingDir = dataDir / "training";
-    o.modelsDir = dataDir / "models";  // where the model installer puts models too (addInstalled reads both)
+    o.trainingDir = config.dataDir / "training";
+    o.modelsDir = config.dataDir / "models";  // where the model installer puts models too (addInstalled reads both)
+    if (!config.database.empty()) {
+        // Several servers: the trainings submitted here run on this machine and data dir (servers that
+        // share the data dir share its trainings too). Stable across restarts, unlike the worker id.
+        char host[256] = {};
+        ::gethostname(host, sizeof host - 1);
+        std::error_code ec;
+        const auto dir = std::filesystem::weakly_canonical(std::filesystem::absolute(config.dataDir), ec);
+        o.home = std::string(host) + ":" + (ec ? config.dataDir.string() : dir.string());
+    }
     return o;
 }
 
@@ -67,7 +78,7 @@ Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator, jobs:
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation),
       m_canTrain(trainer != nullptr),
       m_trainingRunner(m_core.db(), generator, trainer != nullptr ? *trainer : m_noTrainer, m_core.clock(),
-                       trainingFiles(m_config.dataDir), [this](std::int64_t userId) { return concurrencyOf(userId); }),
+                       trainingFiles(m_config), [this](std::int64_t userId) { return concurrencyOf(userId); }),
       m_training(m_core.db(), m_trainingRunner, generator, m_generation, m_core.clock(), {m_canTrain}),
       m_publicUrl(m_config.publicUrl) {
     m_core.accounts().addPurgeHook([this](std::int64_t userId) {

@@ -126,6 +126,7 @@ TrainingView TrainingService::submit(const accounts::Caller& caller, TrainingSub
     storage::JobRow row;
     row.userId = caller.userId;
     row.kind = r.method == jobs::TrainingMethod::LoRA ? storage::kLoraFineTuneKind : storage::kFineTuneKind;
+    row.home = m_runner.home();  // several servers: it runs here, where its inputs are
     row.priority = caller.plan->priority;
     row.images = 0;  // no images are charged: a training counts against the plan's training quota
     row.request = jobs::toJson(job).dump();

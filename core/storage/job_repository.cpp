@@ -9,7 +9,7 @@ namespace {
 
 constexpr const char* kJobColumns =
     "id, user_id, kind, status, priority, images, request, meta, error, track_id, webhook, temp, attempts, "
-    "created_at, started_at, finished_at, generation_seconds, idempotency_key, model_id";
+    "created_at, started_at, finished_at, generation_seconds, idempotency_key, model_id, home";
 
 JobRow readJob(const Statement& s) {
     JobRow j;
@@ -32,6 +32,7 @@ JobRow readJob(const Statement& s) {
     j.generationSeconds = s.real(16);
     j.idempotencyKey = s.text(17);
     j.modelId = s.text(18);
+    j.home = s.optionalText(19).value_or("");
     return j;
 }
 
@@ -44,10 +45,16 @@ std::string modelFilter(const std::optional<std::vector<std::string>>& models) {
     return out + "))";
 }
 
-void bindModels(Statement& s, const std::optional<std::vector<std::string>>& models) {
-    if (!models) return;
+// " AND (home IS NULL OR home = ?)" for a claim limited to one home; "" for any.
+std::string homeFilter(const std::string& home) { return home.empty() ? "" : " AND (home IS NULL OR home = ?)"; }
+
+// Binds modelFilter's then homeFilter's values.
+void bindModels(Statement& s, const std::optional<std::vector<std::string>>& models, const std::string& home = {}) {
     int at = 1;
-    for (const auto& m : *models) s.bind(at++, m);
+    if (models) {
+        for (const auto& m : *models) s.bind(at++, m);
+    }
+    if (!home.empty()) s.bind(at, home);
 }
 
 ImageRow readImage(const Statement& s) {
@@ -99,11 +106,12 @@ std::int64_t JobRepository::insert(const JobRow& j) const {
     const auto l = m_db.lock();
     auto s = m_db.statement(
         "INSERT INTO jobs (user_id, kind, status, priority, images, request, track_id, webhook, temp, created_at, "
-        "idempotency_key, model_id) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+        "idempotency_key, model_id, home) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     s.bindAll(j.userId, j.kind, j.priority, j.images, j.request, j.trackId, j.webhook,
               static_cast<std::int64_t>(j.temp), j.createdAt,
               j.idempotencyKey.empty() ? std::optional<std::string>() : std::optional(j.idempotencyKey),
-              j.modelId.empty() ? std::optional<std::string>() : std::optional(j.modelId));
+              j.modelId.empty() ? std::optional<std::string>() : std::optional(j.modelId),
+              j.home.empty() ? std::optional<std::string>() : std::optional(j.home));
     const auto id = insertedId(s);
     notify(m_db, kJobsQueuedChannel);  // with the caller's transaction, at its commit
     return id;
@@ -185,11 +193,12 @@ void JobRepository::lockOwner(std::int64_t userId) const {
 
 std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::function<int(std::int64_t)>& maxRunning,
                                                JobFamily family, const Lease& lease,
-                                               const std::optional<std::vector<std::string>>& models) const {
+                                               const std::optional<std::vector<std::string>>& models,
+                                               const std::string& home) const {
     std::optional<JobRow> claimed;
     m_db.transaction([&] {
         if (m_db.dialect() == Dialect::PostgreSQL) {
-            claimed = claimAmongServers(maxRunning, family, models);
+            claimed = claimAmongServers(maxRunning, family, models, home);
         } else {
             // The owner's cap counts the running jobs of the same family: a training does not hold a
             // generation slot, nor the other way round.
@@ -197,11 +206,12 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
                                     ", (SELECT COUNT(*) FROM jobs r WHERE r.user_id = jobs.user_id AND r.status = "
                                     "'running' AND " +
                                     inFamily(family, "r.kind") + ") FROM jobs WHERE status = 'queued' AND " +
-                                    inFamily(family) + modelFilter(models) + " ORDER BY priority DESC, id LIMIT 256");
-            bindModels(s, models);
+                                    inFamily(family) + modelFilter(models) + homeFilter(home) +
+                                    " ORDER BY priority DESC, id LIMIT 256");
+            bindModels(s, models, home);
             while (s.step()) {
                 auto job = readJob(s);
-                if (s.int64(19) < maxRunning(job.userId)) {
+                if (s.int64(20) < maxRunning(job.userId)) {
                     claimed = std::move(job);
                     break;
                 }
@@ -225,14 +235,15 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
 
 std::optional<JobRow> JobRepository::claimAmongServers(const std::function<int(std::int64_t)>& maxRunning,
                                                        JobFamily family,
-                                                       const std::optional<std::vector<std::string>>& models) const {
+                                                       const std::optional<std::vector<std::string>>& models,
+                                                       const std::string& home) const {
     // Other servers claim at the same moment: SKIP LOCKED hands each of them other queued rows, and the
     // owner's lock makes counting their running jobs and taking one a single step, so two servers never
     // both start a job of an owner who has one slot left.
     auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'queued' AND " +
-                            inFamily(family) + modelFilter(models) +
+                            inFamily(family) + modelFilter(models) + homeFilter(home) +
                             " ORDER BY priority DESC, id LIMIT 64 FOR UPDATE SKIP LOCKED");
-    bindModels(s, models);
+    bindModels(s, models, home);
     std::vector<JobRow> candidates;
     while (s.step()) candidates.push_back(readJob(s));
     std::set<std::int64_t> full;
@@ -389,8 +400,13 @@ std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, Jo
     return exhausted;
 }
 
-std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts, JobFamily family) const {
-    return requeueWhere("1 = 1", family, [&](Statement& s, int first) { s.bind(first, maxAttempts); });
+std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts, JobFamily family, const std::string& home) const {
+    if (home.empty())
+        return requeueWhere("1 = 1", family, [&](Statement& s, int first) { s.bind(first, maxAttempts); });
+    return requeueWhere("home = ?", family, [&](Statement& s, int first) {
+        s.bind(first, home);
+        s.bind(first + 1, maxAttempts);
+    });
 }
 
 std::vector<JobRow> JobRepository::requeueExpired(std::int64_t now, int maxAttempts, const std::string& exceptOwner,

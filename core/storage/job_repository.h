@@ -48,6 +48,9 @@ struct JobRow {
     // The model it runs on (generations; empty for the default model and for trainings): a worker
     // that filters its claims by model (ClaimFilter) takes only jobs whose model it has loaded.
     std::string modelId;
+    // The server that must run it ("": any). Several servers: a training runs where it was submitted,
+    // since its inputs and checkpoints are in that server's data dir (TrainingRunnerOptions::home).
+    std::string home;
 };
 
 struct ImageRow {
@@ -106,9 +109,11 @@ public:
     // jobs (of that family), marked running in the same transaction. `maxRunning` maps a user id to their cap.
     // `lease`: the claim is held by lease.owner until now + lease.seconds.
     // `models`: only jobs on one of these models or on the default one (model_id NULL); nullopt: any.
+    // `home`: only jobs of that home or of none; "": any.
     std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning,
                                     JobFamily family = JobFamily::Generation, const Lease& lease = {},
-                                    const std::optional<std::vector<std::string>>& models = std::nullopt) const;
+                                    const std::optional<std::vector<std::string>>& models = std::nullopt,
+                                    const std::string& home = {}) const;
     // Every running job of this owner is presumed alive until `until`; returns how many.
     int renewLeases(const std::string& owner, std::int64_t until) const;
     // Of these jobs, those that this worker should stop: cancelled by a request (cancel_requested,
@@ -147,7 +152,9 @@ public:
     bool cancelIfQueued(std::int64_t id, std::int64_t now) const;
     // After a crash: running -> queued, except jobs that already used `maxAttempts` (they are returned,
     // still running, for the caller to fail and refund).
-    std::vector<JobRow> requeueRunning(int maxAttempts, JobFamily family = JobFamily::Generation) const;
+    // `home`: only the running jobs of that home ("": all).
+    std::vector<JobRow> requeueRunning(int maxAttempts, JobFamily family = JobFamily::Generation,
+                                       const std::string& home = {}) const;
     // The same for jobs whose lease ran out before `now` (their worker died) or that have none, other
     // than `exceptOwner`'s.
     std::vector<JobRow> requeueExpired(std::int64_t now, int maxAttempts, const std::string& exceptOwner,
@@ -190,7 +197,8 @@ private:
     std::vector<JobRow> requeueWhere(const std::string& condition, JobFamily family,
                                      const std::function<void(Statement&, int first)>& bind) const;
     std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning, JobFamily family,
-                                            const std::optional<std::vector<std::string>>& models) const;
+                                            const std::optional<std::vector<std::string>>& models,
+                                            const std::string& home) const;
     const Database& m_db;
 };
 

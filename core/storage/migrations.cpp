@@ -121,7 +121,7 @@ ALTER TABLE workers ADD COLUMN seconds_per_image REAL;
 )sql",
     // 6: models loaded through the API on one server, applied by every generating server (each installs
     // into its own models dir), and each one's state of that install; rate-limit windows shared by the
-    // servers
+    // servers; the server a training must run on
     R"sql(
 CREATE TABLE model_installs (
     model_id    TEXT PRIMARY KEY,
@@ -148,6 +148,8 @@ CREATE TABLE rate_windows (
     window_start INTEGER NOT NULL,
     used         INTEGER NOT NULL
 );
+-- the server that must run a job (NULL: any): a training's inputs and checkpoints are in its data dir
+ALTER TABLE jobs ADD COLUMN home TEXT;
 )sql"};
 
 // The same migrations for PostgreSQL, one for one: 64-bit integers where SQLite's INTEGER is 64-bit,
@@ -283,6 +285,7 @@ CREATE TABLE rate_windows (
     window_start BIGINT NOT NULL,
     used         INTEGER NOT NULL
 );
+ALTER TABLE jobs ADD COLUMN home TEXT;
 )sql"};
 static_assert(kPostgresMigrations.size() == kMigrations.size(), "every migration in both dialects");
 

@@ -535,7 +535,10 @@ TEST_F(SharedModelInstalls, TwoServersSharingAModelsDirDownloadOnceAndBothLoadIt
     models::ModelSource source;
     source.hfRepo = "someone/one-copy";
     first.start(source);  // taken by a worker itself (role "all")
-    ASSERT_TRUE(eventually([&] { return has(firstModels, "one-copy") && has(secondModels, "one-copy"); }));
+    ASSERT_TRUE(eventually([&] { return has(firstModels, "one-copy") && has(secondModels, "one-copy"); }))
+        << first.status("one-copy")->state << ": " << first.status("one-copy")->message << "; "
+        << (second.status("one-copy") ? second.status("one-copy")->state + ": " + second.status("one-copy")->message
+                                      : "no status");
     EXPECT_EQ(hub.ranges.size(), 1u);  // the second found the version it was asked for already there
     EXPECT_EQ(read(dirs / "shared" / "one-copy" / "model.safetensors"), fakeCheckpoint(400'000));
 }

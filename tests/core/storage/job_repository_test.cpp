@@ -499,6 +499,40 @@ TEST_F(JobRepositoryTest, EachFamilyHasItsOwnQueueCountsHistoryAndRecovery) {
     EXPECT_EQ(status(image), JobStatus::Queued);
 }
 
+TEST_F(JobRepositoryTest, ATrainingRunsOnlyOnItsHomeAndOnlyItsHomeRequeuesIt) {
+    auto training = [&](const std::string& home) {
+        JobRow row;
+        row.userId = ada;
+        row.kind = kFineTuneKind;
+        row.request = R"({"model_id":"ft-x"})";
+        row.createdAt = kNow;
+        row.home = home;
+        return jobs.insert(row);
+    };
+    const auto onA = training("host-a:/var/lib/easel");
+    const auto anywhere = training("");
+    EXPECT_EQ(jobs.find(onA)->home, "host-a:/var/lib/easel");
+    EXPECT_EQ(jobs.find(anywhere)->home, "");
+    auto claimAs = [&](const std::string& home) {
+        return jobs.claimNext(
+            kNow, [](std::int64_t) { return 10; }, JobFamily::Training, {}, std::nullopt, home);
+    };
+    // Server B claims the training of no home, never A's.
+    const auto b = claimAs("host-b:/var/lib/easel");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->id, anywhere);
+    EXPECT_FALSE(claimAs("host-b:/var/lib/easel"));
+    const auto a = claimAs("host-a:/var/lib/easel");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->id, onA);
+    // B restarts: it re-queues only its own home's running trainings, and A's keeps running.
+    EXPECT_TRUE(jobs.requeueRunning(3, JobFamily::Training, "host-b:/var/lib/easel").empty());
+    EXPECT_EQ(status(onA), JobStatus::Running);
+    EXPECT_EQ(status(anywhere), JobStatus::Running);  // of no home: not B's either
+    jobs.requeueRunning(3, JobFamily::Training, "host-a:/var/lib/easel");
+    EXPECT_EQ(status(onA), JobStatus::Queued);
+}
+
 TEST_F(JobRepositoryTest, TrainingsChargedCountQueuedRunningAndSucceededOnes) {
     const auto queued = queueTraining(ada);
     const auto running = queueTraining(ada, kLoraFineTuneKind);
