@@ -118,9 +118,22 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
         }
         enterStage(job, *state, stage::kStarted);
         auto last = std::chrono::steady_clock::now();
+        auto lastCheck = last;
         const auto result =
             m_trainer.train(request.params, images, m_files.checkpointDir(job.id), [&](const TrainingStep& step) {
                 recordStep(job, *state, step, last);
+                // Several servers: a cancel (or an account's purge) taken by another server is a flag on
+                // the row, looked at now and then.
+                const auto now = std::chrono::steady_clock::now();
+                if (!m_options.home.empty() &&
+                    std::chrono::duration<double>(now - lastCheck).count() >= m_options.cancelCheckSeconds) {
+                    lastCheck = now;
+                    try {
+                        if (!m_jobs.toStop({{job.id, job.attempts}}).empty()) state->cancel = true;
+                    } catch (const std::exception& e) {
+                        std::cerr << "easel: looking for a cancel of training " << job.id << ": " << e.what() << '\n';
+                    }
+                }
                 return !state->cancel.load();
             });
         if (state->cancel.load()) throw GenerationCancelledError();  // asked to stop right at the end
@@ -273,6 +286,8 @@ bool TrainingRunner::cancel(std::int64_t jobId) {
         }
     }
     const auto job = m_jobs.find(jobId);
+    // Several servers: it runs on its home, which stops it at its next look.
+    if (job && job->status == JobStatus::Running && !m_options.home.empty()) return m_jobs.requestCancel(jobId);
     if (!job || job->status != JobStatus::Queued) return false;
     if (!m_jobs.cancelIfQueued(jobId, m_clock.nowSeconds())) {
         // The worker claimed it in between: ask that run to stop instead.
@@ -295,6 +310,11 @@ bool TrainingRunner::cancel(std::int64_t jobId) {
 void TrainingRunner::cancelAllOf(std::int64_t userId) {
     for (const auto id : m_jobs.cancelQueuedOf(userId, m_clock.nowSeconds(), storage::JobFamily::Training))
         m_files.removeWorkDir(id);
+    if (!m_options.home.empty()) {  // several servers: those running on other homes stop at their next look
+        for (const auto& job : m_jobs.listForUser(userId, 1000, 0, true, storage::JobFamily::Training)) {
+            if (job.status == JobStatus::Running) m_jobs.requestCancel(job.id);
+        }
+    }
     std::unique_lock lock(m_mutex);
     for (auto& [id, r] : m_running) {
         if (r->userId == userId) r->cancel = true;

@@ -45,6 +45,8 @@ struct TrainingRunnerOptions {
     // here carry it and only servers of that home run them (their inputs and checkpoints are in this
     // data dir); a start re-queues only this home's trainings. "": one server, any training.
     std::string home;
+    // With a home: how often (seconds) a running training looks for a cancel sent to another server.
+    double cancelCheckSeconds = 2.0;
 };
 
 // A server built without a trainer: every training fails with this (the service refuses them first).

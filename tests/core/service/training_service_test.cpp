@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "accounts/plans.h"
 #include "eventually.h"
@@ -202,6 +203,46 @@ TEST_F(TrainingServiceTest, ACancelledRunningTrainingStopsAtItsNextStepAndIsGive
     const auto again = training.submit(ada, request());
     ASSERT_TRUE(finished(again.job.id));
     EXPECT_EQ(training.status(ada, again.job.id).stage, "model_ready");
+}
+
+// Several servers: a training runs on its home (where its inputs are); another server's start leaves it
+// alone, and a cancel taken by another server reaches it.
+TEST_F(TrainingServiceTest, ATrainingRunsOnItsHomeAndACancelTakenElsewhereStopsIt) {
+    trainingRunner.stop();  // this test's two servers are below
+    auto at = [&](const std::string& home) {
+        jobs::TrainingRunnerOptions o;
+        o.trainingDir = database.dir() / "training";  // one data dir, as two servers sharing it would
+        o.modelsDir = database.dir() / "models";
+        o.home = home;
+        o.cancelCheckSeconds = 0;  // at every step
+        return o;
+    };
+    jobs::TrainingRunner a{db, generator, trainer, clock, at("host-a:/srv/easel"), [](std::int64_t) { return 1; }};
+    jobs::TrainingRunner b{db, generator, trainer, clock, at("host-b:/srv/easel"), [](std::int64_t) { return 1; }};
+    TrainingService viaA{db, a, generator, generation, clock};
+    TrainingService viaB{db, b, generator, generation, clock};
+    b.start();
+    trainer.pauseAtStep(2);
+    const auto submitted = viaA.submit(ada, request(3, 10));
+    EXPECT_EQ(jobs.find(submitted.job.id)->home, "host-a:/srv/easel");
+    std::this_thread::sleep_for(700ms);  // B's worker looks at the queue (every 0.5 s) and leaves it
+    EXPECT_EQ(status(submitted.job.id), JobStatus::Queued);
+    a.start();
+    ASSERT_TRUE(trainer.waitPaused());
+    EXPECT_EQ(status(submitted.job.id), JobStatus::Running);
+    b.stop();
+    b.start();  // a restart of B re-queues only B's own trainings
+    EXPECT_EQ(status(submitted.job.id), JobStatus::Running);
+    EXPECT_EQ(jobs.find(submitted.job.id)->attempts, 1);
+
+    viaB.cancel(ada, submitted.job.id);
+    trainer.resume();
+    ASSERT_TRUE(a.waitFinished(submitted.job.id, 10s));
+    EXPECT_EQ(status(submitted.job.id), JobStatus::Cancelled);
+    EXPECT_EQ(trainer.completed(), 0) << "it stopped at step 3 of 10";
+    EXPECT_EQ(jobs.trainingsCharged(ada.userId), 0);
+    a.stop();
+    b.stop();
 }
 
 TEST_F(TrainingServiceTest, AFailedTrainingKeepsItsReasonAndCurveAndIsGivenBack) {
