@@ -450,9 +450,7 @@ void JobRunner::cancelAllOf(std::int64_t userId) {
     if (!m_options.sharedDatabase) return;
     // Jobs that other servers run: their heartbeats stop them (a third of a lease, plus the step under
     // way). Waits until none runs with a live lease; a dead server's job has nobody to wait for.
-    for (const auto& job : m_jobs.listForUser(userId, 1000, 0, true)) {
-        if (job.status == storage::JobStatus::Running) m_jobs.requestCancel(job.id);
-    }
+    m_jobs.requestCancelOf(userId, storage::JobFamily::Generation);
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(m_options.leaseSeconds) + std::chrono::seconds(10);
     while (m_jobs.liveRunningCount(userId, m_clock.nowSeconds()) > 0 && std::chrono::steady_clock::now() < deadline) {

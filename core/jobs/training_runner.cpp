@@ -310,11 +310,8 @@ bool TrainingRunner::cancel(std::int64_t jobId) {
 void TrainingRunner::cancelAllOf(std::int64_t userId) {
     for (const auto id : m_jobs.cancelQueuedOf(userId, m_clock.nowSeconds(), storage::JobFamily::Training))
         m_files.removeWorkDir(id);
-    if (!m_options.home.empty()) {  // several servers: those running on other homes stop at their next look
-        for (const auto& job : m_jobs.listForUser(userId, 1000, 0, true, storage::JobFamily::Training)) {
-            if (job.status == JobStatus::Running) m_jobs.requestCancel(job.id);
-        }
-    }
+    // Several servers: those running on other homes stop at their next look.
+    if (!m_options.home.empty()) m_jobs.requestCancelOf(userId, storage::JobFamily::Training);
     std::unique_lock lock(m_mutex);
     for (auto& [id, r] : m_running) {
         if (r->userId == userId) r->cancel = true;

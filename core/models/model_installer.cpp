@@ -91,6 +91,9 @@ private:
     int m_fd = -1;
 };
 
+// The time recorded on shared rows (informational: no decision reads it).
+std::int64_t wallSeconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
 bool inProgress(const std::string& state) { return state == "downloading" || state == "loading"; }
 
 }  // namespace
@@ -165,8 +168,7 @@ void ModelInstaller::report(const std::string& id, const InstallStatus& s) {
     try {
         storage::ModelInstallRepository(*m_options.sharedDb)
             .report({id, m_options.workerId, version, s.state, static_cast<std::int64_t>(s.bytesDone),
-                     static_cast<std::int64_t>(s.bytesTotal), s.message,
-                     static_cast<std::int64_t>(std::time(nullptr))});
+                     static_cast<std::int64_t>(s.bytesTotal), s.message, wallSeconds()});
     } catch (const std::exception& e) {
         std::cerr << "easel: reporting the install of " << id << ": " << e.what() << '\n';
     }
@@ -277,9 +279,8 @@ InstallStatus ModelInstaller::start(const ModelSource& in) {
     std::int64_t version = 0;
     if (m_options.sharedDb != nullptr) {
         // Recorded for every server: the others install it at their next sync.
-        version =
-            storage::ModelInstallRepository(*m_options.sharedDb)
-                .request(s.modelId, sourceJson(s).dump(), s.ownerId, static_cast<std::int64_t>(std::time(nullptr)));
+        version = storage::ModelInstallRepository(*m_options.sharedDb)
+                      .request(s.modelId, sourceJson(s).dump(), s.ownerId, wallSeconds());
     }
     if (!m_options.installsHere) {
         return {s.modelId, "downloading", 0, 0, 0, "queued: every worker downloads and loads it", s.ownerId};
@@ -583,8 +584,7 @@ bool ModelInstaller::remove(const std::string& modelId) {
     if (!safeName(modelId)) return false;
     bool recorded = false;
     if (m_options.sharedDb != nullptr) {  // every server removes its copy at its next sync
-        recorded = storage::ModelInstallRepository(*m_options.sharedDb)
-                       .markRemoved(modelId, static_cast<std::int64_t>(std::time(nullptr)));
+        recorded = storage::ModelInstallRepository(*m_options.sharedDb).markRemoved(modelId, wallSeconds());
     }
     if (!m_options.installsHere) return recorded;
     return removeHere(modelId) || recorded;
@@ -606,8 +606,7 @@ bool ModelInstaller::removeHere(const std::string& modelId) {
 void ModelInstaller::removeOwnedBy(std::int64_t ownerId) {
     if (ownerId == 0) return;
     if (m_options.sharedDb != nullptr) {
-        storage::ModelInstallRepository(*m_options.sharedDb)
-            .markRemovedOf(ownerId, static_cast<std::int64_t>(std::time(nullptr)));
+        storage::ModelInstallRepository(*m_options.sharedDb).markRemovedOf(ownerId, wallSeconds());
     }
     {
         std::lock_guard lock(m_mutex);

@@ -33,7 +33,9 @@ public:
 
 private:
     RateDecision decide(const std::string& key, int limit, bool count);
-    // The window's count in the shared database: counted (if allowed) and read in one statement.
+    // The window's uses before this request, counting this one if `count` and under `limit`: in memory,
+    // or in the shared database (counted and read in one statement).
+    int memoryUse(const std::string& key, std::int64_t start, int limit, bool count);
     int sharedUse(const std::string& key, std::int64_t start, int limit, bool count);
     struct Window {
         std::int64_t start = 0;

@@ -49,7 +49,8 @@ std::string modelFilter(const std::optional<std::vector<std::string>>& models) {
 std::string homeFilter(const std::string& home) { return home.empty() ? "" : " AND (home IS NULL OR home = ?)"; }
 
 // Binds modelFilter's then homeFilter's values.
-void bindModels(Statement& s, const std::optional<std::vector<std::string>>& models, const std::string& home = {}) {
+void bindClaimFilters(Statement& s, const std::optional<std::vector<std::string>>& models,
+                      const std::string& home = {}) {
     int at = 1;
     if (models) {
         for (const auto& m : *models) s.bind(at++, m);
@@ -208,7 +209,7 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
                                     inFamily(family, "r.kind") + ") FROM jobs WHERE status = 'queued' AND " +
                                     inFamily(family) + modelFilter(models) + homeFilter(home) +
                                     " ORDER BY priority DESC, id LIMIT 256");
-            bindModels(s, models, home);
+            bindClaimFilters(s, models, home);
             while (s.step()) {
                 auto job = readJob(s);
                 if (s.int64(20) < maxRunning(job.userId)) {
@@ -243,7 +244,7 @@ std::optional<JobRow> JobRepository::claimAmongServers(const std::function<int(s
     auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'queued' AND " +
                             inFamily(family) + modelFilter(models) + homeFilter(home) +
                             " ORDER BY priority DESC, id LIMIT 64 FOR UPDATE SKIP LOCKED");
-    bindModels(s, models, home);
+    bindClaimFilters(s, models, home);
     std::vector<JobRow> candidates;
     while (s.step()) candidates.push_back(readJob(s));
     std::set<std::int64_t> full;
@@ -380,6 +381,16 @@ bool JobRepository::requestCancel(std::int64_t id) const {
     }
     notify(m_db, kCancelChannel);
     return true;
+}
+
+int JobRepository::requestCancelOf(std::int64_t userId, JobFamily family) const {
+    const auto l = m_db.lock();
+    const int n = m_db.statement("UPDATE jobs SET cancel_requested = 1 WHERE user_id = ? AND status = 'running' AND " +
+                                 inFamily(family))
+                      .bindAll(userId)
+                      .run();
+    if (n > 0) notify(m_db, kCancelChannel);
+    return n;
 }
 
 std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, JobFamily family,

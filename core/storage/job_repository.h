@@ -133,6 +133,8 @@ public:
     // A cancel for a job that some server runs: its worker stops it at the next heartbeat. False when the
     // job is not running.
     bool requestCancel(std::int64_t id) const;
+    // The same for every running job of the account in that family (its purge); returns how many.
+    int requestCancelOf(std::int64_t userId, JobFamily family) const;
 
     // Inside a transaction: waits until no other server is claiming or queueing for this owner and keeps
     // them out until it ends (PostgreSQL; SQLite's write lock already does). For checks that count the

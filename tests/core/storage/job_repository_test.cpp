@@ -356,6 +356,28 @@ TEST_F(JobRepositoryTest, LiveRunningJobsAreThoseWhoseLeaseHolds) {
     EXPECT_EQ(jobs.liveRunningCount(bob, kNow + 61), 0);
 }
 
+TEST_F(JobRepositoryTest, AnAccountsCancelRequestReachesItsRunningJobsOfThatFamilyOnly) {
+    const auto generation = queue(ada);
+    const auto queued = queue(ada);
+    const auto bobs = queue(bob);
+    const auto training = queueTraining(ada);
+    auto claim = [&](JobFamily family) {
+        return jobs.claimNext(kNow, [](std::int64_t) { return 1; }, family, {"w", 30}).value();
+    };
+    const auto first = claim(JobFamily::Generation);
+    const auto second = claim(JobFamily::Generation);
+    const auto third = claim(JobFamily::Training);
+    ASSERT_EQ(first.id, generation);
+    ASSERT_EQ(second.id, bobs);
+    ASSERT_EQ(third.id, training);
+    EXPECT_EQ(jobs.requestCancelOf(ada, JobFamily::Generation), 1);
+    EXPECT_EQ(jobs.toStop({{generation, first.attempts}}), std::vector<std::int64_t>{generation});
+    EXPECT_TRUE(jobs.toStop({{bobs, second.attempts}, {training, third.attempts}}).empty());
+    EXPECT_EQ(status(queued), JobStatus::Queued);  // a queued job is cancelled directly, not requested
+    EXPECT_EQ(jobs.requestCancelOf(ada, JobFamily::Training), 1);
+    EXPECT_EQ(jobs.toStop({{training, third.attempts}}), std::vector<std::int64_t>{training});
+}
+
 TEST_F(JobRepositoryTest, AnExpiredLeaseThatUsedEveryAttemptIsReturnedToBeFailed) {
     const auto id = queue(ada);
     for (int attempt = 1; attempt <= 3; ++attempt) {
