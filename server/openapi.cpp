@@ -58,6 +58,14 @@ json generationSchema(const std::string& kind) {
         {"scheduler", stringProp(schedulerDescription())},
         {"use_karras_sigmas", stringProp("\"yes\"/\"no\" or a boolean")},
         {"clip_skip", limitedProp(limits::kClipSkip, "1 = last layer")},
+        {"original_width", limitedProp(limits::kSizeConditioning,
+                                       "SDXL size conditioning: the original image's "
+                                       "width; 0 = width (other models ignore the six)")},
+        {"original_height", limitedProp(limits::kSizeConditioning, "SDXL: the original image's height; 0 = height")},
+        {"crop_top", limitedProp(limits::kSizeConditioning, "SDXL: crop corner, pixels from the top; default 0")},
+        {"crop_left", limitedProp(limits::kSizeConditioning, "SDXL: crop corner, pixels from the left; default 0")},
+        {"target_width", limitedProp(limits::kSizeConditioning, "SDXL: the target width; 0 = width")},
+        {"target_height", limitedProp(limits::kSizeConditioning, "SDXL: the target height; 0 = height")},
         {"lora_model", stringProp("LoRA ids (model_category \"lora\"), comma-separated; the prompt's "
                                   "<lora:id:0.7> tags work too")},
         {"lora_strength",

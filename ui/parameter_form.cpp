@@ -9,6 +9,7 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QRegularExpressionValidator>
+#include <QSignalBlocker>
 #include <QSlider>
 #include <QSpinBox>
 
@@ -35,7 +36,14 @@ void addRow(QFormLayout* form, const QString& text, QWidget* buddy, QLayout* row
 
 }  // namespace
 
-QList<QSize> ParameterForm::sizePresets() { return {{64, 64}, {512, 512}, {768, 768}, {512, 768}, {768, 512}}; }
+QList<QSize> ParameterForm::sizePresets(const QString& family) {
+    if (family == QLatin1String("sdxl")) {
+        // SDXL's training buckets around a megapixel, and 512² for the Turbo models.
+        return {{1024, 1024}, {1152, 896}, {896, 1152}, {1216, 832}, {832, 1216}, {1344, 768}, {768, 1344}, {512, 512}};
+    }
+    if (family == QLatin1String("sd2")) return {{768, 768}, {512, 512}, {768, 512}, {512, 768}};
+    return {{64, 64}, {512, 512}, {768, 768}, {512, 768}, {768, 512}};
+}
 
 ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
     : QWidget(parent),
@@ -80,11 +88,8 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
     static_cast<QLabel*>(stepsRow->itemAt(1)->widget())->setBuddy(m_guidance);
     addRow(form, tr("S&teps"), m_steps, stepsRow);
 
-    for (const QSize& s : sizePresets()) {
-        const QString label = s == QSize(64, 64) ? tr("%1 × %2 (built-in model)") : tr("%1 × %2");
-        m_sizePreset->addItem(label.arg(s.width()).arg(s.height()), s);
-    }
-    m_sizePreset->addItem(tr("Custom"), QSize());
+    m_sizePreset->setObjectName(QStringLiteral("size_preset"));
+    fillSizePresets({});
     m_width->setObjectName(QStringLiteral("width"));
     m_height->setObjectName(QStringLiteral("height"));
     auto* sizeRow = new QHBoxLayout;
@@ -244,6 +249,21 @@ void ParameterForm::updateModelFamily() {
         if (m.modelId == id || (id.isEmpty() && m.isDefault)) family = m.family;
     }
     m_loras->setModelFamily(family);
+    fillSizePresets(family);
+}
+
+void ParameterForm::fillSizePresets(const QString& family) {
+    if (family == m_presetFamily && m_sizePreset->count() > 0) return;
+    m_presetFamily = family;
+    const QSignalBlocker blocker(m_sizePreset);
+    m_sizePreset->clear();
+    for (const QSize& s : sizePresets(family)) {
+        const QString label = s == QSize(64, 64) ? tr("%1 × %2 (built-in model)") : tr("%1 × %2");
+        m_sizePreset->addItem(label.arg(s.width()).arg(s.height()), s);
+    }
+    m_sizePreset->addItem(tr("Custom"), QSize());
+    const int index = m_sizePreset->findData(QSize(m_width->value(), m_height->value()));
+    m_sizePreset->setCurrentIndex(index < 0 ? m_sizePreset->count() - 1 : index);
 }
 
 void ParameterForm::applyModelDefaults(int index) {

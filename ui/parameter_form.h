@@ -40,8 +40,10 @@ public:
     void setLastSeed(std::optional<qint64> seed);
     void setMaxSteps(int maxSteps);
 
-    // The (width, height) presets offered, the built-in model's size first.
-    static QList<QSize> sizePresets();
+    // The (width, height) presets offered for a model family ("sd1", "sd2", "sdxl"; empty: unknown):
+    // the sizes its models were trained at first (SDXL's 1024² buckets, SD 2.x's 768²), the built-in
+    // model's 64² for SD 1.x and unknown families.
+    static QList<QSize> sizePresets(const QString& family = {});
 
 signals:
     void changed();
@@ -49,6 +51,7 @@ signals:
 private:
     void applyModelDefaults(int index);
     void syncPresetWithSize();
+    void fillSizePresets(const QString& family);
     // The LoRA picker offers what fits the selected model's family.
     void updateModelFamily();
 
@@ -68,6 +71,7 @@ private:
     QLabel* m_strengthValue = nullptr;
     LoraPicker* m_loras;
     QList<ModelInfo> m_models;
+    QString m_presetFamily;
     std::optional<qint64> m_lastSeed;
 };
 

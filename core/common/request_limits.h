@@ -37,6 +37,8 @@ inline constexpr Range<std::int64_t> kSeed{0, 4294967295LL};
 // sets GenerationOptions::maxSide. Both are multiples of every model's size multiple.
 inline constexpr int kEngineMaxSide = 2048;
 inline constexpr int kDefaultMaxSide = 1024;
+// SDXL's size conditioning (original size, crop corner, target size) in pixels; 0 = the image's own.
+inline constexpr Range<int> kSizeConditioning{0, 16 * kEngineMaxSide};
 // Init images and masks: at most this many pixels (2048 x 2048), checked from the file's header
 // before anything is decoded; and at most this many decoded at once, so a burst of large uploads
 // cannot take every core and gigabytes of memory.

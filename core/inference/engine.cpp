@@ -82,6 +82,23 @@ std::optional<TimestepSpacing> timestepSpacingOf(const std::string& name) {
     return std::nullopt;
 }
 
+// timestep_spacing of a diffusers folder's scheduler/scheduler_config.json; nullopt when the file or the
+// key is missing. Throws ModelLoadError for an unreadable file or a spacing Easel does not know.
+std::optional<std::string> schedulerConfigSpacing(const std::filesystem::path& folder) {
+    const auto file = folder / "scheduler" / "scheduler_config.json";
+    if (!std::filesystem::exists(file)) return std::nullopt;
+    std::ifstream in(file);
+    const auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!config.is_object()) throw ModelLoadError("'" + file.string() + "' is not a JSON object");
+    const auto it = config.find("timestep_spacing");
+    if (it == config.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string() || !timestepSpacingOf(it->get<std::string>())) {
+        throw ModelLoadError("'" + file.string() + "' timestep_spacing " + it->dump() +
+                             " is not linspace, leading or trailing");
+    }
+    return it->get<std::string>();
+}
+
 std::string familyName(AdapterBase base) {
     switch (base) {
         case AdapterBase::SD1:
@@ -175,6 +192,15 @@ Engine::Engine(EngineOptions options) : m_impl(std::make_unique<Impl>()) {
         m_impl->device = torch::Device(torch::kCUDA);
     } else if (m_impl->options.device != "cpu") {
         throw GenerationError("unknown device '" + m_impl->options.device + "' (use cpu or cuda)");
+    }
+    const auto& tiling = m_impl->options.vaeTiling;
+    if (tiling != "auto" && tiling != "always" && tiling != "never") {
+        throw GenerationError("unknown VAE tiling '" + tiling + "' (use auto, always or never)");
+    }
+    if (m_impl->options.vaeTileSide < 2 * 8 || m_impl->options.vaeTileOverlap < 0 ||
+        m_impl->options.vaeTileOverlap >= m_impl->options.vaeTileSide) {
+        throw GenerationError(
+            "VAE tiles need a side of at least 16 pixels and an overlap from 0 to less than the side");
     }
     const char* force = std::getenv("EASEL_FORCE_BF16");
     const auto precision = effectivePrecision(m_impl->options.precision, m_impl->device.is_cuda(), cpuHasFastBF16(),
@@ -286,6 +312,11 @@ void Engine::loadModel(const std::filesystem::path& path) {
         throw ModelLoadError("'" + path.string() + "/model.json' timestep_spacing '" + info.timestepSpacing +
                              "' is not linspace, leading or trailing");
     }
+    // A diffusers folder spaces timesteps as its scheduler config says (SDXL base: "leading", SDXL-Turbo:
+    // "trailing"), as diffusers runs it (a diffusers folder has no model.json to say otherwise).
+    if (diffusers && info.timestepSpacing.empty()) {
+        if (auto spacing = schedulerConfigSpacing(path)) info.timestepSpacing = std::move(*spacing);
+    }
     if (const auto bad = checkSchedulerName(info.defaultScheduler))
         throw ModelLoadError("'" + path.string() + "/model.json' default_scheduler: " + *bad);
     info.family = sdxl ? "sdxl" : sd2 ? "sd2" : "sd1";
@@ -384,8 +415,8 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
     if (r.clipSkip < 1 || r.clipSkip > textLayers)
         throw GenerationError("clip_skip must be 1 to " + std::to_string(textLayers));
     for (const int v : {r.originalWidth, r.originalHeight, r.cropTop, r.cropLeft, r.targetWidth, r.targetHeight}) {
-        if (v < 0 || v > 16 * kMaxSide)
-            throw GenerationError("SDXL size conditioning values must be 0 to " + std::to_string(16 * kMaxSide));
+        if (!limits::kSizeConditioning.contains(v))
+            throw GenerationError("SDXL size conditioning values must be " + limits::kSizeConditioning.describe());
     }
     if (r.mask && !r.initImage) throw GenerationError("a mask needs an init image");
     for (const auto* image : {r.initImage ? &*r.initImage : nullptr, r.mask ? &*r.mask : nullptr}) {
@@ -454,7 +485,10 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
                               impl.dtype,
                               impl.clipTokenizer ? &*impl.clipTokenizer : nullptr,
                               impl.wordTokenizer ? &*impl.wordTokenizer : nullptr,
-                              &embeddings};
+                              &embeddings,
+                              impl.options.vaeTiling,
+                              impl.options.vaeTileSide,
+                              impl.options.vaeTileOverlap};
     if (r.mask) return inpaint(ctx, resolved, progress);
     if (r.initImage) return imageToImage(ctx, resolved, progress);
     return textToImage(ctx, resolved, progress);

@@ -25,6 +25,15 @@ struct EngineOptions {
     std::string precision = "fp32";        // "fp32" or "bf16"
     int threads = 0;                       // 0: all cores
     std::filesystem::path clipVocabulary;  // bpe_simple_vocab_16e6.txt.gz for single-file SD checkpoints
+    // VAE decoding in overlapping tiles of vaeTileSide pixels (vaeTileOverlap shared, blended), so that a
+    // large image's decode fits in memory: a whole decode holds about 12 full-resolution tensors of the
+    // decoder's first width (1.45 GiB at 512² in fp32, measured; 23 GiB at 2048²). "auto" tiles only a
+    // decode whose estimate exceeds half the memory available at that moment (MemAvailable), so every
+    // decode that fits stays whole and exact; "always" tiles whatever is larger than one tile; "never".
+    // Tiles blend without seams, but each tile's GroupNorms see only that tile.
+    std::string vaeTiling = "auto";
+    int vaeTileSide = 512;
+    int vaeTileOverlap = 128;
 };
 
 struct ModelInfo {

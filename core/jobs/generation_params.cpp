@@ -21,6 +21,12 @@ nlohmann::json toJson(const GenerationParams& p) {
             {"scheduler", p.scheduler},
             {"use_karras_sigmas", p.karras},
             {"clip_skip", p.clipSkip},
+            {"original_width", p.originalWidth},
+            {"original_height", p.originalHeight},
+            {"crop_top", p.cropTop},
+            {"crop_left", p.cropLeft},
+            {"target_width", p.targetWidth},
+            {"target_height", p.targetHeight},
             {"loras", loras},
             {"embeddings", p.embeddings},
             {"strength", p.strength},
@@ -46,6 +52,12 @@ GenerationParams paramsFromJson(const nlohmann::json& j) {
     p.scheduler = j.value("scheduler", p.scheduler);
     p.karras = j.value("use_karras_sigmas", p.karras);
     p.clipSkip = j.value("clip_skip", p.clipSkip);
+    p.originalWidth = j.value("original_width", 0);
+    p.originalHeight = j.value("original_height", 0);
+    p.cropTop = j.value("crop_top", 0);
+    p.cropLeft = j.value("crop_left", 0);
+    p.targetWidth = j.value("target_width", 0);
+    p.targetHeight = j.value("target_height", 0);
     if (const auto it = j.find("loras"); it != j.end() && it->is_array()) {
         for (const auto& l : *it) {
             p.loras.push_back(

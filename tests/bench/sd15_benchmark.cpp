@@ -77,6 +77,10 @@ constexpr const char* kUsage =
       decode, peak RSS. Precision: bf16 where the CPU has fast bf16, else fp32, unless --precisions.
   easel-bench --family sdxl --write-checkpoint F.safetensors
       SDXL base with random weights, fp16.
+  easel-bench --vae-tiling 2048 [--precisions fp32] [--tile 512] [--overlap 128]
+      One VAE decode of that side (SD / SDXL VAE geometry 128/[1,2,4,4], random weights) in tiles of --tile
+      pixels sharing --overlap (the Engine's default above 1024²), then the same decode whole: time and
+      the process's peak RSS after each (the tiled one runs first, so its peak is its own). One run each.
   easel-bench --help
       This text.
 
@@ -224,6 +228,39 @@ int sdxlBenchmark(const std::string& precision, int steps, int threads, int guid
     return 0;
 }
 
+// --vae-tiling: a large decode in tiles, then whole, with the peak RSS after each.
+int vaeTilingBenchmark(int side, const std::string& precision, int tile, int overlap, int threads) {
+    torch::set_num_threads(threads);
+    torch::NoGradGuard noGrad;
+    const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    std::optional<AutoencoderKL> holder;
+    {
+        DefaultDtypeGuard dtypeGuard(dtype);
+        holder.emplace(VAEConfig{});
+    }
+    auto& vae = *holder;
+    vae->eval();
+    useChannelsLast(*vae);
+    const int factor = VAEConfig{}.downsampleFactor();
+    const auto z = torch::randn({1, 4, side / factor, side / factor}).to(dtype) * 0.2;
+    double weightBytes = 0;
+    for (const auto& p : vae->parameters()) weightBytes += static_cast<double>(p.nbytes());
+    std::printf("VAE decode %dx%d, %s, %d threads, weights %.2f GiB, peak RSS before %.2f GiB\n", side, side,
+                precision.c_str(), threads, weightBytes / 1073741824.0, peakRssGiB());
+    std::fflush(stdout);
+    const auto clock = [](auto&& f) {
+        const auto start = std::chrono::steady_clock::now();
+        f();
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    const double tiled = clock([&] { (void)vae->decodeTiled(z, tile / factor, overlap / factor); });
+    std::printf("tiled (%d px tiles, %d px overlap): %.1f s, peak RSS %.2f GiB\n", tile, overlap, tiled, peakRssGiB());
+    std::fflush(stdout);
+    const double whole = clock([&] { (void)vae->decode(z); });
+    std::printf("whole: %.1f s, peak RSS %.2f GiB\n", whole, peakRssGiB());
+    return 0;
+}
+
 // The kohya name of an SD 1.5 weight a typical LoRA/LoCon trains, or "" for the others: attention
 // (proj_in/out, q/k/v/out, feed-forward) and ResNet (conv1, conv2, time_emb_proj) modules of the
 // UNet, attention and MLP of the text encoder.
@@ -337,6 +374,7 @@ int main(int argc, char** argv) {
     int trainSize = 512, rank = 16;
     bool roofline = false, sizesGiven = false;
     int top = 8, checkpointing = -1;
+    int vaeTilingSide = 0, tile = 512, overlap = 128;
     // Every option that takes a value, and what it sets.
     using Setter = std::function<void(const std::string&)>;
     const auto text = [](std::string& target) -> Setter { return [&target](const std::string& v) { target = v; }; };
@@ -368,6 +406,9 @@ int main(int argc, char** argv) {
         {"--train-size", number(trainSize)},
         {"--rank", number(rank)},
         {"--top", number(top)},
+        {"--vae-tiling", number(vaeTilingSide)},
+        {"--tile", number(tile)},
+        {"--overlap", number(overlap)},
         {"--checkpointing",
          [&](const std::string& v) {
              if (v != "on" && v != "off") throw std::invalid_argument("on or off");
@@ -405,6 +446,11 @@ int main(int argc, char** argv) {
         return easel::bench::rooflineBenchmark(
             precisionsGiven ? split(precisions) : std::vector<std::string>{cpuHasFastBF16() ? "bf16" : "fp32"}, size,
             steps, threads, top);
+    }
+    if (vaeTilingSide > 0) {
+        const std::string precision =
+            precisionsGiven ? split(precisions).front() : (cpuHasFastBF16() ? "bf16" : "fp32");
+        return vaeTilingBenchmark(vaeTilingSide, precision, tile, overlap, threads);
     }
     if (!train.empty()) {
         const std::string precision =

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "inference/loading/model_detection.h"
 #include "reference_vectors.h"
 #include "temp_dir.h"
 
@@ -19,6 +20,41 @@ inline std::string referenceSDXLSet() {
     if (std::filesystem::exists(referenceDir() / "sdxl" / marker)) return "sdxl/";
     if (std::filesystem::exists(referenceDir() / marker)) return "";
     return "sdxl/";  // referenceFile then names what is missing
+}
+
+// The CLIP BPE vocabulary: beside the SDXL folder (its README's ../bpe_simple_vocab_16e6.txt.gz) or in it.
+inline std::filesystem::path referenceSDXLVocabulary() {
+    const std::string name = "bpe_simple_vocab_16e6.txt.gz";
+    const auto set = referenceSDXLSet();
+    for (const auto& candidate : {referenceDir() / set / ".." / name, referenceDir() / set / name}) {
+        if (std::filesystem::exists(candidate)) return candidate;
+    }
+    return referenceFile(name);  // throws, naming it
+}
+
+// The set's single-file checkpoint.
+inline std::filesystem::path referenceSDXLCheckpoint() {
+    const auto set = referenceSDXLSet();
+    return referenceFile(set + referenceJson(set + "config.json").at("checkpoint").at("file").get<std::string>());
+}
+
+// What the weights cannot say: head counts (the tiny set uses heads of 16, SDXL 64) and the
+// activations of the text encoders.
+inline inference::ModelOverrides referenceSDXLOverrides() {
+    const auto cfg = referenceJson(referenceSDXLSet() + "config.json");
+    inference::ModelOverrides o;
+    const auto& p = cfg.at("unet").at("params");
+    if (p.value("num_head_channels", -1) > 0) {
+        o.unetNumHeadChannels = p["num_head_channels"].get<int>();
+    } else {
+        o.unetNumHeads = p.at("num_heads").get<int>();
+    }
+    const auto& text = cfg.at("text_encoder").at("config");
+    o.textNumHeads = text.at("num_attention_heads").get<int>();
+    o.textQuickGELU = text.at("hidden_act").get<std::string>() == "quick_gelu";
+    o.text2NumHeads = cfg.at("text_encoder_2").at("open_clip_text_cfg").at("heads").get<int>();
+    o.text2QuickGELU = cfg.at("text_encoder_2").value("quick_gelu", false);
+    return o;
 }
 
 inline std::filesystem::path referenceSDXLFolder(const TempDir& dir,

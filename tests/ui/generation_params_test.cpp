@@ -219,5 +219,48 @@ TEST(ParameterFormTest, ModelsAndLastSeed) {
     EXPECT_EQ(form.params().seed, 4242);
 }
 
+TEST(ParameterFormTest, SizePresetsFollowTheSelectedModelsFamily) {
+    ModelInfo builtin{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20};
+    builtin.family = QStringLiteral("sd1");
+    ModelInfo xl{QStringLiteral("sdxl-base"), QStringLiteral("SDXL"), QString(), false, 1024, 1024, 30};
+    xl.family = QStringLiteral("sdxl");
+    ParameterForm form(false);
+    form.setModels({builtin, xl});
+    auto* presets = form.findChild<QComboBox*>(QStringLiteral("size_preset"));
+    auto* model = form.findChild<QComboBox*>(QStringLiteral("model"));
+    ASSERT_NE(presets, nullptr);
+    ASSERT_NE(model, nullptr);
+    const auto offered = [&] {
+        QList<QSize> sizes;
+        for (int i = 0; i < presets->count(); ++i) {
+            if (presets->itemData(i).toSize().isValid()) sizes << presets->itemData(i).toSize();
+        }
+        return sizes;
+    };
+    EXPECT_EQ(offered(), ParameterForm::sizePresets(QStringLiteral("sd1")));
+    EXPECT_EQ(presets->currentData().toSize(), QSize(64, 64));
+
+    // Choosing the SDXL model as a user does: its buckets, 1024² (its default) selected.
+    model->setCurrentIndex(model->findData(QStringLiteral("sdxl-base")));
+    QMetaObject::invokeMethod(model, "activated", Q_ARG(int, model->currentIndex()));
+    EXPECT_EQ(offered(), ParameterForm::sizePresets(QStringLiteral("sdxl")));
+    EXPECT_EQ(offered().front(), QSize(1024, 1024));
+    EXPECT_TRUE(offered().contains(QSize(832, 1216)));
+    EXPECT_FALSE(offered().contains(QSize(64, 64)));
+    EXPECT_EQ(form.params().width, 1024);
+    EXPECT_EQ(presets->currentData().toSize(), QSize(1024, 1024));
+    // A preset of the family sets the size.
+    const int portrait = presets->findData(QSize(832, 1216));
+    presets->setCurrentIndex(portrait);
+    QMetaObject::invokeMethod(presets, "activated", Q_ARG(int, portrait));
+    EXPECT_EQ(form.params().width, 832);
+    EXPECT_EQ(form.params().height, 1216);
+
+    // Back to the built-in model: its presets again; a size no preset has reads "Custom".
+    model->setCurrentIndex(model->findData(QStringLiteral("easel-shapes-64")));
+    EXPECT_EQ(offered(), ParameterForm::sizePresets(QStringLiteral("sd1")));
+    EXPECT_FALSE(presets->currentData().toSize().isValid());
+}
+
 }  // namespace
 }  // namespace easel::ui

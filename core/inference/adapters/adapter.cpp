@@ -251,10 +251,10 @@ void classify(AdapterModule& m, AdapterBase& base) {
         {"lora_unet_", AdapterNaming::Kohya, AdapterComponent::UNet, AdapterBase::Unknown},
         {"lora_te_", AdapterNaming::Kohya, AdapterComponent::TextEncoder, AdapterBase::Unknown},
         {"lora_te1_", AdapterNaming::Kohya, AdapterComponent::TextEncoder, AdapterBase::SDXL},
-        {"lora_te2_", AdapterNaming::Kohya, AdapterComponent::TextEncoder, AdapterBase::SDXL},
+        {"lora_te2_", AdapterNaming::Kohya, AdapterComponent::TextEncoder2, AdapterBase::SDXL},
         {"unet.", AdapterNaming::Diffusers, AdapterComponent::UNet, AdapterBase::Unknown},
         {"text_encoder.", AdapterNaming::Diffusers, AdapterComponent::TextEncoder, AdapterBase::Unknown},
-        {"text_encoder_2.", AdapterNaming::Diffusers, AdapterComponent::TextEncoder, AdapterBase::SDXL},
+        {"text_encoder_2.", AdapterNaming::Diffusers, AdapterComponent::TextEncoder2, AdapterBase::SDXL},
         {"base_model.model.", AdapterNaming::Diffusers, AdapterComponent::Unknown, AdapterBase::Unknown},
         {"lycoris_", AdapterNaming::Kohya, AdapterComponent::UNet, AdapterBase::Unknown},
         {"lora_transformer_", AdapterNaming::Kohya, AdapterComponent::Unknown, AdapterBase::Other},  // SD3, Flux
@@ -268,13 +268,14 @@ void classify(AdapterModule& m, AdapterBase& base) {
             // Names only another architecture has never match an SD 1.x / 2.x weight (SDXL's first text
             // encoder is SD 1.x's CLIP ViT-L, same names and shapes, but it was trained with SDXL).
             base = p.only;
-            m.component = AdapterComponent::Unknown;
-            m.path = m.name;
+            m.sdxlOnly = p.only == AdapterBase::SDXL;
         }
         // SDXL's UNet has a pooled-text embedding SD 1.x / 2.x lack.
         if (m.component == AdapterComponent::UNet &&
-            (m.path.starts_with("label_emb") || m.path.starts_with("add_embedding")))
+            (m.path.starts_with("label_emb") || m.path.starts_with("add_embedding"))) {
             base = AdapterBase::SDXL;
+            m.sdxlOnly = true;
+        }
         return;
     }
     // diffusers attn_procs files carry UNet module paths with no prefix.
@@ -295,6 +296,8 @@ std::string_view componentName(AdapterComponent component) {
             return "UNet";
         case AdapterComponent::TextEncoder:
             return "text encoder";
+        case AdapterComponent::TextEncoder2:
+            return "text encoder 2";
         case AdapterComponent::Unknown:
             break;
     }
@@ -476,6 +479,7 @@ Adapter Adapter::open(const std::filesystem::path& path) {
             throw AdapterError("'" + fileName + "' has a lora_adapter_metadata that is not an object");
         if (auto c = peftConfigFor(all, "unet.", fileName)) peft[AdapterComponent::UNet] = *c;
         if (auto c = peftConfigFor(all, "text_encoder.", fileName)) peft[AdapterComponent::TextEncoder] = *c;
+        if (auto c = peftConfigFor(all, "text_encoder_2.", fileName)) peft[AdapterComponent::TextEncoder2] = *c;
     }
 
     impl->base = baseFromMetadata(impl->file.metadata());

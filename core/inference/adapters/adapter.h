@@ -9,7 +9,10 @@
 //    (LoCon Tucker) and a scalar ".alpha"; scale = alpha / rank, alpha = rank when absent or 0.
 //  - LyCORIS with kohya names: LoHa ("hada_w1_a/b", "hada_w2_a/b", optional Tucker "hada_t1/t2"),
 //    LoKr ("lokr_w1" or "lokr_w1_a/b", "lokr_w2" or "lokr_w2_a/b", optional "lokr_t2"), full ("diff").
-//  - diffusers / PEFT: "unet.<module>.lora_A.weight" / "lora_B.weight", "text_encoder.<module>...".
+//  - kohya SDXL: "lora_unet_<sgm module path>" ("lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"),
+//    "lora_te1_" (CLIP ViT-L) and "lora_te2_" (OpenCLIP bigG under transformers CLIPTextModel names).
+//  - diffusers / PEFT: "unet.<module>.lora_A.weight" / "lora_B.weight", "text_encoder.<module>...",
+//    for SDXL also "text_encoder_2.<module>...".
 //    Alpha comes from __metadata__ "lora_adapter_metadata" (diffusers' save_lora_weights: per
 //    component r, lora_alpha, rank_pattern, alpha_pattern, use_rslora), or per-module ".alpha"
 //    tensors; with neither the scale is 1, as in diffusers and PEFT.
@@ -36,7 +39,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-enum class AdapterComponent { UNet, TextEncoder, Unknown };  // Unknown: PEFT "base_model.model." names
+// TextEncoder: SD 1.x/2.x's one text encoder, or SDXL's first (CLIP ViT-L); TextEncoder2: SDXL's second
+// (OpenCLIP bigG). Unknown: PEFT "base_model.model." names.
+enum class AdapterComponent { UNet, TextEncoder, TextEncoder2, Unknown };
 enum class AdapterNaming { Kohya, Diffusers };
 enum class AdapterAlgorithm { LoRA, LoHa, LoKr, Full };
 // What the file says it was made for (kohya's ss_base_model_version / ss_v2, modelspec.architecture,
@@ -50,6 +55,9 @@ struct AdapterModule {
     // Kohya: the name after "lora_unet_" / "lora_te_" (underscores); diffusers: the dotted module path
     // after the component prefix ("down_blocks.0.attentions.0.proj_in").
     std::string path;
+    // The name only an SDXL adapter has (kohya "lora_te1_" / "lora_te2_", diffusers "text_encoder_2.",
+    // the UNet's label_emb / add_embedding): it matches no weight of an SD 1.x / 2.x model.
+    bool sdxlOnly = false;
     AdapterAlgorithm algorithm = AdapterAlgorithm::LoRA;
     // Role -> tensor name in the file. Roles: "down", "up", "mid" (LoRA); "hada_w1_a", ..., "hada_t2";
     // "lokr_w1", ..., "lokr_t2"; "diff".
@@ -84,6 +92,6 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
-std::string_view componentName(AdapterComponent component);  // "UNet", "text encoder"
+std::string_view componentName(AdapterComponent component);  // "UNet", "text encoder", "text encoder 2"
 
 }  // namespace easel::inference

@@ -17,7 +17,7 @@ std::string underscored(std::string s) {
 }
 
 std::string mapKey(AdapterComponent component, AdapterNaming naming, const std::string& path) {
-    const char c = component == AdapterComponent::UNet ? 'u' : 't';
+    const char c = component == AdapterComponent::UNet ? 'u' : component == AdapterComponent::TextEncoder2 ? '2' : 't';
     const char n = naming == AdapterNaming::Kohya ? 'k' : 'd';
     return std::string{c, n, ':'} + path;
 }
@@ -73,6 +73,7 @@ constexpr OpenCLIPName kOpenCLIPNames[] = {
 DiffusersLayout diffusersLayoutOf(const DetectedModel& model) {
     DiffusersLayout layout;
     layout.unetLayersPerBlock = model.unet.numResBlocks;
+    layout.sdxl = model.family == ModelFamily::SDXL;
     const auto levels = model.unet.channelMult.size();
     for (std::size_t i = 0; i < levels; ++i) {
         const int level = static_cast<int>(levels - 1 - i);
@@ -96,7 +97,7 @@ AdapterKeyMap::AdapterKeyMap(const DetectedModel& model, const std::vector<Model
     for (const auto& w : weights) {
         const bool matrix = w.shape.size() == 2 || w.shape.size() == 4;
         if (!matrix) continue;
-        AdapterTarget target{w.key, AdapterComponent::UNet, {}, 0, w.shape};
+        AdapterTarget target{w.key, AdapterComponent::UNet, w.shape, 0, w.shape};
         if (w.key.starts_with(model.unetPrefix) && w.key.ends_with(kWeightSuffix)) {
             const auto diffusers = originalToDiffusersKey(w.key, layout);
             if (!diffusers || diffusers->component != DiffusersComponent::UNet) continue;
@@ -108,34 +109,44 @@ AdapterKeyMap::AdapterKeyMap(const DetectedModel& model, const std::vector<Model
             m_targets.emplace(mapKey(AdapterComponent::UNet, AdapterNaming::Kohya, underscored(ldm)), target);
             continue;
         }
+        // SDXL's second encoder is OpenCLIP under text2Prefix; SD 2.x's only one is under textPrefix.
+        if (!model.text2Prefix.empty() && w.key.starts_with(model.text2Prefix)) {
+            addOpenCLIP(AdapterComponent::TextEncoder2, w.key.substr(model.text2Prefix.size()), target);
+            continue;
+        }
         if (!w.key.starts_with(model.textPrefix)) continue;
         const auto rest = w.key.substr(model.textPrefix.size());
-        if (!openClip) {
-            if (!rest.ends_with(kWeightSuffix) || rest.find("embeddings.") != std::string::npos) continue;
-            add(AdapterComponent::TextEncoder, rest.substr(0, rest.size() - kWeightSuffix.size()), target);
+        if (openClip) {
+            addOpenCLIP(AdapterComponent::TextEncoder, rest, target);
             continue;
         }
-        constexpr std::string_view kBlocks = "transformer.resblocks.";
-        if (!rest.starts_with(kBlocks)) continue;
-        const auto dot = rest.find('.', kBlocks.size());
-        if (dot == std::string::npos) continue;
-        const auto layer = rest.substr(kBlocks.size(), dot - kBlocks.size());
-        const auto tail = std::string_view(rest).substr(dot + 1);
-        const std::string clipLayer = "text_model.encoder.layers." + layer + ".";
-        if (tail == "attn.in_proj_weight" && w.shape.size() == 2 && w.shape[0] % 3 == 0) {
-            const auto rows = w.shape[0] / 3;
-            const char* names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"};
-            for (int part = 0; part < 3; ++part) {
-                auto slice = target;
-                slice.shape = {rows, w.shape[1]};
-                slice.rowOffset = part * rows;
-                add(AdapterComponent::TextEncoder, clipLayer + names[part], slice);
-            }
-            continue;
+        if (!rest.ends_with(kWeightSuffix) || rest.find("embeddings.") != std::string::npos) continue;
+        add(AdapterComponent::TextEncoder, rest.substr(0, rest.size() - kWeightSuffix.size()), target);
+    }
+}
+
+void AdapterKeyMap::addOpenCLIP(AdapterComponent component, const std::string& rest, const AdapterTarget& target) {
+    constexpr std::string_view kBlocks = "transformer.resblocks.";
+    if (!rest.starts_with(kBlocks)) return;
+    const auto dot = rest.find('.', kBlocks.size());
+    if (dot == std::string::npos) return;
+    const auto layer = rest.substr(kBlocks.size(), dot - kBlocks.size());
+    const auto tail = std::string_view(rest).substr(dot + 1);
+    const std::string clipLayer = "text_model.encoder.layers." + layer + ".";
+    const auto& shape = target.weightShape;
+    if (tail == "attn.in_proj_weight" && shape.size() == 2 && shape[0] % 3 == 0) {
+        const auto rows = shape[0] / 3;
+        const char* names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"};
+        for (int part = 0; part < 3; ++part) {
+            auto slice = target;
+            slice.shape = {rows, shape[1]};
+            slice.rowOffset = part * rows;
+            add(component, clipLayer + names[part], slice);
         }
-        for (const auto& n : kOpenCLIPNames) {
-            if (tail == n.openClip) add(AdapterComponent::TextEncoder, clipLayer + std::string(n.clip), target);
-        }
+        return;
+    }
+    for (const auto& n : kOpenCLIPNames) {
+        if (tail == n.openClip) add(component, clipLayer + std::string(n.clip), target);
     }
 }
 
@@ -147,6 +158,12 @@ AdapterKeyMap AdapterKeyMap::fromCheckpoint(const DetectedModel& model, const Sa
 }
 
 std::optional<AdapterTarget> AdapterKeyMap::find(const AdapterModule& module) const {
+    const bool sdxl = m_family == ModelFamily::SDXL;
+    if (module.sdxlOnly && !sdxl) return std::nullopt;
+    // kohya names SDXL's first text encoder "lora_te1_": a "lora_te_" module was trained on SD 1.x / 2.x.
+    if (sdxl && module.naming == AdapterNaming::Kohya && module.component == AdapterComponent::TextEncoder &&
+        !module.sdxlOnly)
+        return std::nullopt;
     const auto lookup = [&](AdapterComponent c) -> std::optional<AdapterTarget> {
         const auto it = m_targets.find(mapKey(c, module.naming, module.path));
         if (it == m_targets.end()) return std::nullopt;
@@ -211,7 +228,8 @@ std::vector<ResolvedModule> resolveAdapter(const Adapter& adapter, const Adapter
     const auto file = adapter.path().filename().string();
     // What the file says it was made for, when that is not this model's family.
     const bool sameFamily = (adapter.base() == AdapterBase::SD1 && map.family() == ModelFamily::SD1) ||
-                            (adapter.base() == AdapterBase::SD2 && map.family() == ModelFamily::SD2);
+                            (adapter.base() == AdapterBase::SD2 && map.family() == ModelFamily::SD2) ||
+                            (adapter.base() == AdapterBase::SDXL && map.family() == ModelFamily::SDXL);
     const auto made = sameFamily ? std::string() : baseName(adapter.base());
     const auto saysMade = made.empty() ? std::string() : " (it is an adapter for " + made + ")";
     std::vector<ResolvedModule> resolved;
@@ -235,7 +253,7 @@ std::vector<ResolvedModule> resolveAdapter(const Adapter& adapter, const Adapter
         throw AdapterError("'" + file + "' does not fit this " + map.modelName() + " model" + saysMade + ": " +
                            std::to_string(unknown.size()) + " of its " + std::to_string(adapter.modules().size()) +
                            " modules match no weight of it: " + listNames(unknown) +
-                           (none && made.empty() ? " (is it an adapter for another architecture, e.g. SDXL?)" : ""));
+                           (none && made.empty() ? " (is it an adapter for another architecture?)" : ""));
     }
     if (!misfit.empty()) {
         throw AdapterError("'" + file + "' does not fit this " + map.modelName() + " model" +

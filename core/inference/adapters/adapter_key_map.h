@@ -1,5 +1,5 @@
 #pragma once
-// Which weight of a loaded SD 1.x / 2.x model each adapter module changes. Derived from the model's
+// Which weight of a loaded SD 1.x / 2.x / XL model each adapter module changes. Derived from the model's
 // own keys (original LDM layout) and the diffusers <-> original renaming of diffusers_key_map.h, so
 // it follows the model's geometry rather than a fixed table:
 //  - UNet: diffusers module path (PEFT "unet.<path>") and kohya "lora_unet_<path with '_'>"; kohya
@@ -9,6 +9,11 @@
 //  - SD 2.x OpenCLIP: the same transformers names (kohya and diffusers train SD 2.x LoRAs on the
 //    converted CLIPTextModel); q_proj / k_proj / v_proj change row blocks 0 / 1 / 2 of the fused
 //    attn.in_proj_weight [3D, D], out_proj -> attn.out_proj, fc1 -> mlp.c_fc, fc2 -> mlp.c_proj.
+//  - SDXL: the UNet as above (kohya trains on sgm module names, "lora_unet_input_blocks_4_1_..."; diffusers
+//    on "unet.down_blocks.1...."); text encoder 1 (CLIP ViT-L) as kohya "lora_te1_" / diffusers
+//    "text_encoder.", text encoder 2 (OpenCLIP bigG, renamed like SD 2.x's) as "lora_te2_" /
+//    "text_encoder_2.". A kohya "lora_te_" module (SD 1.x / 2.x) matches nothing of an SDXL model and
+//    SDXL-only names match nothing of an SD 1.x / 2.x one.
 // Torch-free.
 
 #include <cstdint>
@@ -48,7 +53,7 @@ public:
 
     std::optional<AdapterTarget> find(const AdapterModule& module) const;
     ModelFamily family() const { return m_family; }
-    // "SD 1.x" / "SD 2.x"
+    // "SD 1.x" / "SD 2.x" / "SDXL"
     std::string modelName() const {
         return m_family == ModelFamily::SD1 ? "SD 1.x" : m_family == ModelFamily::SD2 ? "SD 2.x" : "SDXL";
     }
@@ -56,6 +61,8 @@ public:
 
 private:
     void add(AdapterComponent component, const std::string& diffusersPath, AdapterTarget target);
+    // An OpenCLIP weight (`rest` after the encoder's prefix) under the transformers names trainers use.
+    void addOpenCLIP(AdapterComponent component, const std::string& rest, const AdapterTarget& target);
 
     ModelFamily m_family = ModelFamily::SD1;
     // "<u|t><k|d>:<path>" (component, naming) -> target

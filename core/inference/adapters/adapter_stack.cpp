@@ -20,6 +20,10 @@ std::map<std::string, torch::Tensor> weightsOf(StableDiffusionModel& model) {
         out.emplace(model.detected.unetPrefix + item.key(), item.value());
     for (const auto& item : model.textModule->named_parameters(true))
         out.emplace(model.detected.textPrefix + item.key(), item.value());
+    if (model.textModule2) {
+        for (const auto& item : model.textModule2->named_parameters(true))
+            out.emplace(model.detected.text2Prefix + item.key(), item.value());
+    }
     return out;
 }
 
@@ -128,8 +132,7 @@ bool AdapterStack::apply(const std::vector<AdapterWeight>& adapters) {
     for (std::size_t i = 0; i < adapters.size(); ++i) {
         const auto& a = adapters[i];
         for (const auto& r : resolved[i]) {
-            const double strength =
-                r.target.component == AdapterComponent::TextEncoder ? a.textStrength : a.unetStrength;
+            const double strength = r.target.component == AdapterComponent::UNet ? a.unetStrength : a.textStrength;
             if (strength != 0) byWeight[r.target.key].push_back({a.adapter.get(), &r, strength * r.module->scale});
         }
     }

@@ -150,16 +150,26 @@ TextualInversion loadTextualInversion(const fs::path& path, const std::string& t
     return ti;
 }
 
-void checkEmbeddingFits(const TextualInversion& embedding, const TextEncoderConfig& text) {
-    if (embedding.isSDXL()) {
+void checkEmbeddingFits(const TextualInversion& embedding, const TextEncoderConfig& text,
+                        const TextEncoderConfig* text2) {
+    if (text2 != nullptr && !embedding.isSDXL()) {
+        throw EmbeddingError(
+            "embedding '" + embedding.name + "' is an SD 1.x/2.x embedding (one set of vectors of size " +
+            std::to_string(embedding.dim()) + "); the loaded model is SDXL, which needs a clip_l and a clip_g set");
+    }
+    if (text2 == nullptr && embedding.isSDXL()) {
         throw EmbeddingError("embedding '" + embedding.name + "' is an SDXL embedding (clip_l + clip_g); the loaded " +
                              "model is SD 1.x/2.x, which needs a single set of vectors");
     }
-    if (embedding.dim() != text.hiddenSize) {
-        throw EmbeddingError("embedding '" + embedding.name + "' has vectors of size " +
-                             std::to_string(embedding.dim()) + " but the text encoder's hidden size is " +
-                             std::to_string(text.hiddenSize) + " (the embedding was made for another model family)");
-    }
+    const auto check = [&](const char* what, std::int64_t size, const TextEncoderConfig& config) {
+        if (size == config.hiddenSize) return;
+        throw EmbeddingError("embedding '" + embedding.name + "' has " + what + "vectors of size " +
+                             std::to_string(size) + " but the " + (what[0] ? std::string(what) : std::string()) +
+                             "text encoder's hidden size is " + std::to_string(config.hiddenSize) +
+                             " (the embedding was made for another model)");
+    };
+    check("", embedding.dim(), text);
+    if (text2 != nullptr) check("clip_g ", embedding.clipG.size(1), *text2);
 }
 
 }  // namespace easel::inference

@@ -62,8 +62,11 @@ struct TextualInversion {
 // [n, dim], a non-float dtype, or non-finite values.
 TextualInversion loadTextualInversion(const std::filesystem::path& path, const std::string& trigger = {});
 
-// Throws EmbeddingError unless `embedding` can stand in for tokens of this text encoder: SDXL embeddings
-// are refused by the SD 1.x/2.x engine, and the vector width must equal the hidden size (both are named).
-void checkEmbeddingFits(const TextualInversion& embedding, const TextEncoderConfig& text);
+// Throws EmbeddingError unless `embedding` can stand in for tokens of this model's text encoder(s):
+// `text2` is SDXL's second encoder (null for SD 1.x/2.x). An SDXL embedding (clip_l + clip_g) fits only
+// an SDXL model and a single set only SD 1.x/2.x; each vector width must equal its encoder's hidden
+// size (both are named in the message).
+void checkEmbeddingFits(const TextualInversion& embedding, const TextEncoderConfig& text,
+                        const TextEncoderConfig* text2 = nullptr);
 
 }  // namespace easel::inference

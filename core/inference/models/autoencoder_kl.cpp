@@ -1,5 +1,8 @@
 #include "inference/models/autoencoder_kl.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "inference/models/blocks/unet_blocks.h"
 
 namespace easel::inference {
@@ -98,5 +101,70 @@ LatentDistribution AutoencoderKLImpl::encode(const torch::Tensor& image) {
 }
 
 torch::Tensor AutoencoderKLImpl::decode(const torch::Tensor& z) { return decoder(post_quant_conv(z)); }
+
+namespace {
+
+// Tile starts along one axis: every `stride`, the last one moved back so that it ends at the edge.
+std::vector<std::int64_t> tileStarts(std::int64_t length, std::int64_t tile, std::int64_t stride) {
+    std::vector<std::int64_t> starts;
+    for (std::int64_t s = 0;; s += stride) {
+        if (s + tile >= length) {
+            starts.push_back(std::max<std::int64_t>(0, length - tile));
+            break;
+        }
+        starts.push_back(s);
+    }
+    return starts;
+}
+
+// Blend weights of one tile along one axis, [size]: a ramp from 1/(ramp+1) up to 1 over the first
+// `ramp` pixels where a neighbour overlaps before it, down over the last `ramp` where one overlaps after.
+torch::Tensor ramp(std::int64_t size, std::int64_t before, std::int64_t after) {
+    std::vector<float> w(static_cast<std::size_t>(size), 1.0f);
+    for (std::int64_t i = 0; i < size; ++i) {
+        auto& v = w[static_cast<std::size_t>(i)];
+        if (i < before) v = std::min(v, static_cast<float>(i + 1) / static_cast<float>(before + 1));
+        const auto fromEnd = size - 1 - i;
+        if (fromEnd < after) v = std::min(v, static_cast<float>(fromEnd + 1) / static_cast<float>(after + 1));
+    }
+    return torch::tensor(w, torch::kFloat32);
+}
+
+}  // namespace
+
+torch::Tensor AutoencoderKLImpl::decodeTiled(const torch::Tensor& z, int tile, int overlap) {
+    TORCH_CHECK(tile > overlap && overlap >= 0, "decodeTiled needs tile > overlap >= 0");
+    const auto h = z.size(2), w = z.size(3);
+    if (h <= tile && w <= tile) return decode(z);
+    const auto ys = tileStarts(h, std::min<std::int64_t>(tile, h), tile - overlap);
+    const auto xs = tileStarts(w, std::min<std::int64_t>(tile, w), tile - overlap);
+    torch::Tensor sum, weight;
+    std::int64_t factor = 0;
+    for (std::size_t iy = 0; iy < ys.size(); ++iy) {
+        for (std::size_t ix = 0; ix < xs.size(); ++ix) {
+            const auto th = std::min<std::int64_t>(tile, h), tw = std::min<std::int64_t>(tile, w);
+            const auto part = decode(z.narrow(2, ys[iy], th).narrow(3, xs[ix], tw)).to(torch::kFloat32);
+            if (!sum.defined()) {
+                factor = part.size(2) / th;
+                sum = torch::zeros({z.size(0), part.size(1), h * factor, w * factor}, part.options());
+                weight = torch::zeros({1, 1, h * factor, w * factor}, part.options());
+            }
+            // How far the neighbours before and after reach into this tile, in pixels.
+            const auto shared = [&](const std::vector<std::int64_t>& starts, std::size_t i, std::int64_t size) {
+                const auto before = i > 0 ? starts[i - 1] + size - starts[i] : 0;
+                const auto after = i + 1 < starts.size() ? starts[i] + size - starts[i + 1] : 0;
+                return std::pair{before * factor, after * factor};
+            };
+            const auto [top, bottom] = shared(ys, iy, th);
+            const auto [left, right] = shared(xs, ix, tw);
+            const auto wy = ramp(part.size(2), top, bottom).to(part.device()).view({1, 1, -1, 1});
+            const auto wx = ramp(part.size(3), left, right).to(part.device()).view({1, 1, 1, -1});
+            const auto wt = wy * wx;
+            sum.narrow(2, ys[iy] * factor, part.size(2)).narrow(3, xs[ix] * factor, part.size(3)).add_(part * wt);
+            weight.narrow(2, ys[iy] * factor, part.size(2)).narrow(3, xs[ix] * factor, part.size(3)).add_(wt);
+        }
+    }
+    return (sum / weight).to(z.scalar_type());
+}
 
 }  // namespace easel::inference

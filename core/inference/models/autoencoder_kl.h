@@ -38,6 +38,13 @@ struct AutoencoderKLImpl : torch::nn::Module {
     LatentDistribution encode(const torch::Tensor& image);
     // Latents (already divided by the scaling factor) -> image, roughly in [-1, 1], unclamped.
     torch::Tensor decode(const torch::Tensor& z);
+    // decode() in overlapping tiles of `tile` x `tile` latent positions, `overlap` shared between
+    // neighbours, blended with linear ramps across each overlap, so the activations held at once follow
+    // the tile and not the image (a 2048² SD decode needs several GB whole). Each tile's GroupNorms see
+    // only that tile, so the result is close to decode() but not equal (diffusers' enable_vae_tiling
+    // works the same way); latents no larger than one tile go through decode() unchanged.
+    // Requires tile > overlap >= 0.
+    torch::Tensor decodeTiled(const torch::Tensor& z, int tile, int overlap);
 
     VAEConfig config;
     VAEEncoder encoder{nullptr};

@@ -15,22 +15,21 @@ Conditioner::Conditioner(StableDiffusionModel& model, const CLIPTokenizer* clip,
                          torch::Device device, const std::vector<TextualInversion>& embeddings)
     : m_model(model), m_clip(clip), m_word(word), m_device(device) {
     if (embeddings.empty()) return;
-    if (m_model.detected.family == ModelFamily::SDXL) {
-        throw EmbeddingError("textual-inversion embeddings are not supported for SDXL models yet");
-    }
     if (m_clip == nullptr) {
         throw EmbeddingError(
             "textual-inversion embeddings need a CLIP tokenizer to find their trigger words; "
             "this model has its own word tokenizer");
     }
     for (const auto& e : embeddings) {
-        checkEmbeddingFits(e, m_model.detected.text);
+        const auto& text2 = m_model.detected.text2;
+        checkEmbeddingFits(e, m_model.detected.text, text2 ? &*text2 : nullptr);
         try {
             m_triggers.add(*m_clip, e.name, e.numVectors());
         } catch (const std::invalid_argument& error) {
             throw EmbeddingError(error.what());
         }
         m_vectors.push_back(e.vectors.to(m_device, torch::kFloat32));
+        if (text2) m_vectors2.push_back(e.clipG.to(m_device, torch::kFloat32));
     }
 }
 
@@ -98,12 +97,13 @@ Conditioner::Encoded Conditioner::encodeChunks(const Tokenized& t, int chunks, i
             // Encoder 2 sees open_clip's padding (0) where the CLIP tokenizer put EOS; a model's own
             // word tokenizer pads both alike.
             const auto ids2 = m_clip != nullptr ? openClipPadding(idTensor, m_clip->eosId()) : idTensor;
-            auto both = encodeSDXLText(m_model, idTensor, ids2, clipSkip);
+            auto both = encodeSDXLText(m_model, idTensor, ids2, clipSkip, overrideFor(slots, m_vectors),
+                                       overrideFor(slots, m_vectors2));
             z = both.context.to(torch::kFloat32);
             // The pooled output of the first chunk only, as A1111 does for long prompts.
             if (!pooled.defined()) pooled = both.pooled.to(torch::kFloat32);
         } else {
-            z = m_model.textEncoder->encodeWithOverride(idTensor, clipSkip, overrideFor(slots))
+            z = m_model.textEncoder->encodeWithOverride(idTensor, clipSkip, overrideFor(slots, m_vectors))
                     .hidden.to(torch::kFloat32);
         }
         const bool weighted = std::any_of(weights.begin(), weights.end(), [](float w) { return w != 1.0f; });
@@ -117,8 +117,9 @@ Conditioner::Encoded Conditioner::encodeChunks(const Tokenized& t, int chunks, i
     return {torch::cat(parts, 1), pooled};
 }
 
-// The embedding vectors of one chunk's slots, gathered in position order.
-TokenEmbeddingOverride Conditioner::overrideFor(const std::vector<EmbeddingSlot>& slots) const {
+// The embedding vectors of one chunk's slots, gathered in position order from `vectors` (one encoder's).
+TokenEmbeddingOverride Conditioner::overrideFor(const std::vector<EmbeddingSlot>& slots,
+                                                const std::vector<torch::Tensor>& vectors) const {
     if (slots.empty()) return {};
     std::vector<std::int64_t> positions;
     std::vector<torch::Tensor> rows;
@@ -126,7 +127,7 @@ TokenEmbeddingOverride Conditioner::overrideFor(const std::vector<EmbeddingSlot>
     rows.reserve(slots.size());
     for (const auto& slot : slots) {
         positions.push_back(slot.position);
-        rows.push_back(m_vectors[static_cast<std::size_t>(slot.trigger)][slot.vector]);
+        rows.push_back(vectors[static_cast<std::size_t>(slot.trigger)][slot.vector]);
     }
     return {torch::tensor(positions, torch::kLong).to(m_device), torch::stack(rows)};
 }

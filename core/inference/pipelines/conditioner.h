@@ -58,14 +58,16 @@ private:
     };
     Tokenized tokenize(const std::string& text) const;
     Encoded encodeChunks(const Tokenized& t, int chunks, int clipSkip) const;
-    TokenEmbeddingOverride overrideFor(const std::vector<EmbeddingSlot>& slots) const;
+    TokenEmbeddingOverride overrideFor(const std::vector<EmbeddingSlot>& slots,
+                                       const std::vector<torch::Tensor>& vectors) const;
 
     StableDiffusionModel& m_model;
     const CLIPTokenizer* m_clip;
     const WordTokenizer* m_word;
     torch::Device m_device;
     EmbeddingTriggers m_triggers;
-    std::vector<torch::Tensor> m_vectors;  // per trigger index: [n, D] on m_device
+    std::vector<torch::Tensor> m_vectors;   // per trigger index: [n, D] on m_device
+    std::vector<torch::Tensor> m_vectors2;  // SDXL: the clip_g vectors for encoder 2, [n, D2]
 };
 
 }  // namespace easel::inference

@@ -1,6 +1,8 @@
 #include "inference/pipelines/pipeline.h"
 
 #include <chrono>
+#include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "common/request_limits.h"
@@ -21,6 +23,19 @@ const torch::Tensor& sdLatentToRgb() {
                                                   0.264f, -0.184f, -0.271f, -0.473f})
                                        .view({4, 3});
     return m;
+}
+
+// SDXL's latents (scaled by 0.13025) have other statistics: their own map and an offset per colour (the
+// factors ComfyUI's SDXL latent format publishes).
+const torch::Tensor& sdxlLatentToRgb() {
+    static const torch::Tensor m = torch::tensor({0.3651f, 0.4232f, 0.4341f, -0.2533f, -0.0042f, 0.1068f, 0.1076f,
+                                                  0.1111f, -0.0362f, -0.3165f, -0.2492f, -0.2188f})
+                                       .view({4, 3});
+    return m;
+}
+const torch::Tensor& sdxlLatentRgbBias() {
+    static const torch::Tensor b = torch::tensor({0.1084f, -0.0175f, -0.0011f}).view({1, 3, 1, 1});
+    return b;
 }
 
 std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, std::int64_t sampleSeed) {
@@ -52,6 +67,20 @@ std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, st
         text.fields["Denoising strength"] = st.str();
     }
     if (req.clipSkip > 1) text.fields["Clip skip"] = std::to_string(req.clipSkip);
+    // SDXL's size conditioning, where the request set it (the image's own size and no crop otherwise).
+    if (ctx.model.detected.family == ModelFamily::SDXL) {
+        const auto pair = [](int a, int b) { return std::to_string(a) + "x" + std::to_string(b); };
+        if (req.originalWidth > 0 || req.originalHeight > 0) {
+            text.fields["Original size"] = pair(req.originalWidth > 0 ? req.originalWidth : r.width,
+                                                req.originalHeight > 0 ? req.originalHeight : r.height);
+        }
+        if (req.cropTop > 0) text.fields["Crop top"] = std::to_string(req.cropTop);
+        if (req.cropLeft > 0) text.fields["Crop left"] = std::to_string(req.cropLeft);
+        if (req.targetWidth > 0 || req.targetHeight > 0) {
+            text.fields["Target size"] = pair(req.targetWidth > 0 ? req.targetWidth : r.width,
+                                              req.targetHeight > 0 ? req.targetHeight : r.height);
+        }
+    }
     return text.format();
 }
 
@@ -69,6 +98,14 @@ SDXLSizeConditioning sdxlSizesFor(const GenerationRequest& req, int width, int h
 
 }  // namespace
 
+Image latentPreview(const torch::Tensor& latents, ModelFamily family) {
+    const bool xl = family == ModelFamily::SDXL;
+    auto rgb = torch::einsum("bchw,cr->brhw",
+                             {latents.to(torch::kFloat32).to(torch::kCPU), xl ? sdxlLatentToRgb() : sdLatentToRgb()});
+    if (xl) rgb = rgb + sdxlLatentRgbBias();
+    return tensorToImage(rgb);
+}
+
 torch::Tensor imageToTensor(const Image& image) {
     auto t =
         torch::from_blob(const_cast<std::uint8_t*>(image.rgb.data()), {image.height, image.width, 3}, torch::kUInt8);
@@ -83,6 +120,40 @@ Image tensorToImage(const torch::Tensor& decoded) {
     out.width = static_cast<int>(u8.size(1));
     out.rgb.assign(u8.data_ptr<std::uint8_t>(), u8.data_ptr<std::uint8_t>() + u8.numel());
     return out;
+}
+
+bool wholeDecodeTooLarge(const VAEConfig& vae, std::int64_t pixels, std::int64_t elementBytes,
+                         std::uint64_t availableBytes) {
+    const auto firstWidth = static_cast<std::uint64_t>(vae.ch) * static_cast<std::uint64_t>(vae.chMult.at(0));
+    const auto estimate =
+        12u * firstWidth * static_cast<std::uint64_t>(pixels) * static_cast<std::uint64_t>(elementBytes);
+    return estimate > availableBytes / 2;
+}
+
+std::uint64_t availableMemoryBytes() {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    std::uint64_t kib = 0;
+    std::string unit;
+    while (in >> key >> kib >> unit) {
+        if (key == "MemAvailable:") return kib * 1024u;
+    }
+    return std::numeric_limits<std::uint64_t>::max();
+}
+
+torch::Tensor decodeLatents(const PipelineContext& ctx, const torch::Tensor& latents) {
+    auto& vae = ctx.model.vae;
+    const auto factor = ctx.model.detected.vae.downsampleFactor();
+    const auto pixels = latents.size(2) * latents.size(3) * factor * factor;
+    const bool tile =
+        ctx.vaeTiling == "always" ||
+        (ctx.vaeTiling == "auto" && ctx.device.is_cpu() &&
+         wholeDecodeTooLarge(ctx.model.detected.vae, pixels, c10::elementSize(ctx.dtype), availableMemoryBytes()));
+    if (tile) {
+        return vae->decodeTiled(latents.to(ctx.dtype), std::max(1, ctx.vaeTileSide / factor),
+                                std::max(0, ctx.vaeTileOverlap / factor));
+    }
+    return vae->decode(latents.to(ctx.dtype));
 }
 
 torch::Tensor encodeLatents(const PipelineContext& ctx, const torch::Tensor& pixels) {
@@ -160,9 +231,7 @@ GenerationResult runPipeline(const PipelineContext& ctx, const ResolvedRequest& 
                 } else if (x0.size(1) == 4) {
                     // SD's 4-channel latents: a fixed linear map to RGB at latent resolution, the "cheap"
                     // preview of the web UIs, instead of a decode that costs seconds per step on a CPU.
-                    const auto rgb =
-                        torch::einsum("bchw,cr->brhw", {x0.to(torch::kFloat32).to(torch::kCPU), sdLatentToRgb()});
-                    preview = tensorToImage(rgb);
+                    preview = latentPreview(x0, model.detected.family);
                     g.preview = &preview;
                 }
             }
@@ -177,7 +246,7 @@ GenerationResult runPipeline(const PipelineContext& ctx, const ResolvedRequest& 
 
         // 4. Decode; inpainting returns the caller's pixels exactly outside the mask (the VAE round
         // trip would blur them).
-        auto pixels = model.vae->decode((latents / scaling).to(ctx.dtype)).to(torch::kFloat32).to(torch::kCPU);
+        auto pixels = decodeLatents(ctx, latents / scaling).to(torch::kFloat32).to(torch::kCPU);
         if (task.maskPixels.defined()) pixels = task.maskPixels * pixels + (1.0f - task.maskPixels) * task.initPixels;
         result.images.push_back(tensorToImage(pixels));
         result.seeds.push_back(sampleSeed);

@@ -31,6 +31,10 @@ struct PipelineContext {
     const CLIPTokenizer* clipTokenizer;  // exactly one of the two tokenizers is set
     const WordTokenizer* wordTokenizer;
     const std::vector<TextualInversion>* embeddings = nullptr;  // the request's, when it names any
+    // EngineOptions' VAE tiling ("auto", "always", "never") and tile geometry in pixels.
+    std::string vaeTiling = "never";
+    int vaeTileSide = 512;
+    int vaeTileOverlap = 128;
 };
 
 // A request after the engine applied the model's defaults and checked every value.
@@ -67,9 +71,24 @@ struct TaskLatents {
 GenerationResult runPipeline(const PipelineContext& ctx, const ResolvedRequest& r, const TaskLatents& task,
                              const ProgressCallback& progress);
 
+// The cheap preview of 4-channel latents (scaled, as the sampler holds them): a fixed linear map per
+// family to RGB at latent resolution (SDXL's with a per-colour offset), no VAE.
+Image latentPreview(const torch::Tensor& latents, ModelFamily family);
+
 // RGB8 image <-> [1, 3, H, W] float32 in [-1, 1].
 torch::Tensor imageToTensor(const Image& image);
 Image tensorToImage(const torch::Tensor& decoded);
+
+// Latents already divided by the scaling factor -> pixels, decoded whole or in tiles
+// (AutoencoderKL::decodeTiled) as ctx.vaeTiling says, in the model's dtype.
+torch::Tensor decodeLatents(const PipelineContext& ctx, const torch::Tensor& latents);
+
+// "auto" tiling's rule: the whole decode's estimated activations (12 full-resolution tensors of the
+// decoder's first width) exceed half of `availableBytes`.
+bool wholeDecodeTooLarge(const VAEConfig& vae, std::int64_t pixels, std::int64_t elementBytes,
+                         std::uint64_t availableBytes);
+// MemAvailable from /proc/meminfo; the largest value when it cannot be read.
+std::uint64_t availableMemoryBytes();
 
 // The VAE's latent mean for [-1, 1] pixels, multiplied by the scaling factor (float32).
 torch::Tensor encodeLatents(const PipelineContext& ctx, const torch::Tensor& pixels);

@@ -40,10 +40,11 @@ torch::Tensor openClipPadding(const torch::Tensor& ids, std::int64_t eosId) {
 }
 
 SDXLTextConditioning encodeSDXLText(StableDiffusionModel& model, const torch::Tensor& ids1, const torch::Tensor& ids2,
-                                    int clipSkip) {
+                                    int clipSkip, const TokenEmbeddingOverride& override1,
+                                    const TokenEmbeddingOverride& override2) {
     if (!model.textEncoder2) throw std::invalid_argument("encodeSDXLText needs an SDXL model (two text encoders)");
-    const auto first = model.textEncoder->encode(ids1, clipSkip);
-    const auto second = model.textEncoder2->encode(ids2, clipSkip);
+    const auto first = model.textEncoder->encodeWithOverride(ids1, clipSkip, override1);
+    const auto second = model.textEncoder2->encodeWithOverride(ids2, clipSkip, override2);
     return {torch::cat({first.hidden, second.hidden.to(first.hidden.scalar_type())}, -1), second.pooled};
 }
 

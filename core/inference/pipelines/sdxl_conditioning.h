@@ -47,7 +47,9 @@ struct SDXLTextConditioning {
 
 // Both encoders on one chunk of ids: `ids1` as the CLIP tokenizer pads (EOS), `ids2` as open_clip
 // does (0). clipSkip in the A1111 sense, counted from each encoder's default (penultimate) layer.
+// override1 / override2: textual-inversion vectors for each encoder's token embeddings (SDXL clip_l / clip_g).
 SDXLTextConditioning encodeSDXLText(StableDiffusionModel& model, const torch::Tensor& ids1, const torch::Tensor& ids2,
-                                    int clipSkip);
+                                    int clipSkip, const TokenEmbeddingOverride& override1 = {},
+                                    const TokenEmbeddingOverride& override2 = {});
 
 }  // namespace easel::inference

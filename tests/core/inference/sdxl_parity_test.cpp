@@ -13,10 +13,12 @@
 #include "inference/loading/checkpoint_loader.h"
 #include "inference/pipelines/conditioner.h"
 #include "inference/pipelines/denoising_loop.h"
+#include "inference/pipelines/pipeline.h"
 #include "inference/pipelines/sdxl_conditioning.h"
 #include "inference/tokenizer/clip_tokenizer.h"
 #include "inference/tokenizer/prompt_parser.h"
 #include "reference_models.h"
+#include "reference_sdxl_folder.h"
 #include "temp_dir.h"
 
 using namespace easel::inference;
@@ -25,47 +27,15 @@ using easel::testing::ReferenceVectors;
 
 namespace {
 
-// A set kept in a folder of the default one (e.g. "sdxl"): "<name>/" there, or "" when
-// $EASEL_REFERENCE_DIR points at such a set itself (`marker`, a file only that set has, at its top).
-std::string referenceSubset(const std::string& name, const std::string& marker) {
-    const auto dir = easel::testing::referenceDir();
-    if (std::filesystem::exists(dir / name / marker)) return name + "/";
-    if (std::filesystem::exists(dir / marker)) return "";
-    return name + "/";  // referenceFile then names what is missing
-}
-
 // "sdxl/" in the default set; "" when $EASEL_REFERENCE_DIR is an SDXL set itself.
-const std::string kSet = referenceSubset("sdxl", "conditioner_vectors.safetensors");
+const std::string kSet = easel::testing::referenceSDXLSet();
 
-// The CLIP BPE vocabulary: beside the SDXL folder (the README's ../bpe_simple_vocab_16e6.txt.gz) or in it.
-std::filesystem::path vocabularyPath() {
-    const std::string name = "bpe_simple_vocab_16e6.txt.gz";
-    for (const auto& candidate :
-         {easel::testing::referenceDir() / kSet / ".." / name, easel::testing::referenceDir() / kSet / name}) {
-        if (std::filesystem::exists(candidate)) return candidate;
-    }
-    return easel::testing::referenceFile(name);  // throws, naming it
-}
+std::filesystem::path vocabularyPath() { return easel::testing::referenceSDXLVocabulary(); }
 
 nlohmann::json sdxlConfig() { return easel::testing::referenceJson(kSet + "config.json"); }
 
-// What the weights cannot say: head counts (the tiny set uses heads of 16, SDXL 64) and the
-// activation of encoder 1.
-ModelOverrides sdxlOverrides(const nlohmann::json& cfg) {
-    ModelOverrides o;
-    const auto& p = cfg.at("unet").at("params");
-    if (p.value("num_head_channels", -1) > 0) {
-        o.unetNumHeadChannels = p["num_head_channels"].get<int>();
-    } else {
-        o.unetNumHeads = p.at("num_heads").get<int>();
-    }
-    const auto& text = cfg.at("text_encoder").at("config");
-    o.textNumHeads = text.at("num_attention_heads").get<int>();
-    o.textQuickGELU = text.at("hidden_act").get<std::string>() == "quick_gelu";
-    o.text2NumHeads = cfg.at("text_encoder_2").at("open_clip_text_cfg").at("heads").get<int>();
-    o.text2QuickGELU = cfg.at("text_encoder_2").value("quick_gelu", false);
-    return o;
-}
+// What the weights cannot say (head counts, activations), from the set's config.json.
+ModelOverrides sdxlOverrides(const nlohmann::json& /*cfg*/) { return easel::testing::referenceSDXLOverrides(); }
 
 std::filesystem::path checkpointPath(const nlohmann::json& cfg) {
     return easel::testing::referenceFile(kSet + cfg.at("checkpoint").at("file").get<std::string>());
@@ -503,4 +473,21 @@ TEST(SDXLConditioner, OneCLIPTokenizationFeedsBothEncoders) {
         ++checked;
     }
     EXPECT_GT(checked, 0);
+}
+
+TEST(SDXLPreview, LatentPreviewsUseSDXLsOwnMapWithItsOffset) {
+    // A zero latent is mid-grey through SD 1.x's map (it has no offset) and the offset colour through
+    // SDXL's: R above grey, G and B at or just below it (ComfyUI's SDXL factors: 0.1084, -0.0175, -0.0011).
+    const auto zero = torch::zeros({1, 4, 2, 3});
+    const auto sd = latentPreview(zero, ModelFamily::SD1);
+    const auto xl = latentPreview(zero, ModelFamily::SDXL);
+    ASSERT_EQ(xl.width, 3);
+    ASSERT_EQ(xl.height, 2);
+    for (std::size_t i = 0; i < sd.rgb.size(); ++i) EXPECT_EQ(sd.rgb[i], 128) << i;
+    const int expected[] = {141, 125, 127};  // round((offset / 2 + 0.5) * 255)
+    for (std::size_t i = 0; i < xl.rgb.size(); ++i) EXPECT_NEAR(xl.rgb[i], expected[i % 3], 1) << i;
+    // A latent along channel 0 only: each family's own first row.
+    auto first = torch::zeros({1, 4, 1, 1});
+    first[0][0] = 1.0f;
+    EXPECT_NE(latentPreview(first, ModelFamily::SD1).rgb, latentPreview(first, ModelFamily::SDXL).rgb);
 }

@@ -11,6 +11,7 @@
 #include "inference/loading/model_detection.h"
 #include "inference/schedulers/scheduler.h"
 #include "reference_model_folder.h"
+#include "reference_sdxl_folder.h"
 
 using namespace easel::inference;
 
@@ -79,4 +80,47 @@ TEST(TurboModels, TurboSidecarGivesOneStepNoGuidanceEulerAncestralTrailing) {
     EXPECT_THROW(bad.loadModel(tinyModelWith(badDir, {{"timestep_spacing", "sideways"}})), ModelLoadError);
 }
 
+// The tiny SDXL diffusers folder copied into `dir`, its scheduler config's timestep_spacing replaced
+// by `spacing` (erased when null).
+std::filesystem::path sdxlFolderWith(const easel::testing::TempDir& dir, const nlohmann::json& spacing) {
+    const auto source = easel::testing::referenceFile(easel::testing::referenceSDXLSet() + "diffusers");
+    const auto folder = dir.path() / "xl";
+    std::filesystem::copy(source, folder, std::filesystem::copy_options::recursive);
+    const auto schedulerFile = folder / "scheduler" / "scheduler_config.json";
+    auto scheduler = nlohmann::json::parse(std::ifstream(schedulerFile));
+    if (spacing.is_null()) {
+        scheduler.erase("timestep_spacing");
+    } else {
+        scheduler["timestep_spacing"] = spacing;
+    }
+    std::ofstream(schedulerFile) << scheduler.dump();
+    return folder;
+}
+
+// The folder has no tokenizer/ (its tiny encoders do not speak CLIP's vocabulary): the engine takes the
+// CLIP vocabulary it is given, enough to load.
+EngineOptions withClipVocabulary() {
+    EngineOptions o;
+    o.clipVocabulary = easel::testing::referenceSDXLVocabulary();
+    return o;
+}
+
 }  // namespace
+
+TEST(TurboModels, ADiffusersFolderSpacesTimestepsAsItsSchedulerConfigSays) {
+    // The reference folder's own config (SDXL base's: "leading").
+    const auto own = nlohmann::json::parse(std::ifstream(easel::testing::referenceFile(
+        easel::testing::referenceSDXLSet() + "diffusers/scheduler/scheduler_config.json")));
+    easel::testing::TempDir ownDir, trailingDir, noneDir, badDir;
+    Engine asShipped(withClipVocabulary()), trailing(withClipVocabulary()), none(withClipVocabulary()),
+        bad(withClipVocabulary());
+    asShipped.loadModel(sdxlFolderWith(ownDir, own.value("timestep_spacing", nlohmann::json())));
+    EXPECT_EQ(asShipped.model().timestepSpacing, own.value("timestep_spacing", std::string()));
+    // An SDXL-Turbo folder says trailing (TrailingSpacingStartsOneStepAt999 shows what that does to a
+    // step); without the key each scheduler keeps its own default; a spacing diffusers lacks is refused.
+    trailing.loadModel(sdxlFolderWith(trailingDir, "trailing"));
+    EXPECT_EQ(trailing.model().timestepSpacing, "trailing");
+    none.loadModel(sdxlFolderWith(noneDir, nullptr));
+    EXPECT_EQ(none.model().timestepSpacing, "");
+    EXPECT_THROW(bad.loadModel(sdxlFolderWith(badDir, "sideways")), ModelLoadError);
+}
