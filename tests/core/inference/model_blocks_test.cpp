@@ -9,6 +9,7 @@
 #include "inference/models/blocks/unet_blocks.h"
 #include "inference/models/blocks/vae_blocks.h"
 #include "inference/models/unet_2d_condition.h"
+#include "inference/runtime_info.h"
 #include "inference/tensor_utils.h"
 
 using namespace easel::inference;
@@ -126,7 +127,13 @@ TEST(Attention, TrainingGradientsOfTheSlicedAttentionMatchTheFullSoftmax) {
     for (std::size_t i = 0; i < want.size(); ++i) {
         EXPECT_LT(maxAbsDiff(got[i], want[i]), 1e-4 * (1 + want[i].abs().max().item<double>())) << "tensor " << i;
     }
-    // bf16, as a LoRA trains on a bf16 base: close to the float32 gradients.
+    // bf16, as a LoRA trains on a bf16 base: close to the float32 gradients. Only where Easel runs bf16
+    // (AVX-512 BF16 or AMX): elsewhere bf16 falls back to fp32 (EnginePrecision), and libtorch's
+    // emulated bf16 matmuls there round their sums in bf16 (errors of ~5% of the largest gradient).
+    if (!cpuHasFastBF16()) {
+        std::cout << "  bf16 part not run: this CPU has no fast bf16, where Easel trains and runs in fp32\n";
+        return;
+    }
     const auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16); };
     const auto low = grads(bf(q), bf(k), bf(v), bf(up), true);
     for (std::size_t i = 0; i < want.size(); ++i) {

@@ -17,6 +17,7 @@
 #include "inference/tensor_utils.h"
 #include "reference_models.h"
 #include "temp_dir.h"
+#include "tensor_files.h"
 
 using namespace easel::inference;
 using easel::testing::referenceFile;
@@ -118,23 +119,11 @@ std::map<std::string, torch::Tensor> liveParameters(StableDiffusionModel& model)
     return out;
 }
 
-std::vector<TensorToWrite> toWrite(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
-    std::vector<TensorToWrite> out;
-    for (const auto& [name, t] : tensors) {
-        out.push_back({name,
-                       *fileDtypeOf(t.scalar_type()),
-                       t.sizes().vec(),
-                       {static_cast<const std::byte*>(t.data_ptr()), t.nbytes()}});
-    }
-    return out;
-}
-
-// Writes tensors (kept contiguous by the caller) as a safetensors adapter file.
+// Writes tensors as a safetensors adapter file.
 std::filesystem::path writeAdapter(const std::filesystem::path& path,
                                    const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                                    const std::map<std::string, std::string>& metadata = {}) {
-    writeSafetensors(path, toWrite(tensors), metadata);
-    return path;
+    return easel::testing::writeTensorFile(path, tensors, metadata);
 }
 
 std::string errorOf(const std::function<void()>& f) {

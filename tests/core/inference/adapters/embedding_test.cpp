@@ -20,6 +20,7 @@
 #include "inference/tokenizer/prompt_parser.h"
 #include "reference_models.h"
 #include "temp_dir.h"
+#include "tensor_files.h"
 
 using namespace easel::inference;
 using easel::testing::maxAbsDiff;
@@ -123,19 +124,7 @@ std::string replaceAll(std::string text, const std::string& from, const std::str
 
 std::filesystem::path writeTensors(const TempDir& dir, const std::string& name,
                                    const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
-    std::vector<torch::Tensor> keep;
-    std::vector<TensorToWrite> out;
-    for (const auto& [key, t] : tensors) {
-        keep.push_back(t.contiguous());
-        const auto& c = keep.back();
-        out.push_back({key,
-                       *fileDtypeOf(c.scalar_type()),
-                       c.sizes().vec(),
-                       {static_cast<const std::byte*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes())}});
-    }
-    const auto path = dir / name;
-    writeSafetensors(path, out);
-    return path;
+    return easel::testing::writeTensorFile(dir / name, tensors);
 }
 
 template <typename F>
