@@ -86,7 +86,8 @@ std::optional<TimestepSpacing> timestepSpacingOf(const std::string& name) {
 // key is missing. Throws ModelLoadError for an unreadable file or a spacing Easel does not know.
 std::optional<std::string> schedulerConfigSpacing(const std::filesystem::path& folder) {
     const auto file = folder / "scheduler" / "scheduler_config.json";
-    if (!std::filesystem::exists(file)) return std::nullopt;
+    std::error_code error;
+    if (!std::filesystem::exists(file, error)) return std::nullopt;
     std::ifstream in(file);
     const auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     if (!config.is_object()) throw ModelLoadError("'" + file.string() + "' is not a JSON object");
@@ -197,10 +198,11 @@ Engine::Engine(EngineOptions options) : m_impl(std::make_unique<Impl>()) {
     if (tiling != "auto" && tiling != "always" && tiling != "never") {
         throw GenerationError("unknown VAE tiling '" + tiling + "' (use auto, always or never)");
     }
-    if (m_impl->options.vaeTileSide < 2 * 8 || m_impl->options.vaeTileOverlap < 0 ||
-        m_impl->options.vaeTileOverlap >= m_impl->options.vaeTileSide) {
+    // In latent positions of every VAE Easel runs (factor 8, or less) the tile stays larger than the overlap.
+    const int side = m_impl->options.vaeTileSide, overlap = m_impl->options.vaeTileOverlap;
+    if (side < 16 || side % 8 != 0 || overlap < 0 || overlap % 8 != 0 || 2 * overlap > side) {
         throw GenerationError(
-            "VAE tiles need a side of at least 16 pixels and an overlap from 0 to less than the side");
+            "VAE tiles need a side of at least 16 pixels and an overlap of at most half of it, both multiples of 8");
     }
     const char* force = std::getenv("EASEL_FORCE_BF16");
     const auto precision = effectivePrecision(m_impl->options.precision, m_impl->device.is_cuda(), cpuHasFastBF16(),

@@ -30,7 +30,8 @@ struct EngineOptions {
     // decoder's first width (1.45 GiB at 512² in fp32, measured; 23 GiB at 2048²). "auto" tiles only a
     // decode whose estimate exceeds half the memory available at that moment (MemAvailable), so every
     // decode that fits stays whole and exact; "always" tiles whatever is larger than one tile; "never".
-    // Tiles blend without seams, but each tile's GroupNorms see only that tile.
+    // Tiles blend without seams, but each tile's GroupNorms see only that tile. On a GPU "auto" decodes
+    // whole. Side and overlap: multiples of 8, the overlap at most half the side.
     std::string vaeTiling = "auto";
     int vaeTileSide = 512;
     int vaeTileOverlap = 128;

@@ -269,6 +269,7 @@ void classify(AdapterModule& m, AdapterBase& base) {
             // encoder is SD 1.x's CLIP ViT-L, same names and shapes, but it was trained with SDXL).
             base = p.only;
             m.sdxlOnly = p.only == AdapterBase::SDXL;
+            if (p.only == AdapterBase::Other) m.path = m.name;  // matches no weight of any model Easel runs
         }
         // SDXL's UNet has a pooled-text embedding SD 1.x / 2.x lack.
         if (m.component == AdapterComponent::UNet &&

@@ -255,6 +255,14 @@ std::vector<ResolvedModule> resolveAdapter(const Adapter& adapter, const Adapter
                            " modules match no weight of it: " + listNames(unknown) +
                            (none && made.empty() ? " (is it an adapter for another architecture?)" : ""));
     }
+    // Every module found a weight, but the file says it was made for another family Easel knows: an SD 1.x
+    // text-encoder-only LoRA has exactly the names and shapes of SDXL's first encoder, and would change it.
+    const bool knownBase =
+        adapter.base() == AdapterBase::SD1 || adapter.base() == AdapterBase::SD2 || adapter.base() == AdapterBase::SDXL;
+    if (unknown.empty() && misfit.empty() && knownBase && !sameFamily) {
+        throw AdapterError("'" + file + "' is an adapter for " + made +
+                           " (its metadata or names say so), not for this " + map.modelName() + " model");
+    }
     if (!misfit.empty()) {
         throw AdapterError("'" + file + "' does not fit this " + map.modelName() + " model" +
                            (made.empty() ? std::string(" (it was made for another architecture)") : saysMade) + ": " +

@@ -101,6 +101,16 @@ TEST(VAETiling, BlendedTilesLeaveNoSeamsAndOneTileIsTheWholeDecode) {
     EXPECT_LT(blendedSeam, hardSeam / 4);
     EXPECT_LT(blended.mean, hard.mean);
 
+    // Non-square latents narrower than a tile on one side, and a batch of two: the same shapes as the
+    // whole decode, each sample decoded as it is alone.
+    const auto wide = latents.narrow(2, 0, tile / 2);
+    const auto wideTiled = model.vae->decodeTiled(wide, tile, overlap);
+    EXPECT_EQ(wideTiled.sizes(), model.vae->decode(wide).sizes());
+    const auto pair = model.vae->decodeTiled(torch::cat({wide, wide.flip(3)}), tile, overlap);
+    ASSERT_EQ(pair.size(0), 2);
+    EXPECT_LT((pair[0] - wideTiled[0]).abs().max().item<double>(), 1e-4);
+    EXPECT_LT((pair[1] - model.vae->decodeTiled(wide.flip(3), tile, overlap)[0]).abs().max().item<double>(), 1e-4);
+
     // A decode that fits one tile is the whole decode, bit for bit.
     EXPECT_TRUE(torch::equal(model.vae->decodeTiled(latents, static_cast<int>(latents.size(3)), 4), whole));
     EXPECT_TRUE(torch::equal(model.vae->decodeTiled(latents.narrow(2, 0, tile).narrow(3, 0, tile), tile, overlap),

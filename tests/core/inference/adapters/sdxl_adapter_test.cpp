@@ -310,6 +310,19 @@ TEST(SDXLAdapterErrors, AnSD1LoRAFitsNoSDXLModelAndSaysSo) {
     EXPECT_NE(message.find("SDXL"), std::string::npos) << message;
     EXPECT_NE(message.find("SD 1.x"), std::string::npos) << message;
     EXPECT_NE(message.find("lora_te_text_model_encoder_layers_0_self_attn_q_proj"), std::string::npos) << message;
+
+    // diffusers names SDXL's first encoder "text_encoder." as it names SD 1.x's only one: a text-encoder-only
+    // SD 1.x file would fit it exactly. Its metadata says what it is made for, and that refuses it; without
+    // metadata nothing can tell the two apart, and it applies.
+    NamedTensors te;
+    addRankOne(te, "text_encoder.text_model.encoder.layers.0.self_attn.q_proj", q, ".lora_A.weight", ".lora_B.weight");
+    const auto labelled =
+        Adapter::open(writeTensorFile(dir / "te_sd1.safetensors", te, {{"ss_base_model_version", "sd_v1"}}));
+    const auto refused = adapterErrorOf([&] { resolveAdapter(labelled, map); });
+    EXPECT_NE(refused.find("is an adapter for SD 1.x"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("SDXL"), std::string::npos) << refused;
+    const auto unlabelled = Adapter::open(writeTensorFile(dir / "te.safetensors", te));
+    EXPECT_EQ(resolveAdapter(unlabelled, map).size(), 1u);
 }
 
 namespace {
