@@ -8,6 +8,7 @@
 #include <QTemporaryDir>
 
 #include "ui/parameter_form.h"
+#include "ui_test_support.h"
 
 namespace easel::ui {
 namespace {
@@ -255,6 +256,8 @@ TEST(ParameterFormTest, SizePresetsFollowTheSelectedModelsFamily) {
     QMetaObject::invokeMethod(presets, "activated", Q_ARG(int, portrait));
     EXPECT_EQ(form.params().width, 832);
     EXPECT_EQ(form.params().height, 1216);
+    form.resize(520, form.sizeHint().height());
+    saveScreenshot(form, QStringLiteral("parameter_form_sdxl"));
 
     // Back to the built-in model: its presets again; a size no preset has reads "Custom".
     model->setCurrentIndex(model->findData(QStringLiteral("easel-shapes-64")));
