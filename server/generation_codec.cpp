@@ -171,12 +171,7 @@ service::SubmitRequest parseSubmit(const json& body, const std::string& kind, co
     p.scheduler = r.string("scheduler", 100).value_or("");
     p.karras = r.boolean("use_karras_sigmas").value_or(false);
     p.clipSkip = intField("clip_skip", 1);
-    p.originalWidth = intField("original_width", 0);
-    p.originalHeight = intField("original_height", 0);
-    p.cropTop = intField("crop_top", 0);
-    p.cropLeft = intField("crop_left", 0);
-    p.targetWidth = intField("target_width", 0);
-    p.targetHeight = intField("target_height", 0);
+    for (const auto& [name, field] : SizeConditioning::kFields) p.sizes.*field = intField(std::string(name).c_str(), 0);
     readAdapters(r, p);
     p.strength = r.number("strength").value_or(r.number("prompt_strength").value_or(0.75));
     p.base64 = r.boolean("base64").value_or(false);

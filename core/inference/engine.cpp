@@ -416,8 +416,8 @@ GenerationResult Engine::generate(const GenerationRequest& r, const ProgressCall
                                : model.detected.text.numLayers;
     if (r.clipSkip < 1 || r.clipSkip > textLayers)
         throw GenerationError("clip_skip must be 1 to " + std::to_string(textLayers));
-    for (const int v : {r.originalWidth, r.originalHeight, r.cropTop, r.cropLeft, r.targetWidth, r.targetHeight}) {
-        if (!limits::kSizeConditioning.contains(v))
+    for (const auto& [name, field] : SizeConditioning::kFields) {
+        if (!limits::kSizeConditioning.contains(r.sizes.*field))
             throw GenerationError("SDXL size conditioning values must be " + limits::kSizeConditioning.describe());
     }
     if (r.mask && !r.initImage) throw GenerationError("a mask needs an init image");

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/size_conditioning.h"
 #include "inference/image/image.h"
 
 namespace easel::inference {
@@ -94,15 +95,8 @@ struct GenerationRequest {
     std::optional<Image> initImage;  // img2img / inpaint
     float strength = 0.75f;
     std::optional<Image> mask;  // white = repaint
-    int previewEvery = 0;  // a preview every N steps (0: never): decoded for small latents, else a linear map to RGB
-    // SDXL's size conditioning (sgm original_size_as_tuple, crop_coords_top_left, target_size_as_tuple);
-    // 0 takes the image's width / height. Ignored by SD 1.x/2.x.
-    int originalWidth = 0;
-    int originalHeight = 0;
-    int cropTop = 0;
-    int cropLeft = 0;
-    int targetWidth = 0;
-    int targetHeight = 0;
+    int previewEvery = 0;    // a preview every N steps (0: never): decoded for small latents, else a linear map to RGB
+    SizeConditioning sizes;  // SDXL's size conditioning (0: the image's own size); ignored by SD 1.x/2.x
 };
 
 struct GenerationProgress {

@@ -8,33 +8,29 @@ nlohmann::json toJson(const GenerationParams& p) {
         loras.push_back(
             {{"id", l.id}, {"text_encoder_strength", l.textEncoderStrength}, {"unet_strength", l.unetStrength}});
     }
-    return {{"kind", p.kind},
-            {"model_id", p.modelId},
-            {"prompt", p.prompt},
-            {"negative_prompt", p.negativePrompt},
-            {"width", p.width},
-            {"height", p.height},
-            {"samples", p.samples},
-            {"num_inference_steps", p.steps},
-            {"guidance_scale", p.guidance},
-            {"seed", p.seed ? nlohmann::json(*p.seed) : nlohmann::json(nullptr)},
-            {"scheduler", p.scheduler},
-            {"use_karras_sigmas", p.karras},
-            {"clip_skip", p.clipSkip},
-            {"original_width", p.originalWidth},
-            {"original_height", p.originalHeight},
-            {"crop_top", p.cropTop},
-            {"crop_left", p.cropLeft},
-            {"target_width", p.targetWidth},
-            {"target_height", p.targetHeight},
-            {"loras", loras},
-            {"embeddings", p.embeddings},
-            {"strength", p.strength},
-            {"init_blob", p.initBlob},
-            {"mask_blob", p.maskBlob},
-            {"base64", p.base64},
-            {"image_tokens", p.imageTokens},
-            {"link_base", p.linkBase}};
+    nlohmann::json j{{"kind", p.kind},
+                     {"model_id", p.modelId},
+                     {"prompt", p.prompt},
+                     {"negative_prompt", p.negativePrompt},
+                     {"width", p.width},
+                     {"height", p.height},
+                     {"samples", p.samples},
+                     {"num_inference_steps", p.steps},
+                     {"guidance_scale", p.guidance},
+                     {"seed", p.seed ? nlohmann::json(*p.seed) : nlohmann::json(nullptr)},
+                     {"scheduler", p.scheduler},
+                     {"use_karras_sigmas", p.karras},
+                     {"clip_skip", p.clipSkip},
+                     {"loras", loras},
+                     {"embeddings", p.embeddings},
+                     {"strength", p.strength},
+                     {"init_blob", p.initBlob},
+                     {"mask_blob", p.maskBlob},
+                     {"base64", p.base64},
+                     {"image_tokens", p.imageTokens},
+                     {"link_base", p.linkBase}};
+    for (const auto& [name, field] : SizeConditioning::kFields) j[std::string(name)] = p.sizes.*field;
+    return j;
 }
 
 GenerationParams paramsFromJson(const nlohmann::json& j) {
@@ -52,12 +48,7 @@ GenerationParams paramsFromJson(const nlohmann::json& j) {
     p.scheduler = j.value("scheduler", p.scheduler);
     p.karras = j.value("use_karras_sigmas", p.karras);
     p.clipSkip = j.value("clip_skip", p.clipSkip);
-    p.originalWidth = j.value("original_width", 0);
-    p.originalHeight = j.value("original_height", 0);
-    p.cropTop = j.value("crop_top", 0);
-    p.cropLeft = j.value("crop_left", 0);
-    p.targetWidth = j.value("target_width", 0);
-    p.targetHeight = j.value("target_height", 0);
+    for (const auto& [name, field] : SizeConditioning::kFields) p.sizes.*field = j.value(std::string(name), 0);
     if (const auto it = j.find("loras"); it != j.end() && it->is_array()) {
         for (const auto& l : *it) {
             p.loras.push_back(

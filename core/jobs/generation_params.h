@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/size_conditioning.h"
+
 namespace easel::jobs {
 
 // A LoRA (or LyCORIS) model applied to one request, at a strength for the text encoder and one for
@@ -32,13 +34,7 @@ struct GenerationParams {
     std::string scheduler;  // diffusers or A1111 name; empty: the default
     bool karras = false;
     int clipSkip = 1;
-    // SDXL's size conditioning in pixels (0: the image's width / height, no crop); other models ignore it.
-    int originalWidth = 0;
-    int originalHeight = 0;
-    int cropTop = 0;
-    int cropLeft = 0;
-    int targetWidth = 0;
-    int targetHeight = 0;
+    SizeConditioning sizes;               // SDXL's size conditioning; other models ignore it
     std::vector<LoraUse> loras;           // lora_model / lora_strength and the prompt's <lora:...> tags
     std::vector<std::string> embeddings;  // embeddings_model: textual inversions whose trigger words work
     double strength = 0.75;

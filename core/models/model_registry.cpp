@@ -247,12 +247,7 @@ jobs::GeneratedImages ModelRegistry::generate(const jobs::GenerationParams& p, c
     r.scheduler = p.scheduler;  // empty: the model's default
     r.karras = p.karras;
     r.clipSkip = p.clipSkip;
-    r.originalWidth = p.originalWidth;
-    r.originalHeight = p.originalHeight;
-    r.cropTop = p.cropTop;
-    r.cropLeft = p.cropLeft;
-    r.targetWidth = p.targetWidth;
-    r.targetHeight = p.targetHeight;
+    r.sizes = p.sizes;
     r.previewEvery = 1;  // cheap: the VAE for small latents, a linear map for SD's (see Engine)
     r.strength = static_cast<float>(p.strength);
     if (initImage != nullptr) r.initImage = inference::decodeImage(*initImage);

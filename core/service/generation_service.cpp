@@ -177,14 +177,10 @@ void GenerationService::validate(const accounts::Caller& caller, SubmitRequest& 
         errors["strength"].push_back("must be " + limits::kStrength.describe());
     if (!limits::kClipSkip.contains(p.clipSkip))
         errors["clip_skip"].push_back("must be " + limits::kClipSkip.describe());
-    for (const auto& [name, value] : {std::pair<const char*, int>{"original_width", p.originalWidth},
-                                      {"original_height", p.originalHeight},
-                                      {"crop_top", p.cropTop},
-                                      {"crop_left", p.cropLeft},
-                                      {"target_width", p.targetWidth},
-                                      {"target_height", p.targetHeight}}) {
-        if (!limits::kSizeConditioning.contains(value))
-            errors[name].push_back("must be " + limits::kSizeConditioning.describe() + " (0: the image's size)");
+    for (const auto& [name, field] : SizeConditioning::kFields) {
+        if (!limits::kSizeConditioning.contains(p.sizes.*field))
+            errors[std::string(name)].push_back("must be " + limits::kSizeConditioning.describe() +
+                                                " (0: the image's size)");
     }
     if (p.seed && !limits::kSeed.contains(*p.seed)) errors["seed"].push_back("must be " + limits::kSeed.describe());
     if (!p.scheduler.empty()) {

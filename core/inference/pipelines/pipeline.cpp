@@ -70,15 +70,15 @@ std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, st
     // SDXL's size conditioning, where the request set it (the image's own size and no crop otherwise).
     if (ctx.model.detected.family == ModelFamily::SDXL) {
         const auto pair = [](int a, int b) { return std::to_string(a) + "x" + std::to_string(b); };
-        if (req.originalWidth > 0 || req.originalHeight > 0) {
-            text.fields["Original size"] = pair(req.originalWidth > 0 ? req.originalWidth : r.width,
-                                                req.originalHeight > 0 ? req.originalHeight : r.height);
+        if (req.sizes.originalWidth > 0 || req.sizes.originalHeight > 0) {
+            text.fields["Original size"] = pair(req.sizes.originalWidth > 0 ? req.sizes.originalWidth : r.width,
+                                                req.sizes.originalHeight > 0 ? req.sizes.originalHeight : r.height);
         }
-        if (req.cropTop > 0) text.fields["Crop top"] = std::to_string(req.cropTop);
-        if (req.cropLeft > 0) text.fields["Crop left"] = std::to_string(req.cropLeft);
-        if (req.targetWidth > 0 || req.targetHeight > 0) {
-            text.fields["Target size"] = pair(req.targetWidth > 0 ? req.targetWidth : r.width,
-                                              req.targetHeight > 0 ? req.targetHeight : r.height);
+        if (req.sizes.cropTop > 0) text.fields["Crop top"] = std::to_string(req.sizes.cropTop);
+        if (req.sizes.cropLeft > 0) text.fields["Crop left"] = std::to_string(req.sizes.cropLeft);
+        if (req.sizes.targetWidth > 0 || req.sizes.targetHeight > 0) {
+            text.fields["Target size"] = pair(req.sizes.targetWidth > 0 ? req.sizes.targetWidth : r.width,
+                                              req.sizes.targetHeight > 0 ? req.sizes.targetHeight : r.height);
         }
     }
     return text.format();
@@ -87,12 +87,12 @@ std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, st
 // The request's size conditioning, each value defaulting to the image's own size (and no crop).
 SDXLSizeConditioning sdxlSizesFor(const GenerationRequest& req, int width, int height) {
     auto s = SDXLSizeConditioning::forImage(width, height);
-    if (req.originalWidth > 0) s.originalWidth = req.originalWidth;
-    if (req.originalHeight > 0) s.originalHeight = req.originalHeight;
-    if (req.targetWidth > 0) s.targetWidth = req.targetWidth;
-    if (req.targetHeight > 0) s.targetHeight = req.targetHeight;
-    s.cropTop = req.cropTop;
-    s.cropLeft = req.cropLeft;
+    if (req.sizes.originalWidth > 0) s.originalWidth = req.sizes.originalWidth;
+    if (req.sizes.originalHeight > 0) s.originalHeight = req.sizes.originalHeight;
+    if (req.sizes.targetWidth > 0) s.targetWidth = req.sizes.targetWidth;
+    if (req.sizes.targetHeight > 0) s.targetHeight = req.sizes.targetHeight;
+    s.cropTop = req.sizes.cropTop;
+    s.cropLeft = req.sizes.cropLeft;
     return s;
 }
 

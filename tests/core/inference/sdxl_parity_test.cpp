@@ -411,8 +411,8 @@ TEST(SDXLEngine, LoadsAnSDXLCheckpointAndGenerates) {
     const auto& unet = cfg["unet"]["params"];
     const auto mult = unet["channel_mult"].get<std::vector<int>>();
     if (unet["model_channels"].get<int>() * *std::max_element(mult.begin(), mult.end()) > 32) {
-        r.originalWidth = 4 * imageShape.at(3);
-        r.originalHeight = 4 * imageShape.at(2);
+        r.sizes.originalWidth = 4 * imageShape.at(3);
+        r.sizes.originalHeight = 4 * imageShape.at(2);
         EXPECT_NE(engine.generate(r).images[0].rgb, first.images[0].rgb);
     }
     // Without guidance (Turbo-style: one UNet pass per step, no unconditional branch), and img2img
