@@ -136,25 +136,25 @@ torch::Tensor AutoencoderKLImpl::decodeTiled(const torch::Tensor& z, int tile, i
     TORCH_CHECK(tile > overlap && overlap >= 0, "decodeTiled needs tile > overlap >= 0");
     const auto h = z.size(2), w = z.size(3);
     if (h <= tile && w <= tile) return decode(z);
-    const auto ys = tileStarts(h, std::min<std::int64_t>(tile, h), tile - overlap);
-    const auto xs = tileStarts(w, std::min<std::int64_t>(tile, w), tile - overlap);
+    const auto th = std::min<std::int64_t>(tile, h), tw = std::min<std::int64_t>(tile, w);
+    const auto ys = tileStarts(h, th, tile - overlap);
+    const auto xs = tileStarts(w, tw, tile - overlap);
     torch::Tensor sum, weight;
     std::int64_t factor = 0;
+    // How far the neighbours before and after reach into tile i of an axis, in pixels.
+    const auto shared = [&](const std::vector<std::int64_t>& starts, std::size_t i, std::int64_t size) {
+        const auto before = i > 0 ? starts[i - 1] + size - starts[i] : 0;
+        const auto after = i + 1 < starts.size() ? starts[i] + size - starts[i + 1] : 0;
+        return std::pair{before * factor, after * factor};
+    };
     for (std::size_t iy = 0; iy < ys.size(); ++iy) {
         for (std::size_t ix = 0; ix < xs.size(); ++ix) {
-            const auto th = std::min<std::int64_t>(tile, h), tw = std::min<std::int64_t>(tile, w);
             const auto part = decode(z.narrow(2, ys[iy], th).narrow(3, xs[ix], tw)).to(torch::kFloat32);
             if (!sum.defined()) {
                 factor = part.size(2) / th;
                 sum = torch::zeros({z.size(0), part.size(1), h * factor, w * factor}, part.options());
                 weight = torch::zeros({1, 1, h * factor, w * factor}, part.options());
             }
-            // How far the neighbours before and after reach into this tile, in pixels.
-            const auto shared = [&](const std::vector<std::int64_t>& starts, std::size_t i, std::int64_t size) {
-                const auto before = i > 0 ? starts[i - 1] + size - starts[i] : 0;
-                const auto after = i + 1 < starts.size() ? starts[i] + size - starts[i + 1] : 0;
-                return std::pair{before * factor, after * factor};
-            };
             const auto [top, bottom] = shared(ys, iy, th);
             const auto [left, right] = shared(xs, ix, tw);
             const auto wy = ramp(part.size(2), top, bottom).to(part.device()).view({1, 1, -1, 1});

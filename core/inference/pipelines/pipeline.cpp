@@ -38,6 +38,18 @@ const torch::Tensor& sdxlLatentRgbBias() {
     return b;
 }
 
+// The request's size conditioning, each value defaulting to the image's own size (and no crop).
+SDXLSizeConditioning sdxlSizesFor(const GenerationRequest& req, int width, int height) {
+    auto s = SDXLSizeConditioning::forImage(width, height);
+    if (req.sizes.originalWidth > 0) s.originalWidth = req.sizes.originalWidth;
+    if (req.sizes.originalHeight > 0) s.originalHeight = req.sizes.originalHeight;
+    if (req.sizes.targetWidth > 0) s.targetWidth = req.sizes.targetWidth;
+    if (req.sizes.targetHeight > 0) s.targetHeight = req.sizes.targetHeight;
+    s.cropTop = req.sizes.cropTop;
+    s.cropLeft = req.sizes.cropLeft;
+    return s;
+}
+
 std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, std::int64_t sampleSeed) {
     const auto& req = r.request;
     Infotext text;
@@ -69,31 +81,17 @@ std::string infotextFor(const PipelineContext& ctx, const ResolvedRequest& r, st
     if (req.clipSkip > 1) text.fields["Clip skip"] = std::to_string(req.clipSkip);
     // SDXL's size conditioning, where the request set it (the image's own size and no crop otherwise).
     if (ctx.model.detected.family == ModelFamily::SDXL) {
+        const auto& asked = req.sizes;
+        const auto used = sdxlSizesFor(req, r.width, r.height);
         const auto pair = [](int a, int b) { return std::to_string(a) + "x" + std::to_string(b); };
-        if (req.sizes.originalWidth > 0 || req.sizes.originalHeight > 0) {
-            text.fields["Original size"] = pair(req.sizes.originalWidth > 0 ? req.sizes.originalWidth : r.width,
-                                                req.sizes.originalHeight > 0 ? req.sizes.originalHeight : r.height);
-        }
-        if (req.sizes.cropTop > 0) text.fields["Crop top"] = std::to_string(req.sizes.cropTop);
-        if (req.sizes.cropLeft > 0) text.fields["Crop left"] = std::to_string(req.sizes.cropLeft);
-        if (req.sizes.targetWidth > 0 || req.sizes.targetHeight > 0) {
-            text.fields["Target size"] = pair(req.sizes.targetWidth > 0 ? req.sizes.targetWidth : r.width,
-                                              req.sizes.targetHeight > 0 ? req.sizes.targetHeight : r.height);
-        }
+        if (asked.originalWidth > 0 || asked.originalHeight > 0)
+            text.fields["Original size"] = pair(used.originalWidth, used.originalHeight);
+        if (asked.cropTop > 0) text.fields["Crop top"] = std::to_string(used.cropTop);
+        if (asked.cropLeft > 0) text.fields["Crop left"] = std::to_string(used.cropLeft);
+        if (asked.targetWidth > 0 || asked.targetHeight > 0)
+            text.fields["Target size"] = pair(used.targetWidth, used.targetHeight);
     }
     return text.format();
-}
-
-// The request's size conditioning, each value defaulting to the image's own size (and no crop).
-SDXLSizeConditioning sdxlSizesFor(const GenerationRequest& req, int width, int height) {
-    auto s = SDXLSizeConditioning::forImage(width, height);
-    if (req.sizes.originalWidth > 0) s.originalWidth = req.sizes.originalWidth;
-    if (req.sizes.originalHeight > 0) s.originalHeight = req.sizes.originalHeight;
-    if (req.sizes.targetWidth > 0) s.targetWidth = req.sizes.targetWidth;
-    if (req.sizes.targetHeight > 0) s.targetHeight = req.sizes.targetHeight;
-    s.cropTop = req.sizes.cropTop;
-    s.cropLeft = req.sizes.cropLeft;
-    return s;
 }
 
 }  // namespace
