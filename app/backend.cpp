@@ -56,6 +56,7 @@ Backend::Backend(BackendConfig config, jobs::ImageGenerator& generator, jobs::Mo
         install.sharedDb = &m_platform.db();
         install.workerId = m_platform.runner().workerId();
         install.installsHere = m_config.runner.workers > 0;
+        install.blobs = &m_platform.blobs();  // where models trained on another server are published
     }
     m_installer = std::make_unique<models::ModelInstaller>(install, generator);
     // Deleting an account deletes the LoRAs and embeddings it loaded for itself.

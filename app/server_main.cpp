@@ -222,7 +222,8 @@ int main(int argc, char** argv) {
             registry->setTrainingCheckpointSeconds(checkpointSeconds);
         }
         jobs::ImageGenerator& generator = registry ? static_cast<jobs::ImageGenerator&>(*registry) : *catalog;
-        // The registry fine-tunes too; an API server refuses fine-tunes (they run on one "all" server).
+        // The registry fine-tunes too; an API server queues fine-tunes for the workers (their inputs and
+        // the trained models go through the shared blob store).
         app::Backend backend(config, generator, registry ? &*registry : nullptr);
         backend.start();
         const auto device = role == "api" ? std::string("none (API only)") : inference::runtimeInfo().describe();

@@ -11,6 +11,9 @@
 #include "common/random_token.h"
 #include "common/service_error.h"
 #include "jobs/model_catalog.h"
+#include "jobs/training_files.h"
+#include "jobs/training_job.h"
+#include "storage/model_install_repository.h"
 #include "storage/worker_repository.h"
 
 namespace easel::jobs {
@@ -575,6 +578,21 @@ int JobRunner::sweepOrphans(std::int64_t minAgeSeconds) {
             } catch (const std::exception&) {
                 // An unreadable request fails when it runs; its inputs are not needed.
             }
+        }
+        // Several servers: the inputs of trainings waiting for a server with a trainer, and the files of
+        // trained models published to every server.
+        for (const auto& job :
+             m_jobs.listForUser(owner, std::numeric_limits<int>::max(), 0, true, storage::JobFamily::Training)) {
+            try {
+                for (auto& name : trainingJobFromJson(nlohmann::json::parse(job.request)).inputBlobs)
+                    known.insert(std::move(name));
+            } catch (const std::exception&) {
+                // As above.
+            }
+        }
+        for (const auto& install : storage::ModelInstallRepository(m_db).all()) {
+            if (install.ownerId != owner || install.removed) continue;
+            for (auto& name : publishedBlobs(install.source)) known.insert(std::move(name));
         }
         for (const auto& blob : blobs) {
             if (blob.ageSeconds < minAgeSeconds || known.contains(blob.name)) continue;

@@ -101,7 +101,9 @@ ModelDescription ModelCatalog::addModel(const std::string&, const std::filesyste
     onWorkers("load models");
 }
 
-bool ModelCatalog::removeModel(const std::string&) { onWorkers("remove models"); }
+// Nothing is loaded here: the workers remove their copies when the delete is recorded (a trained model's
+// delete taken by this server, say).
+bool ModelCatalog::removeModel(const std::string&) { return false; }
 
 ModelDescription ModelCatalog::addAdapter(const std::string&, const std::filesystem::path&, const std::string&,
                                           std::int64_t) {

@@ -33,6 +33,7 @@ public:
     // Models are loaded on the workers: 503 with that message.
     ModelDescription addModel(const std::string& id, const std::filesystem::path& path, std::int64_t ownerId) override;
     using ImageGenerator::addModel;
+    // False: an API-only server has no model of its own to remove.
     bool removeModel(const std::string& id) override;
     ModelDescription addAdapter(const std::string& id, const std::filesystem::path& path, const std::string& category,
                                 std::int64_t ownerId) override;

@@ -20,7 +20,8 @@ nlohmann::json toJson(const TrainingJob& job) {
             {"image_count", job.imageCount},
             {"training_type", job.trainingType},
             {"base_model_type", job.baseModelType},
-            {"captions", job.captions}};
+            {"captions", job.captions},
+            {"input_blobs", job.inputBlobs}};
 }
 
 TrainingJob trainingJobFromJson(const nlohmann::json& j) {
@@ -41,6 +42,7 @@ TrainingJob trainingJobFromJson(const nlohmann::json& j) {
     job.trainingType = j.value("training_type", "");
     job.baseModelType = j.value("base_model_type", "");
     job.captions = j.value("captions", std::vector<std::string>{});
+    job.inputBlobs = j.value("input_blobs", std::vector<std::string>{});
     return job;
 }
 

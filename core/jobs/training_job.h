@@ -21,6 +21,9 @@ struct TrainingJob {
     std::string baseModelType;  // lora_fine_tune's base_model_type, echoed
     // One caption per input image (kohya's .txt files; an Easel extension), empty: the instance prompt.
     std::vector<std::string> captions;
+    // Several servers, submitted to one without a trainer: the inputs are these blobs of the owner in
+    // the shared blob store (in order), fetched into the work folder by the server that takes the job.
+    std::vector<std::string> inputBlobs;
 };
 
 nlohmann::json toJson(const TrainingJob& job);

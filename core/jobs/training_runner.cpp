@@ -36,7 +36,8 @@ TrainingRunner::TrainingRunner(const storage::Database& db, ImageGenerator& gene
       m_options(std::move(options)),
       m_maxRunningFor(std::move(maxRunningFor)),
       m_jobs(db),
-      m_files(m_options.trainingDir, m_options.modelsDir, generator) {}
+      m_files(m_options.trainingDir, m_options.modelsDir, generator, m_options.home.empty() ? nullptr : &db,
+              m_options.sharedBlobs) {}
 
 TrainingRunner::~TrainingRunner() { stop(); }
 
@@ -108,6 +109,7 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
     const auto t0 = std::chrono::steady_clock::now();
     try {
         request = trainingJobFromJson(nlohmann::json::parse(job.request));
+        m_files.fetchInputBlobs(job.id, job.userId, request.inputBlobs);  // submitted to a server without a trainer
         auto images = m_files.inputs(job.id, request.imageCount);
         for (std::size_t i = 0; i < images.size() && i < request.captions.size(); ++i)
             images[i].caption = request.captions[i];
@@ -142,6 +144,12 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
         enterStage(job, *state, stage::kDeploying);
         m_files.install(request.modelId, result, job.userId);
         installed = true;
+        try {
+            m_files.publish(request.modelId, job.userId);  // several servers: to every one of them
+        } catch (const std::exception& e) {
+            std::cerr << "easel: publishing trained model " << request.modelId << ": " << e.what() << '\n';
+            throw std::runtime_error("the trained model could not be stored for the other servers");
+        }
         {
             std::lock_guard lock(m_mutex);
             meta["loss_curve"] = lossCurveJson(state->progress.lossCurve);
@@ -170,6 +178,8 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
         error = "unknown error";
     }
     if (outcome != Outcome::Succeeded && installed) m_files.uninstall(request.modelId);
+    // The inputs' blobs are in the work folder now, which stays until the job ends.
+    if (outcome != Outcome::Requeued) m_files.removeBlobs(job.userId, request.inputBlobs);
     end(job, outcome, error, state);
 }
 
@@ -298,6 +308,11 @@ bool TrainingRunner::cancel(std::int64_t jobId) {
         return true;
     }
     m_files.removeWorkDir(jobId);
+    try {
+        m_files.removeBlobs(job->userId, trainingJobFromJson(nlohmann::json::parse(job->request)).inputBlobs);
+    } catch (const std::exception&) {
+        // A damaged request: its blobs are left to the orphan sweep.
+    }
     {
         std::lock_guard lock(m_mutex);
         ++m_finishedCount;

@@ -47,6 +47,10 @@ struct TrainingRunnerOptions {
     std::string home;
     // With a home: how often (seconds) a running training looks for a cancel sent to another server.
     double cancelCheckSeconds = 2.0;
+    // With a home: the blob store the servers share (TrainingFiles: inputs of trainings submitted to a
+    // server without a trainer, which have no home until one takes them; trained models published to
+    // every server). Null: trained models stay on the server that trained them.
+    storage::BlobStore* sharedBlobs = nullptr;
 };
 
 // A server built without a trainer: every training fails with this (the service refuses them first).

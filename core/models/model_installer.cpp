@@ -23,6 +23,27 @@ bool safeName(const std::string& s) {
            std::string::npos;
 }
 
+// A relative path inside a model folder: no absolute path, no "..", no hidden or empty segment.
+bool safeRelativePath(const std::string& path) {
+    if (path.empty() || path.size() > 200) return false;
+    std::size_t start = 0;
+    for (;;) {
+        const auto slash = path.find('/', start);
+        if (!safeName(path.substr(start, slash == std::string::npos ? std::string::npos : slash - start))) return false;
+        if (slash == std::string::npos) return true;
+        start = slash + 1;
+    }
+}
+
+// What a published model's easel-model.json names as its model (a file or folder in it).
+std::string publishedModelFile(const std::filesystem::path& dir) {
+    std::ifstream in(dir / "easel-model.json");
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    const auto file = j.is_object() ? j.value("file", std::string()) : std::string();
+    if (!safeName(file)) throw std::runtime_error("the published model names no file to load");
+    return file;
+}
+
 bool isPickle(const std::string& name) {
     for (const auto* ext : {".ckpt", ".pt", ".pth", ".bin", ".pkl"}) {
         if (name.ends_with(ext)) return true;
@@ -46,9 +67,11 @@ const std::vector<std::string>& diffusersFiles() {
 }
 
 nlohmann::json sourceJson(const ModelSource& s) {
-    return {{"model_id", s.modelId}, {"url", s.url},           {"hf_id", s.hfRepo},
-            {"path", s.path},        {"revision", s.revision}, {"model_category", s.category},
-            {"owner_id", s.ownerId}, {"max_bytes", s.maxBytes}};
+    return {{"model_id", s.modelId},    {"url", s.url},
+            {"hf_id", s.hfRepo},        {"path", s.path},
+            {"revision", s.revision},   {"model_category", s.category},
+            {"owner_id", s.ownerId},    {"max_bytes", s.maxBytes},
+            {"blob_files", s.blobFiles}};
 }
 
 ModelSource sourceFromJson(const std::string& text) {
@@ -62,7 +85,14 @@ ModelSource sourceFromJson(const std::string& text) {
     s.category = j.value("model_category", "stable_diffusion");
     s.ownerId = j.value("owner_id", std::int64_t{0});
     s.maxBytes = j.value("max_bytes", std::uint64_t{0});
+    s.blobFiles = j.value("blob_files", std::map<std::string, std::string>{});
     return s;
+}
+
+// A recorded install of a model trained on another server (ModelSource::blobFiles).
+bool publishedSource(const std::string& text) {
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    return j.is_object() && j.contains("blob_files") && j["blob_files"].is_object() && !j["blob_files"].empty();
 }
 
 // Which shared version a model folder holds (written after it was installed; 0: none).
@@ -330,6 +360,13 @@ void ModelInstaller::syncNow() {
                 m_applied[row.modelId] = {row.version, false};
                 // Installed before this process started (the folder says which version) and loaded at
                 // start. (A folder another server sharing the data dir wrote is loaded below, not fetched.)
+                // A published trained model (never re-published under its id) that this server has: its
+                // home, which trained it, or any server after a restart.
+                if (st == m_status.end() && publishedSource(row.source)) {
+                    const auto loaded = m_generator.models();
+                    if (std::any_of(loaded.begin(), loaded.end(), [&](const auto& m) { return m.id == row.modelId; }))
+                        continue;
+                }
                 if (st == m_status.end() && installedVersion(m_options.modelsDir / row.modelId) == row.version) {
                     const auto loaded = m_generator.models();
                     if (std::any_of(loaded.begin(), loaded.end(), [&](const auto& m) { return m.id == row.modelId; }))
@@ -480,7 +517,27 @@ void ModelInstaller::run(ModelSource s, std::int64_t version) {
             }
         }
         const bool there = version > 0 && s.path.empty() && installedVersion(finalDir) == version;
-        if (there) {
+        const bool published = !s.blobFiles.empty();
+        if (published) {
+            if (!there) {
+                if (m_options.blobs == nullptr)
+                    throw std::runtime_error("it was trained on another server and this one has no shared blob store");
+                std::filesystem::remove_all(partial);
+                for (const auto& [file, blob] : s.blobFiles) {
+                    if (!safeRelativePath(file)) throw std::runtime_error("the published model names a bad path");
+                    setStatus(s.modelId, {s.modelId, "downloading", 0, 0, 0, "copying it from the blob store"});
+                    const auto bytes = m_options.blobs->get(s.ownerId, blob);
+                    if (!bytes) throw std::runtime_error("a file of the trained model is no longer stored");
+                    const auto target = partial / file;
+                    std::filesystem::create_directories(target.parent_path());
+                    std::ofstream out(target, std::ios::binary | std::ios::trunc);
+                    out.write(reinterpret_cast<const char*>(bytes->data()),
+                              static_cast<std::streamsize>(bytes->size()));
+                    if (!out.flush()) throw std::runtime_error("cannot write the trained model's files");
+                }
+            }
+            modelPath = finalDir / publishedModelFile(there ? finalDir : partial);
+        } else if (there) {
             modelPath = adapter                                                  ? finalDir / adapterFile
                         : std::filesystem::exists(finalDir / "model_index.json") ? finalDir
                                                                                  : finalDir / "model.safetensors";
@@ -547,7 +604,7 @@ void ModelInstaller::run(ModelSource s, std::int64_t version) {
                 modelPath = finalDir / "model.safetensors";
             }
         }
-        if (adapter && s.path.empty() && !there) {
+        if (adapter && s.path.empty() && !there && !published) {
             // Tells addInstalled() what the folder holds after a restart.
             std::ofstream(partial / "easel-model.json") << nlohmann::json{
                 {"model_category", s.category},
@@ -567,8 +624,10 @@ void ModelInstaller::run(ModelSource s, std::int64_t version) {
             if (version > 0) std::ofstream(finalDir / "easel-version") << version;
         }
         setStatus(s.modelId, {s.modelId, "loading", 0, 0, 0, "checking the weights"});
-        const auto model = adapter ? m_generator.addAdapter(s.modelId, modelPath, s.category, s.ownerId)
-                                   : m_generator.addModel(s.modelId, modelPath);
+        // A trained model is its owner's own; an admin's load is everyone's.
+        const auto model = adapter     ? m_generator.addAdapter(s.modelId, modelPath, s.category, s.ownerId)
+                           : published ? m_generator.addModel(s.modelId, modelPath, s.ownerId)
+                                       : m_generator.addModel(s.modelId, modelPath);
         setStatus(s.modelId, {s.modelId, "ready", 0, 0, 0, model.description});
     } catch (const std::exception& e) {
         if (s.ownerId != 0 && s.path.empty()) {

@@ -19,6 +19,7 @@
 
 #include "jobs/image_generator.h"
 #include "net/http_client.h"
+#include "storage/blob_store.h"
 #include "storage/database.h"
 
 namespace easel::models {
@@ -38,6 +39,8 @@ struct ModelInstallOptions {
     std::string workerId;
     // False on an API-only server: it records loads and answers verify_model from the workers' reports.
     bool installsHere = true;
+    // Several servers: the blob store they share, where trained models are published (ModelSource::blobFiles).
+    const storage::BlobStore* blobs = nullptr;
     // How often a generating server looks for loads and deletes made on other servers.
     std::chrono::milliseconds syncEvery{2000};
 };
@@ -54,6 +57,10 @@ struct ModelSource {
     // own: from a URL or the hub only, under an id no other model has, private to it.
     std::int64_t ownerId = 0;
     std::uint64_t maxBytes = 0;  // the largest download; 0: ModelInstallOptions::maxDownloadBytes
+    // A model trained on another server (jobs::TrainingFiles::publish): its folder's files (relative
+    // path -> blob of ownerId in the shared blob store), easel-model.json among them. Installed as the
+    // owner's private model, whatever its category; only ever recorded, never asked for through start().
+    std::map<std::string, std::string> blobFiles;
 };
 
 struct InstallStatus {

@@ -17,7 +17,7 @@ std::filesystem::path prepared(const std::filesystem::path& dataDir) {
     return dataDir;
 }
 
-jobs::TrainingRunnerOptions trainingFiles(const PlatformConfig& config) {
+jobs::TrainingRunnerOptions trainingFiles(const PlatformConfig& config, storage::BlobStore& blobs) {
     jobs::TrainingRunnerOptions o;
     o.trainingDir = config.dataDir / "training";
     o.modelsDir = config.dataDir / "models";  // where the model installer puts models too (addInstalled reads both)
@@ -29,6 +29,8 @@ jobs::TrainingRunnerOptions trainingFiles(const PlatformConfig& config) {
         std::error_code ec;
         const auto dir = std::filesystem::weakly_canonical(std::filesystem::absolute(config.dataDir), ec);
         o.home = std::string(host) + ":" + (ec ? config.dataDir.string() : dir.string());
+        // Trainings submitted to a server without a trainer, and trained models, go through the blob store.
+        o.sharedBlobs = &blobs;
     }
     return o;
 }
@@ -78,7 +80,8 @@ Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator, jobs:
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation),
       m_canTrain(trainer != nullptr),
       m_trainingRunner(m_core.db(), generator, trainer != nullptr ? *trainer : m_noTrainer, m_core.clock(),
-                       trainingFiles(m_config), [this](std::int64_t userId) { return concurrencyOf(userId); }),
+                       trainingFiles(m_config, m_core.blobs()),
+                       [this](std::int64_t userId) { return concurrencyOf(userId); }),
       m_training(m_core.db(), m_trainingRunner, generator, m_generation, m_core.clock(), {m_canTrain}),
       m_publicUrl(m_config.publicUrl) {
     m_core.accounts().addPurgeHook([this](std::int64_t userId) {

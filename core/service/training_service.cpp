@@ -118,7 +118,10 @@ void TrainingService::validate(const accounts::Caller& caller, TrainingSubmit& r
 }
 
 TrainingView TrainingService::submit(const accounts::Caller& caller, TrainingSubmit r) {
-    if (!m_options.enabled) {
+    // No trainer here: with other servers, one that has a trainer takes it (its inputs go to the shared
+    // blob store); alone, nothing would ever run it.
+    const bool here = m_options.enabled;
+    if (!here && !m_runner.files().shared()) {
         throw ServiceError(ErrorCode::Unavailable, "this server cannot fine-tune models (it runs without a trainer)");
     }
     jobs::TrainingJob job;
@@ -126,22 +129,28 @@ TrainingView TrainingService::submit(const accounts::Caller& caller, TrainingSub
     storage::JobRow row;
     row.userId = caller.userId;
     row.kind = r.method == jobs::TrainingMethod::LoRA ? storage::kLoraFineTuneKind : storage::kFineTuneKind;
-    row.home = m_runner.home();  // several servers: it runs here, where its inputs are
+    // Several servers: it runs here, where its inputs are; or, from the blob store, on the first server
+    // with a trainer that takes it.
+    row.home = here ? m_runner.home() : std::string();
     row.priority = caller.plan->priority;
     row.images = 0;  // no images are charged: a training counts against the plan's training quota
-    row.request = jobs::toJson(job).dump();
     row.trackId = r.trackId;
     row.webhook = r.webhook;
     row.createdAt = m_clock.nowSeconds();
     std::filesystem::path staged;
     try {
-        staged = m_runner.files().stageInputs(r.images);
+        if (here) {
+            staged = m_runner.files().stageInputs(r.images);
+        } else {
+            job.inputBlobs = m_runner.files().putInputBlobs(caller.userId, r.images);
+        }
     } catch (const std::exception& e) {
         std::cerr << "easel: storing training images: " << e.what() << '\n';  // names a path: log only
         ServiceError err(ErrorCode::Unavailable, "the server could not store the training images; nothing was charged");
         err.retryAfterSeconds = 60;
         throw err;
     }
+    row.request = jobs::toJson(job).dump();
     try {
         m_db.transaction([&] {
             m_jobs.lockOwner(caller.userId);  // the counts below hold against other servers too
@@ -166,10 +175,14 @@ TrainingView TrainingService::submit(const accounts::Caller& caller, TrainingSub
             }
             row.id = m_jobs.insert(row);
             // In the same transaction: the worker cannot claim the job before its images are in place.
-            m_runner.files().adoptInputs(staged, row.id);
+            if (here) m_runner.files().adoptInputs(staged, row.id);
         });
     } catch (...) {
-        m_runner.files().discardStaged(staged);
+        if (here) {
+            m_runner.files().discardStaged(staged);
+        } else {
+            m_runner.files().removeBlobs(caller.userId, job.inputBlobs);
+        }
         throw;
     }
     m_runner.notify();

@@ -25,7 +25,9 @@
 namespace easel::service {
 
 struct TrainingOptions {
-    bool enabled = true;  // false: the server has no trainer; submits answer 503
+    // false: the server has no trainer. Alone, it answers submits with 503; with other servers and a
+    // shared blob store (TrainingFiles::shared) it queues them for a server that has one.
+    bool enabled = true;
     // How long a delete waits for a running training to stop before it gives up (409).
     std::chrono::milliseconds cancelWait{30'000};
 };

@@ -221,12 +221,15 @@ std::optional<JobRow> JobRepository::claimNext(std::int64_t now, const std::func
         if (!claimed) return;
         m_db.statement(
                 "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, lease_owner = ?, "
-                "lease_expires_at = ?, cancel_requested = 0 WHERE id = ?")
+                "lease_expires_at = ?, cancel_requested = 0, home = COALESCE(home, ?) WHERE id = ?")
             .bind(1, now)
             .bind(2, lease.owner.empty() ? std::optional<std::string>() : std::optional(lease.owner))
             .bind(3, lease.owner.empty() ? std::optional<std::int64_t>() : std::optional(now + lease.seconds))
-            .bind(4, claimed->id)
+            .bind(4, home.empty() ? std::optional<std::string>() : std::optional(home))
+            .bind(5, claimed->id)
             .run();
+        // A job of no home becomes the claimer's: its work folder is there now.
+        if (claimed->home.empty()) claimed->home = home;
         claimed->status = JobStatus::Running;
         claimed->startedAt = now;
         ++claimed->attempts;

@@ -109,7 +109,7 @@ public:
     // jobs (of that family), marked running in the same transaction. `maxRunning` maps a user id to their cap.
     // `lease`: the claim is held by lease.owner until now + lease.seconds.
     // `models`: only jobs on one of these models or on the default one (model_id NULL); nullopt: any.
-    // `home`: only jobs of that home or of none; "": any.
+    // `home`: only jobs of that home or of none, and one of none becomes that home's; "": any.
     std::optional<JobRow> claimNext(std::int64_t now, const std::function<int(std::int64_t userId)>& maxRunning,
                                     JobFamily family = JobFamily::Generation, const Lease& lease = {},
                                     const std::optional<std::vector<std::string>>& models = std::nullopt,

@@ -82,7 +82,7 @@ TEST(ModelCatalog, AnApiServerRefusesToLoadModelsWith503) {
         EXPECT_EQ(e.code(), ErrorCode::Unavailable);
         EXPECT_NE(std::string(e.what()).find("--role api"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(catalog.removeModel("m"), ServiceError);
+    EXPECT_FALSE(catalog.removeModel("m"));  // it has none; the workers remove theirs
     EXPECT_THROW(catalog.addAdapter("l", "/l.safetensors", "lora", 0), ServiceError);
 }
 

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -16,8 +18,10 @@
 #include "fake_clock.h"
 #include "fake_generator.h"
 #include "fake_trainer.h"
+#include "models/model_installer.h"
 #include "noise_png.h"
 #include "service_error_of.h"
+#include "storage/model_install_repository.h"
 #include "test_database.h"
 
 namespace easel::service {
@@ -373,6 +377,89 @@ TEST_F(TrainingServiceTest, APurgeStopsTheAccountsTrainingsAndDeletesTheirModels
     for (const auto& m : generator.models()) EXPECT_NE(m.ownerId, bob.userId) << m.id;
     EXPECT_TRUE(std::filesystem::is_empty(database.dir() / "models"));
     EXPECT_TRUE(std::filesystem::is_empty(database.dir() / "training"));
+}
+
+// Several servers, one without a trainer (role api): the training waits in the queue with its images in
+// the shared blob store, the first server with a trainer takes it (it becomes that server's home), and
+// the trained model is published through the blob store to a third server's installer, as its owner's.
+TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAndTheModelReachesEveryServer) {
+    trainingRunner.stop();  // this test's servers are below
+    storage::FileBlobStore bucket{database.dir() / "bucket"};
+    auto at = [&](const std::string& server) {
+        jobs::TrainingRunnerOptions o;
+        o.trainingDir = database.dir() / server / "training";  // no shared folder
+        o.modelsDir = database.dir() / server / "models";
+        o.home = "host-" + server + ":/srv/easel";
+        o.sharedBlobs = &bucket;
+        return o;
+    };
+    jobs::UnavailableTrainer none;
+    testing::FakeGenerator apiModels, thirdModels;
+    jobs::TrainingRunner api{db, apiModels, none, clock, at("api"), [](std::int64_t) { return 1; }};
+    jobs::TrainingRunner worker{db, generator, trainer, clock, at("worker"), [](std::int64_t) { return 1; }};
+    TrainingService viaApi{db, api, generator, generation, clock, {false}};
+    const auto images = request(2, 4);
+    const auto submitted = viaApi.submit(ada, images);
+    const auto id = submitted.job.id;
+    EXPECT_EQ(submitted.stage, "deploying_gpu");
+    EXPECT_TRUE(jobs.find(id)->home.empty());
+    EXPECT_EQ(bucket.count(ada.userId), 2u);
+    EXPECT_FALSE(std::filesystem::exists(database.dir() / "api" / "training" / std::to_string(id)));
+
+    trainer.pauseAtStep(2);
+    worker.start();
+    ASSERT_TRUE(trainer.waitPaused());
+    EXPECT_EQ(jobs.find(id)->home, "host-worker:/srv/easel");
+    const auto got = trainer.lastImages();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].encoded, images.images[0]);
+    EXPECT_EQ(got[1].encoded, images.images[1]);
+    trainer.resume();
+    ASSERT_TRUE(worker.waitFinished(id, 10s));
+    ASSERT_EQ(status(id), JobStatus::Succeeded);
+    const auto modelId = submitted.request.modelId;
+    // The inputs are gone from the bucket; the model's three files are there, its install recorded.
+    EXPECT_EQ(bucket.count(ada.userId), 3u);
+    const auto install = storage::ModelInstallRepository(db).find(modelId);
+    ASSERT_TRUE(install);
+    EXPECT_EQ(install->ownerId, ada.userId);
+    EXPECT_EQ(jobs::publishedBlobs(install->source).size(), 3u) << install->source;
+    EXPECT_TRUE(model(modelId));  // on the server that trained it
+
+    models::ModelInstallOptions o;
+    o.modelsDir = database.dir() / "third" / "models";
+    o.sharedDb = &db;
+    o.workerId = "third";
+    o.blobs = &bucket;
+    o.syncEvery = 50ms;
+    {
+        models::ModelInstaller third(o, thirdModels);
+        ASSERT_TRUE(testing::eventually([&] {
+            const auto all = thirdModels.models();
+            return std::any_of(all.begin(), all.end(),
+                               [&](const auto& m) { return m.id == modelId && m.ownerId == ada.userId; });
+        })) << (third.status(modelId) ? third.status(modelId)->message : "no status");
+        std::ifstream weights(o.modelsDir / modelId / "model" / "model.safetensors");
+        EXPECT_EQ(std::string(std::istreambuf_iterator<char>(weights), {}), "fake weights");
+
+        // The delete, taken by the server without a trainer, reaches the others and empties the bucket.
+        viaApi.remove(ada, id);
+        EXPECT_EQ(bucket.count(ada.userId), 0u);
+        EXPECT_TRUE(storage::ModelInstallRepository(db).find(modelId)->removed);
+        ASSERT_TRUE(testing::eventually([&] {
+            const auto all = thirdModels.models();
+            return std::none_of(all.begin(), all.end(), [&](const auto& m) { return m.id == modelId; });
+        }));
+        EXPECT_FALSE(std::filesystem::exists(o.modelsDir / modelId));
+    }
+    worker.stop();
+}
+
+// Alone, a server without a trainer would never run a training: 503, nothing stored.
+TEST_F(TrainingServiceTest, AServerWithoutATrainerAndNoOtherServersRefusesTrainings) {
+    TrainingService noTrainer{db, trainingRunner, generator, generation, clock, {false}};
+    EXPECT_EQ(errorOf([&] { noTrainer.submit(ada, request()); }).code(), ErrorCode::Unavailable);
+    EXPECT_EQ(jobs.countForUser(ada.userId, storage::JobFamily::Training), 0);
 }
 
 }  // namespace
