@@ -355,6 +355,51 @@ def main():
             listed = {m["model_id"] for m in json.loads(body).get("models", [])} if status == 200 else listed
             time.sleep(0.2)
         check("shapes-again" not in listed, "after the delete no server has it")
+
+        # 1c. With roles: a fine-tune taken by the API server (no trainer) trains on a worker, its images
+        # going through the bucket, and the trained LoRA is published to every worker; a job uses it.
+        if roles:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from training_kill_test import picture
+            colors = [(220, 30, 30), (30, 60, 220), (30, 170, 60)]
+            status, body = request(api_ports[0], "POST", "/api/v3/lora_fine_tune", {
+                "key": keys[2], "instance_prompt": "a large red zwx in the center on a white background",
+                "class_prompt": "a large red circle in the center on a white background",
+                "images": [picture(c, 24 + 8 * i, 30) for i, c in enumerate(colors)], "max_train_steps": 20,
+                "seed": 5})
+            submitted = json.loads(body) if status == 200 else {}
+            check(submitted.get("status") == "success", f"the API server takes a fine-tune ({status} {body[:200]!r})")
+            lora = submitted.get("model_id", "")
+            trained = {}
+            deadline = time.time() + 300
+            while submitted and time.time() < deadline:
+                status, body = request(api_ports[0], "POST", f"/api/v3/fine_tune_status/{submitted['training_id']}",
+                                       {"key": keys[2]})
+                trained = json.loads(body) if status == 200 else trained
+                if trained.get("messege") in ("model_ready", "failed", "cancelled"):
+                    break
+                time.sleep(0.5)
+            check(trained.get("messege") == "model_ready", f"it trained on a worker ({trained.get('messege')}: "
+                                                            f"{trained.get('message', '')})")
+            home = pg.sql(f"SELECT home FROM jobs WHERE id = {submitted.get('training_id', 0)}")
+            check(any(d in home for d in data_dirs), f"the training became a worker's ({home})")
+            check(not s3.objects("/training-0") if s3 else True, "its images left the bucket")
+            check(bool(s3.objects(f"/model-{lora}-0")), "the trained LoRA is in the bucket")
+            installed = "0"
+            deadline = time.time() + 60
+            while installed != "1" and time.time() < deadline:
+                installed = pg.sql(f"SELECT COUNT(*) FROM model_install_states WHERE model_id = '{lora}' "
+                                   "AND state = 'ready'")
+                time.sleep(0.2)
+            check(installed == "1", f"the other worker installed the trained LoRA ({installed})")
+            for _ in range(2):
+                status, body = request(api_ports[0], "POST", "/api/v6/images/text2img",
+                                       {"key": keys[2], "prompt": "a large red zwx in the center on a white "
+                                        "background", "lora_model": lora, "width": 64, "height": 64,
+                                        "num_inference_steps": 8, "seed": 3})
+                answer = wait_done(api_ports, keys[2], json.loads(body).get("id") if status == 200 else None, 120)
+                check(answer.get("status") == "success",
+                      f"a job with the trained LoRA succeeded ({status} {answer.get('status')} {body[:200]!r})")
         if len(ports) < 2:
             print("ok" if not failures else "FAIL")
             return 0 if not failures else 1
@@ -437,11 +482,13 @@ def main():
                 links_ok += all(request(p, "GET", path)[1][:4] == b"\x89PNG" for p in api_ports)
             check(links_ok == 20, f"their links answer ({links_ok})")
             check(pg.sql("SELECT COUNT(*) FROM jobs WHERE status <> 'succeeded'") == "0", "no job left behind")
-            # 200 + the job on the loaded model + the long one + 20
-            check(pg.sql("SELECT COUNT(*) FROM usage") == "222", "one usage row per job (222)")
+            # 200 + the job on the loaded model + the long one + 20 (+ the 2 with the trained LoRA)
+            jobs_run = 222 + (2 if roles else 0)
+            usage = pg.sql("SELECT COUNT(*) FROM usage")
+            check(usage == str(jobs_run), f"one usage row per job ({usage} of {jobs_run})")
             if s3:
                 stored = len(s3.objects(".png"))
-                check(stored == 222, f"222 images in the bucket ({stored})")
+                check(stored == jobs_run, f"{jobs_run} images in the bucket ({stored})")
     finally:
         for proc, _ in servers + ([api] if api else []):
             if proc.poll() is None:
