@@ -61,6 +61,13 @@ ParsedUrl parseUrl(const std::string& url) {
     return u;
 }
 
+// The Host header (RFC 9110 7.2): the host as in the URL, and the port unless it is the scheme's default.
+// Servers that route by name, and signatures over the host (S3 pre-signed links), need the port.
+std::string hostHeader(const ParsedUrl& u) {
+    const auto host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+    return u.port == (u.https ? "443" : "80") ? host : host + ":" + u.port;
+}
+
 std::string resolveRedirect(const ParsedUrl& from, const std::string& location) {
     if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) return location;
     const std::string origin = std::string(from.https ? "https://" : "http://") + from.host + ":" + from.port;
@@ -139,7 +146,7 @@ OutboundResponse exchange(Stream& stream, beast::tcp_stream& tcpLayer, Deadline&
     if (req.method() == http::verb::unknown) throw OutboundError("unknown HTTP method " + r.method);
     req.target(u.target);
     req.version(11);
-    req.set(http::field::host, u.host);
+    req.set(http::field::host, hostHeader(u));
     req.set(http::field::user_agent, "Easel");
     for (const auto& [k, v] : r.headers) req.set(k, v);
     if (!r.body.empty() || r.method == "POST") {

@@ -103,7 +103,9 @@ class Postgres:
 
 
 class S3rver:
-    """s3rver under the machine's Node.js, storing in a temp folder, one bucket; dies with this process."""
+    """s3rver under the machine's Node.js, storing in a temp folder, one bucket, behind the proxy that checks
+    SigV4 signatures as S3 does (s3rver does not: tests/support/s3rver/sigv4-check.js); both die with this
+    process."""
 
     BUCKET = "easel-test"
 
@@ -113,20 +115,26 @@ class S3rver:
         if not os.path.exists(script):
             raise SystemExit("FAIL: s3rver is not installed: run packaging/setup-deps.sh")
         self.dir = tempfile.mkdtemp(prefix="easel-scale-s3-")
+        inner = free_port()
         self.port = free_port()
-        self.proc = subprocess.Popen(["node", script, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
-                                      "--no-vhost-buckets", "--configure-bucket", self.BUCKET],
-                                     preexec_fn=lambda: ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        die_with_us = lambda: ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # noqa: E731
+        self.procs = [subprocess.Popen(["node", script, "-d", self.dir, "-a", "127.0.0.1", "-p", str(inner),
+                                        "--no-vhost-buckets", "--configure-bucket", self.BUCKET],
+                                       preexec_fn=die_with_us, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                      subprocess.Popen(["node", os.path.join(here, "..", "support", "s3rver", "sigv4-check.js"),
+                                        "--port", str(self.port), "--upstream", str(inner), "--key", "S3RVER:S3RVER"],
+                                       preexec_fn=die_with_us, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         self.url = f"s3://{self.BUCKET}/easel?endpoint=http://127.0.0.1:{self.port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("FAIL: s3rver did not start")
+        for port in (inner, self.port):
+            deadline = time.time() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise SystemExit("FAIL: s3rver did not start")
+                    time.sleep(0.1)
 
     def objects(self, suffix=""):
         """Keys of the stored objects (s3rver keeps each as <key>._S3rver_object on disk)."""
@@ -141,8 +149,9 @@ class S3rver:
         return out
 
     def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

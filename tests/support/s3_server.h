@@ -3,8 +3,9 @@
 // packaging/setup-deps.sh) under the machine's Node.js, on a free loopback port, storing in a temp
 // folder, owned by this test process (it dies with it). One bucket, "easel-test"; each test takes a
 // prefix of its own (freshPrefix), so tests never see each other's objects. s3rver's key pair is
-// S3RVER / S3RVER. It does not check SigV4 signatures: the signer is checked against AWS's published
-// examples instead (tests/core/net/aws_sigv4_test.cpp).
+// S3RVER / S3RVER. s3rver does not check SigV4 signatures, so the endpoint the tests get is a proxy in
+// front of it that does, as S3 does (tests/support/s3rver/sigv4-check.js): a request whose signature,
+// payload hash or pre-signed expiry is wrong is refused with S3's 403/400 XML error.
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -62,10 +63,11 @@ public:
     const std::filesystem::path& dataDir() const { return m_data; }
 
     ~S3Server() {
-        if (m_pid > 0) {
-            ::kill(m_pid, SIGKILL);
+        for (const pid_t pid : {m_checkPid, m_pid}) {
+            if (pid <= 0) continue;
+            ::kill(pid, SIGKILL);
             int status = 0;
-            ::waitpid(m_pid, &status, 0);
+            ::waitpid(pid, &status, 0);
         }
         std::error_code ec;
         if (!m_dir.empty()) std::filesystem::remove_all(m_dir, ec);
@@ -92,16 +94,28 @@ private:
         m_pid = spawnChild({node, script.string(), "-d", m_data.string(), "-a", "127.0.0.1", "-p", std::to_string(port),
                             "--no-vhost-buckets", "--configure-bucket", kBucket},
                            log);
-        m_endpoint = "http://127.0.0.1:" + std::to_string(port);
+        waitForPort(m_pid, port, "s3rver", log);
+        const int checked = freeLoopbackPort();
+        const auto checkLog = (m_dir / "sigv4-check.log").string();
+        const auto checker = std::filesystem::path(EASEL_SOURCE_DIR) / "tests/support/s3rver/sigv4-check.js";
+        m_checkPid = spawnChild({node, checker.string(), "--port", std::to_string(checked), "--upstream",
+                                 std::to_string(port), "--key", std::string(kAccessKey) + ":" + kSecretKey},
+                                checkLog);
+        waitForPort(m_checkPid, checked, "the SigV4 check", checkLog);
+        m_endpoint = "http://127.0.0.1:" + std::to_string(checked);
+    }
+
+    // Waits until `pid` listens on `port`; throws when it exits or takes a minute.
+    static void waitForPort(pid_t& pid, int port, const std::string& what, const std::string& log) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (!loopbackPortAnswers(port)) {
             int status = 0;
-            if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
-                m_pid = -1;
-                throw std::runtime_error("s3rver exited at start; see " + log);
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                throw std::runtime_error(what + " exited at start; see " + log);
             }
             if (std::chrono::steady_clock::now() > deadline)
-                throw std::runtime_error("s3rver did not start; see " + log);
+                throw std::runtime_error(what + " did not start; see " + log);
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     }
@@ -116,6 +130,7 @@ private:
     std::filesystem::path m_dir;
     std::filesystem::path m_data;
     pid_t m_pid = -1;
+    pid_t m_checkPid = -1;
     std::string m_endpoint;
 };
 

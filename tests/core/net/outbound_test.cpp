@@ -1,5 +1,6 @@
 // Outbound HTTP against a peer that accepts and never answers: every exchange ends by its deadline
-// (or at once when cancelled), and the pool bounds how much of the server such peers can hold.
+// (or at once when cancelled), and the pool bounds how much of the server such peers can hold. And the
+// request itself: its Host header names the port, as HTTP wants (S3 pre-signed links sign it).
 
 #include <gtest/gtest.h>
 
@@ -11,11 +12,61 @@
 #include "net/outbound_pool.h"
 #include "tarpit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <thread>
+
 namespace easel::net {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+
+// Accepts one connection on 127.0.0.1, keeps the request's head and answers 204.
+class OneShotPeer {
+public:
+    OneShotPeer() {
+        m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (m_fd < 0 || ::bind(m_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(m_fd, 1) != 0 ||
+            ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            throw std::runtime_error("cannot listen on 127.0.0.1");
+        }
+        port = ntohs(addr.sin_port);
+        m_thread = std::thread([this] {
+            const int c = ::accept(m_fd, nullptr, nullptr);
+            if (c < 0) return;
+            char buf[4096];
+            while (head.find("\r\n\r\n") == std::string::npos) {
+                const auto n = ::read(c, buf, sizeof buf);
+                if (n <= 0) break;
+                head.append(buf, static_cast<std::size_t>(n));
+            }
+            const std::string answer = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+            [[maybe_unused]] const auto sent = ::write(c, answer.data(), answer.size());
+            ::close(c);
+        });
+    }
+    ~OneShotPeer() {
+        ::shutdown(m_fd, SHUT_RDWR);
+        if (m_thread.joinable()) m_thread.join();
+        ::close(m_fd);
+    }
+    // Valid once the exchange is over.
+    std::string head;
+    std::uint16_t port = 0;
+
+private:
+    int m_fd = -1;
+    std::thread m_thread;
+};
 
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -39,6 +90,26 @@ TEST(OutboundFetch, ASilentPeerFailsTheFetchAtItsDeadline) {
     const double took = secondsSince(t0);
     EXPECT_GE(took, 0.55);
     EXPECT_LT(took, 2.0);
+}
+
+TEST(OutboundFetch, TheHostHeaderNamesThePortUnlessItIsTheDefault) {
+    std::string head;
+    std::uint16_t port = 0;
+    {
+        OneShotPeer peer;
+        port = peer.port;
+        OutboundRequest r;
+        r.url = "http://127.0.0.1:" + std::to_string(port) + "/hook?x=1";
+        EXPECT_EQ(httpFetch(r, UrlPolicy{true}).status, 204);
+        head = peer.head;
+    }
+    EXPECT_EQ(head.rfind("GET /hook?x=1 HTTP/1.1\r\n", 0), 0u) << head;
+    std::string lower;
+    for (const char c : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto at = lower.find("\r\nhost: ");
+    ASSERT_NE(at, std::string::npos) << head;
+    const auto value = head.substr(at + 8, head.find("\r\n", at + 2) - at - 8);
+    EXPECT_EQ(value, "127.0.0.1:" + std::to_string(port)) << head;
 }
 
 TEST(OutboundFetch, ADownloadThatGoesSilentFailsAfterItsIdleTimeout) {

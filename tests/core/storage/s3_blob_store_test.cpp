@@ -1,6 +1,7 @@
 // The S3 blob store against a real S3-compatible server (s3rver on loopback, tests/support/s3_server.h):
 // round trips, listings per owner, multipart uploads of large blobs, pre-signed links that work
-// without a key, and clear errors for a missing bucket, an unreachable endpoint and bad URLs.
+// without a key (and refused once altered or expired), requests signed with a wrong key refused, and clear
+// errors for a missing bucket, an unreachable endpoint and bad URLs.
 
 #include "storage/s3_blob_store.h"
 
@@ -140,6 +141,44 @@ TEST(S3BlobStore, APresignedLinkServesTheBlobWithoutAKey) {
     ASSERT_EQ(resp.status, 200) << resp.body;
     EXPECT_EQ(Bytes(resp.body.begin(), resp.body.end()), png);
     EXPECT_EQ(resp.headers.at("content-type"), "image/png");
+}
+
+// The test server checks SigV4 as S3 does (tests/support/s3rver/sigv4-check.js): what it accepts above
+// is signed right, and a wrong key, an altered or an expired link are refused.
+TEST(S3BlobStore, TheServerRefusesAWrongSecretAnAlteredLinkAndAnExpiredOne) {
+    auto settings = testing::S3Server::shared().freshSettings();
+    settings.secretKey = "not-the-secret";
+    try {
+        S3BlobStore store(settings);
+        FAIL() << "a request signed with the wrong secret was accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("was denied: check AWS_ACCESS_KEY_ID"), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).find("not-the-secret"), std::string::npos) << "the secret leaked: " << e.what();
+    }
+
+    settings = testing::S3Server::shared().freshSettings();
+    settings.presignedLinks = true;
+    settings.linkSeconds = 900;
+    auto now = static_cast<std::int64_t>(std::time(nullptr));
+    S3BlobStore store(settings, [&] { return now; });
+    store.put(4, "img.png", {1, 2, 3});
+    auto fetch = [](const std::string& url) {
+        net::OutboundRequest get;
+        get.url = url;
+        get.maxBody = 1 << 20;
+        return net::httpFetch(get, net::UrlPolicy{true});
+    };
+    auto link = *store.directLink(4, "img.png");
+    EXPECT_EQ(fetch(link).status, 200);
+    auto altered = link;
+    altered.replace(altered.find("X-Amz-Expires=900"), 17, "X-Amz-Expires=901");
+    const auto refused = fetch(altered);
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_NE(refused.body.find("SignatureDoesNotMatch"), std::string::npos) << refused.body;
+    now -= 901;  // signed 901 s ago, valid for 900
+    const auto expired = fetch(*store.directLink(4, "img.png"));
+    EXPECT_EQ(expired.status, 403);
+    EXPECT_NE(expired.body.find("expired"), std::string::npos) << expired.body;
 }
 
 TEST(S3BlobStore, AMissingBucketOrADeadEndpointIsAClearError) {
