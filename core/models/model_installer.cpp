@@ -414,6 +414,23 @@ void ModelInstaller::checkOwnLoad(const ModelSource& s) const {
         ++running;
         ++kept;
     }
+    if (m_options.sharedDb != nullptr) {
+        // Several servers: the account's loads taken by any server that no server has finished yet (an
+        // API server installs nothing itself, so its own count above is always 0).
+        const storage::ModelInstallRepository repo(*m_options.sharedDb);
+        for (const auto& row : repo.all()) {
+            if (row.ownerId != s.ownerId || row.removed || row.modelId == s.modelId) continue;
+            if (const auto here = m_status.find(row.modelId); here != m_status.end()) continue;  // counted above
+            const auto states = repo.statesOf(row.modelId, row.version);
+            const bool finished = std::any_of(states.begin(), states.end(), [](const auto& st) {
+                return st.state == "ready" || st.state == "failed";
+            });
+            if (finished) continue;
+            ++running;
+            const auto loaded = m_generator.models();  // kept already, when an older version is loaded
+            if (std::none_of(loaded.begin(), loaded.end(), [&](const auto& m) { return m.id == row.modelId; })) ++kept;
+        }
+    }
     if (running >= m_options.maxInstallsPerAccount) {
         ServiceError e(ErrorCode::TooManyRequests, "this account is already loading " + std::to_string(running) +
                                                        " models; wait for them to finish (verify_model)");

@@ -543,6 +543,37 @@ TEST_F(SharedModelInstalls, TwoServersSharingAModelsDirDownloadOnceAndBothLoadIt
     EXPECT_EQ(read(dirs / "shared" / "one-copy" / "model.safetensors"), fakeCheckpoint(400'000));
 }
 
+// An account loads at most two of its own models at once, counted across servers: an API server installs
+// nothing itself, so the loads it recorded count until some worker has finished them.
+TEST_F(SharedModelInstalls, TheTwoLoadsAtOnceCapHoldsOnAnApiServerUntilAWorkerFinishesThem) {
+    for (const auto* name : {"one", "two", "three"})
+        hub.repos[std::string("someone/") + name] = {{"pytorch_lora_weights.safetensors", fakeCheckpoint(5'000)}};
+    models::ModelInstaller api(options("api", false), apiModels);
+    auto load = [&](const std::string& name) {
+        models::ModelSource source;
+        source.hfRepo = "someone/" + name;
+        source.category = "lora";
+        source.ownerId = 42;
+        return api.start(source);
+    };
+    load("one");
+    load("two");  // no worker is up: both wait
+    try {
+        load("three");
+        FAIL() << "a third load at once was accepted";
+    } catch (const ServiceError& e) {
+        EXPECT_EQ(e.code(), ErrorCode::TooManyRequests) << e.what();
+        EXPECT_NE(std::string(e.what()).find("already loading 2"), std::string::npos) << e.what();
+    }
+    models::ModelInstaller worker(options("worker-1", true), firstModels);
+    ASSERT_TRUE(eventually([&] {
+        const auto one = api.status("one"), two = api.status("two");
+        return one && two && one->state == "ready" && two->state == "ready";
+    }));
+    EXPECT_EQ(load("three").state, "downloading");  // the worker finished the first two
+    ASSERT_TRUE(eventually([&] { return has(firstModels, "three"); }));
+}
+
 TEST_F(SharedModelInstalls, AnAccountsPurgeRemovesItsOwnLoRAsOnEveryServer) {
     hub.repos["someone/my-style"] = {{"pytorch_lora_weights.safetensors", fakeCheckpoint(10'000)}};
     models::ModelInstaller api(options("api", false), apiModels);
