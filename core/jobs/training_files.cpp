@@ -203,14 +203,14 @@ void TrainingFiles::publish(const std::string& modelId, std::int64_t ownerId) co
     }
 }
 
-void TrainingFiles::uninstall(const std::string& modelId) const {
+void TrainingFiles::uninstall(const std::string& modelId, bool everywhere) const {
     // Ids are the service's own ("ft-" and letters), but a damaged row must not name a path.
     if (modelId.empty() || modelId.front() == '.' || modelId.find_first_of("/\\") != std::string::npos) return;
     m_generator.removeModel(modelId);
     std::error_code ec;
     std::filesystem::remove_all(m_modelsDir / modelId, ec);
     std::filesystem::remove_all(m_modelsDir / (modelId + ".partial"), ec);
-    if (!shared()) return;
+    if (!shared() || !everywhere) return;
     // Every server removes its copy at its next sync; the published files go.
     const storage::ModelInstallRepository installs(*m_sharedDb);
     const auto row = installs.find(modelId);

@@ -69,8 +69,8 @@ public:
     // every server (nothing without a shared blob store). Throws when either fails, leaving no blob.
     void publish(const std::string& modelId, std::int64_t ownerId) const;
     // Unregisters a trained model and deletes its folder (nothing when there is none); several servers:
-    // every server removes its copy and the published blobs go.
-    void uninstall(const std::string& modelId) const;
+    // every server removes its copy and the published blobs go (`everywhere` false: this server's only).
+    void uninstall(const std::string& modelId, bool everywhere = true) const;
 
 private:
     std::filesystem::path m_trainingDir;

@@ -83,13 +83,16 @@ void TrainingRunner::workerLoop() {
             // Claimed and registered as running under one lock, as in JobRunner: a cancel sees the job
             // either queued in the database or here.
             try {
-                job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor, storage::JobFamily::Training, {},
-                                       std::nullopt, m_options.home);
+                job = m_jobs.claimNext(m_clock.nowSeconds(), m_maxRunningFor, storage::JobFamily::Training,
+                                       {m_options.leaseOwner, m_options.leaseSeconds}, std::nullopt, m_options.home);
             } catch (const std::exception& e) {
                 std::cerr << "easel: training queue: " << e.what() << '\n';
             }
             if (!job) {
-                m_wake.wait_for(lock, std::chrono::milliseconds(500));
+                lock.unlock();
+                takeOverExpired();
+                lock.lock();
+                if (!m_stopping) m_wake.wait_for(lock, std::chrono::milliseconds(500));
                 continue;
             }
             state = std::make_shared<Running>();
@@ -97,6 +100,34 @@ void TrainingRunner::workerLoop() {
             m_running[job->id] = state;
         }
         run(*job, state);
+    }
+}
+
+bool TrainingRunner::stillRunning(const storage::JobRow& job) const {
+    const auto current = m_jobs.find(job.id);
+    return current && current->status == JobStatus::Running && current->attempts == job.attempts;
+}
+
+void TrainingRunner::takeOverExpired() {
+    if (m_options.leaseOwner.empty()) return;
+    try {
+        std::vector<storage::JobRow> requeued;
+        for (const auto& job :
+             m_jobs.requeueExpiredLeases(m_clock.nowSeconds(), m_options.maxAttempts, m_options.leaseOwner,
+                                         storage::JobFamily::Training, requeued)) {
+            if (m_jobs.markFailed(job.id,
+                                  "the servers running the training stopped " + std::to_string(job.attempts) +
+                                      " times and it was given up",
+                                  m_clock.nowSeconds(), job.attempts)) {
+                notifyStage(job.id, stage::kFailed);
+            }
+        }
+        for (const auto& job : requeued) {
+            // Its images are in the blob store: any server with a trainer may start it again.
+            if (!trainingJobFromJson(nlohmann::json::parse(job.request)).inputBlobs.empty()) m_jobs.setHome(job.id, "");
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "easel: looking for trainings of stopped servers: " << e.what() << '\n';
     }
 }
 
@@ -131,6 +162,10 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
                     std::chrono::duration<double>(now - lastCheck).count() >= m_options.cancelCheckSeconds) {
                     lastCheck = now;
                     try {
+                        // Its lease, too (JobRunner's heartbeat renews it as well); a run another server
+                        // took over (its attempt changed) stops here.
+                        if (!m_options.leaseOwner.empty())
+                            m_jobs.renewLeases(m_options.leaseOwner, m_clock.nowSeconds() + m_options.leaseSeconds);
                         if (!m_jobs.toStop({{job.id, job.attempts}}).empty()) state->cancel = true;
                     } catch (const std::exception& e) {
                         std::cerr << "easel: looking for a cancel of training " << job.id << ": " << e.what() << '\n';
@@ -139,6 +174,9 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
                 return !state->cancel.load();
             });
         if (state->cancel.load()) throw GenerationCancelledError();  // asked to stop right at the end
+        // Several servers: a run another server took over (this one was presumed dead) installs nothing.
+        if (!m_options.leaseOwner.empty() && !m_jobs.toStop({{job.id, job.attempts}}).empty())
+            throw GenerationCancelledError();
         enterStage(job, *state, stage::kTrained);
         enterStage(job, *state, stage::kSaving);
         enterStage(job, *state, stage::kDeploying);
@@ -162,7 +200,8 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
         meta["trainer"] = result.meta;
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         // Only a running job succeeds; one cancelled meanwhile loses its model below.
-        if (!m_jobs.markSucceeded(job.id, meta.dump(), seconds, m_clock.nowSeconds())) throw GenerationCancelledError();
+        if (!m_jobs.markSucceeded(job.id, meta.dump(), seconds, m_clock.nowSeconds(), job.attempts))
+            throw GenerationCancelledError();
         outcome = Outcome::Succeeded;
     } catch (const GenerationCancelledError&) {
         std::lock_guard lock(m_mutex);
@@ -177,10 +216,11 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
     } catch (...) {
         error = "unknown error";
     }
-    if (outcome != Outcome::Succeeded && installed) m_files.uninstall(request.modelId);
-    // The inputs' blobs are in the work folder now, which stays until the job ends.
-    if (outcome != Outcome::Requeued) m_files.removeBlobs(job.userId, request.inputBlobs);
-    end(job, outcome, error, state);
+    if (outcome != Outcome::Succeeded && installed) {
+        // Only this server's copy when another server took the job over: the published model is theirs.
+        m_files.uninstall(request.modelId, stillRunning(job));
+    }
+    end(job, request, outcome, error, state);
 }
 
 void TrainingRunner::recordStep(const storage::JobRow& job, Running& state, const TrainingStep& step,
@@ -241,30 +281,36 @@ void TrainingRunner::saveCurve(std::int64_t jobId, const Running& state) {
     }
 }
 
-void TrainingRunner::end(const storage::JobRow& job, Outcome outcome, const std::string& error,
-                         const std::shared_ptr<Running>& state) {
+void TrainingRunner::end(const storage::JobRow& job, const TrainingJob& request, Outcome outcome,
+                         const std::string& error, const std::shared_ptr<Running>& state) {
+    bool recorded = true;  // false: another server took the job over, and it is theirs now
     try {
         const auto now = m_clock.nowSeconds();
-        if (outcome != Outcome::Succeeded) saveCurve(job.id, *state);  // the curve so far stays readable
+        if (outcome == Outcome::Cancelled || outcome == Outcome::Failed) recorded = stillRunning(job);
+        if (recorded && outcome != Outcome::Succeeded) saveCurve(job.id, *state);  // the curve so far stays readable
         switch (outcome) {
             case Outcome::Succeeded:
                 break;
             case Outcome::Requeued:
-                m_jobs.requeue(job.id);
+                m_jobs.requeue(job.id, job.attempts);
                 break;
             case Outcome::Cancelled:
-                m_jobs.markCancelled(job.id, now);
+                recorded = recorded && m_jobs.markCancelled(job.id, now, job.attempts);
                 break;
             case Outcome::Failed:
-                m_jobs.markFailed(job.id, error, now);
+                recorded = recorded && m_jobs.markFailed(job.id, error, now, job.attempts);
                 break;
         }
-        if (outcome != Outcome::Requeued) m_files.removeWorkDir(job.id);  // a re-queued one resumes from it
+        if (outcome != Outcome::Requeued && recorded) {
+            m_files.removeWorkDir(job.id);  // a re-queued one resumes from it
+            // Its images' blobs were copied into the work folder, kept until the job ended.
+            m_files.removeBlobs(job.userId, request.inputBlobs);
+        }
     } catch (const std::exception& e) {
         std::cerr << "easel: recording the outcome of training " << job.id << ": " << e.what() << '\n';
     }
     // Told before the job leaves m_running, so whoever waits for it (waitFinished) finds it told.
-    if (outcome != Outcome::Requeued) {
+    if (outcome != Outcome::Requeued && recorded) {
         notifyStage(job.id, outcome == Outcome::Succeeded   ? stage::kReady
                             : outcome == Outcome::Cancelled ? stage::kCancelled
                                                             : stage::kFailed);

@@ -51,6 +51,13 @@ struct TrainingRunnerOptions {
     // server without a trainer, which have no home until one takes them; trained models published to
     // every server). Null: trained models stay on the server that trained them.
     storage::BlobStore* sharedBlobs = nullptr;
+    // With a home: the lease a running training holds (JobRunner's worker id, whose heartbeat renews it,
+    // as this runner does at its cancel checks). A training whose lease ran out (its server died) goes
+    // back to the queue; one whose images are in the blob store loses its home too, and the first server
+    // with a trainer starts it again (its checkpoints were on the dead server); the others wait for
+    // their home. "": no leases.
+    std::string leaseOwner;
+    std::int64_t leaseSeconds = 60;
 };
 
 // A server built without a trainer: every training fails with this (the service refuses them first).
@@ -104,13 +111,20 @@ private:
     enum class Outcome { Succeeded, Failed, Cancelled, Requeued };
 
     void workerLoop();
+    // Whether the job still runs this run's attempt (false: re-queued or taken over after its lease
+    // ran out, or ended meanwhile).
+    bool stillRunning(const storage::JobRow& job) const;
+    // Several servers: re-queues the trainings of servers that stopped renewing their leases.
+    void takeOverExpired();
     void run(const storage::JobRow& job, const std::shared_ptr<Running>& state);
     // Sets the running job's stage and tells the hook (once per change).
     void enterStage(const storage::JobRow& job, Running& state, const char* stage);
     void recordStep(const storage::JobRow& job, Running& state, const TrainingStep& step,
                     std::chrono::steady_clock::time_point& last);
     void saveCurve(std::int64_t jobId, const Running& state);
-    void end(const storage::JobRow& job, Outcome outcome, const std::string& error,
+    // Records the outcome (fenced by the run's attempt: a run another server took over changes nothing)
+    // and removes what the job no longer needs.
+    void end(const storage::JobRow& job, const TrainingJob& request, Outcome outcome, const std::string& error,
              const std::shared_ptr<Running>& state);
     void notifyStage(std::int64_t jobId, const std::string& stage);
 

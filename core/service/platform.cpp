@@ -17,7 +17,8 @@ std::filesystem::path prepared(const std::filesystem::path& dataDir) {
     return dataDir;
 }
 
-jobs::TrainingRunnerOptions trainingFiles(const PlatformConfig& config, storage::BlobStore& blobs) {
+jobs::TrainingRunnerOptions trainingFiles(const PlatformConfig& config, storage::BlobStore& blobs,
+                                          const jobs::JobRunner& runner) {
     jobs::TrainingRunnerOptions o;
     o.trainingDir = config.dataDir / "training";
     o.modelsDir = config.dataDir / "models";  // where the model installer puts models too (addInstalled reads both)
@@ -31,6 +32,10 @@ jobs::TrainingRunnerOptions trainingFiles(const PlatformConfig& config, storage:
         o.home = std::string(host) + ":" + (ec ? config.dataDir.string() : dir.string());
         // Trainings submitted to a server without a trainer, and trained models, go through the blob store.
         o.sharedBlobs = &blobs;
+        // A running training holds a lease that this server's heartbeat renews; other servers take over
+        // the trainings of a server that died.
+        o.leaseOwner = runner.workerId();
+        o.leaseSeconds = config.runner.leaseSeconds;
     }
     return o;
 }
@@ -80,7 +85,7 @@ Platform::Platform(PlatformConfig config, jobs::ImageGenerator& generator, jobs:
       m_generation(m_core.db(), m_core.blobs(), m_runner, generator, m_core.clock(), m_config.generation),
       m_canTrain(trainer != nullptr),
       m_trainingRunner(m_core.db(), generator, trainer != nullptr ? *trainer : m_noTrainer, m_core.clock(),
-                       trainingFiles(m_config, m_core.blobs()),
+                       trainingFiles(m_config, m_core.blobs(), m_runner),
                        [this](std::int64_t userId) { return concurrencyOf(userId); }),
       m_training(m_core.db(), m_trainingRunner, generator, m_generation, m_core.clock(), {m_canTrain}),
       m_publicUrl(m_config.publicUrl) {

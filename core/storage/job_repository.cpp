@@ -397,13 +397,20 @@ int JobRepository::requestCancelOf(std::int64_t userId, JobFamily family) const 
 }
 
 std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, JobFamily family,
-                                                const std::function<void(Statement&, int first)>& bind) const {
+                                                const std::function<void(Statement&, int first)>& bind,
+                                                std::vector<JobRow>* requeued) const {
     std::vector<JobRow> exhausted;
     m_db.transaction([&] {
         auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'running' AND " +
                                 condition + " AND attempts >= ? AND " + inFamily(family));
         bind(s, 1);
         while (s.step()) exhausted.push_back(readJob(s));
+        if (requeued != nullptr) {
+            auto r = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'running' AND " +
+                                    condition + " AND attempts < ? AND " + inFamily(family));
+            bind(r, 1);
+            while (r.step()) requeued->push_back(readJob(r));
+        }
         auto u = m_db.statement(
             "UPDATE jobs SET status = 'queued', started_at = NULL, lease_owner = NULL, lease_expires_at = NULL "
             "WHERE status = 'running' AND " +
@@ -429,6 +436,25 @@ std::vector<JobRow> JobRepository::requeueExpired(std::int64_t now, int maxAttem
     return requeueWhere(
         "(lease_expires_at IS NULL OR lease_expires_at < ?) AND (lease_owner IS NULL OR lease_owner != ?)", family,
         [&](Statement& s, int first) { s.bind(first, now).bind(first + 1, exceptOwner).bind(first + 2, maxAttempts); });
+}
+
+std::vector<JobRow> JobRepository::requeueExpiredLeases(std::int64_t now, int maxAttempts,
+                                                        const std::string& exceptOwner, JobFamily family,
+                                                        std::vector<JobRow>& requeued) const {
+    return requeueWhere(
+        "lease_owner IS NOT NULL AND lease_owner != ? AND lease_expires_at < ?", family,
+        [&](Statement& s, int first) { s.bind(first, exceptOwner).bind(first + 1, now).bind(first + 2, maxAttempts); },
+        &requeued);
+}
+
+bool JobRepository::setHome(std::int64_t id, const std::string& home) const {
+    const auto l = m_db.lock();
+    const bool changed = m_db.statement("UPDATE jobs SET home = ? WHERE id = ? AND status = 'queued'")
+                             .bind(1, home.empty() ? std::optional<std::string>() : std::optional(home))
+                             .bind(2, id)
+                             .run() > 0;
+    if (changed) notify(m_db, kJobsQueuedChannel);
+    return changed;
 }
 
 void JobRepository::requeue(std::int64_t id, std::optional<int> attempt) const {

@@ -161,6 +161,12 @@ public:
     // than `exceptOwner`'s.
     std::vector<JobRow> requeueExpired(std::int64_t now, int maxAttempts, const std::string& exceptOwner,
                                        JobFamily family = JobFamily::Generation) const;
+    // Running jobs of `family` claimed with a lease that ran out before `now`, other than `exceptOwner`'s:
+    // back to the queue (their home kept), into `requeued`; those that used `maxAttempts` are returned.
+    std::vector<JobRow> requeueExpiredLeases(std::int64_t now, int maxAttempts, const std::string& exceptOwner,
+                                             JobFamily family, std::vector<JobRow>& requeued) const;
+    // A queued job's home ("": none, any server may claim it). False when it is no longer queued.
+    bool setHome(std::int64_t id, const std::string& home) const;
     // One running job back to the queue (the server is stopping mid-job).
     void requeue(std::int64_t id, std::optional<int> attempt = std::nullopt) const;
     // Every queued job of the user -> cancelled; returns their ids.
@@ -195,9 +201,11 @@ public:
     std::set<std::string> storedBlobNames(std::int64_t userId) const;
 
 private:
-    // `bind` binds the condition's parameters, then the attempts limit, from index `first` on.
+    // `bind` binds the condition's parameters, then the attempts limit, from index `first` on. The rows
+    // put back in the queue go to `requeued` when given.
     std::vector<JobRow> requeueWhere(const std::string& condition, JobFamily family,
-                                     const std::function<void(Statement&, int first)>& bind) const;
+                                     const std::function<void(Statement&, int first)>& bind,
+                                     std::vector<JobRow>* requeued = nullptr) const;
     std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning, JobFamily family,
                                             const std::optional<std::vector<std::string>>& models,
                                             const std::string& home) const;

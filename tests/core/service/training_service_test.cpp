@@ -455,6 +455,109 @@ TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAnd
     worker.stop();
 }
 
+// Several servers: the server running a training dies (its lease is no longer renewed). A training whose
+// images are in the blob store is taken over by another server with a trainer, which starts it again and
+// publishes the model; the presumed-dead one, should it wake up, changes nothing.
+TEST_F(TrainingServiceTest, ATrainingOfAServerThatDiedIsTakenOverWhenItsImagesAreInTheBlobStore) {
+    trainingRunner.stop();
+    storage::FileBlobStore bucket{database.dir() / "bucket"};
+    auto at = [&](const std::string& server) {
+        jobs::TrainingRunnerOptions o;
+        o.trainingDir = database.dir() / server / "training";
+        o.modelsDir = database.dir() / server / "models";
+        o.home = "host-" + server + ":/srv/easel";
+        o.sharedBlobs = &bucket;
+        o.leaseOwner = "lease-" + server;
+        o.leaseSeconds = 10;
+        o.cancelCheckSeconds = 3600;  // the "dead" server renews nothing
+        return o;
+    };
+    jobs::UnavailableTrainer none;
+    testing::FakeTrainer trainerB;
+    testing::FakeGenerator apiModels, modelsB;
+    jobs::TrainingRunner api{db, apiModels, none, clock, at("api"), [](std::int64_t) { return 1; }};
+    jobs::TrainingRunner a{db, generator, trainer, clock, at("a"), [](std::int64_t) { return 1; }};
+    jobs::TrainingRunner b{db, modelsB, trainerB, clock, at("b"), [](std::int64_t) { return 1; }};
+    TrainingService viaApi{db, api, generator, generation, clock, {false}};
+    trainer.pauseAtStep(2);
+    a.start();
+    const auto submitted = viaApi.submit(ada, request(2, 4));
+    const auto id = submitted.job.id;
+    ASSERT_TRUE(trainer.waitPaused());
+    EXPECT_EQ(jobs.find(id)->home, "host-a:/srv/easel");
+
+    // A stops renewing; B, started while the lease holds, leaves the training alone.
+    b.start();
+    clock.advance(5);
+    std::this_thread::sleep_for(700ms);
+    EXPECT_EQ(status(id), JobStatus::Running);
+    EXPECT_EQ(trainerB.calls(), 0);
+    clock.advance(6);  // the lease ran out: B takes it over and trains it from the start
+    ASSERT_TRUE(testing::eventually([&] { return status(id) == JobStatus::Succeeded; }));
+    const auto done = jobs.find(id);
+    EXPECT_EQ(done->home, "host-b:/srv/easel");
+    EXPECT_EQ(done->attempts, 2);
+    EXPECT_EQ(trainerB.resumedFrom(), std::vector<int>{0});
+    const auto modelId = submitted.request.modelId;
+    const auto all = modelsB.models();
+    EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const auto& m) { return m.id == modelId; }));
+    ASSERT_TRUE(testing::eventually([&] { return bucket.count(ada.userId) == 3; }));  // the inputs went
+
+    // A wakes up: its run was taken over, so it installs nothing and leaves B's model and files alone.
+    trainer.resume();
+    ASSERT_TRUE(a.waitFinished(id, 10s));
+    EXPECT_EQ(status(id), JobStatus::Succeeded);
+    EXPECT_EQ(trainer.completed(), 1);  // it trained, then found the job was no longer its
+    EXPECT_FALSE(model(modelId));
+    EXPECT_EQ(bucket.count(ada.userId), 3u);
+    EXPECT_FALSE(storage::ModelInstallRepository(db).find(modelId)->removed);
+    a.stop();
+    b.stop();
+}
+
+// A training whose images are only in its server's data dir waits for that server, whatever its lease.
+TEST_F(TrainingServiceTest, ATrainingWithItsImagesOnItsServerWaitsForThatServer) {
+    trainingRunner.stop();
+    storage::FileBlobStore bucket{database.dir() / "bucket"};
+    auto at = [&](const std::string& server) {
+        jobs::TrainingRunnerOptions o;
+        o.trainingDir = database.dir() / server / "training";
+        o.modelsDir = database.dir() / server / "models";
+        o.home = "host-" + server + ":/srv/easel";
+        o.sharedBlobs = &bucket;
+        o.leaseOwner = "lease-" + server;
+        o.leaseSeconds = 10;
+        o.cancelCheckSeconds = 3600;
+        return o;
+    };
+    testing::FakeTrainer trainerB;
+    testing::FakeGenerator modelsB;
+    auto optionsA = at("a");
+    jobs::TrainingRunner a{db, generator, trainer, clock, optionsA, [](std::int64_t) { return 1; }};
+    jobs::TrainingRunner b{db, modelsB, trainerB, clock, at("b"), [](std::int64_t) { return 1; }};
+    TrainingService viaA{db, a, generator, generation, clock};
+    trainer.pauseAtStep(2);
+    a.start();
+    const auto id = viaA.submit(ada, request(2, 4)).job.id;
+    ASSERT_TRUE(trainer.waitPaused());
+    b.start();
+    clock.advance(11);
+    ASSERT_TRUE(testing::eventually([&] { return status(id) == JobStatus::Queued; }));  // back in the queue...
+    std::this_thread::sleep_for(700ms);
+    EXPECT_EQ(jobs.find(id)->home, "host-a:/srv/easel");  // ...for A alone
+    EXPECT_EQ(status(id), JobStatus::Queued);
+    EXPECT_EQ(trainerB.calls(), 0);
+    // A was not dead after all: its run notices the job went back to the queue and leaves it (and its
+    // work folder) alone; A takes it again and resumes from its checkpoint.
+    trainer.resume();
+    ASSERT_TRUE(testing::eventually([&] { return status(id) == JobStatus::Succeeded; }));
+    EXPECT_EQ(jobs.find(id)->attempts, 2);
+    EXPECT_EQ(trainer.resumedFrom(), (std::vector<int>{0, 4}));
+    EXPECT_EQ(trainerB.calls(), 0);
+    a.stop();
+    b.stop();
+}
+
 // Alone, a server without a trainer would never run a training: 503, nothing stored.
 TEST_F(TrainingServiceTest, AServerWithoutATrainerAndNoOtherServersRefusesTrainings) {
     TrainingService noTrainer{db, trainingRunner, generator, generation, clock, {false}};

@@ -539,10 +539,12 @@ TEST_F(JobRepositoryTest, ATrainingRunsOnlyOnItsHomeAndOnlyItsHomeRequeuesIt) {
         return jobs.claimNext(
             kNow, [](std::int64_t) { return 10; }, JobFamily::Training, {}, std::nullopt, home);
     };
-    // Server B claims the training of no home, never A's.
+    // Server B claims the training of no home, never A's; the claim makes it B's.
     const auto b = claimAs("host-b:/var/lib/easel");
     ASSERT_TRUE(b);
     EXPECT_EQ(b->id, anywhere);
+    EXPECT_EQ(b->home, "host-b:/var/lib/easel");
+    EXPECT_EQ(jobs.find(anywhere)->home, "host-b:/var/lib/easel");
     EXPECT_FALSE(claimAs("host-b:/var/lib/easel"));
     const auto a = claimAs("host-a:/var/lib/easel");
     ASSERT_TRUE(a);
@@ -550,9 +552,58 @@ TEST_F(JobRepositoryTest, ATrainingRunsOnlyOnItsHomeAndOnlyItsHomeRequeuesIt) {
     // B restarts: it re-queues only its own home's running trainings, and A's keeps running.
     EXPECT_TRUE(jobs.requeueRunning(3, JobFamily::Training, "host-b:/var/lib/easel").empty());
     EXPECT_EQ(status(onA), JobStatus::Running);
-    EXPECT_EQ(status(anywhere), JobStatus::Running);  // of no home: not B's either
+    EXPECT_EQ(status(anywhere), JobStatus::Queued);
     jobs.requeueRunning(3, JobFamily::Training, "host-a:/var/lib/easel");
     EXPECT_EQ(status(onA), JobStatus::Queued);
+}
+
+// Trainings claimed with a lease: back to the queue (home kept) once it runs out, by any server but the
+// holder; those claimed without one never; one that used its attempts is returned instead.
+TEST_F(JobRepositoryTest, ExpiredTrainingLeasesGoBackToTheQueueAndAQueuedJobsHomeCanBeCleared) {
+    auto training = [&](const std::string& home) {
+        JobRow row;
+        row.userId = ada;
+        row.kind = kFineTuneKind;
+        row.request = R"({"model_id":"ft-x"})";
+        row.createdAt = kNow;
+        row.home = home;
+        return jobs.insert(row);
+    };
+    const auto leased = training("host-a:/srv");
+    const auto unleased = training("host-a:/srv");
+    auto claim = [&](const Lease& lease) {
+        return jobs.claimNext(
+            kNow, [](std::int64_t) { return 10; }, JobFamily::Training, lease, std::nullopt, "host-a:/srv");
+    };
+    ASSERT_EQ(claim({"worker-a", 10})->id, leased);
+    ASSERT_EQ(claim({})->id, unleased);
+    std::vector<JobRow> requeued;
+    EXPECT_TRUE(jobs.requeueExpiredLeases(kNow + 5, 3, "worker-b", JobFamily::Training, requeued).empty());
+    EXPECT_TRUE(requeued.empty());  // the lease holds
+    EXPECT_TRUE(jobs.requeueExpiredLeases(kNow + 11, 3, "worker-a", JobFamily::Training, requeued).empty());
+    EXPECT_TRUE(requeued.empty());           // the holder's own
+    EXPECT_FALSE(jobs.setHome(leased, ""));  // only a queued job's home changes
+    EXPECT_TRUE(jobs.requeueExpiredLeases(kNow + 11, 3, "worker-b", JobFamily::Training, requeued).empty());
+    ASSERT_EQ(requeued.size(), 1u);
+    EXPECT_EQ(requeued[0].id, leased);
+    EXPECT_EQ(status(leased), JobStatus::Queued);
+    EXPECT_EQ(status(unleased), JobStatus::Running);
+    EXPECT_EQ(jobs.find(leased)->home, "host-a:/srv");
+    EXPECT_TRUE(jobs.setHome(leased, ""));
+    EXPECT_EQ(jobs.find(leased)->home, "");
+
+    // Claimed again (by anyone now) and expired again with its attempts used: returned, not re-queued.
+    const auto again = jobs.claimNext(
+        kNow + 20, [](std::int64_t) { return 10; }, JobFamily::Training, {"worker-b", 10}, std::nullopt, "host-b:/srv");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->id, leased);
+    EXPECT_EQ(again->attempts, 2);
+    requeued.clear();
+    const auto exhausted = jobs.requeueExpiredLeases(kNow + 31, 2, "worker-c", JobFamily::Training, requeued);
+    ASSERT_EQ(exhausted.size(), 1u);
+    EXPECT_EQ(exhausted[0].id, leased);
+    EXPECT_TRUE(requeued.empty());
+    EXPECT_EQ(status(leased), JobStatus::Running);
 }
 
 TEST_F(JobRepositoryTest, TrainingsChargedCountQueuedRunningAndSucceededOnes) {
