@@ -2,6 +2,7 @@
 
 #include <QBuffer>
 #include <QJsonArray>
+#include <algorithm>
 
 #include "common/sampler_names.h"
 #include "ui/infotext.h"
@@ -77,6 +78,10 @@ QJsonObject requestBody(GenerationKind kind, const GenerationParams& params, con
     }
     if (!params.embeddings.isEmpty())
         body.insert(QStringLiteral("embeddings_model"), params.embeddings.join(QLatin1Char(',')));
+    for (const auto& [name, field] : SizeConditioning::kFields) {
+        if (params.sizes.*field != 0)
+            body.insert(QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size())), params.sizes.*field);
+    }
     if (kind != GenerationKind::Text2Img) {
         body.insert(QStringLiteral("init_image"), pngBase64(images.init));
         body.insert(QStringLiteral("strength"), params.strength);
@@ -150,6 +155,10 @@ GenerationParams paramsFromMeta(const QJsonObject& meta, GenerationParams base) 
     number("steps", base.steps);
     number("guidance_scale", base.guidanceScale);
     number("strength", base.strength);
+    for (const auto& [name, field] : SizeConditioning::kFields) {
+        const auto key = QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size()));
+        if (meta.value(key).isDouble()) base.sizes.*field = meta.value(key).toInt();
+    }
     const auto seed = meta.value(QStringLiteral("seed"));
     if (seed.isDouble()) base.seed = static_cast<qint64>(seed.toDouble());
     const auto karras = meta.value(QStringLiteral("use_karras_sigmas"));
@@ -183,6 +192,8 @@ void saveParams(QSettings& settings, const QString& group, const GenerationParam
     }
     settings.setValue(QStringLiteral("lora_ids"), loraIds);
     settings.setValue(QStringLiteral("lora_strengths"), loraStrengths);
+    for (const auto& [name, field] : SizeConditioning::kFields)
+        settings.setValue(QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size())), params.sizes.*field);
     settings.endGroup();
 }
 
@@ -209,6 +220,10 @@ GenerationParams loadParams(QSettings& settings, const QString& group, const Gen
         const auto ids = settings.value(QStringLiteral("lora_ids")).toStringList();
         const auto strengths = settings.value(QStringLiteral("lora_strengths")).toList();
         for (qsizetype i = 0; i < ids.size(); ++i) p.loras.append({ids[i], strengths.value(i, 1.0).toDouble()});
+    }
+    for (const auto& [name, field] : SizeConditioning::kFields) {
+        const auto key = QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size()));
+        p.sizes.*field = std::max(0, settings.value(key, p.sizes.*field).toInt());
     }
     settings.endGroup();
     if (!schedulerNames().contains(p.scheduler)) p.scheduler = schedulerNames().front();

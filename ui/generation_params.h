@@ -10,6 +10,8 @@
 #include <QStringList>
 #include <optional>
 
+#include "common/size_conditioning.h"
+
 namespace easel::ui {
 
 enum class GenerationKind { Text2Img, Img2Img, Inpaint };
@@ -45,6 +47,9 @@ struct GenerationParams {
     QList<LoraChoice> loras;  // sent as lora_model + lora_strength
     // Embeddings whose trigger words the prompts use (the pane finds them), sent as embeddings_model.
     QStringList embeddings;
+    // SDXL's size conditioning (original_width, crop_top, ...); 0: the image's own size, no crop. Only
+    // the fields that are not 0 are sent.
+    SizeConditioning sizes;
 
     bool operator==(const GenerationParams&) const = default;
 };

@@ -4,6 +4,8 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
+#include <QGridLayout>
+#include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -13,6 +15,7 @@
 #include <QSlider>
 #include <QSpinBox>
 
+#include "common/request_limits.h"
 #include "ui/lora_picker.h"
 
 namespace easel::ui {
@@ -56,6 +59,7 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
       m_width(spinBox(64, 2048, 8, this)),
       m_height(spinBox(64, 2048, 8, this)),
       m_samples(spinBox(1, 4, 1, this)),
+      m_sizeConditioning(new QGroupBox(tr("SDXL size c&onditioning"), this)),
       m_randomSeed(new QCheckBox(tr("Random"), this)),
       m_seed(new QLineEdit(this)),
       m_reuseSeed(new QPushButton(tr("Reuse last"), this)),
@@ -98,6 +102,37 @@ ParameterForm::ParameterForm(bool withStrength, QWidget* parent)
     sizeRow->addWidget(new QLabel(QStringLiteral("×"), this));
     sizeRow->addWidget(m_height, 1);
     addRow(form, tr("Si&ze"), m_sizePreset, sizeRow);
+
+    // What SDXL is told about the picture (sgm's original_size, crop_coords_top_left, target_size).
+    m_sizeConditioning->setObjectName(QStringLiteral("size_conditioning"));
+    m_sizeConditioning->setCheckable(true);
+    m_sizeConditioning->setToolTip(
+        tr("SDXL was trained knowing each picture's original size and crop. A small original size gives "
+           "the look of an upscaled small picture, a crop offset a picture cut off at the top or left. "
+           "Off, or a size of 0: the image's own size and no crop."));
+    auto* grid = new QGridLayout(m_sizeConditioning);
+    const std::array<QString, SizeConditioning::kFields.size()> labels{tr("Original width"), tr("Original height"),
+                                                                       tr("Crop top"),       tr("Crop left"),
+                                                                       tr("Target width"),   tr("Target height")};
+    for (std::size_t i = 0; i < m_sizeFields.size(); ++i) {
+        const auto name = SizeConditioning::kFields[i].first;
+        auto* box = spinBox(limits::kSizeConditioning.min, limits::kSizeConditioning.max, 8, m_sizeConditioning);
+        box->setObjectName(QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size())));
+        if (!name.starts_with("crop")) box->setSpecialValueText(tr("same as image"));
+        m_sizeFields[i] = box;
+        auto* label = new QLabel(labels[i], m_sizeConditioning);
+        label->setBuddy(box);
+        const int row = static_cast<int>(i / 2), column = static_cast<int>(i % 2) * 2;
+        grid->addWidget(label, row, column);
+        grid->addWidget(box, row, column + 1);
+        connect(box, &QSpinBox::valueChanged, this, &ParameterForm::changed);
+    }
+    m_sizeConditioning->setVisible(false);  // until an SDXL model is chosen
+    form->addRow(m_sizeConditioning);
+    connect(m_sizeConditioning, &QGroupBox::toggled, this, [this](bool on) {
+        for (auto* box : m_sizeFields) box->setEnabled(on);
+        emit changed();
+    });
 
     m_samples->setObjectName(QStringLiteral("samples"));
     form->addRow(tr("Sam&ples"), m_samples);
@@ -181,6 +216,10 @@ GenerationParams ParameterForm::params() const {
     if (!m_randomSeed->isChecked() && ok) p.seed = seed;
     if (m_strength != nullptr) p.strength = m_strength->value() / 100.0;
     p.loras = m_loras->loras();
+    if (!m_sizeConditioning->isHidden() && m_sizeConditioning->isChecked()) {
+        for (std::size_t i = 0; i < m_sizeFields.size(); ++i)
+            p.sizes.*SizeConditioning::kFields[i].second = m_sizeFields[i]->value();
+    }
     return p;
 }
 
@@ -209,6 +248,10 @@ void ParameterForm::setParams(const GenerationParams& p) {
         m_strengthValue->setText(QString::number(m_strength->value() / 100.0, 'f', 2));
     }
     m_loras->setLoras(p.loras);
+    for (std::size_t i = 0; i < m_sizeFields.size(); ++i)
+        m_sizeFields[i]->setValue(p.sizes.*SizeConditioning::kFields[i].second);
+    m_sizeConditioning->setChecked(p.sizes != SizeConditioning{});
+    for (auto* box : m_sizeFields) box->setEnabled(m_sizeConditioning->isChecked());
     syncPresetWithSize();
 }
 
@@ -250,6 +293,7 @@ void ParameterForm::updateModelFamily() {
     }
     m_loras->setModelFamily(family);
     fillSizePresets(family);
+    m_sizeConditioning->setVisible(family == QLatin1String("sdxl"));
 }
 
 void ParameterForm::fillSizePresets(const QString& family) {

@@ -1,10 +1,11 @@
 #pragma once
-// The generation parameters every pane shares (model, scheduler, steps, guidance, size, samples,
-// seed, strength where an init image is involved, and the LoRA picker): one widget instead of three
-// copies.
+// The generation parameters every pane shares (model, scheduler, steps, guidance, size, SDXL's size
+// conditioning, samples, seed, strength where an init image is involved, and the LoRA picker): one
+// widget instead of three copies.
 
 #include <QList>
 #include <QWidget>
+#include <array>
 #include <optional>
 
 #include "ui/api_types.h"
@@ -13,6 +14,7 @@
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
+class QGroupBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -64,6 +66,9 @@ private:
     QSpinBox* m_width;
     QSpinBox* m_height;
     QSpinBox* m_samples;
+    // SDXL only (hidden for other families): off sends no size conditioning.
+    QGroupBox* m_sizeConditioning;
+    std::array<QSpinBox*, SizeConditioning::kFields.size()> m_sizeFields{};
     QCheckBox* m_randomSeed;
     QLineEdit* m_seed;
     QPushButton* m_reuseSeed;

@@ -293,6 +293,9 @@ jobs::GeneratedImages ModelRegistry::generate(const jobs::GenerationParams& p, c
                 {"seeds", result.seeds},
                 {"infotexts", result.infotexts}};
     if (p.kind != "text2img") out.meta["strength"] = p.strength;
+    for (const auto& [name, field] : SizeConditioning::kFields) {  // SDXL's, as the request gave them
+        if (p.sizes.*field != 0) out.meta[std::string(name)] = p.sizes.*field;
+    }
     if (!p.loras.empty()) {
         std::string ids, strengths;
         for (const auto& l : p.loras) {

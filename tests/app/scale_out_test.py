@@ -34,23 +34,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from easel_harness import free_port, picture, start_easel_server
+
 ACCOUNTS = 20
 JOBS_PER_ACCOUNT = 10
 LEASE_SECONDS = 3
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Postgres:
@@ -174,18 +167,10 @@ def start_server(binary, data, database, blob_store=None, port=0, role="all"):
     if blob_store:
         args += ["--blob-store", blob_store]
     env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            threading.Thread(target=lambda: proc.stdout.read(), daemon=True).start()  # keep the pipe drained
-            return proc, int(match.group(1))
-    proc.kill()
-    raise SystemExit("FAIL: easel-server did not start")
+    try:
+        return start_easel_server(args, env)
+    except RuntimeError as e:
+        raise SystemExit(f"FAIL: {e}")
 
 
 def images_generated(port, admin_key):
@@ -368,8 +353,6 @@ def main():
         # 1c. With roles: a fine-tune taken by the API server (no trainer) trains on a worker, its images
         # going through the bucket, and the trained LoRA is published to every worker; a job uses it.
         if roles:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-            from training_kill_test import picture
             colors = [(220, 30, 30), (30, 60, 220), (30, 170, 60)]
             status, body = request(api_ports[0], "POST", "/api/v3/lora_fine_tune", {
                 "key": keys[2], "instance_prompt": "a large red zwx in the center on a white background",

@@ -147,12 +147,14 @@ TEST(SDXLServer, SDXLLoRAsAndTheSizeConditioningFieldsReachTheImage) {
     const nlohmann::json base{{"key", admin},   {"model_id", "tiny-sdxl"}, {"prompt", "a red circle"},
                               {"width", width}, {"height", height},        {"seed", 5},
                               {"base64", "yes"}};
+    nlohmann::json meta;  // the last reply's
     const auto generate = [&](const nlohmann::json& extra) {
         auto body = base;
         if (extra.is_object()) body.update(extra);
         auto r = postJson(server.http.port(), "/api/v6/images/text2img", body);
         EXPECT_EQ(r.status, 200) << r.body;
         EXPECT_EQ(r.json()["status"], "success") << r.body;
+        meta = r.json()["meta"];
         return firstPng(r);
     };
     const auto plainPng = generate({});
@@ -176,6 +178,11 @@ TEST(SDXLServer, SDXLLoRAsAndTheSizeConditioningFieldsReachTheImage) {
               std::string::npos)
         << infotext;
     EXPECT_NE(infotext.find("Crop top: 16"), std::string::npos) << infotext;
+    // The reply's meta gives them back as sent ("use these settings" in the playground reads them).
+    EXPECT_EQ(meta.value("original_width", 0), 4 * width) << meta.dump();
+    EXPECT_EQ(meta.value("crop_top", 0), 16) << meta.dump();
+    EXPECT_EQ(meta.value("target_height", 0), 2 * height) << meta.dump();
+    EXPECT_FALSE(meta.contains("crop_left")) << meta.dump();
     EXPECT_EQ(infotext.find("Crop left"), std::string::npos) << infotext;
     EXPECT_NE(infotext.find("Target size: " + std::to_string(width) + "x" + std::to_string(2 * height)),
               std::string::npos)

@@ -8,7 +8,6 @@ Talks to 127.0.0.1 only."""
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -19,6 +18,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+from easel_harness import start_easel_server
 
 
 def tarpit():
@@ -60,22 +61,12 @@ def main():
                                   "--data-dir", data], input="correct horse\n", capture_output=True, text=True,
                                  check=True)
         key = json.loads(created.stdout)["api_key"]
-        server = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", data, "--allow-private-image-urls"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        port = None
-        deadline = time.time() + 120
-        while port is None and time.time() < deadline:
-            line = server.stdout.readline()
-            if not line:
-                break
-            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if match:
-                port = int(match.group(1))
-        if port is None:
-            server.kill()
-            print("FAIL: easel-server did not start")
+        try:
+            server, port = start_easel_server([binary, "--listen", "127.0.0.1:0", "--data-dir", data,
+                                               "--allow-private-image-urls"], timeout=120)
+        except RuntimeError as e:
+            print(f"FAIL: {e}")
             return 1
-        threading.Thread(target=lambda: server.stdout.read(), daemon=True).start()  # keep the pipe drained
 
         pit_port, held = tarpit()
         statuses = []

@@ -6,40 +6,18 @@ folder, and the training goes on from its last checkpoint to model_ready; the tr
 usage: training_kill_test.py <easel-server binary>
 Talks to 127.0.0.1 only; the pictures go as data URLs."""
 
-import base64
 import json
-import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-import zlib
+
+from easel_harness import picture, start_easel_server
 
 STEPS = 160
-
-
-def png(width, height, pixel):
-    """An RGB PNG whose pixel (x, y) is pixel(x, y)."""
-    rows = b"".join(b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-def picture(color, cx, cy):
-    """A disc with a notch cut from its top on a white 64x64 background: a picture the model never saw."""
-    def pixel(x, y):
-        inside = (x - cx) ** 2 + (y - cy) ** 2 < 14 ** 2 and not (abs(x - cx) < 4 and y < cy - 6)
-        return color if inside else (255, 255, 255)
-    return "data:image/png;base64," + base64.b64encode(png(64, 64, pixel)).decode()
 
 
 def post(port, path, body, timeout=60):
@@ -53,20 +31,8 @@ def post(port, path, body, timeout=60):
 
 
 def start(binary, data):
-    server = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", data,
-                               "--training-checkpoint-seconds", "1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        line = server.stdout.readline()
-        if not line:
-            break
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            threading.Thread(target=lambda: server.stdout.read(), daemon=True).start()  # keep the pipe drained
-            return server, int(match.group(1))
-    server.kill()
-    raise RuntimeError("easel-server did not start")
+    return start_easel_server([binary, "--listen", "127.0.0.1:0", "--data-dir", data,
+                               "--training-checkpoint-seconds", "1"], timeout=120)
 
 
 def status(port, key, training_id):

@@ -4,7 +4,9 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QGroupBox>
 #include <QJsonArray>
+#include <QSpinBox>
 #include <QTemporaryDir>
 
 #include "ui/parameter_form.h"
@@ -263,6 +265,89 @@ TEST(ParameterFormTest, SizePresetsFollowTheSelectedModelsFamily) {
     model->setCurrentIndex(model->findData(QStringLiteral("easel-shapes-64")));
     EXPECT_EQ(offered(), ParameterForm::sizePresets(QStringLiteral("sd1")));
     EXPECT_FALSE(presets->currentData().toSize().isValid());
+}
+
+TEST(GenerationParamsTest, SDXLSizeConditioningGoesInOnlyWhereSetAndComesBackFromMeta) {
+    GenerationParams p;
+    EXPECT_FALSE(requestBody(GenerationKind::Text2Img, p, QStringLiteral("k")).contains(QStringLiteral("crop_top")));
+    p.sizes.originalWidth = 512;
+    p.sizes.originalHeight = 384;
+    p.sizes.cropTop = 64;
+    const auto body = requestBody(GenerationKind::Text2Img, p, QStringLiteral("k"));
+    EXPECT_EQ(body.value(QStringLiteral("original_width")).toInt(), 512);
+    EXPECT_EQ(body.value(QStringLiteral("original_height")).toInt(), 384);
+    EXPECT_EQ(body.value(QStringLiteral("crop_top")).toInt(), 64);
+    for (const auto* unset : {"crop_left", "target_width", "target_height"})
+        EXPECT_FALSE(body.contains(QLatin1String(unset))) << unset;  // 0: the server's default
+
+    const QJsonObject meta{{QStringLiteral("original_width"), 2048}, {QStringLiteral("target_height"), 896}};
+    const auto back = paramsFromMeta(meta);
+    EXPECT_EQ(back.sizes.originalWidth, 2048);
+    EXPECT_EQ(back.sizes.targetHeight, 896);
+    EXPECT_EQ(back.sizes.cropTop, 0);
+
+    QTemporaryDir dir;
+    QSettings settings(dir.filePath(QStringLiteral("s.ini")), QSettings::IniFormat);
+    saveParams(settings, QStringLiteral("txt2img"), p);
+    EXPECT_EQ(loadParams(settings, QStringLiteral("txt2img")).sizes, p.sizes);
+}
+
+// The SDXL size conditioning group: shown for SDXL models only, off by default (nothing sent), its
+// fields in the request once switched on.
+TEST(ParameterFormTest, SizeConditioningIsOfferedForSDXLModelsOnly) {
+    ModelInfo builtin{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20};
+    builtin.family = QStringLiteral("sd1");
+    ModelInfo xl{QStringLiteral("sdxl-base"), QStringLiteral("SDXL"), QString(), false, 1024, 1024, 30};
+    xl.family = QStringLiteral("sdxl");
+    ParameterForm form(false);
+    form.setModels({builtin, xl});
+    auto* group = form.findChild<QGroupBox*>(QStringLiteral("size_conditioning"));
+    auto* model = form.findChild<QComboBox*>(QStringLiteral("model"));
+    auto* cropTop = form.findChild<QSpinBox*>(QStringLiteral("crop_top"));
+    auto* originalWidth = form.findChild<QSpinBox*>(QStringLiteral("original_width"));
+    ASSERT_NE(group, nullptr);
+    ASSERT_NE(cropTop, nullptr);
+    ASSERT_NE(originalWidth, nullptr);
+    EXPECT_TRUE(group->isHidden());
+
+    model->setCurrentIndex(model->findData(QStringLiteral("sdxl-base")));
+    EXPECT_FALSE(group->isHidden());
+    EXPECT_FALSE(group->isChecked());
+    EXPECT_FALSE(cropTop->isEnabled());
+    EXPECT_EQ(form.params().sizes, SizeConditioning{});
+    group->setChecked(true);
+    EXPECT_TRUE(cropTop->isEnabled());
+    originalWidth->setValue(512);
+    cropTop->setValue(128);
+    EXPECT_EQ(form.params().sizes.originalWidth, 512);
+    EXPECT_EQ(form.params().sizes.cropTop, 128);
+    const auto body = requestBody(GenerationKind::Text2Img, form.params(), QStringLiteral("k"));
+    EXPECT_EQ(body.value(QStringLiteral("original_width")).toInt(), 512);
+    EXPECT_EQ(body.value(QStringLiteral("crop_top")).toInt(), 128);
+    EXPECT_FALSE(body.contains(QStringLiteral("original_height")));
+    form.resize(520, form.sizeHint().height());
+    saveScreenshot(form, QStringLiteral("parameter_form_sdxl_size_conditioning"));
+
+    // Switched off, or another family's model: nothing is sent (the values stay for later).
+    group->setChecked(false);
+    EXPECT_EQ(form.params().sizes, SizeConditioning{});
+    group->setChecked(true);
+    model->setCurrentIndex(model->findData(QStringLiteral("easel-shapes-64")));
+    EXPECT_TRUE(group->isHidden());
+    EXPECT_EQ(form.params().sizes, SizeConditioning{});
+
+    // Parameters that carry sizes (a reply's meta) switch it on with their values.
+    model->setCurrentIndex(model->findData(QStringLiteral("sdxl-base")));
+    GenerationParams p = form.params();
+    EXPECT_EQ(p.sizes.originalWidth, 512);  // kept while it was hidden
+    p.sizes = {};
+    form.setParams(p);
+    EXPECT_FALSE(group->isChecked());  // none: off
+    p.sizes.targetWidth = 2048;
+    form.setParams(p);
+    EXPECT_TRUE(group->isChecked());
+    EXPECT_EQ(form.params().sizes.targetWidth, 2048);
+    EXPECT_EQ(form.params().sizes.originalWidth, 0);
 }
 
 }  // namespace
