@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -554,6 +555,58 @@ TEST(AdapterStack, LoKrAndTuckerDeltasFollowLyCORIS) {
     const auto convExpected =
         (toTensor(base.at(convKey)).to(torch::kFloat64) + tucker * (alpha / r)).to(torch::kFloat32);
     EXPECT_LE(easel::testing::maxAbsDiff(weights.at(convKey), convExpected), 1e-7);
+}
+
+// LCM-LoRA (and kohya's LoCon "all layers" runs) train every linear and convolution of the UNet, not
+// only attention: resnet convs and shortcuts, time embedding, down/upsamplers, conv_in/conv_out. A rank-1
+// kohya LoRA on every such weight of the model, named by its diffusers path, loads whole and changes
+// each of them by exactly up * down * alpha / rank.
+TEST(AdapterStack, ALoRAOnEveryUNetLayerAsLCMLoRATrainsLoadsWhole) {
+    easel::testing::TempDir dir;
+    const auto base = SafetensorsFile::open(baseCheckpoint());
+    const auto detected = detectSingleFile(base);
+    const auto layout = diffusersLayoutOf(detected);
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    std::map<std::string, torch::Tensor> expectedDelta;  // original key -> change
+    std::set<std::string> kinds;
+    torch::manual_seed(11);
+    for (const auto& t : base.tensors()) {
+        if (!t.name.starts_with(detected.unetPrefix) || !t.name.ends_with(".weight")) continue;
+        if (t.shape.size() != 2 && t.shape.size() != 4) continue;
+        const auto diffusers = originalToDiffusersKey(t.name, layout);
+        ASSERT_TRUE(diffusers) << t.name;
+        auto path = diffusers->key.substr(0, diffusers->key.size() - std::strlen(".weight"));
+        for (const auto* kind : {"resnets", "time_emb", "time_embedding", "downsamplers", "upsamplers", "conv_in",
+                                 "conv_out", "conv_shortcut", "attn1", "attn2", "ff.net", "proj_in", "proj_out"}) {
+            if (path.find(kind) != std::string::npos) kinds.insert(kind);
+        }
+        std::string kohya = "lora_unet_" + path;
+        std::replace(kohya.begin(), kohya.end(), '.', '_');
+        const bool conv = t.shape.size() == 4;
+        const auto down =
+            conv ? torch::randn({1, t.shape[1], t.shape[2], t.shape[3]}) * 0.01 : torch::randn({1, t.shape[1]}) * 0.01;
+        const auto up = conv ? torch::randn({t.shape[0], 1, 1, 1}) : torch::randn({t.shape[0], 1});
+        const float alpha = 0.5f;  // rank 1: scale 0.5
+        tensors.emplace_back(kohya + ".lora_down.weight", down);
+        tensors.emplace_back(kohya + ".lora_up.weight", up);
+        tensors.emplace_back(kohya + ".alpha", torch::tensor(alpha));
+        expectedDelta[t.name] =
+            torch::matmul(up.reshape({t.shape[0], 1}).to(torch::kFloat64), down.reshape({1, -1}).to(torch::kFloat64))
+                .reshape(t.shape) *
+            alpha;
+    }
+    for (const auto* kind : {"resnets", "time_embedding", "downsamplers", "upsamplers", "conv_in", "conv_out", "attn1",
+                             "attn2", "proj_in", "proj_out"})
+        EXPECT_TRUE(kinds.contains(kind)) << kind << " is not in the model: the test covers less than it says";
+    const auto adapter = openAdapter(writeAdapter(dir / "lcm-like.safetensors", tensors));
+    auto weights = readAll(base);
+    AdapterStack stack(detected, weights);
+    ASSERT_TRUE(stack.apply({{adapter, 1.0, 1.0}}));
+    for (const auto& [key, delta] : expectedDelta) {
+        const auto expected = (toTensor(base.at(key)).to(torch::kFloat64) + delta).to(torch::kFloat32);
+        ASSERT_LE(easel::testing::maxAbsDiff(weights.at(key), expected), 1e-6) << key;
+    }
+    std::cout << "  " << expectedDelta.size() << " UNet layers changed\n";
 }
 
 // The engine's other modes: bf16 on the CPU, float32 and float16 on CUDA (skipped without a device
