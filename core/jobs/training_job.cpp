@@ -55,6 +55,30 @@ double TrainingProgressState::etaSeconds() const {
     return secondsPerStep * left;
 }
 
+nlohmann::json progressMeta(const TrainingProgressState& p) {
+    return {{"stage", p.stage},
+            {"trainer_stage", p.trainerStage},
+            {"step", p.step},
+            {"trainer_total", p.total},
+            {"total_steps", p.trainSteps},
+            {"seconds_per_step", p.secondsPerStep},
+            {"loss_curve", lossCurveJson(p.lossCurve)}};
+}
+
+TrainingProgressState progressFromMeta(const nlohmann::json& meta) {
+    TrainingProgressState p;
+    p.stage = meta.value("stage", std::string(stage::kStarted));
+    p.trainerStage = meta.value("trainer_stage", std::string());
+    p.step = meta.value("step", 0);
+    p.trainSteps = meta.value("total_steps", 0);
+    p.total = meta.value("trainer_total", p.trainSteps);
+    p.secondsPerStep = meta.value("seconds_per_step", 0.0);
+    p.lossCurve = lossCurveFromJson(meta);
+    if (p.trainerStage.empty() && !p.lossCurve.empty()) p.trainerStage = "training";  // saved before the stage was
+    if (!p.lossCurve.empty()) p.loss = p.lossCurve.back().second;
+    return p;
+}
+
 nlohmann::json lossCurveJson(const std::vector<std::pair<int, double>>& curve) {
     auto out = nlohmann::json::array();
     for (const auto& [step, loss] : curve) out.push_back({step, loss});

@@ -245,6 +245,10 @@ void TrainingRunner::recordStep(const storage::JobRow& job, Running& state, cons
             p.lossCurve.emplace_back(step.step, step.loss);
             save = m_options.saveCurveEvery > 0 && step.step % m_options.saveCurveEvery == 0;
         }
+        // Several servers: the others read the progress from the meta.
+        if (!m_options.home.empty() &&
+            std::chrono::duration<double>(now - state.lastSaved).count() >= m_options.progressSaveSeconds)
+            save = true;
     }
     if (step.stage == "saving") {
         enterStage(job, state, stage::kTrained);
@@ -262,17 +266,16 @@ void TrainingRunner::enterStage(const storage::JobRow& job, Running& state, cons
         state.stageIndex = index;
         state.progress.stage = stage;
     }
+    if (!m_options.home.empty()) saveCurve(job.id, state);  // other servers show the stage too
     notifyStage(job.id, stage);
 }
 
-void TrainingRunner::saveCurve(std::int64_t jobId, const Running& state) {
+void TrainingRunner::saveCurve(std::int64_t jobId, Running& state) {
     nlohmann::json meta;
     {
         std::lock_guard lock(m_mutex);
-        meta = {{"loss_curve", lossCurveJson(state.progress.lossCurve)},
-                {"seconds_per_step", state.progress.secondsPerStep},
-                {"step", state.progress.step},
-                {"total_steps", state.progress.trainSteps}};
+        meta = progressMeta(state.progress);
+        state.lastSaved = std::chrono::steady_clock::now();
     }
     try {
         m_jobs.setMeta(jobId, meta.dump());

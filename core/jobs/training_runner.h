@@ -47,6 +47,9 @@ struct TrainingRunnerOptions {
     std::string home;
     // With a home: how often (seconds) a running training looks for a cancel sent to another server.
     double cancelCheckSeconds = 2.0;
+    // With a home: how often (seconds) a running training's progress goes to the job's meta, where the
+    // other servers' fine_tune_status reads it (and at each stage change).
+    double progressSaveSeconds = 2.0;
     // With a home: the blob store the servers share (TrainingFiles: inputs of trainings submitted to a
     // server without a trainer, which have no home until one takes them; trained models published to
     // every server). Null: trained models stay on the server that trained them.
@@ -107,6 +110,7 @@ private:
         std::atomic<bool> cancel{false};
         int stageIndex = -1;  // of the running stages entered so far
         TrainingProgressState progress;
+        std::chrono::steady_clock::time_point lastSaved{};  // of the progress, to the job's meta
     };
     enum class Outcome { Succeeded, Failed, Cancelled, Requeued };
 
@@ -121,7 +125,7 @@ private:
     void enterStage(const storage::JobRow& job, Running& state, const char* stage);
     void recordStep(const storage::JobRow& job, Running& state, const TrainingStep& step,
                     std::chrono::steady_clock::time_point& last);
-    void saveCurve(std::int64_t jobId, const Running& state);
+    void saveCurve(std::int64_t jobId, Running& state);
     // Records the outcome (fenced by the run's attempt: a run another server took over changes nothing)
     // and removes what the job no longer needs.
     void end(const storage::JobRow& job, const TrainingJob& request, Outcome outcome, const std::string& error,

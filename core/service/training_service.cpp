@@ -213,18 +213,19 @@ TrainingView TrainingService::view(const storage::JobRow& job) const {
         case JobStatus::Queued:
             v.stage = jobs::stage::kQueued;
             break;
-        case JobStatus::Running:
-            v.stage = jobs::stage::kStarted;
-            if (const auto p = m_runner.progress(job.id)) {
-                v.stage = p->stage;
-                v.trainerStage = p->trainerStage;
-                v.step = p->step;
-                v.total = p->total;
-                v.lossCurve = p->lossCurve;
-                v.secondsPerStep = p->secondsPerStep;
-                if (p->secondsPerStep > 0) v.etaSeconds = p->etaSeconds();
-            }
+        case JobStatus::Running: {
+            // Here, or on another server, which saves its progress in the meta every two seconds.
+            const auto local = m_runner.progress(job.id);
+            const auto p = local ? *local : jobs::progressFromMeta(meta);
+            v.stage = p.stage;
+            v.trainerStage = p.trainerStage;
+            v.step = p.step;
+            v.total = local ? p.total : meta.value("trainer_total", v.total);
+            v.lossCurve = p.lossCurve;
+            v.secondsPerStep = p.secondsPerStep;
+            if (p.secondsPerStep > 0) v.etaSeconds = p.etaSeconds();
             break;
+        }
         case JobStatus::Succeeded:
             v.stage = v.deleted ? jobs::stage::kDeleted : jobs::stage::kReady;
             v.step = v.total = v.totalSteps;

@@ -391,6 +391,7 @@ TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAnd
         o.modelsDir = database.dir() / server / "models";
         o.home = "host-" + server + ":/srv/easel";
         o.sharedBlobs = &bucket;
+        o.progressSaveSeconds = 0;  // at every step
         return o;
     };
     jobs::UnavailableTrainer none;
@@ -414,6 +415,16 @@ TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAnd
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0].encoded, images.images[0]);
     EXPECT_EQ(got[1].encoded, images.images[1]);
+    // The server without the training shows the worker's progress, saved in the job's meta.
+    const auto seen = viaApi.status(ada, id);
+    EXPECT_EQ(seen.stage, "training_started");
+    EXPECT_EQ(seen.trainerStage, "training");
+    EXPECT_EQ(seen.step, 2);
+    EXPECT_EQ(seen.total, 4);
+    ASSERT_TRUE(seen.loss);
+    EXPECT_DOUBLE_EQ(*seen.loss, 0.5);
+    EXPECT_EQ(seen.lossCurve.size(), 2u);
+    EXPECT_TRUE(seen.etaSeconds.has_value());
     trainer.resume();
     ASSERT_TRUE(worker.waitFinished(id, 10s));
     ASSERT_EQ(status(id), JobStatus::Succeeded);
