@@ -15,6 +15,15 @@
 namespace easel::ui {
 namespace {
 
+// The built-in model (SD 1.x family, the default) and an SDXL one, as the server lists them.
+QList<ModelInfo> builtinAndSDXL() {
+    ModelInfo builtin{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20};
+    builtin.family = QStringLiteral("sd1");
+    ModelInfo xl{QStringLiteral("sdxl-base"), QStringLiteral("SDXL"), QString(), false, 1024, 1024, 30};
+    xl.family = QStringLiteral("sdxl");
+    return {builtin, xl};
+}
+
 TEST(GenerationParamsTest, Text2ImgBodyHasTheContractKeys) {
     GenerationParams p;
     p.prompt = QStringLiteral("a red square");
@@ -223,12 +232,8 @@ TEST(ParameterFormTest, ModelsAndLastSeed) {
 }
 
 TEST(ParameterFormTest, SizePresetsFollowTheSelectedModelsFamily) {
-    ModelInfo builtin{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20};
-    builtin.family = QStringLiteral("sd1");
-    ModelInfo xl{QStringLiteral("sdxl-base"), QStringLiteral("SDXL"), QString(), false, 1024, 1024, 30};
-    xl.family = QStringLiteral("sdxl");
     ParameterForm form(false);
-    form.setModels({builtin, xl});
+    form.setModels(builtinAndSDXL());
     auto* presets = form.findChild<QComboBox*>(QStringLiteral("size_preset"));
     auto* model = form.findChild<QComboBox*>(QStringLiteral("model"));
     ASSERT_NE(presets, nullptr);
@@ -295,12 +300,8 @@ TEST(GenerationParamsTest, SDXLSizeConditioningGoesInOnlyWhereSetAndComesBackFro
 // The SDXL size conditioning group: shown for SDXL models only, off by default (nothing sent), its
 // fields in the request once switched on.
 TEST(ParameterFormTest, SizeConditioningIsOfferedForSDXLModelsOnly) {
-    ModelInfo builtin{QStringLiteral("easel-shapes-64"), QStringLiteral("Shapes"), QString(), true, 64, 64, 20};
-    builtin.family = QStringLiteral("sd1");
-    ModelInfo xl{QStringLiteral("sdxl-base"), QStringLiteral("SDXL"), QString(), false, 1024, 1024, 30};
-    xl.family = QStringLiteral("sdxl");
     ParameterForm form(false);
-    form.setModels({builtin, xl});
+    form.setModels(builtinAndSDXL());
     auto* group = form.findChild<QGroupBox*>(QStringLiteral("size_conditioning"));
     auto* model = form.findChild<QComboBox*>(QStringLiteral("model"));
     auto* cropTop = form.findChild<QSpinBox*>(QStringLiteral("crop_top"));

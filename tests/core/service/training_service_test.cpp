@@ -57,6 +57,22 @@ protected:
         r.maxTrainSteps = steps;
         return r;
     }
+    // One of several servers on this database: its own folders, the shared `bucket`, a 10 s lease
+    // (on the fake clock) renewed at the trainer's cancel checks every `checkSeconds`, and its progress
+    // saved at every step.
+    jobs::TrainingRunnerOptions serverOptions(const std::string& server, storage::BlobStore& bucket,
+                                              double checkSeconds) const {
+        jobs::TrainingRunnerOptions o;
+        o.trainingDir = database.dir() / server / "training";  // no shared folder
+        o.modelsDir = database.dir() / server / "models";
+        o.home = "host-" + server + ":/srv/easel";
+        o.sharedBlobs = &bucket;
+        o.leaseOwner = "lease-" + server;
+        o.leaseSeconds = 10;
+        o.cancelCheckSeconds = checkSeconds;
+        o.progressSaveSeconds = 0;
+        return o;
+    }
     Stages stagesOf(std::int64_t id) {
         std::lock_guard lock(mutex);
         return stages[id];
@@ -385,15 +401,7 @@ TEST_F(TrainingServiceTest, APurgeStopsTheAccountsTrainingsAndDeletesTheirModels
 TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAndTheModelReachesEveryServer) {
     trainingRunner.stop();  // this test's servers are below
     storage::FileBlobStore bucket{database.dir() / "bucket"};
-    auto at = [&](const std::string& server) {
-        jobs::TrainingRunnerOptions o;
-        o.trainingDir = database.dir() / server / "training";  // no shared folder
-        o.modelsDir = database.dir() / server / "models";
-        o.home = "host-" + server + ":/srv/easel";
-        o.sharedBlobs = &bucket;
-        o.progressSaveSeconds = 0;  // at every step
-        return o;
-    };
+    auto at = [&](const std::string& server) { return serverOptions(server, bucket, 1e9); };
     jobs::UnavailableTrainer none;
     testing::FakeGenerator apiModels, thirdModels;
     jobs::TrainingRunner api{db, apiModels, none, clock, at("api"), [](std::int64_t) { return 1; }};
@@ -472,17 +480,8 @@ TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAnd
 TEST_F(TrainingServiceTest, ATrainingOfAServerThatDiedIsTakenOverWhenItsImagesAreInTheBlobStore) {
     trainingRunner.stop();
     storage::FileBlobStore bucket{database.dir() / "bucket"};
-    auto at = [&](const std::string& server) {
-        jobs::TrainingRunnerOptions o;
-        o.trainingDir = database.dir() / server / "training";
-        o.modelsDir = database.dir() / server / "models";
-        o.home = "host-" + server + ":/srv/easel";
-        o.sharedBlobs = &bucket;
-        o.leaseOwner = "lease-" + server;
-        o.leaseSeconds = 10;
-        o.cancelCheckSeconds = 3600;  // the "dead" server renews nothing
-        return o;
-    };
+    // The "dead" server renews nothing.
+    auto at = [&](const std::string& server) { return serverOptions(server, bucket, 3600); };
     jobs::UnavailableTrainer none;
     testing::FakeTrainer trainerB;
     testing::FakeGenerator apiModels, modelsB;
@@ -530,17 +529,7 @@ TEST_F(TrainingServiceTest, ATrainingOfAServerThatDiedIsTakenOverWhenItsImagesAr
 TEST_F(TrainingServiceTest, ATrainingWithItsImagesOnItsServerWaitsForThatServer) {
     trainingRunner.stop();
     storage::FileBlobStore bucket{database.dir() / "bucket"};
-    auto at = [&](const std::string& server) {
-        jobs::TrainingRunnerOptions o;
-        o.trainingDir = database.dir() / server / "training";
-        o.modelsDir = database.dir() / server / "models";
-        o.home = "host-" + server + ":/srv/easel";
-        o.sharedBlobs = &bucket;
-        o.leaseOwner = "lease-" + server;
-        o.leaseSeconds = 10;
-        o.cancelCheckSeconds = 3600;
-        return o;
-    };
+    auto at = [&](const std::string& server) { return serverOptions(server, bucket, 3600); };
     testing::FakeTrainer trainerB;
     testing::FakeGenerator modelsB;
     auto optionsA = at("a");

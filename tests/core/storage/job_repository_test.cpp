@@ -25,13 +25,15 @@ protected:
         row.createdAt = kNow;
         return jobs.insert(row);
     }
-    std::int64_t queueTraining(std::int64_t userId, const char* kind = kFineTuneKind, int priority = 0) {
+    std::int64_t queueTraining(std::int64_t userId, const char* kind = kFineTuneKind, int priority = 0,
+                               const std::string& home = {}) {
         JobRow row;
         row.userId = userId;
         row.kind = kind;
         row.priority = priority;
         row.request = R"({"model_id":"ft-x"})";
         row.createdAt = kNow;
+        row.home = home;
         return jobs.insert(row);
     }
     std::optional<JobRow> claim(int cap = 10) {
@@ -522,15 +524,7 @@ TEST_F(JobRepositoryTest, EachFamilyHasItsOwnQueueCountsHistoryAndRecovery) {
 }
 
 TEST_F(JobRepositoryTest, ATrainingRunsOnlyOnItsHomeAndOnlyItsHomeRequeuesIt) {
-    auto training = [&](const std::string& home) {
-        JobRow row;
-        row.userId = ada;
-        row.kind = kFineTuneKind;
-        row.request = R"({"model_id":"ft-x"})";
-        row.createdAt = kNow;
-        row.home = home;
-        return jobs.insert(row);
-    };
+    auto training = [&](const std::string& home) { return queueTraining(ada, kFineTuneKind, 0, home); };
     const auto onA = training("host-a:/var/lib/easel");
     const auto anywhere = training("");
     EXPECT_EQ(jobs.find(onA)->home, "host-a:/var/lib/easel");
@@ -560,15 +554,7 @@ TEST_F(JobRepositoryTest, ATrainingRunsOnlyOnItsHomeAndOnlyItsHomeRequeuesIt) {
 // Trainings claimed with a lease: back to the queue (home kept) once it runs out, by any server but the
 // holder; those claimed without one never; one that used its attempts is returned instead.
 TEST_F(JobRepositoryTest, ExpiredTrainingLeasesGoBackToTheQueueAndAQueuedJobsHomeCanBeCleared) {
-    auto training = [&](const std::string& home) {
-        JobRow row;
-        row.userId = ada;
-        row.kind = kFineTuneKind;
-        row.request = R"({"model_id":"ft-x"})";
-        row.createdAt = kNow;
-        row.home = home;
-        return jobs.insert(row);
-    };
+    auto training = [&](const std::string& home) { return queueTraining(ada, kFineTuneKind, 0, home); };
     const auto leased = training("host-a:/srv");
     const auto unleased = training("host-a:/srv");
     auto claim = [&](const Lease& lease) {
