@@ -167,8 +167,8 @@ void TrainingFiles::install(const std::string& modelId, const TrainedModel& resu
     }
 }
 
-void TrainingFiles::publish(const std::string& modelId, std::int64_t ownerId) const {
-    if (!shared()) return;
+std::int64_t TrainingFiles::publish(const std::string& modelId, std::int64_t ownerId, int attempt) const {
+    if (!shared()) return 0;
     const auto dir = m_modelsDir / modelId;
     // Every file of the installed folder, its easel-model.json included (each server writes its own
     // easel-version).
@@ -183,7 +183,7 @@ void TrainingFiles::publish(const std::string& modelId, std::int64_t ownerId) co
     std::vector<std::string> names;
     try {
         for (const auto& file : files) {
-            names.push_back("model-" + modelId + "-" + std::to_string(names.size()));
+            names.push_back("model-" + modelId + "-a" + std::to_string(attempt) + "-" + std::to_string(names.size()));
             m_sharedBlobs->put(ownerId, names.back(), readFile(dir / file));
             blobFiles[file.generic_string()] = names.back();
         }
@@ -197,20 +197,43 @@ void TrainingFiles::publish(const std::string& modelId, std::int64_t ownerId) co
             storage::ModelInstallRepository(*m_sharedDb)
                 .request(modelId, source.dump(), ownerId, static_cast<std::int64_t>(std::time(nullptr)));
         std::ofstream(dir / "easel-version") << version;
+        return version;
     } catch (...) {
         removeBlobs(ownerId, names);
         throw;
     }
 }
 
-void TrainingFiles::uninstall(const std::string& modelId, bool everywhere) const {
-    // Ids are the service's own ("ft-" and letters), but a damaged row must not name a path.
-    if (modelId.empty() || modelId.front() == '.' || modelId.find_first_of("/\\") != std::string::npos) return;
+namespace {
+
+// Ids are the service's own ("ft-" and letters), but a damaged row must not name a path.
+bool safeModelId(const std::string& modelId) {
+    return !modelId.empty() && modelId.front() != '.' && modelId.find_first_of("/\\") == std::string::npos;
+}
+
+}  // namespace
+
+void TrainingFiles::uninstallHere(const std::string& modelId) const {
     m_generator.removeModel(modelId);
     std::error_code ec;
     std::filesystem::remove_all(m_modelsDir / modelId, ec);
     std::filesystem::remove_all(m_modelsDir / (modelId + ".partial"), ec);
-    if (!shared() || !everywhere) return;
+}
+
+void TrainingFiles::uninstallRun(const std::string& modelId, std::int64_t publishedVersion) const {
+    if (!safeModelId(modelId)) return;
+    uninstallHere(modelId);
+    if (!shared() || publishedVersion == 0) return;
+    const storage::ModelInstallRepository installs(*m_sharedDb);
+    const auto row = installs.find(modelId);
+    if (!row || !installs.markRemoved(modelId, publishedVersion, static_cast<std::int64_t>(std::time(nullptr)))) return;
+    removeBlobs(row->ownerId, publishedBlobs(row->source));
+}
+
+void TrainingFiles::uninstall(const std::string& modelId) const {
+    if (!safeModelId(modelId)) return;
+    uninstallHere(modelId);
+    if (!shared()) return;
     // Every server removes its copy at its next sync; the published files go.
     const storage::ModelInstallRepository installs(*m_sharedDb);
     const auto row = installs.find(modelId);

@@ -11,7 +11,7 @@
 // Several servers (a shared database and blob store): a training submitted to a server without a
 // trainer keeps its inputs as blobs of its owner ("training-<token>-<i>") until the server that takes
 // it copies them into its work folder, and a trained model is published: its files are copied to blobs
-// ("model-<model id>-<i>") and its install recorded (storage::ModelInstallRepository, source
+// ("model-<model id>-a<attempt>-<i>") and its install recorded (storage::ModelInstallRepository, source
 // "blob_files") so that every generating server installs it as its owner's; uninstall records the
 // delete and removes those blobs.
 
@@ -65,14 +65,23 @@ public:
 
     // Moves the trainer's result into the models dir and registers it as `ownerId`'s own.
     void install(const std::string& modelId, const TrainedModel& result, std::int64_t ownerId) const;
-    // Several servers: copies the installed model's files to the blob store and records the install for
-    // every server (nothing without a shared blob store). Throws when either fails, leaving no blob.
-    void publish(const std::string& modelId, std::int64_t ownerId) const;
+    // Several servers: copies the installed model's files to the blob store (named after the run's
+    // `attempt`, so that two runs of one job never share a blob) and records the install for every
+    // server; returns the recorded version (0: no shared blob store). Throws when either fails, leaving
+    // no blob.
+    std::int64_t publish(const std::string& modelId, std::int64_t ownerId, int attempt) const;
     // Unregisters a trained model and deletes its folder (nothing when there is none); several servers:
-    // every server removes its copy and the published blobs go (`everywhere` false: this server's only).
-    void uninstall(const std::string& modelId, bool everywhere = true) const;
+    // every server removes its copy and the published blobs go.
+    void uninstall(const std::string& modelId) const;
+    // A run that installed (and maybe published, as `publishedVersion`) a model and then did not succeed:
+    // this server's copy goes, and the published one only while it is still the recorded version (a
+    // later run of the job may have published its own).
+    void uninstallRun(const std::string& modelId, std::int64_t publishedVersion) const;
 
 private:
+    // This server's copy: unregistered, its folder deleted.
+    void uninstallHere(const std::string& modelId) const;
+
     std::filesystem::path m_trainingDir;
     std::filesystem::path m_modelsDir;
     ImageGenerator& m_generator;

@@ -123,8 +123,13 @@ void TrainingRunner::takeOverExpired() {
             }
         }
         for (const auto& job : requeued) {
-            // Its images are in the blob store: any server with a trainer may start it again.
-            if (!trainingJobFromJson(nlohmann::json::parse(job.request)).inputBlobs.empty()) m_jobs.setHome(job.id, "");
+            try {
+                // Its images are in the blob store: any server with a trainer may start it again.
+                if (!trainingJobFromJson(nlohmann::json::parse(job.request)).inputBlobs.empty())
+                    m_jobs.setHome(job.id, "");
+            } catch (const std::exception& e) {
+                std::cerr << "easel: freeing training " << job.id << " of its stopped server: " << e.what() << '\n';
+            }
         }
     } catch (const std::exception& e) {
         std::cerr << "easel: looking for trainings of stopped servers: " << e.what() << '\n';
@@ -137,6 +142,7 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
     auto meta = parseMeta(job.meta);
     TrainingJob request;
     bool installed = false;
+    std::int64_t publishedVersion = 0;
     const auto t0 = std::chrono::steady_clock::now();
     try {
         request = trainingJobFromJson(nlohmann::json::parse(job.request));
@@ -175,15 +181,21 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
             });
         if (state->cancel.load()) throw GenerationCancelledError();  // asked to stop right at the end
         // Several servers: a run another server took over (this one was presumed dead) installs nothing.
-        if (!m_options.leaseOwner.empty() && !m_jobs.toStop({{job.id, job.attempts}}).empty())
-            throw GenerationCancelledError();
+        // (When the database cannot say, the run goes on: markSucceeded below is fenced.)
+        bool takenOver = false;
+        try {
+            takenOver = !m_options.leaseOwner.empty() && !m_jobs.toStop({{job.id, job.attempts}}).empty();
+        } catch (const std::exception& e) {
+            std::cerr << "easel: looking for a takeover of training " << job.id << ": " << e.what() << '\n';
+        }
+        if (takenOver) throw GenerationCancelledError();
         enterStage(job, *state, stage::kTrained);
         enterStage(job, *state, stage::kSaving);
         enterStage(job, *state, stage::kDeploying);
         m_files.install(request.modelId, result, job.userId);
         installed = true;
         try {
-            m_files.publish(request.modelId, job.userId);  // several servers: to every one of them
+            publishedVersion = m_files.publish(request.modelId, job.userId, job.attempts);  // to every server
         } catch (const std::exception& e) {
             std::cerr << "easel: publishing trained model " << request.modelId << ": " << e.what() << '\n';
             throw std::runtime_error("the trained model could not be stored for the other servers");
@@ -217,8 +229,12 @@ void TrainingRunner::run(const storage::JobRow& job, const std::shared_ptr<Runni
         error = "unknown error";
     }
     if (outcome != Outcome::Succeeded && installed) {
-        // Only this server's copy when another server took the job over: the published model is theirs.
-        m_files.uninstall(request.modelId, stillRunning(job));
+        try {
+            // This server's copy, and what this run published unless another run of the job has since.
+            m_files.uninstallRun(request.modelId, publishedVersion);
+        } catch (const std::exception& e) {
+            std::cerr << "easel: removing the model of training " << job.id << ": " << e.what() << '\n';
+        }
     }
     end(job, request, outcome, error, state);
 }
@@ -296,6 +312,9 @@ void TrainingRunner::end(const storage::JobRow& job, const TrainingJob& request,
                 break;
             case Outcome::Requeued:
                 m_jobs.requeue(job.id, job.attempts);
+                // This server is stopping: one whose images are in the blob store may go on elsewhere
+                // (from the start), instead of waiting for this one to come back.
+                if (!request.inputBlobs.empty()) m_jobs.setHome(job.id, "");
                 break;
             case Outcome::Cancelled:
                 recorded = recorded && m_jobs.markCancelled(job.id, now, job.attempts);
@@ -310,6 +329,8 @@ void TrainingRunner::end(const storage::JobRow& job, const TrainingJob& request,
             m_files.removeBlobs(job.userId, request.inputBlobs);
         }
     } catch (const std::exception& e) {
+        // The row still says running; this server's next start (or, with leases, another server once
+        // this one stops renewing) re-queues it.
         std::cerr << "easel: recording the outcome of training " << job.id << ": " << e.what() << '\n';
     }
     // Told before the job leaves m_running, so whoever waits for it (waitFinished) finds it told.
@@ -349,12 +370,15 @@ bool TrainingRunner::cancel(std::int64_t jobId) {
     if (job && job->status == JobStatus::Running && !m_options.home.empty()) return m_jobs.requestCancel(jobId);
     if (!job || job->status != JobStatus::Queued) return false;
     if (!m_jobs.cancelIfQueued(jobId, m_clock.nowSeconds())) {
-        // The worker claimed it in between: ask that run to stop instead.
-        std::lock_guard lock(m_mutex);
-        const auto it = m_running.find(jobId);
-        if (it == m_running.end()) return false;
-        it->second->cancel = true;
-        return true;
+        // A worker claimed it in between: ask that run to stop instead (another server's, at its next look).
+        {
+            std::lock_guard lock(m_mutex);
+            if (const auto it = m_running.find(jobId); it != m_running.end()) {
+                it->second->cancel = true;
+                return true;
+            }
+        }
+        return !m_options.home.empty() && m_jobs.requestCancel(jobId);
     }
     m_files.removeWorkDir(jobId);
     try {

@@ -345,6 +345,7 @@ void ModelInstaller::syncNow() {
     for (const auto& row : storage::ModelInstallRepository(*m_options.sharedDb).all()) {
         if (!safeName(row.modelId)) continue;
         bool removeIt = false;
+        bool haveIt = false;  // already loaded here: reported ready, not fetched again
         {
             std::lock_guard lock(m_mutex);
             if (m_syncStop) return;
@@ -358,33 +359,36 @@ void ModelInstaller::syncNow() {
                 const auto st = m_status.find(row.modelId);
                 if (st != m_status.end() && inProgress(st->second.state)) continue;  // this server's own load
                 m_applied[row.modelId] = {row.version, false};
-                // Installed before this process started (the folder says which version) and loaded at
-                // start. (A folder another server sharing the data dir wrote is loaded below, not fetched.)
-                // A published trained model (never re-published under its id) that this server has: its
-                // home, which trained it, or any server after a restart.
-                if (st == m_status.end() && publishedSource(row.source)) {
-                    const auto loaded = m_generator.models();
-                    if (std::any_of(loaded.begin(), loaded.end(), [&](const auto& m) { return m.id == row.modelId; }))
-                        continue;
-                }
-                if (st == m_status.end() && installedVersion(m_options.modelsDir / row.modelId) == row.version) {
-                    const auto loaded = m_generator.models();
-                    if (std::any_of(loaded.begin(), loaded.end(), [&](const auto& m) { return m.id == row.modelId; }))
-                        continue;
-                }
-                try {
-                    auto source = sourceFromJson(row.source);
-                    source.modelId = row.modelId;
-                    source.ownerId = row.ownerId;
-                    launch(source, row.version);
-                } catch (const std::exception& e) {
-                    m_status[row.modelId] = {
-                        row.modelId, "failed", 0, 0, 0, std::string("the recorded load is not understood: ") + e.what(),
-                        row.ownerId};
+                const auto loaded = [&] {
+                    const auto all = m_generator.models();
+                    return std::any_of(all.begin(), all.end(), [&](const auto& m) { return m.id == row.modelId; });
+                };
+                // A published trained model that this server has (its home, which trained it, or any server
+                // after a restart), or a load installed before this process started (the folder says which
+                // version) and loaded at start. (A folder another server sharing the data dir wrote is loaded
+                // below, not fetched.)
+                haveIt = st == m_status.end() &&
+                         (publishedSource(row.source) ||
+                          installedVersion(m_options.modelsDir / row.modelId) == row.version) &&
+                         loaded();
+                if (!haveIt) {
+                    try {
+                        auto source = sourceFromJson(row.source);
+                        source.modelId = row.modelId;
+                        source.ownerId = row.ownerId;
+                        launch(source, row.version);
+                    } catch (const std::exception& e) {
+                        m_status[row.modelId] = {
+                            row.modelId, "failed", 0,
+                            0,           0,        std::string("the recorded load is not understood: ") + e.what(),
+                            row.ownerId};
+                    }
                 }
             }
         }
         if (removeIt) removeHere(row.modelId);
+        // The other servers (an API server's verify_model and its count of an account's loads) see it.
+        if (haveIt) report(row.modelId, {row.modelId, "ready", 0, 0, 0, "loaded", row.ownerId});
     }
 }
 

@@ -36,6 +36,15 @@ bool ModelInstallRepository::markRemoved(const std::string& modelId, std::int64_
                .run() == 1;
 }
 
+bool ModelInstallRepository::markRemoved(const std::string& modelId, std::int64_t version, std::int64_t now) const {
+    const auto l = m_db.lock();
+    return m_db.statement(
+                   "UPDATE model_installs SET removed = 1, updated_at = ? WHERE model_id = ? AND version = ? AND "
+                   "removed = 0")
+               .bindAll(now, modelId, version)
+               .run() == 1;
+}
+
 int ModelInstallRepository::markRemovedOf(std::int64_t ownerId, std::int64_t now) const {
     const auto l = m_db.lock();
     return m_db.statement("UPDATE model_installs SET removed = 1, updated_at = ? WHERE owner_id = ? AND removed = 0")

@@ -42,6 +42,8 @@ public:
                          std::int64_t now) const;
     // A delete: every server removes its copy. False when no such load is recorded.
     bool markRemoved(const std::string& modelId, std::int64_t now) const;
+    // The same, only while `version` is the recorded one (a later load is left alone).
+    bool markRemoved(const std::string& modelId, std::int64_t version, std::int64_t now) const;
     // An account's purge: each of its own loads is removed.
     int markRemovedOf(std::int64_t ownerId, std::int64_t now) const;
     std::optional<ModelInstallRow> find(const std::string& modelId) const;

@@ -376,14 +376,16 @@ def main():
             home = pg.sql(f"SELECT home FROM jobs WHERE id = {submitted.get('training_id', 0)}")
             check(any(d in home for d in data_dirs), f"the training became a worker's ({home})")
             check(not s3.objects("/training-0") if s3 else True, "its images left the bucket")
-            check(bool(s3.objects(f"/model-{lora}-0")), "the trained LoRA is in the bucket")
+            check(any(os.path.basename(k).startswith(f"model-{lora}-") for k in s3.objects()),
+                  "the trained LoRA is in the bucket")
             installed = "0"
             deadline = time.time() + 60
-            while installed != "1" and time.time() < deadline:
+            while installed != str(len(ports)) and time.time() < deadline:
                 installed = pg.sql(f"SELECT COUNT(*) FROM model_install_states WHERE model_id = '{lora}' "
                                    "AND state = 'ready'")
                 time.sleep(0.2)
-            check(installed == "1", f"the other worker installed the trained LoRA ({installed})")
+            check(installed == str(len(ports)),
+                  f"every worker has the trained LoRA, the other one from the bucket ({installed} of {len(ports)})")
             for _ in range(2):
                 status, body = request(api_ports[0], "POST", "/api/v6/images/text2img",
                                        {"key": keys[2], "prompt": "a large red zwx in the center on a white "
@@ -391,7 +393,8 @@ def main():
                                         "num_inference_steps": 8, "seed": 3})
                 answer = wait_done(api_ports, keys[2], json.loads(body).get("id") if status == 200 else None, 120)
                 check(answer.get("status") == "success",
-                      f"a job with the trained LoRA succeeded ({status} {answer.get('status')} {body[:200]!r})")
+                      f"a job with the trained LoRA succeeded ({status} {answer.get('status')} "
+                      f"{answer.get('message', '')} {answer.get('error', '')} {body[:120]!r})")
         if len(ports) < 2:
             print("ok" if not failures else "FAIL")
             return 0 if not failures else 1

@@ -452,6 +452,19 @@ TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAnd
     o.blobs = &bucket;
     o.syncEvery = 50ms;
     {
+        // The server that trained it has it already: it fetches nothing and reports it ready (an API
+        // server's verify_model and its count of the account's loads in progress read that).
+        auto home = o;
+        home.modelsDir = database.dir() / "worker" / "models";
+        home.workerId = "worker";
+        models::ModelInstaller trainedHere(home, generator);
+        ASSERT_TRUE(testing::eventually([&] {
+            const auto states = storage::ModelInstallRepository(db).statesOf(modelId, install->version);
+            return states.size() == 1 && states[0].workerId == "worker" && states[0].state == "ready";
+        }));
+        EXPECT_FALSE(std::filesystem::exists(home.modelsDir / (modelId + ".partial")));
+    }
+    {
         models::ModelInstaller third(o, thirdModels);
         ASSERT_TRUE(testing::eventually([&] {
             const auto all = thirdModels.models();
@@ -555,6 +568,36 @@ TEST_F(TrainingServiceTest, ATrainingWithItsImagesOnItsServerWaitsForThatServer)
     EXPECT_EQ(trainer.resumedFrom(), (std::vector<int>{0, 4}));
     EXPECT_EQ(trainerB.calls(), 0);
     a.stop();
+    b.stop();
+}
+
+// A server with a trainer that stops cleanly (a restart, a scale-down) puts its training back in the
+// queue; one whose images are in the blob store may then go on on another server instead of waiting.
+TEST_F(TrainingServiceTest, AStoppingServerLetsAnotherTakeATrainingWhoseImagesAreInTheBlobStore) {
+    trainingRunner.stop();
+    storage::FileBlobStore bucket{database.dir() / "bucket"};
+    auto at = [&](const std::string& server) { return serverOptions(server, bucket, 3600); };
+    jobs::UnavailableTrainer none;
+    testing::FakeTrainer trainerB;
+    testing::FakeGenerator apiModels, modelsB;
+    jobs::TrainingRunner api{db, apiModels, none, clock, at("api"), [](std::int64_t) { return 1; }};
+    jobs::TrainingRunner a{db, generator, trainer, clock, at("a"), [](std::int64_t) { return 1; }};
+    jobs::TrainingRunner b{db, modelsB, trainerB, clock, at("b"), [](std::int64_t) { return 1; }};
+    TrainingService viaApi{db, api, generator, generation, clock, {false}};
+    trainer.pauseAtStep(2);
+    a.start();
+    const auto id = viaApi.submit(ada, request(2, 4)).job.id;
+    ASSERT_TRUE(trainer.waitPaused());
+    std::thread stopping([&] { a.stop(); });
+    std::this_thread::sleep_for(200ms);  // the stop has asked the run to stop (it waits for it to)
+    trainer.resume();                    // the run stops at its next step
+    stopping.join();
+    EXPECT_EQ(status(id), JobStatus::Queued);
+    EXPECT_TRUE(jobs.find(id)->home.empty());
+    b.start();
+    ASSERT_TRUE(testing::eventually([&] { return status(id) == JobStatus::Succeeded; }));
+    EXPECT_EQ(jobs.find(id)->home, "host-b:/srv/easel");
+    EXPECT_EQ(trainerB.calls(), 1);
     b.stop();
 }
 
