@@ -73,6 +73,25 @@ protected:
         o.progressSaveSeconds = 0;
         return o;
     }
+    // Three servers on this database and one bucket, none started: an API server (no trainer; submits
+    // go through viaApi), A (the fixture's generator and trainer) and B (its own). Their cancel checks
+    // and lease renewals come every hour: a server "dies" by being paused in its trainer.
+    struct Servers {
+        explicit Servers(TrainingServiceTest& t)
+            : bucket(t.database.dir() / "bucket"),
+              api(t.db, apiModels, none, t.clock, t.serverOptions("api", bucket, 3600), oneAtATime),
+              a(t.db, t.generator, t.trainer, t.clock, t.serverOptions("a", bucket, 3600), oneAtATime),
+              b(t.db, modelsB, trainerB, t.clock, t.serverOptions("b", bucket, 3600), oneAtATime),
+              viaApi(t.db, api, t.generator, t.generation, t.clock, {false}) {}
+        static int oneAtATime(std::int64_t) { return 1; }
+
+        storage::FileBlobStore bucket;
+        jobs::UnavailableTrainer none;
+        testing::FakeTrainer trainerB;
+        testing::FakeGenerator apiModels, modelsB;
+        jobs::TrainingRunner api, a, b;
+        TrainingService viaApi;
+    };
     Stages stagesOf(std::int64_t id) {
         std::lock_guard lock(mutex);
         return stages[id];
@@ -492,16 +511,13 @@ TEST_F(TrainingServiceTest, AServerWithoutATrainerQueuesTheTrainingForOneWithAnd
 // publishes the model; the presumed-dead one, should it wake up, changes nothing.
 TEST_F(TrainingServiceTest, ATrainingOfAServerThatDiedIsTakenOverWhenItsImagesAreInTheBlobStore) {
     trainingRunner.stop();
-    storage::FileBlobStore bucket{database.dir() / "bucket"};
-    // The "dead" server renews nothing.
-    auto at = [&](const std::string& server) { return serverOptions(server, bucket, 3600); };
-    jobs::UnavailableTrainer none;
-    testing::FakeTrainer trainerB;
-    testing::FakeGenerator apiModels, modelsB;
-    jobs::TrainingRunner api{db, apiModels, none, clock, at("api"), [](std::int64_t) { return 1; }};
-    jobs::TrainingRunner a{db, generator, trainer, clock, at("a"), [](std::int64_t) { return 1; }};
-    jobs::TrainingRunner b{db, modelsB, trainerB, clock, at("b"), [](std::int64_t) { return 1; }};
-    TrainingService viaApi{db, api, generator, generation, clock, {false}};
+    Servers servers(*this);
+    auto& bucket = servers.bucket;
+    auto& trainerB = servers.trainerB;
+    auto& modelsB = servers.modelsB;
+    auto& a = servers.a;
+    auto& b = servers.b;
+    auto& viaApi = servers.viaApi;
     trainer.pauseAtStep(2);
     a.start();
     const auto submitted = viaApi.submit(ada, request(2, 4));
@@ -541,13 +557,10 @@ TEST_F(TrainingServiceTest, ATrainingOfAServerThatDiedIsTakenOverWhenItsImagesAr
 // A training whose images are only in its server's data dir waits for that server, whatever its lease.
 TEST_F(TrainingServiceTest, ATrainingWithItsImagesOnItsServerWaitsForThatServer) {
     trainingRunner.stop();
-    storage::FileBlobStore bucket{database.dir() / "bucket"};
-    auto at = [&](const std::string& server) { return serverOptions(server, bucket, 3600); };
-    testing::FakeTrainer trainerB;
-    testing::FakeGenerator modelsB;
-    auto optionsA = at("a");
-    jobs::TrainingRunner a{db, generator, trainer, clock, optionsA, [](std::int64_t) { return 1; }};
-    jobs::TrainingRunner b{db, modelsB, trainerB, clock, at("b"), [](std::int64_t) { return 1; }};
+    Servers servers(*this);
+    auto& trainerB = servers.trainerB;
+    auto& a = servers.a;
+    auto& b = servers.b;
     TrainingService viaA{db, a, generator, generation, clock};
     trainer.pauseAtStep(2);
     a.start();
@@ -575,15 +588,11 @@ TEST_F(TrainingServiceTest, ATrainingWithItsImagesOnItsServerWaitsForThatServer)
 // queue; one whose images are in the blob store may then go on on another server instead of waiting.
 TEST_F(TrainingServiceTest, AStoppingServerLetsAnotherTakeATrainingWhoseImagesAreInTheBlobStore) {
     trainingRunner.stop();
-    storage::FileBlobStore bucket{database.dir() / "bucket"};
-    auto at = [&](const std::string& server) { return serverOptions(server, bucket, 3600); };
-    jobs::UnavailableTrainer none;
-    testing::FakeTrainer trainerB;
-    testing::FakeGenerator apiModels, modelsB;
-    jobs::TrainingRunner api{db, apiModels, none, clock, at("api"), [](std::int64_t) { return 1; }};
-    jobs::TrainingRunner a{db, generator, trainer, clock, at("a"), [](std::int64_t) { return 1; }};
-    jobs::TrainingRunner b{db, modelsB, trainerB, clock, at("b"), [](std::int64_t) { return 1; }};
-    TrainingService viaApi{db, api, generator, generation, clock, {false}};
+    Servers servers(*this);
+    auto& trainerB = servers.trainerB;
+    auto& a = servers.a;
+    auto& b = servers.b;
+    auto& viaApi = servers.viaApi;
     trainer.pauseAtStep(2);
     a.start();
     const auto id = viaApi.submit(ada, request(2, 4)).job.id;
