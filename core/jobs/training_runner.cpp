@@ -97,6 +97,7 @@ void TrainingRunner::workerLoop() {
             }
             state = std::make_shared<Running>();
             state->userId = job->userId;
+            state->attempt = job->attempts;
             m_running[job->id] = state;
         }
         run(*job, state);
@@ -294,7 +295,7 @@ void TrainingRunner::saveCurve(std::int64_t jobId, Running& state) {
         state.lastSaved = std::chrono::steady_clock::now();
     }
     try {
-        m_jobs.setMeta(jobId, meta.dump());
+        m_jobs.setMeta(jobId, meta.dump(), state.attempt);
     } catch (const std::exception& e) {
         std::cerr << "easel: saving the loss curve of training " << jobId << ": " << e.what() << '\n';
     }

@@ -107,6 +107,7 @@ public:
 private:
     struct Running {
         std::int64_t userId = 0;
+        int attempt = 0;  // the claim's (JobRow::attempts): what the run's writes are fenced by
         std::atomic<bool> cancel{false};
         int stageIndex = -1;  // of the running stages entered so far
         TrainingProgressState progress;

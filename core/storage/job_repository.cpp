@@ -502,9 +502,12 @@ std::int64_t JobRepository::countForUser(std::int64_t userId, JobFamily family) 
     return s.step() ? s.int64(0) : 0;
 }
 
-void JobRepository::setMeta(std::int64_t id, const std::string& meta) const {
+void JobRepository::setMeta(std::int64_t id, const std::string& meta, std::optional<int> attempt) const {
     const auto l = m_db.lock();
-    m_db.statement("UPDATE jobs SET meta = ? WHERE id = ?").bindAll(meta, id).run();
+    auto s = m_db.statement("UPDATE jobs SET meta = ? WHERE id = ?" + fence(attempt));
+    s.bindAll(meta, id);
+    if (attempt) s.bind(3, *attempt);
+    s.run();
 }
 
 void JobRepository::remove(std::int64_t id) const {

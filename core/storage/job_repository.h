@@ -177,7 +177,8 @@ public:
                                     JobFamily family = JobFamily::Generation) const;
     std::int64_t countForUser(std::int64_t userId, JobFamily family = JobFamily::Generation) const;
     // Replaces the meta JSON of a job in any state (a training's loss curve while it runs, a deleted mark).
-    void setMeta(std::int64_t id, const std::string& meta) const;
+    // `attempt`: only while the job is still at that attempt (a run that was taken over writes nothing).
+    void setMeta(std::int64_t id, const std::string& meta, std::optional<int> attempt = std::nullopt) const;
     void remove(std::int64_t id) const;
 
     void insertImage(const ImageRow& row, std::int64_t now) const;

@@ -547,6 +547,8 @@ TEST_F(TrainingServiceTest, ATrainingOfAServerThatDiedIsTakenOverWhenItsImagesAr
     ASSERT_TRUE(a.waitFinished(id, 10s));
     EXPECT_EQ(status(id), JobStatus::Succeeded);
     EXPECT_EQ(trainer.completed(), 1);  // it trained, then found the job was no longer its
+    EXPECT_EQ(nlohmann::json::parse(jobs.find(id)->meta).value("model_id", ""), submitted.request.modelId)
+        << "its progress writes overwrote B's result";
     EXPECT_FALSE(model(modelId));
     EXPECT_EQ(bucket.count(ada.userId), 3u);
     EXPECT_FALSE(storage::ModelInstallRepository(db).find(modelId)->removed);
