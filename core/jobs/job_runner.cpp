@@ -590,8 +590,7 @@ int JobRunner::sweepOrphans(std::int64_t minAgeSeconds) {
                 // As above.
             }
         }
-        for (const auto& install : storage::ModelInstallRepository(m_db).all()) {
-            if (install.ownerId != owner || install.removed) continue;
+        for (const auto& install : storage::ModelInstallRepository(m_db).loadsOf(owner)) {
             for (auto& name : publishedBlobs(install.source)) known.insert(std::move(name));
         }
         for (const auto& blob : blobs) {

@@ -220,26 +220,25 @@ void TrainingFiles::uninstallHere(const std::string& modelId) const {
     std::filesystem::remove_all(m_modelsDir / (modelId + ".partial"), ec);
 }
 
+void TrainingFiles::unpublish(const std::string& modelId, std::optional<std::int64_t> version) const {
+    // Every server removes its copy at its next sync; the published files go.
+    const storage::ModelInstallRepository installs(*m_sharedDb);
+    const auto row = installs.find(modelId);
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    if (!row || !(version ? installs.markRemoved(modelId, *version, now) : installs.markRemoved(modelId, now))) return;
+    removeBlobs(row->ownerId, publishedBlobs(row->source));
+}
+
 void TrainingFiles::uninstallRun(const std::string& modelId, std::int64_t publishedVersion) const {
     if (!safeModelId(modelId)) return;
     uninstallHere(modelId);
-    if (!shared() || publishedVersion == 0) return;
-    const storage::ModelInstallRepository installs(*m_sharedDb);
-    const auto row = installs.find(modelId);
-    if (!row || !installs.markRemoved(modelId, publishedVersion, static_cast<std::int64_t>(std::time(nullptr)))) return;
-    removeBlobs(row->ownerId, publishedBlobs(row->source));
+    if (shared() && publishedVersion != 0) unpublish(modelId, publishedVersion);
 }
 
 void TrainingFiles::uninstall(const std::string& modelId) const {
     if (!safeModelId(modelId)) return;
     uninstallHere(modelId);
-    if (!shared()) return;
-    // Every server removes its copy at its next sync; the published files go.
-    const storage::ModelInstallRepository installs(*m_sharedDb);
-    const auto row = installs.find(modelId);
-    if (!row || row->removed) return;
-    installs.markRemoved(modelId, static_cast<std::int64_t>(std::time(nullptr)));
-    removeBlobs(row->ownerId, publishedBlobs(row->source));
+    if (shared()) unpublish(modelId, std::nullopt);
 }
 
 std::vector<std::string> publishedBlobs(const std::string& installSource) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,9 @@ public:
 private:
     // This server's copy: unregistered, its folder deleted.
     void uninstallHere(const std::string& modelId) const;
+    // Several servers: the recorded install marked removed (only at `version`, when given) and, if it
+    // was, its published blobs deleted.
+    void unpublish(const std::string& modelId, std::optional<std::int64_t> version) const;
 
     std::filesystem::path m_trainingDir;
     std::filesystem::path m_modelsDir;

@@ -65,12 +65,12 @@ nlohmann::json progressMeta(const TrainingProgressState& p) {
             {"loss_curve", lossCurveJson(p.lossCurve)}};
 }
 
-TrainingProgressState progressFromMeta(const nlohmann::json& meta) {
+TrainingProgressState progressFromMeta(const nlohmann::json& meta, int trainSteps) {
     TrainingProgressState p;
     p.stage = meta.value("stage", std::string(stage::kStarted));
     p.trainerStage = meta.value("trainer_stage", std::string());
     p.step = meta.value("step", 0);
-    p.trainSteps = meta.value("total_steps", 0);
+    p.trainSteps = meta.value("total_steps", trainSteps);
     p.total = meta.value("trainer_total", p.trainSteps);
     p.secondsPerStep = meta.value("seconds_per_step", 0.0);
     p.lossCurve = lossCurveFromJson(meta);

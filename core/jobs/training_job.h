@@ -63,7 +63,8 @@ struct TrainingProgressState {
 // A running training's progress as the job's meta keeps it (saved now and then by the server running it,
 // read by the others): stage, trainer_stage, step, trainer_total, total_steps, seconds_per_step, loss_curve.
 nlohmann::json progressMeta(const TrainingProgressState& progress);
-TrainingProgressState progressFromMeta(const nlohmann::json& meta);
+// `trainSteps`: the training's optimiser steps (the request's), where the meta does not say.
+TrainingProgressState progressFromMeta(const nlohmann::json& meta, int trainSteps);
 
 // The loss curve as the job's meta keeps it: [[step, loss], ...].
 nlohmann::json lossCurveJson(const std::vector<std::pair<int, double>>& curve);

@@ -398,7 +398,8 @@ void ModelInstaller::checkOwnLoad(const ModelSource& s) const {
     };
     int kept = 0;
     bool own = false;  // a re-load of the account's own adapter replaces it
-    for (const auto& m : m_generator.models()) {
+    const auto loaded = m_generator.models();
+    for (const auto& m : loaded) {
         if (m.id == s.modelId) {
             if (m.ownerId != s.ownerId) throw taken();
             own = true;
@@ -422,8 +423,8 @@ void ModelInstaller::checkOwnLoad(const ModelSource& s) const {
         // Several servers: the account's loads taken by any server that no server has finished yet (an
         // API server installs nothing itself, so its own count above is always 0).
         const storage::ModelInstallRepository repo(*m_options.sharedDb);
-        for (const auto& row : repo.all()) {
-            if (row.ownerId != s.ownerId || row.removed || row.modelId == s.modelId) continue;
+        for (const auto& row : repo.loadsOf(s.ownerId)) {
+            if (row.modelId == s.modelId) continue;
             if (const auto here = m_status.find(row.modelId); here != m_status.end()) continue;  // counted above
             const auto states = repo.statesOf(row.modelId, row.version);
             const bool finished = std::any_of(states.begin(), states.end(), [](const auto& st) {
@@ -431,7 +432,7 @@ void ModelInstaller::checkOwnLoad(const ModelSource& s) const {
             });
             if (finished) continue;
             ++running;
-            const auto loaded = m_generator.models();  // kept already, when an older version is loaded
+            // Kept already when an older version is loaded.
             if (std::none_of(loaded.begin(), loaded.end(), [&](const auto& m) { return m.id == row.modelId; })) ++kept;
         }
     }

@@ -202,9 +202,11 @@ TrainingView TrainingService::view(const storage::JobRow& job) const {
     const auto meta = metaOf(job);
     v.deleted = meta.value("deleted", false);
     v.totalSteps = v.request.params.maxTrainSteps;
-    v.lossCurve = jobs::lossCurveFromJson(meta);
-    v.secondsPerStep = meta.value("seconds_per_step", 0.0);
-    v.step = meta.value("step", 0);
+    // What the run saved last (a running training on another server saves it every two seconds).
+    const auto saved = jobs::progressFromMeta(meta, v.totalSteps);
+    v.lossCurve = saved.lossCurve;
+    v.secondsPerStep = saved.secondsPerStep;
+    v.step = saved.step;
     v.total = v.totalSteps;
     if (const auto trainer = meta.find("trainer"); trainer != meta.end() && trainer->is_object())
         v.resumedFrom = trainer->value("resumed_from", 0);
@@ -214,13 +216,13 @@ TrainingView TrainingService::view(const storage::JobRow& job) const {
             v.stage = jobs::stage::kQueued;
             break;
         case JobStatus::Running: {
-            // Here, or on another server, which saves its progress in the meta every two seconds.
+            // Here, or on another server.
             const auto local = m_runner.progress(job.id);
-            const auto p = local ? *local : jobs::progressFromMeta(meta);
+            const auto& p = local ? *local : saved;
             v.stage = p.stage;
             v.trainerStage = p.trainerStage;
             v.step = p.step;
-            v.total = local ? p.total : meta.value("trainer_total", v.total);
+            v.total = p.total;
             v.lossCurve = p.lossCurve;
             v.secondsPerStep = p.secondsPerStep;
             if (p.secondsPerStep > 0) v.etaSeconds = p.etaSeconds();

@@ -396,37 +396,37 @@ int JobRepository::requestCancelOf(std::int64_t userId, JobFamily family) const 
     return n;
 }
 
-std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, JobFamily family,
-                                                const std::function<void(Statement&, int first)>& bind,
+std::vector<JobRow> JobRepository::requeueWhere(const std::string& condition, JobFamily family, int maxAttempts,
+                                                const std::function<int(Statement&, int first)>& bind,
                                                 std::vector<JobRow>* requeued) const {
     std::vector<JobRow> exhausted;
     m_db.transaction([&] {
         auto s = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'running' AND " +
-                                condition + " AND attempts >= ? AND " + inFamily(family));
+                                condition + " AND " + inFamily(family));
         bind(s, 1);
-        while (s.step()) exhausted.push_back(readJob(s));
-        if (requeued != nullptr) {
-            auto r = m_db.statement(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE status = 'running' AND " +
-                                    condition + " AND attempts < ? AND " + inFamily(family));
-            bind(r, 1);
-            while (r.step()) requeued->push_back(readJob(r));
+        while (s.step()) {
+            auto job = readJob(s);
+            if (job.attempts >= maxAttempts) {
+                exhausted.push_back(std::move(job));
+            } else if (requeued != nullptr) {
+                requeued->push_back(std::move(job));
+            }
         }
         auto u = m_db.statement(
             "UPDATE jobs SET status = 'queued', started_at = NULL, lease_owner = NULL, lease_expires_at = NULL "
             "WHERE status = 'running' AND " +
             condition + " AND attempts < ? AND " + inFamily(family));
-        bind(u, 1);
+        u.bind(bind(u, 1), maxAttempts);
         if (u.run() > 0) notify(m_db, kJobsQueuedChannel);
     });
     return exhausted;
 }
 
 std::vector<JobRow> JobRepository::requeueRunning(int maxAttempts, JobFamily family, const std::string& home) const {
-    if (home.empty())
-        return requeueWhere("1 = 1", family, [&](Statement& s, int first) { s.bind(first, maxAttempts); });
-    return requeueWhere("home = ?", family, [&](Statement& s, int first) {
+    if (home.empty()) return requeueWhere("1 = 1", family, maxAttempts, [](Statement&, int first) { return first; });
+    return requeueWhere("home = ?", family, maxAttempts, [&](Statement& s, int first) {
         s.bind(first, home);
-        s.bind(first + 1, maxAttempts);
+        return first + 1;
     });
 }
 
@@ -435,15 +435,21 @@ std::vector<JobRow> JobRepository::requeueExpired(std::int64_t now, int maxAttem
     // No lease at all: claimed before leases existed, or by hand; nobody renews it.
     return requeueWhere(
         "(lease_expires_at IS NULL OR lease_expires_at < ?) AND (lease_owner IS NULL OR lease_owner != ?)", family,
-        [&](Statement& s, int first) { s.bind(first, now).bind(first + 1, exceptOwner).bind(first + 2, maxAttempts); });
+        maxAttempts, [&](Statement& s, int first) {
+            s.bind(first, now).bind(first + 1, exceptOwner);
+            return first + 2;
+        });
 }
 
 std::vector<JobRow> JobRepository::requeueExpiredLeases(std::int64_t now, int maxAttempts,
                                                         const std::string& exceptOwner, JobFamily family,
                                                         std::vector<JobRow>& requeued) const {
     return requeueWhere(
-        "lease_owner IS NOT NULL AND lease_owner != ? AND lease_expires_at < ?", family,
-        [&](Statement& s, int first) { s.bind(first, exceptOwner).bind(first + 1, now).bind(first + 2, maxAttempts); },
+        "lease_owner IS NOT NULL AND lease_owner != ? AND lease_expires_at < ?", family, maxAttempts,
+        [&](Statement& s, int first) {
+            s.bind(first, exceptOwner).bind(first + 1, now);
+            return first + 2;
+        },
         &requeued);
 }
 

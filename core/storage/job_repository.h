@@ -202,10 +202,11 @@ public:
     std::set<std::string> storedBlobNames(std::int64_t userId) const;
 
 private:
-    // `bind` binds the condition's parameters, then the attempts limit, from index `first` on. The rows
-    // put back in the queue go to `requeued` when given.
-    std::vector<JobRow> requeueWhere(const std::string& condition, JobFamily family,
-                                     const std::function<void(Statement&, int first)>& bind,
+    // Running jobs of `family` matching `condition` back to the queue, except those that used
+    // `maxAttempts` (returned). `bind` binds the condition's parameters from index `first` on and returns
+    // the next index. The rows put back in the queue go to `requeued` when given.
+    std::vector<JobRow> requeueWhere(const std::string& condition, JobFamily family, int maxAttempts,
+                                     const std::function<int(Statement&, int first)>& bind,
                                      std::vector<JobRow>* requeued = nullptr) const;
     std::optional<JobRow> claimAmongServers(const std::function<int(std::int64_t)>& maxRunning, JobFamily family,
                                             const std::optional<std::vector<std::string>>& models,

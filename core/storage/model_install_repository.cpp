@@ -68,6 +68,16 @@ std::vector<ModelInstallRow> ModelInstallRepository::all() const {
     return out;
 }
 
+std::vector<ModelInstallRow> ModelInstallRepository::loadsOf(std::int64_t ownerId) const {
+    const auto l = m_db.lock();
+    auto s = m_db.statement(std::string("SELECT ") + kInstallColumns +
+                            " FROM model_installs WHERE owner_id = ? AND removed = 0 ORDER BY model_id");
+    s.bindAll(ownerId);
+    std::vector<ModelInstallRow> out;
+    while (s.step()) out.push_back(readInstall(s));
+    return out;
+}
+
 void ModelInstallRepository::report(const ModelInstallStateRow& r) const {
     const auto l = m_db.lock();
     m_db.statement(

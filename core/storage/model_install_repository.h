@@ -48,6 +48,8 @@ public:
     int markRemovedOf(std::int64_t ownerId, std::int64_t now) const;
     std::optional<ModelInstallRow> find(const std::string& modelId) const;
     std::vector<ModelInstallRow> all() const;
+    // An account's own loads that are not removed.
+    std::vector<ModelInstallRow> loadsOf(std::int64_t ownerId) const;
 
     // One server's state of one install (its latest report replaces the previous one).
     void report(const ModelInstallStateRow& state) const;
