@@ -39,14 +39,11 @@ const torch::Tensor& sdxlLatentRgbBias() {
 }
 
 // The request's size conditioning, each value defaulting to the image's own size (and no crop).
-SDXLSizeConditioning sdxlSizesFor(const GenerationRequest& req, int width, int height) {
-    auto s = SDXLSizeConditioning::forImage(width, height);
-    if (req.sizes.originalWidth > 0) s.originalWidth = req.sizes.originalWidth;
-    if (req.sizes.originalHeight > 0) s.originalHeight = req.sizes.originalHeight;
-    if (req.sizes.targetWidth > 0) s.targetWidth = req.sizes.targetWidth;
-    if (req.sizes.targetHeight > 0) s.targetHeight = req.sizes.targetHeight;
-    s.cropTop = req.sizes.cropTop;
-    s.cropLeft = req.sizes.cropLeft;
+SizeConditioning sdxlSizesFor(const GenerationRequest& req, int width, int height) {
+    auto s = sdxlImageSizes(width, height);
+    for (const auto& [name, field] : SizeConditioning::kFields) {
+        if (req.sizes.*field > 0) s.*field = req.sizes.*field;
+    }
     return s;
 }
 

@@ -21,7 +21,7 @@ torch::Tensor sdxlVector(const torch::Tensor& pooled, const torch::Tensor& origi
                       1);
 }
 
-torch::Tensor sdxlVector(const torch::Tensor& pooled, const SDXLSizeConditioning& s, int dim) {
+torch::Tensor sdxlVector(const torch::Tensor& pooled, const SizeConditioning& s, int dim) {
     const auto batch = pooled.size(0);
     auto pair = [&](int a, int b) {
         return torch::tensor({static_cast<float>(a), static_cast<float>(b)}, torch::kFloat32)

@@ -10,22 +10,16 @@
 
 #include <cstdint>
 
+#include "common/size_conditioning.h"
 #include "inference/loading/checkpoint_loader.h"
 
 namespace easel::inference {
 
-// sgm's original_size_as_tuple, crop_coords_top_left and target_size_as_tuple, in pixels.
-struct SDXLSizeConditioning {
-    int originalHeight = 1024;
-    int originalWidth = 1024;
-    int cropTop = 0;
-    int cropLeft = 0;
-    int targetHeight = 1024;
-    int targetWidth = 1024;
-
-    // An uncropped image of this size, as the SDXL pipelines default to.
-    static SDXLSizeConditioning forImage(int width, int height) { return {height, width, 0, 0, height, width}; }
-};
+// An uncropped image of this size: sgm's original_size_as_tuple, crop_coords_top_left and
+// target_size_as_tuple as the SDXL pipelines default to.
+inline SizeConditioning sdxlImageSizes(int width, int height) {
+    return {.originalWidth = width, .originalHeight = height, .targetWidth = width, .targetHeight = height};
+}
 
 // ConcatTimestepEmbedderND: pairs [B, 2] -> [B, 2 * dim], each number embedded on its own with the
 // UNet's sinusoidal timestep embedding (cos first, float32) and the two concatenated in order.
@@ -34,7 +28,8 @@ torch::Tensor sizePairEmbedding(const torch::Tensor& pairs, int dim);
 // pooled [B, P] ++ emb(original) ++ emb(crop) ++ emb(target): [B, P + 6 * dim] float32.
 torch::Tensor sdxlVector(const torch::Tensor& pooled, const torch::Tensor& originalSize, const torch::Tensor& crop,
                          const torch::Tensor& targetSize, int dim);
-torch::Tensor sdxlVector(const torch::Tensor& pooled, const SDXLSizeConditioning& sizes, int dim);
+// `sizes` in pixels, every field as used (a 0 is a 0, not "the image's").
+torch::Tensor sdxlVector(const torch::Tensor& pooled, const SizeConditioning& sizes, int dim);
 
 // open_clip.tokenize pads with 0 where the CLIP tokenizer pads with EOS: `ids` [B, T] with every
 // position after the first `eosId` set to 0 (rows without one are left alone).

@@ -201,9 +201,13 @@ TEST(SDXLParity, ConditionerContextAndVector) {
     const auto& rows = cfg["inputs"]["size_conditioning_rows"];
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
-        SDXLSizeConditioning s{r["original_size"][0].get<int>(),        r["original_size"][1].get<int>(),
-                               r["crop_coords_top_left"][0].get<int>(), r["crop_coords_top_left"][1].get<int>(),
-                               r["target_size"][0].get<int>(),          r["target_size"][1].get<int>()};
+        // sgm's pairs are (height, width) and (top, left).
+        const easel::SizeConditioning s{.originalWidth = r["original_size"][1].get<int>(),
+                                        .originalHeight = r["original_size"][0].get<int>(),
+                                        .cropTop = r["crop_coords_top_left"][0].get<int>(),
+                                        .cropLeft = r["crop_coords_top_left"][1].get<int>(),
+                                        .targetWidth = r["target_size"][1].get<int>(),
+                                        .targetHeight = r["target_size"][0].get<int>()};
         const auto row = static_cast<std::int64_t>(i);
         EXPECT_TENSOR_NEAR(sdxlVector(text.pooled.narrow(0, row, 1), s, dim), v["vector_f64"].narrow(0, row, 1), 2e-4);
     }

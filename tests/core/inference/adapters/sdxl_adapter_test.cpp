@@ -248,7 +248,9 @@ TEST(SDXLAdapterStack, MergesIntoTheUNetAndBothTextEncodersWithTheirStrengths) {
                       .reshape(part.sizes()) *
                   factor);
         const auto live = weights.at(m.key);
-        if (m.key != fused) EXPECT_LE(easel::testing::maxAbsDiff(live, expected.to(torch::kFloat32)), 1e-6);
+        if (m.key != fused) {
+            EXPECT_LE(easel::testing::maxAbsDiff(live, expected.to(torch::kFloat32)), 1e-6);
+        }
         EXPECT_LE(easel::testing::maxAbsDiff(live.narrow(0, m.rowOffset, m.rows), part.to(torch::kFloat32)), 1e-6);
         EXPECT_FALSE(torch::equal(live.narrow(0, m.rowOffset, m.rows),
                                   toTensor(checkpoint.at(m.key)).narrow(0, m.rowOffset, m.rows)));
@@ -258,7 +260,9 @@ TEST(SDXLAdapterStack, MergesIntoTheUNetAndBothTextEncodersWithTheirStrengths) {
     EXPECT_TRUE(torch::equal(weights.at(fused).narrow(0, 0, d), base.narrow(0, 0, d)));
     EXPECT_TRUE(torch::equal(weights.at(fused).narrow(0, 2 * d, d), base.narrow(0, 2 * d, d)));
     for (const auto& view : checkpoint.tensors()) {
-        if (!changed.contains(view.name)) EXPECT_TRUE(torch::equal(weights.at(view.name), toTensor(view))) << view.name;
+        if (!changed.contains(view.name)) {
+            EXPECT_TRUE(torch::equal(weights.at(view.name), toTensor(view))) << view.name;
+        }
     }
 
     // The diffusers names give the same weights, bit for bit.
